@@ -1,0 +1,7 @@
+"""Luigi tasks. The only package that imports luigi; importing it registers every task."""
+from .base import StageTarget, StageTask, pipeline, stage_target
+from .demo import Demo
+from .diachronic import CompassModel, DiachronicReport, PreparedCorpus, SliceModel
+
+__all__ = ["StageTarget", "StageTask", "pipeline", "stage_target", "Demo", "CompassModel", "DiachronicReport",
+           "PreparedCorpus", "SliceModel"]

@@ -1,0 +1,279 @@
+"""Run specs: YAML files under ``tasks/`` validated up front into typed objects.
+
+A spec holds research choices and seeds; the run environment (workers,
+threads, retries) lives in ``luigi.cfg``. Every key is checked: an unknown or
+mistyped key, or a value of the wrong type, raises :class:`SpecError` naming
+the file, the key path and what was expected (with the closest valid key for a
+typo).
+
+A spec may carry ``profiles``: named overlays (for example ``smoke``, a small
+and fast variant run by CI) that are deep-merged into the spec before
+validation, so a profile is just another set of values with its own identity.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nslicing: {by: corpus}\\n")
+>>> spec = load_diachronic_spec(d / "toy.yaml")
+>>> spec.corpora, spec.slicing.by, spec.cade.vector_size
+(('kjv', 'web'), 'corpus', 100)
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import SpecError
+
+__all__ = [
+    "SlicingSpec",
+    "TokenizerSpec",
+    "CadeSpec",
+    "ReportSpec",
+    "DiachronicSpec",
+    "load_yaml",
+    "load_diachronic_spec",
+    "from_mapping",
+    "to_mapping",
+    "deep_merge",
+]
+
+
+@dataclass(frozen=True)
+class SlicingSpec:
+    """How documents group into slices: by date period, or one slice per corpus."""
+
+    by: str = "period"
+    width: Optional[int] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+
+    def __post_init__(self):
+        if self.by not in ("period", "corpus"):
+            raise ValueError("'period' or 'corpus'")
+        if self.width is not None and self.width <= 0:
+            raise ValueError("a positive number of years for width")
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    unicode_form: str = "NFKC"
+    lowercase: bool = True
+    split_punctuation: bool = True
+    keep_punctuation: bool = False
+    min_token_length: int = 1
+    strip_numbers: bool = False
+
+    def __post_init__(self):
+        if self.unicode_form not in ("NFC", "NFKC", "NFD", "NFKD", "none"):
+            raise ValueError("one of NFC, NFKC, NFD, NFKD, none for unicode_form")
+
+
+@dataclass(frozen=True)
+class CadeSpec:
+    """CADE settings; defaults are the reference implementation's (DESIGN.md)."""
+
+    vector_size: int = 100
+    window: int = 5
+    negative: int = 10
+    min_count: int = 5
+    sample: float = 1e-3
+    compass_epochs: int = 5
+    slice_epochs: int = 5
+    compass_alpha: float = 0.025
+    slice_alpha: float = 0.025
+    min_alpha: float = 0.0001
+    init_mode: str = "hidden"
+
+    def __post_init__(self):
+        if self.init_mode not in ("hidden", "both"):
+            raise ValueError("'hidden' or 'both' for init_mode")
+        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"a positive integer for {name}")
+
+    COMPASS_KEYS = (
+        "vector_size", "window", "negative", "min_count", "sample",
+        "compass_epochs", "compass_alpha", "min_alpha",
+    )
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """The semantic change report (presentation options are marked in DAG identity)."""
+
+    min_freq: int = 5
+    pairs: Optional[tuple[tuple[str, str], ...]] = None
+    top_n: int = 20
+    k_neighbours: int = 25
+    seeds: tuple[int, ...] = (1,)
+    words: tuple[str, ...] = ()
+    plot_words: int = 3
+
+
+@dataclass(frozen=True)
+class DiachronicSpec:
+    corpora: tuple[str, ...]
+    slicing: SlicingSpec = field(default_factory=SlicingSpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    cade: CadeSpec = field(default_factory=CadeSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    description: str = ""
+    needs_network: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        if not self.corpora:
+            raise ValueError("at least one corpus under corpora")
+        if self.slicing.by == "corpus" and len(self.corpora) < 2:
+            raise ValueError("at least two corpora when slicing by corpus")
+        if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:
+            raise ValueError("a non-empty list of distinct seeds under report.seeds")
+
+
+# --------------------------------------------------------------------------
+# generic validation
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " (or null)"
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}"
+        return "a list of " + str(len(args)) + " items"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp, where: str, path: Path):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], where, path)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {type(value).__name__}")
+        return from_mapping(tp, value, path, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]", path) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {len(value)} items")
+        return tuple(_convert(v, a, f"{where}[{i}]", path) for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SpecError(path, f"true or false at '{where}'", f"found {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(path, f"an integer at '{where}'", f"found {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(path, f"a number at '{where}'", f"found {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise SpecError(path, f"a string at '{where}'", f"found {value!r}")
+        return str(value)
+    raise TypeError(f"unsupported spec type {tp}")
+
+
+def from_mapping(cls, data: dict, path: Path | str, where: str = ""):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and bad types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls) if f.init]
+    kwargs = {}
+    for key, value in data.items():
+        key_path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SpecError(path, f"one of the keys {', '.join(names)} under '{where or '<top>'}'",
+                            f"unknown key '{key_path}'{hint}")
+        kwargs[key] = _convert(value, hints[key], key_path, Path(path))
+    missing = [f.name for f in fields(cls) if f.init and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING and f.name not in kwargs]
+    if missing:
+        raise SpecError(path, f"the key '{(where + '.') if where else ''}{missing[0]}'", "it is missing")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise SpecError(path, f"{exc} (at '{where or '<top>'}')") from None
+
+
+def to_mapping(obj) -> dict:
+    """A JSON-ready dict of a spec object (tuples become lists)."""
+
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, (tuple, list)):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(obj)
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml(path: Path | str, profile: str | None = None) -> dict:
+    """Read a spec file, apply a profile overlay, and return the raw mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(path, "a YAML run spec", "the file does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(path, "UTF-8 YAML", str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path, "valid YAML", str(exc).replace("\n", " ")) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(path, "a mapping at the top level", f"found {type(data).__name__}")
+    profiles = data.pop("profiles", None) or {}
+    if not isinstance(profiles, dict):
+        raise SpecError(path, "a mapping of profile name to overrides under 'profiles'")
+    if profile and profile not in ("full", "default"):
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise SpecError(path, f"a profile named '{profile}' under 'profiles'", f"profiles defined: {known}")
+        if not isinstance(profiles[profile], dict):
+            raise SpecError(path, f"a mapping under 'profiles.{profile}'")
+        data = deep_merge(data, profiles[profile])
+    return data
+
+
+def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
+    path = Path(path)
+    data = load_yaml(path, profile)
+    data.setdefault("name", path.stem)
+    kind = data.pop("kind", "diachronic")
+    if kind != "diachronic":
+        raise SpecError(path, "kind: diachronic", f"found kind: {kind!r}")
+    return from_mapping(DiachronicSpec, data, path)
