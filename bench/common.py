@@ -1,0 +1,87 @@
+"""Shared pieces of the CADE benchmarks: corpora as token files, CADE and the
+classic baseline (independent Word2Vec per slice + orthogonal Procrustes)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+
+
+def corpus_sentences(name: str) -> list[list[str]]:
+    """Tokenised sentences of a corpus under corpora/ (the pipeline's own tokenizer)."""
+    from pipeline.corpora import Tokenizer, TokenizerSettings, iter_documents, load_declaration
+
+    decl = load_declaration(ROOT / "corpora" / name)
+    tok = Tokenizer(decl.language, TokenizerSettings())
+    return [s for doc in iter_documents(decl) for s in tok.sentences(doc.text) if s]
+
+
+def write_lines(sentences, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for s in sentences:
+            fh.write(" ".join(s) + "\n")
+    return path
+
+
+class _Concat:
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __iter__(self):
+        for p in self.parts:
+            yield from p
+
+
+def train_cade(slice_files: dict[str, Path], settings, workdir: Path) -> dict:
+    """CADE: compass on all slices, then each slice against the frozen compass."""
+    from pipeline.cade import load_token_corpus, train_compass, train_slice
+
+    corpora = {k: load_token_corpus(v) for k, v in slice_files.items()}
+    compass = train_compass(_Concat(list(corpora.values())), settings)
+    out = {}
+    for name, corpus in corpora.items():
+        out[name] = train_slice(compass, corpus, settings, tmp_dir=workdir, name=name).wv
+    return out
+
+
+def train_baseline(slice_files: dict[str, Path], settings) -> dict:
+    """Independent CBOW per slice (same settings and seed), each aligned to the
+    first slice with orthogonal Procrustes on their shared vocabulary."""
+    from gensim.models import Word2Vec
+
+    from pipeline.alignment import align_keyed_vectors
+    from pipeline.cade import load_token_corpus
+
+    out = {}
+    for name, path in slice_files.items():
+        m = Word2Vec(load_token_corpus(path), vector_size=settings.vector_size, window=settings.window,
+                     negative=settings.negative, min_count=settings.min_count, sample=settings.sample, sg=0, hs=0,
+                     epochs=settings.slice_epochs, alpha=settings.slice_alpha, seed=settings.seed,
+                     workers=settings.threads)
+        out[name] = m.wv
+    names = list(out)
+    ref = out[names[0]]
+    for name in names[1:]:
+        out[name] = align_keyed_vectors(out[name], ref)
+    return out
+
+
+def unit(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+
+def save_result(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    result = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), **result}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

@@ -1,0 +1,172 @@
+"""The diachronic DAG on tiny real text (gensim's Lee corpus split into two corpora)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import luigi
+import numpy as np
+import pytest
+from gensim.test.utils import datapath
+
+from pipeline import DiachronicReport, PreparedCorpus
+from pipeline.dag.base import SUCCESS
+
+REPO = Path(__file__).resolve().parents[1]
+
+SPEC = """\
+corpora: [lee_a, lee_b]
+slicing: {by: corpus}
+cade: {vector_size: 16, window: 3, negative: 5, min_count: 3, compass_epochs: 2, slice_epochs: 2}
+report: {min_freq: 3, top_n: 10, seeds: [1], words: [government], plot_words: 1, k_neighbours: 10}
+"""
+
+
+def _write_corpus(root: Path, name: str, lines: list[str]) -> None:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: en\nlicence: test\nsource: gensim lee_background.cor\n"
+                                   f"files: '*.txt'\n")
+    half = len(lines) // 2
+    (d / "part1.txt").write_text("\n".join(lines[:half]) + "\n")
+    (d / "part2.txt").write_text("\n".join(lines[half:]) + "\n")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    (root / "tasks" / "diachronic").mkdir(parents=True)
+    (root / "tasks" / "diachronic" / "toy.yaml").write_text(SPEC)
+    lines = Path(datapath("lee_background.cor")).read_text().splitlines()
+    _write_corpus(root / "corpora", "lee_a", lines[: len(lines) // 2])
+    _write_corpus(root / "corpora", "lee_b", lines[len(lines) // 2:])
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+    luigi.task_register.Register.clear_instance_cache()
+    yield root
+    luigi.task_register.Register.clear_instance_cache()
+
+
+def build(*tasks):
+    luigi.task_register.Register.clear_instance_cache()
+    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, workers=1)
+
+
+def stage_folders(root: Path) -> set[str]:
+    out = root / "outputs"
+    return {f"{p.parent.name}/{p.name}" for p in out.glob("*/*") if (p / SUCCESS).exists()}
+
+
+def test_report_builds_and_slices_share_frozen_compass(project):
+    res = build(DiachronicReport(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    folders = stage_folders(project)
+    stages = sorted(f.split("/")[0] for f in folders)
+    assert stages == ["cade-compass", "cade-report", "cade-slice", "cade-slice", "corpus"]
+    from gensim.models import Word2Vec
+    from gensim.models import KeyedVectors
+
+    compass_dir = next((project / "outputs" / "cade-compass").iterdir())
+    compass = Word2Vec.load(str(compass_dir / "compass.model"))
+    for slice_dir in (project / "outputs" / "cade-slice").iterdir():
+        kv = KeyedVectors.load(str(slice_dir / "vectors.kv"))
+        syn1neg = np.load(slice_dir / "syn1neg.npy")
+        rows = [compass.wv.key_to_index[w] for w in kv.index_to_key]
+        assert np.array_equal(syn1neg, compass.syn1neg[rows])  # bit-identical context matrix
+        assert (slice_dir / "vectors.vec").stat().st_size > 0
+    report = next((project / "outputs" / "cade-report").iterdir())
+    for name in ("change.parquet", "top_changed.csv", "stability.parquet", "metrics.json", "provenance.json",
+                 "plots/top_changed.png"):
+        assert (report / name).stat().st_size > 0, name
+    import polars as pl
+
+    table = pl.read_parquet(report / "change.parquet")
+    assert {"word", "slice_a", "slice_b", "cosine_distance", "local_neighbourhood_distance"} <= set(table.columns)
+    assert table.height > 100
+
+
+def test_rerun_does_nothing_and_edits_rerun_only_dependents(project):
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    before = stage_folders(project)
+    t0 = time.time()
+    res = build(DiachronicReport(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS_WITH_RETRY or res.status == luigi.LuigiStatusCode.SUCCESS
+    assert time.time() - t0 < 10
+    assert stage_folders(project) == before
+    assert "complete" in res.summary_text and "ran successfully" not in res.summary_text
+
+    # a report-only setting reruns only the report
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    spec.write_text(SPEC.replace("top_n: 10", "top_n: 7"))
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert [f.split("/")[0] for f in new] == ["cade-report"]
+
+    # a slice setting reruns slices and report, not the compass or the corpus
+    before = stage_folders(project)
+    spec.write_text(SPEC.replace("slice_epochs: 2", "slice_epochs: 1"))
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert sorted(f.split("/")[0] for f in new) == ["cade-report", "cade-slice", "cade-slice"]
+
+    # a new corpus file reruns everything that depends on that corpus
+    before = stage_folders(project)
+    (project / "corpora" / "lee_b" / "part3.txt").write_text("the government said new words today\n" * 5)
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert sorted(f.split("/")[0] for f in new) == ["cade-compass", "cade-report", "cade-slice", "cade-slice", "corpus"]
+
+
+@pytest.mark.parametrize("breakage,needle", [
+    (lambda root: (root / "corpora" / "lee_b" / "part2.txt").write_bytes(b""), "part2.txt"),
+    (lambda root: (root / "corpora" / "lee_b" / "part2.txt").write_bytes(b"abc\xff\xfe def\n"), "part2.txt"),
+    (lambda root: (root / "corpora" / "lee_b" / "part2.txt").write_bytes(b"\x00\x01\x02" * 100), "part2.txt"),
+])
+def test_bad_corpus_fails_clearly_without_partial_output(project, breakage, needle):
+    breakage(project)
+    task = PreparedCorpus(spec="toy")
+    with pytest.raises(Exception) as e:
+        task.run()
+    assert needle in str(e.value)
+    assert not any((project / "outputs").glob("corpus/*")), "no partial stage folder"
+    assert build(DiachronicReport(spec="toy")).status != luigi.LuigiStatusCode.SUCCESS
+    assert stage_folders(project) == set()
+
+
+def test_slice_too_small_for_min_count(project):
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    (project / "corpora" / "lee_b" / "part1.txt").write_text("tiny slice here\n")
+    (project / "corpora" / "lee_b" / "part2.txt").write_text("with nothing frequent\n")
+    spec.write_text(SPEC)
+    res = build(DiachronicReport(spec="toy"))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert not any((project / "outputs").glob("cade-slice/*"))
+
+
+def test_unknown_spec_key_and_missing_corpus(project):
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    spec.write_text(SPEC.replace("min_freq", "min_frq"))
+    assert build(DiachronicReport(spec="toy")).status != luigi.LuigiStatusCode.SUCCESS
+    spec.write_text(SPEC.replace("lee_b", "lee_c"))
+    assert build(DiachronicReport(spec="toy")).status != luigi.LuigiStatusCode.SUCCESS
+    assert stage_folders(project) == set()
+
+
+def _luigi(args, env, cwd):
+    exe = Path(sys.executable).with_name("luigi")
+    return subprocess.run([str(exe), "--module", "pipeline", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_command_line_exit_codes_from_any_directory(project, tmp_path):
+    env = {**os.environ, "CHRONOLINGUA_HOME": str(project)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ok = _luigi(["PreparedCorpus", "--spec", "toy"], env, elsewhere)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "DeprecationWarning" not in ok.stderr
+    bad = _luigi(["PreparedCorpus", "--spec", "no_such_spec"], env, elsewhere)
+    assert bad.returncode != 0
+    assert "no_such_spec.yaml" in bad.stderr + bad.stdout
