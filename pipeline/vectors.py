@@ -1,0 +1,254 @@
+"""Reading and writing static word vectors (the output contract for every vector set).
+
+Every vector set is written twice:
+
+* ``X.vec`` -- word2vec text format: a header line ``<count> <dim>``, then one
+  line per word, ``word v1 v2 ...``. gensim ``KeyedVectors.load_word2vec_format``
+  and fastText read it. Keys cannot contain whitespace in this format, so
+  multiword keys ("new york") are written with ``_`` ("new_york").
+* ``X.kv`` -- gensim's own ``KeyedVectors.save`` pickle (plus a ``.npy``
+  sidecar for large matrices): exact floats and the per-word counts, loads fast.
+
+When the vectors carry counts (gensim vecattr ``"count"``), they are also written
+beside the text file as ``X.vocab`` (``word count`` per line, gensim's ``fvocab``
+format), and :func:`load_vectors` picks that file up again.
+
+>>> import tempfile, numpy as np
+>>> kv = make_keyed_vectors(["new york", "city"], np.eye(2, dtype=np.float32), counts=[7, 3])
+>>> d = tempfile.mkdtemp()
+>>> paths = save_vectors(kv, f"{d}/demo")
+>>> sorted(paths)
+['kv', 'vec', 'vocab']
+>>> back = load_vectors(paths["vec"])
+>>> back.index_to_key, int(back.get_vecattr("new_york", "count"))
+(['new_york', 'city'], 7)
+>>> load_vectors(paths["kv"]).index_to_key
+['new_york', 'city']
+"""
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+if TYPE_CHECKING:  # gensim is heavy; import it where it is used
+    from gensim.models import KeyedVectors
+
+_WHITESPACE = re.compile(r"\s+")
+
+__all__ = ["save_vectors", "load_vectors", "make_keyed_vectors", "file_key", "has_counts"]
+
+
+def file_key(key: str) -> str:
+    """The key as written to a ``.vec`` file: every run of whitespace becomes ``_``.
+
+    >>> file_key("New York City")
+    'New_York_City'
+    """
+    return _WHITESPACE.sub("_", str(key).strip())
+
+
+def has_counts(kv: "KeyedVectors") -> bool:
+    """Whether the vectors carry per-word counts (gensim vecattr ``"count"``)."""
+    return "count" in getattr(kv, "expandos", {})
+
+
+def make_keyed_vectors(
+    keys: Sequence[str], vectors: np.ndarray, counts: Iterable[int] | None = None
+) -> "KeyedVectors":
+    """Build a gensim ``KeyedVectors`` from keys, a ``(len(keys), dim)`` matrix and optional counts."""
+    from gensim.models import KeyedVectors
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    keys = [str(k) for k in keys]
+    if vectors.ndim != 2 or vectors.shape[0] != len(keys):
+        raise ValueError(f"need a ({len(keys)}, dim) matrix, got shape {vectors.shape}")
+    kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
+    kv.index_to_key = list(keys)
+    kv.key_to_index = {k: i for i, k in enumerate(keys)}
+    if len(kv.key_to_index) != len(keys):
+        raise ValueError("duplicate keys")
+    kv.vectors = vectors
+    if counts is not None:
+        counts = np.asarray(list(counts), dtype=np.int64)
+        if counts.shape != (len(keys),):
+            raise ValueError(f"need {len(keys)} counts, got {counts.shape}")
+        kv.expandos["count"] = counts
+    return kv
+
+
+def _with_file_keys(kv: "KeyedVectors", where: Path) -> "KeyedVectors":
+    """The same vectors with whitespace in keys replaced by ``_`` (a copy only if needed)."""
+    keys = [file_key(k) for k in kv.index_to_key]
+    if keys == list(kv.index_to_key):
+        return kv
+    seen: dict[str, str] = {}
+    for original, key in zip(kv.index_to_key, keys):
+        if key in seen:
+            raise InputError(
+                where,
+                "keys that stay distinct when spaces become '_'",
+                f"{seen[key]!r} and {original!r} both become {key!r}",
+            )
+        seen[key] = original
+    counts = kv.expandos["count"] if has_counts(kv) else None
+    return make_keyed_vectors(keys, kv.vectors, counts)
+
+
+def save_vectors(kv: "KeyedVectors", path_without_suffix: str | Path, precision: int = 7) -> dict[str, Path]:
+    """Write ``X.vec`` (word2vec text), ``X.kv`` (gensim binary) and, with counts, ``X.vocab``.
+
+    Word order is kept as in ``kv`` (frequency order for gensim-trained vectors).
+    Both forms hold the same keys (whitespace replaced by ``_``). ``precision`` is
+    the number of significant digits in the text form (7 is below float32
+    round-off for typical embedding values; the ``.kv`` form is exact).
+
+    Returns the written paths: ``{"vec", "kv", "vocab"?, "kv_npy"?}``.
+    """
+    base = Path(path_without_suffix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    vec_path = base.with_name(base.name + ".vec")
+    kv_path = base.with_name(base.name + ".kv")
+    out_kv = _with_file_keys(kv, vec_path)
+
+    vectors = np.asarray(out_kv.vectors, dtype=np.float32)
+    fmt = f"{{:.{precision}g}}"
+    with open(vec_path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n")
+        for key, row in zip(out_kv.index_to_key, vectors):
+            f.write(key + " " + " ".join(map(fmt.format, row.tolist())) + "\n")
+    paths = {"vec": vec_path, "kv": kv_path}
+
+    if has_counts(out_kv):
+        vocab_path = base.with_name(base.name + ".vocab")
+        counts = out_kv.expandos["count"]
+        with open(vocab_path, "w", encoding="utf-8", newline="\n") as f:
+            for key, count in zip(out_kv.index_to_key, counts.tolist()):
+                f.write(f"{key} {int(count)}\n")
+        paths["vocab"] = vocab_path
+
+    for stale in kv_path.parent.glob(kv_path.name + ".*.npy"):
+        stale.unlink()
+    out_kv.save(str(kv_path))
+    sidecars = sorted(kv_path.parent.glob(kv_path.name + ".*.npy"))
+    for i, sidecar in enumerate(sidecars):
+        paths["kv_npy" if i == 0 else f"kv_npy{i}"] = sidecar
+    return paths
+
+
+def load_vectors(path: str | Path) -> "KeyedVectors":
+    """Load ``.vec`` / ``.vec.gz`` (word2vec text) or ``.kv`` (gensim) vectors, chosen by suffix.
+
+    A ``.vec`` file is checked line by line; a malformed file raises
+    :class:`~pipeline.errors.InputError` naming the file and line. Counts come
+    from a ``X.vocab`` file beside ``X.vec`` when there is one.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "an existing vector file", "no such file")
+    name = path.name
+    if name.endswith(".kv"):
+        return _load_kv(path)
+    if name.endswith(".vec") or name.endswith(".vec.gz") or name.endswith(".txt"):
+        kv = _read_text_vectors(path)
+        stem = name[: -len(".gz")] if name.endswith(".gz") else name
+        vocab_path = path.with_name(stem.rsplit(".", 1)[0] + ".vocab")
+        if vocab_path.exists():
+            kv.expandos["count"] = _read_counts(vocab_path, kv)
+        return kv
+    raise InputError(path, "a vector file ending in .vec, .vec.gz, .txt or .kv", f"suffix of {name!r}")
+
+
+def _load_kv(path: Path) -> "KeyedVectors":
+    from gensim.models import KeyedVectors
+
+    try:
+        kv = KeyedVectors.load(str(path))
+    except Exception as exc:  # unpickling errors come in many types
+        raise InputError(path, "a gensim KeyedVectors file", f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(kv, KeyedVectors):
+        raise InputError(path, "a gensim KeyedVectors file", f"a {type(kv).__name__} object")
+    return kv
+
+
+def _open_text(path: Path):
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
+    return open(path, encoding="utf-8", newline="\n")
+
+
+def _read_text_vectors(path: Path) -> "KeyedVectors":
+    line_no = 0
+    try:
+        with _open_text(path) as f:
+            header = f.readline()
+            line_no = 1
+            parts = header.split()
+            if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) == 0:
+                raise InputError(
+                    path, "a word2vec header '<word count> <dimension>' on line 1", f"found {header.strip()[:80]!r}"
+                )
+            n_words, dim = int(parts[0]), int(parts[1])
+            vectors = np.empty((n_words, dim), dtype=np.float32)
+            keys: list[str] = []
+            key_to_index: dict[str, int] = {}
+            for line_no, line in enumerate(f, start=2):
+                line = line.rstrip()
+                if not line:
+                    continue
+                fields = line.split(" ")
+                if len(fields) != dim + 1:
+                    raise InputError(
+                        path,
+                        f"a word and {dim} values on line {line_no} (dimension from the header)",
+                        f"found {len(fields) - 1} values",
+                    )
+                if len(keys) == n_words:
+                    raise InputError(path, f"{n_words} vectors as the header says", f"more, from line {line_no}")
+                key = fields[0]
+                if key in key_to_index:
+                    raise InputError(
+                        path, f"each word once; line {line_no}", f"{key!r} already on line {key_to_index[key] + 2}"
+                    )
+                try:
+                    vectors[len(keys)] = np.array(fields[1:], dtype=np.float32)
+                except ValueError as exc:
+                    raise InputError(path, f"numbers after the word on line {line_no}", str(exc)) from exc
+                key_to_index[key] = len(keys)
+                keys.append(key)
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"UTF-8 text (line {line_no + 1})", str(exc)) from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(path, "a readable vector file", str(exc)) from exc
+    if len(keys) != n_words:
+        raise InputError(path, f"{n_words} vectors as the header says", f"found {len(keys)}")
+    if not np.isfinite(vectors).all():
+        bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise InputError(path, f"finite numbers on line {bad + 2}", "found nan or inf")
+    return make_keyed_vectors(keys, vectors)
+
+
+def _read_counts(vocab_path: Path, kv: "KeyedVectors") -> np.ndarray:
+    counts = np.zeros(len(kv.index_to_key), dtype=np.int64)
+    seen = np.zeros(len(kv.index_to_key), dtype=bool)
+    with open(vocab_path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2 or not fields[1].isdigit():
+                raise InputError(vocab_path, f"'word count' on line {line_no}", f"found {line.strip()[:80]!r}")
+            index = kv.key_to_index.get(fields[0])
+            if index is None:
+                raise InputError(vocab_path, f"only words of the .vec file; line {line_no}", f"{fields[0]!r}")
+            counts[index] = int(fields[1])
+            seen[index] = True
+    if not seen.all():
+        missing = kv.index_to_key[int(np.flatnonzero(~seen)[0])]
+        raise InputError(vocab_path, "a count for every word of the .vec file", f"none for {missing!r}")
+    return counts

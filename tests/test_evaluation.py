@@ -1,0 +1,189 @@
+"""Intrinsic evaluation (pipeline.evaluation) and the vector file contract (pipeline.vectors)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.evaluation import (
+    analogy_accuracy,
+    analogy_predictions,
+    evaluate_vectors,
+    similarity_spearman,
+)
+from pipeline.vectors import load_vectors, make_keyed_vectors, save_vectors
+
+
+@pytest.fixture(scope="module")
+def lee_vectors():
+    """Word2Vec on gensim's Lee corpus, case kept so that case variants exist ("The", "the")."""
+    from gensim.models import Word2Vec
+    from gensim.test.utils import datapath
+
+    with open(datapath("lee_background.cor"), encoding="utf-8") as f:
+        sentences = [line.split() for line in f]
+    model = Word2Vec(sentences, vector_size=32, min_count=1, epochs=2, seed=1, workers=1)
+    return model.wv
+
+
+def _gensim_correct(kv, path, restrict_vocab):
+    score, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=restrict_vocab)
+    total = sections[-1]
+    return score, {tuple(q) for q in total["correct"]}, len(total["correct"]) + len(total["incorrect"])
+
+
+@pytest.mark.parametrize("restrict_vocab", [300_000, 3000])
+def test_analogy_matches_gensim_on_trained_vectors(lee_vectors, restrict_vocab):
+    from gensim.test.utils import datapath
+
+    path = datapath("questions-words.txt")
+    score, correct, n = _gensim_correct(lee_vectors, path, restrict_vocab)
+    results, n_questions = analogy_predictions(lee_vectors, path, restrict_vocab=restrict_vocab)
+    ours = analogy_accuracy(lee_vectors, path, restrict_vocab=restrict_vocab)
+    assert ours["n"] == n == len(results) > 0
+    assert ours["accuracy"] == pytest.approx(score)
+    assert {tuple(w.upper() for w in r[:4]) for r in results if r.correct} == correct
+    assert ours["coverage"] == pytest.approx(n / n_questions)
+
+
+def test_analogy_matches_gensim_with_nonzero_accuracy(tmp_path):
+    """Synthetic country -> capital offsets: most questions solvable, plus a capitalised duplicate."""
+    rng = np.random.default_rng(3)
+    countries = [f"country{i}" for i in range(12)]
+    capitals = [f"capital{i}" for i in range(12)]
+    offset = rng.normal(size=16)
+    base = rng.normal(size=(12, 16))
+    noise = 0.6
+    keys, rows = [], []
+    for c, k, v in zip(countries, capitals, base):
+        keys += [c, k]
+        rows += [v, v + offset + noise * rng.normal(size=16)]
+    keys += [f"filler{i}" for i in range(30)] + ["Capital3", "COUNTRY5"]
+    rows += list(rng.normal(size=(30, 16))) + [rows[keys.index("capital3")] + 0.01, rng.normal(size=16)]
+    kv = make_keyed_vectors(keys, np.array(rows))
+    path = tmp_path / "questions.txt"
+    lines = [": capital-world"]
+    for i in range(12):
+        for j in range(12):
+            if i != j:
+                lines.append(f"{countries[i]} {capitals[i]} {countries[j].upper()} {capitals[j].title()}")
+    lines += [": oov", "country0 capital0 atlantis nowhere"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    score, correct, n = _gensim_correct(kv, path, 300_000)
+    ours = analogy_accuracy(kv, path)
+    results, _ = analogy_predictions(kv, path)
+    assert 0.3 < score < 1.0  # the test means something only when some answers are right and some wrong
+    assert ours["accuracy"] == pytest.approx(score)
+    assert ours["n"] == n == 132
+    assert ours["n_questions"] == 133
+    assert {tuple(w.upper() for w in r[:4]) for r in results if r.correct} == correct
+
+
+def test_similarity_spearman_by_hand():
+    # unit vectors at known angles: cos = cos(angle difference)
+    angles = {"a": 0, "b": 10, "c": 40, "d": 70, "e": 120}
+    kv = make_keyed_vectors(
+        list(angles), np.array([[math.cos(math.radians(t)), math.sin(math.radians(t))] for t in angles.values()])
+    )
+    # model similarities fall a-b > a-c > a-d > a-e; human scores swap the middle two
+    pairs = [("a", "b", 9.0), ("a", "c", 5.0), ("A", "D", 6.0), ("a", "e", 1.0), ("a", "unknown", 3.0)]
+    res = similarity_spearman(kv, pairs)
+    # ranks model (1,2,3,4), human (1,3,2,4): rho = 1 - 6 * 2 / (4 * (16 - 1))
+    assert res["spearman"] == pytest.approx(0.8)
+    assert res["n"] == 4 and res["n_pairs"] == 5
+    assert res["coverage"] == pytest.approx(0.8)
+    assert similarity_spearman(kv, pairs, lowercase=False)["n"] == 3
+
+
+def test_no_coverage_gives_none_not_zero():
+    kv = make_keyed_vectors(["zzxq", "qqzx", "xxqz"], np.eye(3))
+    metrics = evaluate_vectors(kv)
+    for key in ("analogy_google_accuracy", "similarity_wordsim353_spearman", "similarity_simlex999_spearman"):
+        assert metrics[key] is None
+    assert metrics["analogy_google_coverage"] == 0.0
+    assert metrics["analogy_google_n"] == 0
+    assert '"analogy_google_accuracy": null' in json.dumps(metrics)
+    assert similarity_spearman(kv, [])["coverage"] is None
+
+
+def test_evaluate_vectors_keys_and_coverage(lee_vectors):
+    metrics = evaluate_vectors(lee_vectors)
+    assert {
+        "analogy_google_accuracy",
+        "analogy_google_coverage",
+        "analogy_google_n",
+        "similarity_wordsim353_spearman",
+        "similarity_wordsim353_coverage",
+        "similarity_simlex999_spearman",
+        "similarity_simlex999_coverage",
+    } <= set(metrics)
+    assert 0 < metrics["analogy_google_coverage"] < 1
+    assert 0 < metrics["similarity_wordsim353_coverage"] < 1
+    assert -1 <= metrics["similarity_simlex999_spearman"] <= 1
+    json.dumps(metrics)  # plain Python types only
+
+
+def test_vec_round_trip_with_multiword_key(tmp_path):
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 5)).astype(np.float32)
+    kv = make_keyed_vectors(["new york", "city", "état", "los  angeles"], vectors, counts=[40, 30, 20, 10])
+    paths = save_vectors(kv, tmp_path / "sub" / "vectors")
+    assert paths["vec"].name == "vectors.vec" and paths["kv"].name == "vectors.kv"
+    assert paths["vec"].read_text(encoding="utf-8").splitlines()[0] == "4 5"
+
+    expected_keys = ["new_york", "city", "état", "los_angeles"]
+    for form in ("vec", "kv"):
+        back = load_vectors(paths[form])
+        assert back.index_to_key == expected_keys
+        np.testing.assert_allclose(back.vectors, vectors, rtol=1e-6, atol=1e-6)
+        assert [int(back.get_vecattr(k, "count")) for k in expected_keys] == [40, 30, 20, 10]
+    theirs = KeyedVectors.load_word2vec_format(str(paths["vec"]), binary=False)
+    assert theirs.index_to_key == expected_keys
+    np.testing.assert_allclose(theirs["new_york"], vectors[0], rtol=1e-6, atol=1e-6)
+
+
+def test_vec_without_counts(tmp_path):
+    kv = make_keyed_vectors(["a", "b"], np.eye(2))
+    paths = save_vectors(kv, tmp_path / "v")
+    assert "vocab" not in paths
+    back = load_vectors(paths["vec"])
+    assert "count" not in back.expandos
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("3 2\na 0.1 0.2\nb 0.3\nc 0.5 0.6\n", "line 3"),
+        ("3 two\na 0.1 0.2\n", "line 1"),
+        ("2 2\na 0.1 0.2\nb 0.1 zero\n", "line 3"),
+        ("2 2\na 0.1 0.2\na 0.1 0.3\n", "line 3"),
+    ],
+)
+def test_malformed_vec_names_the_line(tmp_path, text, line):
+    path = tmp_path / "bad.vec"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_vectors(path)
+    assert line in str(err.value) and "bad.vec" in str(err.value)
+
+
+def test_vec_with_fewer_rows_than_header(tmp_path):
+    path = tmp_path / "short.vec"
+    path.write_text("3 2\na 0.1 0.2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="3 vectors"):
+        load_vectors(path)
+
+
+def test_unknown_suffix_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_vectors(tmp_path / "nothing.vec")
+    other = tmp_path / "x.bin"
+    other.write_bytes(b"\0")
+    with pytest.raises(InputError, match=".vec"):
+        load_vectors(other)
