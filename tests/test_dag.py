@@ -142,7 +142,14 @@ def test_slice_too_small_for_min_count(project):
     spec.write_text(SPEC)
     res = build(DiachronicReport(spec="toy"))
     assert res.status != luigi.LuigiStatusCode.SUCCESS
-    assert not any((project / "outputs").glob("cade-slice/*"))
+    assert not any((project / "outputs").glob("cade-slice/*-lee_b-seed1-*"))
+    assert not any((project / "outputs").glob("cade-report/*"))
+    from pipeline import SliceModel
+    from pipeline.errors import InputError
+
+    with pytest.raises(InputError, match="lee_b"):
+        luigi.task_register.Register.clear_instance_cache()
+        SliceModel(spec="toy", slice_name="lee_b").run()
 
 
 def test_unknown_spec_key_and_missing_corpus(project):
