@@ -90,10 +90,14 @@ class CadeSpec:
     slice_alpha: float = 0.025
     min_alpha: float = 0.0001
     init_mode: str = "hidden"
+    slice_vocab: str = "compass"
 
     def __post_init__(self):
         if self.init_mode not in ("hidden", "both"):
             raise ValueError("'hidden' or 'both' for init_mode")
+        if self.slice_vocab not in ("compass", "min_count"):
+            raise ValueError("'compass' (the reference: every compass word seen in the slice) or 'min_count' "
+                             "for slice_vocab")
         for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"a positive integer for {name}")

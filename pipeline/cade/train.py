@@ -1,0 +1,607 @@
+"""CADE training: a gensim CBOW compass, then slices trained against its frozen context matrix.
+
+CADE (Bianchi, Di Carlo et al. 2020; TWEC, AAAI 2019): the compass is an
+ordinary word2vec CBOW model trained on all slices together. Each slice is
+then trained with its output (context, ``syn1neg``) matrix set to the
+compass's rows for the slice's words and kept FROZEN, so only the slice's word
+vectors move and every slice lands in the compass's space.
+
+gensim 4 cannot freeze ``syn1neg``, so slices are trained here by a compiled
+kernel (:mod:`pipeline.cade.kernel`) that mirrors gensim's CBOW
+negative-sampling update without the ``syn1neg`` update. The vocabulary,
+counts, downsampling thresholds, negative-sampling table and random initial
+word vectors are gensim's own: a ``Word2Vec`` is built for the slice with
+``build_vocab_from_freq`` (the same code path as ``build_vocab`` after its
+corpus scan; the counts come from our single pass over the corpus, which also
+encodes it) and a trim rule keeping only compass words, as the reference does.
+By default (``slice_vocab="compass"``) the rule is the reference's
+(``RULE_KEEP``: every compass word seen in the slice, whatever its count in the
+slice); ``slice_vocab="min_count"`` also asks slice words to reach
+``min_count`` in the slice (``RULE_DEFAULT``). Either way a slice in which no
+compass word reaches ``min_count`` is rejected as too small.
+
+The corpus is read once, encoded to int32 ids in chunks of whole sentences
+(at most 10000 raw words each, like gensim's jobs) in a temporary binary file,
+and read back chunk by chunk every epoch, so memory does not grow with the
+corpus beyond the vocabulary. Learning rate decays linearly from
+``slice_alpha`` to ``min_alpha`` over epochs x raw words, one value per chunk,
+exactly as gensim assigns one per job. Threads share the word vectors
+(Hogwild); each chunk's random state depends only on (seed, epoch, chunk), so
+``threads=1`` is bit-reproducible.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from . import kernel as _k
+
+Progress = Optional[Callable[[float, str], None]]
+
+__all__ = ["CadeSettings", "SliceModel", "TokenCorpus", "load_token_corpus", "train_compass", "train_slice"]
+
+_CHUNK_WORDS = 10000  # gensim's batch_words: a chunk holds whole sentences up to this many raw words
+_FLUSH_TOKENS = 1 << 18  # encoder buffer (tokens) before writing to disk
+
+
+@dataclass(frozen=True)
+class CadeSettings:
+    """CADE settings; defaults are the reference implementation's."""
+
+    vector_size: int = 100
+    window: int = 5
+    negative: int = 10
+    min_count: int = 5
+    sample: float = 1e-3
+    compass_epochs: int = 5
+    slice_epochs: int = 5
+    compass_alpha: float = 0.025
+    slice_alpha: float = 0.025
+    min_alpha: float = 0.0001
+    init_mode: str = "hidden"  # "hidden": random word vectors (gensim's init); "both": copied from the compass
+    slice_vocab: str = "compass"  # "compass": every compass word seen in the slice (reference); "min_count": also frequent enough in it
+    seed: int = 1
+    threads: int = 1
+
+    def __post_init__(self):
+        if self.init_mode not in ("hidden", "both"):
+            raise ValueError(f"init_mode must be 'hidden' or 'both', not {self.init_mode!r}")
+        if self.slice_vocab not in ("compass", "min_count"):
+            raise ValueError(f"slice_vocab must be 'compass' or 'min_count', not {self.slice_vocab!r}")
+        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs", "threads"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        for name in ("compass_alpha", "slice_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.min_alpha < 0 or self.sample < 0:
+            raise ValueError("min_alpha and sample must be >= 0")
+
+
+@dataclass
+class SliceModel:
+    """A trained slice: word vectors in the compass's space and the (frozen) context matrix used."""
+
+    wv: "object"  # gensim.models.KeyedVectors, with "count" and "sample_int" vecattrs
+    syn1neg: np.ndarray  # float32 [len(wv), vector_size], read-only: the compass rows for wv's words
+    stats: dict = field(default_factory=dict)
+    name: str = "slice"
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus reading
+
+
+class TokenCorpus:
+    """Restartable iterable over a token file: one sentence per line, tokens separated by single spaces.
+
+    ``.gz`` files are read through gzip. Empty lines give empty sentences.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(self.path, "a token corpus file (one sentence per line)", "no such file")
+
+    def __repr__(self):
+        return f"TokenCorpus({str(self.path)!r})"
+
+    def _open(self):
+        if self.path.suffix == ".gz":
+            return gzip.open(self.path, "rt", encoding="utf-8", newline="\n")
+        return open(self.path, "r", encoding="utf-8", newline="\n")
+
+    def __iter__(self):
+        line_no = 0
+        try:
+            with self._open() as fh:
+                for line_no, line in enumerate(fh, 1):
+                    line = line.rstrip("\r\n")
+                    if not line:
+                        yield []
+                        continue
+                    toks = line.split(" ")
+                    if "" in toks:  # tolerate repeated / edge spaces
+                        toks = [t for t in toks if t]
+                    yield toks
+        except UnicodeDecodeError as e:
+            raise InputError(self.path, "UTF-8 text", f"undecodable bytes after line {line_no}: {e.reason}") from e
+        except (OSError, EOFError) as e:  # truncated gzip, unreadable file
+            raise InputError(self.path, "a readable token corpus file", f"{type(e).__name__}: {e}") from e
+
+
+def load_token_corpus(path) -> TokenCorpus:
+    """Open a token corpus (one sentence per line, single spaces; ``.gz`` allowed) as a restartable iterable."""
+    return TokenCorpus(path)
+
+
+def _corpus_label(corpus, default: str) -> str:
+    p = getattr(corpus, "path", None)
+    return str(p) if p is not None else default
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+
+
+class _Reporter:
+    """Rate-limited progress to a callable(fraction, message) and a tqdm bar on a tty stderr."""
+
+    def __init__(self, progress: Progress, total: int, label: str, unit: str = "word"):
+        self.progress = progress
+        self.total = max(int(total), 1)
+        self.label = label
+        self.last = 0.0
+        self.bar = None
+        self.done = 0
+        try:
+            if sys.stderr is not None and sys.stderr.isatty():
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=self.total, desc=label, unit=unit, unit_scale=True, file=sys.stderr,
+                                leave=False)
+        except Exception:  # a missing/odd stderr must never break training
+            self.bar = None
+
+    def update(self, done: int, message: str, force: bool = False):
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        self.done = done
+        now = time.monotonic()
+        if self.progress is not None and (force or now - self.last >= 0.5):
+            self.last = now
+            self.progress(min(done / self.total, 1.0), f"{self.label}: {message}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ---------------------------------------------------------------------------------------------
+# compass
+
+
+def _word2vec(settings: CadeSettings, alpha: float, epochs: int):
+    from gensim.models import Word2Vec
+
+    return Word2Vec(
+        vector_size=settings.vector_size, window=settings.window, negative=settings.negative, hs=0, sg=0,
+        cbow_mean=1, min_count=settings.min_count, sample=settings.sample, alpha=alpha,
+        min_alpha=settings.min_alpha, epochs=epochs, seed=settings.seed, workers=settings.threads,
+    )
+
+
+def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress: Progress = None):
+    """Train the compass: gensim CBOW (negative sampling) on the concatenation of all slices.
+
+    ``corpus`` must be restartable (it is read once for the vocabulary and
+    once per epoch). As in the reference, the learning rate decays linearly
+    over epochs x words. Raises :class:`InputError` when no word reaches
+    ``min_count``.
+    """
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    model = _word2vec(settings, settings.compass_alpha, settings.compass_epochs)
+    label = _corpus_label(corpus, "compass corpus")
+    if progress is not None:
+        progress(0.0, "compass: building vocabulary")
+    model.build_vocab(corpus)
+    if len(model.wv) == 0:
+        raise InputError(label, f"a corpus with at least one word occurring {settings.min_count}+ times",
+                         f"no word reaches min_count={settings.min_count} "
+                         f"({model.corpus_total_words} words, {model.corpus_count} sentences)")
+    epochs = settings.compass_epochs
+    rep = _Reporter(progress, epochs * model.corpus_total_words, "compass")
+
+    class _EpochEnd(CallbackAny2Vec):
+        def __init__(self):
+            self.epoch = 0
+
+        def on_epoch_end(self, m):
+            self.epoch += 1
+            rep.update(self.epoch * model.corpus_total_words, f"epoch {self.epoch}/{epochs}", force=True)
+
+    try:
+        # total_words only, as the reference TWEC does: gensim then decays alpha by words, not sentences
+        model.train(corpus, total_words=model.corpus_total_words, epochs=epochs, callbacks=[_EpochEnd()])
+    finally:
+        rep.close()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# slice: one pass that counts and encodes
+
+
+class _Encoded:
+    """The slice corpus as provisional int32 ids on disk, with counts and the chunk plan."""
+
+    def __init__(self, tmp: Path):
+        self.prov_path = tmp / "provisional.i32"
+        self.lens_path = tmp / "raw_lens.i32"
+        self.index: dict[str, int] = {}  # word -> provisional id, in order of first occurrence (gensim's raw_vocab order)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.blocks: list[tuple[int, int]] = []  # (tokens, sentences) per flushed block
+        self.chunk_sents: list[int] = []  # sentences per chunk
+        self.chunk_raw: list[int] = []  # raw words per chunk
+        self.block_chunks: list[int] = []  # chunks per flushed block
+        self.total_words = 0
+        self.n_sentences = 0  # gensim's corpus_count (empty sentences included)
+
+
+def _encode(corpus, tmp: Path, label: str) -> _Encoded:
+    enc = _Encoded(tmp)
+    index = enc.index
+    getitem = index.__getitem__
+    buf: list[int] = []
+    lens: list[int] = []
+    chunk_sents = enc.chunk_sents
+    chunk_raw = enc.chunk_raw
+    cur_sents = cur_raw = 0
+    chunks_in_block = 0
+    n_sent = 0
+    total = 0
+    checked = False
+    with open(enc.prov_path, "wb") as fp, open(enc.lens_path, "wb") as fl:
+
+        def flush():
+            nonlocal buf, lens, chunks_in_block
+            if not lens:
+                return
+            arr = np.array(buf, dtype=np.int32)
+            arr.tofile(fp)
+            np.array(lens, dtype=np.int32).tofile(fl)
+            bc = np.bincount(arr, minlength=len(index))
+            if len(enc.counts) < len(bc):
+                enc.counts = np.concatenate([enc.counts, np.zeros(len(bc) - len(enc.counts), dtype=np.int64)])
+            enc.counts += bc
+            enc.blocks.append((len(buf), len(lens)))
+            enc.block_chunks.append(chunks_in_block)
+            chunks_in_block = 0
+            buf = []
+            lens = []
+
+        for sent in corpus:
+            n_sent += 1
+            if not checked:
+                if isinstance(sent, (str, bytes)):
+                    raise InputError(label, "sentences as lists of tokens", f"a {type(sent).__name__} item")
+                checked = True
+            n = len(sent)
+            if n == 0:
+                continue
+            start = len(buf)
+            try:
+                buf.extend(map(getitem, sent))
+            except KeyError:
+                del buf[start:]
+                for w in sent:
+                    if w not in index:
+                        index[w] = len(index)
+                buf.extend(map(getitem, sent))
+            lens.append(n)
+            total += n
+            # gensim's job packing: whole sentences while the job stays within batch_words raw words
+            if cur_raw + n <= _CHUNK_WORDS or cur_sents == 0:
+                cur_sents += 1
+                cur_raw += n
+            else:
+                chunk_sents.append(cur_sents)
+                chunk_raw.append(cur_raw)
+                chunks_in_block += 1
+                cur_sents, cur_raw = 1, n
+                if len(buf) - n >= _FLUSH_TOKENS:  # flush what precedes this sentence (a chunk boundary)
+                    last_tok, last_len = buf[start:], lens[-1:]
+                    del buf[start:]
+                    del lens[-1:]
+                    flush()
+                    buf, lens = last_tok, last_len
+        if cur_sents:
+            chunk_sents.append(cur_sents)
+            chunk_raw.append(cur_raw)
+            chunks_in_block += 1
+        flush()
+    if len(enc.counts) < len(index):
+        enc.counts = np.concatenate([enc.counts, np.zeros(len(index) - len(enc.counts), dtype=np.int64)])
+    enc.total_words = total
+    enc.n_sentences = n_sent
+    return enc
+
+
+class _Chunks:
+    """The final encoded corpus: per chunk ``[sentence lengths][token ids]`` (int32) in one file."""
+
+    def __init__(self, path: Path, offsets, n_sents, n_toks, raw, raw_before, total_words):
+        self.path = path
+        self.offsets = offsets
+        self.n_sents = n_sents
+        self.n_toks = n_toks
+        self.raw = raw
+        self.raw_before = raw_before
+        self.total_words = total_words
+
+    def __len__(self):
+        return len(self.offsets)
+
+    def max_len(self) -> int:
+        return int((self.n_sents + self.n_toks).max()) if len(self) else 0
+
+    def read(self, fh, c: int, out: Optional[np.ndarray] = None):
+        """Chunk ``c`` as ``(tokens, sentence_lengths)``; reads into ``out`` (int32) when given (no allocation)."""
+        ns = int(self.n_sents[c])
+        n = ns + int(self.n_toks[c])
+        fh.seek(int(self.offsets[c]))
+        if out is None:
+            arr = np.fromfile(fh, dtype=np.int32, count=n)
+        else:
+            arr = out[:n]
+            got = fh.readinto(memoryview(arr).cast("B"))
+            if got != 4 * n:
+                raise OSError(f"{self.path}: short read in chunk {c}")
+        if arr.size != n:
+            raise OSError(f"{self.path}: short read in chunk {c}")
+        return arr[ns:], arr[:ns]
+
+
+def _finalise(enc: _Encoded, table: np.ndarray, tmp: Path) -> _Chunks:
+    """Remap provisional ids to the slice vocabulary (dropping the rest) and write the chunk file."""
+    path = tmp / "chunks.i32"
+    n_chunks = len(enc.chunk_sents)
+    chunk_sents = np.asarray(enc.chunk_sents, dtype=np.int64)
+    chunk_raw = np.asarray(enc.chunk_raw, dtype=np.int64)
+    offsets = np.zeros(n_chunks, dtype=np.int64)
+    n_toks = np.zeros(n_chunks, dtype=np.int64)
+    c = 0
+    off = 0
+    with open(enc.prov_path, "rb") as fp, open(enc.lens_path, "rb") as fl, open(path, "wb") as out:
+        for (ntok, nsent), nch in zip(enc.blocks, enc.block_chunks):
+            prov = np.fromfile(fp, dtype=np.int32, count=ntok)
+            raw_lens = np.fromfile(fl, dtype=np.int32, count=nsent)
+            toks = np.empty(ntok, dtype=np.int32)
+            eff_lens = np.empty(nsent, dtype=np.int32)
+            n_out = _k.remap_tokens(prov, raw_lens, table, toks, eff_lens)
+            toks = toks[:n_out]
+            sent_ends = np.cumsum(chunk_sents[c:c + nch])
+            tok_cum = np.concatenate([[0], np.cumsum(eff_lens, dtype=np.int64)])
+            s0 = 0
+            for i in range(nch):
+                s1 = int(sent_ends[i])
+                t0, t1 = int(tok_cum[s0]), int(tok_cum[s1])
+                offsets[c] = off
+                n_toks[c] = t1 - t0
+                eff_lens[s0:s1].tofile(out)
+                toks[t0:t1].tofile(out)
+                off += 4 * ((s1 - s0) + (t1 - t0))
+                s0 = s1
+                c += 1
+            assert s0 == nsent
+    assert c == n_chunks
+    raw_before = np.concatenate([[0], np.cumsum(chunk_raw)[:-1]]) if n_chunks else np.zeros(0, dtype=np.int64)
+    os.unlink(enc.prov_path)
+    os.unlink(enc.lens_path)
+    return _Chunks(path, offsets, chunk_sents, n_toks, chunk_raw, raw_before, enc.total_words)
+
+
+def _chunk_alpha(settings: CadeSettings, epoch: int, raw_before: int, total_words: int) -> float:
+    """gensim's ``_get_next_alpha``: linear decay over (epoch + progress within epoch) / epochs."""
+    progress = (epoch + raw_before / max(total_words, 1)) / settings.slice_epochs
+    a = settings.slice_alpha - (settings.slice_alpha - settings.min_alpha) * progress
+    return max(settings.min_alpha, a)
+
+
+# ---------------------------------------------------------------------------------------------
+# slice training
+
+
+def _prepare_slice(compass, corpus, settings: CadeSettings, tmp: Path, name: str):
+    """Read and encode the slice corpus once; build its gensim vocabulary restricted to the compass.
+
+    Returns ``(model, chunks, rows)``: the slice's gensim ``Word2Vec`` (vocabulary,
+    counts, ``sample_int``, ``cum_table``, seeded random vectors, no training),
+    the encoded chunk file, and the compass row of every slice word.
+    """
+    from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
+
+    label = _corpus_label(corpus, name)
+    compass_index = compass.wv.key_to_index
+    enc = _encode(corpus, tmp, label)
+
+    # gensim builds the vocabulary from the counts of our pass: the same code path as
+    # build_vocab(corpus, trim_rule) after its scan (raw vocabulary in order of first occurrence)
+    model = _word2vec(settings, settings.slice_alpha, settings.slice_epochs)
+    word_freq = dict(zip(enc.index.keys(), enc.counts.tolist()))
+
+    keep = RULE_KEEP if settings.slice_vocab == "compass" else RULE_DEFAULT
+
+    def trim_rule(word, count, min_count):  # compass words only (and, with RULE_DEFAULT, frequent enough)
+        return keep if word in compass_index else RULE_DISCARD
+
+    frequent = any(c >= settings.min_count and w in compass_index for w, c in word_freq.items())
+    model.build_vocab_from_freq(word_freq, corpus_count=enc.n_sentences, trim_rule=trim_rule)
+    model.corpus_total_words = enc.total_words
+    del word_freq
+    wv = model.wv
+    if len(wv) == 0 or not frequent:
+        raise InputError(label, f"slice '{name}' with at least one compass word occurring "
+                         f"{settings.min_count}+ times",
+                         f"slice too small for min_count={settings.min_count}: {enc.total_words} words, "
+                         f"{len(enc.index)} distinct, none both in the compass and frequent enough")
+    k2i = wv.key_to_index
+    table = np.fromiter((k2i.get(w, -1) for w in enc.index), dtype=np.int32, count=len(enc.index))
+    chunks = _finalise(enc, table, tmp)
+    rows = np.fromiter((compass_index[w] for w in wv.index_to_key), dtype=np.int64, count=len(wv))
+    return model, chunks, rows
+
+
+def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tmp_dir=None,
+                progress: Progress = None, name: str = "slice") -> SliceModel:
+    """Train one slice against the compass's frozen context matrix.
+
+    The slice vocabulary is the slice's words with at least ``min_count``
+    occurrences in the slice that are also in the compass vocabulary. The
+    corpus is read once. ``tmp_dir`` holds the encoded corpus while training
+    (default: the system temporary directory). Raises :class:`InputError`
+    naming the slice when no word qualifies.
+    """
+    t_start = time.perf_counter()
+    if getattr(compass, "syn1neg", None) is None or not getattr(compass, "negative", 0):
+        raise ValueError("the compass must be a Word2Vec trained with negative sampling (syn1neg)")
+    if compass.wv.vector_size != settings.vector_size:
+        raise ValueError(f"compass vector_size {compass.wv.vector_size} != settings.vector_size "
+                         f"{settings.vector_size}")
+    epochs = settings.slice_epochs
+    if tmp_dir is not None:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix=f"cade-{_safe(name)}-", dir=tmp_dir) as tmp_name:
+        if progress is not None:
+            progress(0.0, f"slice {name}: reading corpus")
+        model, chunks, rows = _prepare_slice(compass, corpus, settings, Path(tmp_name), name)
+        wv = model.wv
+        syn1neg = np.ascontiguousarray(compass.syn1neg[rows], dtype=np.float32)
+        syn1neg.flags.writeable = False  # frozen: the kernel only reads it (numba refuses writes)
+        if settings.init_mode == "both":
+            wv.vectors[:] = compass.wv.vectors[rows]
+        syn0 = wv.vectors
+        assert syn0.dtype == np.float32 and syn0.flags.c_contiguous
+        sample_ints = np.ascontiguousarray(wv.expandos["sample_int"], dtype=np.uint32)
+        cum_table = np.ascontiguousarray(model.cum_table, dtype=np.uint32)
+        corpus_count = model.corpus_count
+        del model  # only wv is kept
+
+        t_train = time.perf_counter()
+        effective = _run(chunks, syn0, syn1neg, cum_table, sample_ints, settings, progress, name)
+        t_end = time.perf_counter()
+
+    raw_trained = chunks.total_words * epochs
+    seconds = t_end - t_start
+    stats = {
+        "words_trained": int(raw_trained),
+        "effective_words": int(effective),
+        "corpus_words": int(chunks.total_words),
+        "corpus_sentences": int(corpus_count),
+        "vocab_size": len(wv),
+        "epochs": epochs,
+        "threads": settings.threads,
+        "seconds": round(seconds, 4),
+        "prepare_seconds": round(t_train - t_start, 4),
+        "train_seconds": round(t_end - t_train, 4),
+        "words_per_second": round(raw_trained / seconds, 1) if seconds > 0 else 0.0,
+    }
+    return SliceModel(wv=wv, syn1neg=syn1neg, stats=stats, name=name)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))[:40]
+
+
+def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeSettings, progress, name) -> int:
+    """Train all epochs over the chunk file; returns the effective words trained."""
+    epochs = settings.slice_epochs
+    n_chunks = len(chunks)
+    n_jobs = n_chunks * epochs
+    do_sample = bool(settings.sample)
+    window, negative = settings.window, settings.negative
+    exp_table = _k.EXP_TABLE
+    total_words = chunks.total_words
+    rep = _Reporter(progress, total_words * epochs, f"slice {name}")
+    lock = threading.Lock()
+    state = {"next": 0, "done_raw": 0, "effective": 0, "error": None}
+
+    max_len = chunks.max_len()
+
+    def work_on(job: int, fh, scratch):
+        epoch, c = divmod(job, n_chunks)
+        toks, lens = chunks.read(fh, c, scratch[3])
+        alpha = np.float32(_chunk_alpha(settings, epoch, int(chunks.raw_before[c]), total_words))
+        seed = np.uint64(_k.chunk_seed(settings.seed, epoch, c))
+        eff, _ = _k.train_chunk_cbow_frozen(toks, lens, syn0, syn1neg, cum_table, sample_ints, do_sample,
+                                            window, negative, alpha, seed, exp_table, *scratch[:3])
+        return eff, int(chunks.raw[c]), epoch
+
+    def worker():
+        scratch = _k.new_scratch(syn0.shape[1]) + (np.empty(max_len, dtype=np.int32),)
+        try:
+            with open(chunks.path, "rb") as fh:
+                while True:
+                    with lock:
+                        job = state["next"]
+                        if job >= n_jobs or state["error"] is not None:
+                            return
+                        state["next"] = job + 1
+                    eff, raw, _ = work_on(job, fh, scratch)
+                    with lock:
+                        state["done_raw"] += raw
+                        state["effective"] += eff
+        except BaseException as e:  # surfaced by the main thread
+            with lock:
+                state["error"] = e
+
+    try:
+        if settings.threads == 1:
+            scratch = _k.new_scratch(syn0.shape[1]) + (np.empty(max_len, dtype=np.int32),)
+            with open(chunks.path, "rb") as fh:
+                for job in range(n_jobs):
+                    eff, raw, epoch = work_on(job, fh, scratch)
+                    state["done_raw"] += raw
+                    state["effective"] += eff
+                    rep.update(state["done_raw"], f"epoch {epoch + 1}/{epochs}")
+        else:
+            threads = [threading.Thread(target=worker, name=f"cade-{name}-{i}", daemon=True)
+                       for i in range(settings.threads)]
+            for t in threads:
+                t.start()
+            try:
+                while True:
+                    alive = [t for t in threads if t.is_alive()]
+                    if not alive:
+                        break
+                    alive[0].join(timeout=0.25)
+                    with lock:
+                        done = state["done_raw"]
+                        job = state["next"]
+                    rep.update(done, f"epoch {min(job // max(n_chunks, 1) + 1, epochs)}/{epochs}")
+            except BaseException as e:  # e.g. KeyboardInterrupt, or the progress callback failing: stop the workers
+                with lock:
+                    state["error"] = state["error"] or e
+                for t in threads:
+                    t.join()
+                raise
+            if state["error"] is not None:
+                raise state["error"]
+        rep.update(state["done_raw"], "done", force=True)
+    finally:
+        rep.close()
+    return state["effective"]
