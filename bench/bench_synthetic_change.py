@@ -9,7 +9,8 @@ another word's contexts). Every word at or above a frequency floor in both
 slices is ranked by the cosine distance of its two slice vectors; the average
 precision (AP) of the injected targets is reported for CADE and for the
 classic baseline (independent CBOW per slice + orthogonal Procrustes), with
-the same data, settings and seeds.
+the same data, settings and seeds, at two frequency floors and with both change
+measures (cosine distance; Hamilton et al.'s local neighbourhood distance).
 
     .venv/bin/python bench/bench_synthetic_change.py [--seeds 1 2 3] [--pairs 20] [--rate 0.5]
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, save_result, train_baseline, train_cade, unit, write_lines
+from common import corpus_sentences, save_result, train_baseline, train_cade, write_lines
 
 
 def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
@@ -35,12 +36,15 @@ def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
     return out
 
 
-def ranking(a, b, floor_words) -> list[str]:
-    words = [w for w in floor_words if w in a.key_to_index and w in b.key_to_index]
-    va = unit(np.stack([a[w] for w in words]))
-    vb = unit(np.stack([b[w] for w in words]))
-    dist = 1.0 - np.sum(va * vb, axis=1)
-    return [words[i] for i in np.argsort(-dist)]
+MEASURES = ("cosine_distance", "local_neighbourhood_distance")
+
+
+def rankings(a, b, floor: int) -> dict[str, list[str]]:
+    """Every word with at least ``floor`` occurrences in both slices, most changed first, per measure."""
+    from pipeline.change import change_table
+
+    table = change_table({"a": a, "b": b}, pairs=[("a", "b")], min_freq=floor, k=25)
+    return {m: table.sort(m, descending=True)["word"].to_list() for m in MEASURES}
 
 
 def main():
@@ -49,7 +53,7 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--rate", type=float, default=0.5)
-    ap.add_argument("--floor", type=int, default=20)
+    ap.add_argument("--floors", type=int, nargs="+", default=[20, 50])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     args = ap.parse_args()
@@ -67,10 +71,8 @@ def main():
     donors = rng.sample([w for w in band(300, 3000) if w not in targets], args.pairs)
     pairs = dict(zip(donors, targets))  # donor -> target
     b_sents = inject(b_sents, pairs, args.rate, rng)
-    cb = Counter(w for s in b_sents for w in s)
-    floor_words = sorted(w for w in ca if ca[w] >= args.floor and cb.get(w, 0) >= args.floor)
     relevant = set(targets)
-    print(f"{len(a_sents)} + {len(b_sents)} sentences; {len(floor_words)} words ranked; "
+    print(f"{len(a_sents)} + {len(b_sents)} sentences; "
           f"{args.pairs} injected targets (rate {args.rate}): {sorted(zip(targets, donors))[:8]} ...", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="bench-synth-"))
@@ -85,20 +87,26 @@ def main():
         base = train_baseline(files, settings)
         t_base = time.time() - t0
         for method, vecs, secs in (("cade", cade, t_cade), ("procrustes", base, t_base)):
-            ranked = ranking(vecs["a"], vecs["b"], floor_words)
-            ap_ = average_precision(ranked, relevant)
-            top = ranked[:args.pairs]
-            rows[method].append({"seed": seed, "ap": ap_, "hits_in_top_n": len(relevant & set(top)),
-                                 "seconds": round(secs, 1)})
-            print(f"seed {seed} {method:10s} AP={ap_:.3f} targets in top {args.pairs}: "
-                  f"{len(relevant & set(top))} ({secs:.0f}s)", flush=True)
-    summary = {f"{m}_ap_mean": float(np.mean([r["ap"] for r in rs])) for m, rs in rows.items()}
-    summary.update({f"{m}_ap_std": float(np.std([r["ap"] for r in rs])) for m, rs in rows.items()})
-    print(f"\n| method | AP (mean ± std over {len(args.seeds)} seeds) |\n|---|---|")
-    for m in rows:
-        print(f"| {m} | {summary[m + '_ap_mean']:.3f} ± {summary[m + '_ap_std']:.3f} |")
-    path = save_result("synthetic_change", {"args": vars(args), "pairs": pairs, "n_ranked": len(floor_words),
-                                            "summary": summary, "runs": rows})
+            for floor in args.floors:
+                for measure, ranked in rankings(vecs["a"], vecs["b"], floor).items():
+                    ap_ = average_precision(ranked, relevant)
+                    hits = len(relevant & set(ranked[:args.pairs]))
+                    rows[method].append({"seed": seed, "floor": floor, "measure": measure, "ap": ap_,
+                                         "n_ranked": len(ranked), "hits_in_top_n": hits, "seconds": round(secs, 1)})
+                    print(f"seed {seed} {method:10s} floor {floor:3d} {measure:29s} AP={ap_:.3f} "
+                          f"({len(ranked)} ranked, {hits} targets in top {args.pairs})", flush=True)
+    summary = {}
+    print(f"\n| floor | measure | CADE AP | Procrustes AP |  (mean ± std over {len(args.seeds)} seeds)\n|---|---|---|---|")
+    for floor in args.floors:
+        for measure in MEASURES:
+            cells = []
+            for m, rs in rows.items():
+                vals = [r["ap"] for r in rs if r["floor"] == floor and r["measure"] == measure]
+                summary[f"{m}_ap_mean-floor{floor}-{measure}"] = float(np.mean(vals))
+                summary[f"{m}_ap_std-floor{floor}-{measure}"] = float(np.std(vals))
+                cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}")
+            print(f"| {floor} | {measure} | {cells[0]} | {cells[1]} |")
+    path = save_result("synthetic_change", {"args": vars(args), "pairs": pairs, "summary": summary, "runs": rows})
     print("wrote", path)
 
 
