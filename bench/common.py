@@ -32,21 +32,13 @@ def write_lines(sentences, path: Path) -> Path:
     return path
 
 
-class _Concat:
-    def __init__(self, parts):
-        self.parts = parts
-
-    def __iter__(self):
-        for p in self.parts:
-            yield from p
-
-
 def train_cade(slice_files: dict[str, Path], settings, workdir: Path) -> dict:
     """CADE: compass on all slices, then each slice against the frozen compass."""
     from pipeline.cade import load_token_corpus, train_compass, train_slice
+    from pipeline.corpora import ConcatCorpus
 
     corpora = {k: load_token_corpus(v) for k, v in slice_files.items()}
-    compass = train_compass(_Concat(list(corpora.values())), settings)
+    compass = train_compass(ConcatCorpus(list(corpora.values())), settings)
     out = {}
     for name, corpus in corpora.items():
         out[name] = train_slice(compass, corpus, settings, tmp_dir=workdir, name=name).wv

@@ -69,6 +69,7 @@ class TokenizerSpec:
     keep_punctuation: bool = False
     min_token_length: int = 1
     strip_numbers: bool = False
+    casefold: bool = False
 
     def __post_init__(self):
         if self.unicode_form not in ("NFC", "NFKC", "NFD", "NFKD", "none"):

@@ -68,3 +68,19 @@ def test_project_specs_validate():
     for p in specs:
         for profile in (None, "smoke"):
             load_diachronic_spec(p, profile)
+
+
+def test_spec_sections_match_the_algorithm_settings():
+    """Spec dataclasses mirror the algorithm modules' settings: same keys, same defaults."""
+    import dataclasses
+
+    from pipeline.cade import CadeSettings
+    from pipeline.corpora import Slicing, TokenizerSettings
+    from pipeline.spec import CadeSpec, SlicingSpec, TokenizerSpec
+
+    def defaults(cls):
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    assert defaults(CadeSpec) == {k: v for k, v in defaults(CadeSettings).items() if k not in ("seed", "threads")}
+    assert defaults(SlicingSpec) == defaults(Slicing)
+    assert defaults(TokenizerSpec) == defaults(TokenizerSettings)

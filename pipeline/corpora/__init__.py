@@ -26,6 +26,7 @@ from .declaration import (
 from .reader import (
     Document,
     Documents,
+    ConcatCorpus,
     LineCorpus,
     Slicing,
     fingerprint_corpus,
@@ -46,6 +47,7 @@ __all__ = [
     "Document",
     "Documents",
     "LineCorpus",
+    "ConcatCorpus",
     "Slicing",
     "fingerprint_corpus",
     "iter_documents",

@@ -35,6 +35,7 @@ __all__ = [
     "Document",
     "Documents",
     "LineCorpus",
+    "ConcatCorpus",
     "Slicing",
     "fingerprint_corpus",
     "iter_documents",
@@ -492,6 +493,17 @@ class LineCorpus:
 
     def __repr__(self) -> str:
         return f"LineCorpus({str(self.path)!r})"
+
+
+class ConcatCorpus:
+    """Restartable concatenation of restartable corpora (e.g. all slices, for a compass)."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for part in self.parts:
+            yield from part
 
 
 # ---------------------------------------------------------------------------

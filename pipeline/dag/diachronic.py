@@ -135,13 +135,13 @@ class CompassModel(_SpecParams, StageTask):
 
     def run(self):
         from ..cade import train_compass
-        from ..corpora import LineCorpus
+        from ..corpora import ConcatCorpus, LineCorpus
         from ..evaluation import evaluate_vectors
         from ..vectors import save_vectors
 
         corpus_dir = self.input().path / "slices"
         slices = self.input().read_json("slices.json")["files"]
-        corpus = _Concat([LineCorpus(corpus_dir / f) for f in slices.values()])
+        corpus = ConcatCorpus([LineCorpus(corpus_dir / f) for f in slices.values()])
         settings = _cade_settings(self.spec_obj.cade, self.seed, stage_threads())
         t0 = time.time()
         model = train_compass(corpus, settings, progress=self.progress)
@@ -152,17 +152,6 @@ class CompassModel(_SpecParams, StageTask):
             metrics = {"vocab_size": len(model.wv), "train_seconds": round(seconds, 2), "threads": settings.threads}
             metrics.update(evaluate_vectors(model.wv))
             write_json(tmp / "metrics.json", metrics)
-
-
-class _Concat:
-    """Restartable concatenation of restartable corpora."""
-
-    def __init__(self, parts):
-        self.parts = parts
-
-    def __iter__(self):
-        for part in self.parts:
-            yield from part
 
 
 class SliceModel(_SpecParams, StageTask):
