@@ -33,15 +33,16 @@ def _import(ns) -> int:
 
 def _specs(ns) -> int:
     from .dag.base import tasks_root
-    from .spec import load_diachronic_spec
+    from .spec import load_diachronic_spec, load_multilingual_spec
 
     bad = 0
-    for path in sorted((tasks_root() / "diachronic").glob("*.yaml")):
+    loaders = {"diachronic": load_diachronic_spec, "multilingual": load_multilingual_spec}
+    for path in sorted(p for kind in loaders for p in (tasks_root() / kind).glob("*.yaml")):
         try:
             profiles = list(_profiles(path))
             for profile in [None, *profiles]:
-                load_diachronic_spec(path, profile)
-            print(f"ok    diachronic/{path.stem} (profiles: {', '.join(profiles) or 'none'})")
+                loaders[path.parent.name](path, profile)
+            print(f"ok    {path.parent.name}/{path.stem} (profiles: {', '.join(profiles) or 'none'})")
         except Exception as exc:  # report every bad spec, not only the first
             bad += 1
             print(f"FAIL  {exc}")

@@ -39,6 +39,12 @@ __all__ = [
     "DiachronicSpec",
     "load_yaml",
     "load_diachronic_spec",
+    "LanguageSpec",
+    "DictionarySpec",
+    "FastTextSpec",
+    "MappingSpec",
+    "MultilingualSpec",
+    "load_multilingual_spec",
     "from_mapping",
     "to_mapping",
     "deep_merge",
@@ -140,6 +146,96 @@ class DiachronicSpec:
             raise ValueError("at least two corpora when slicing by corpus")
         if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:
             raise ValueError("a non-empty list of distinct seeds under report.seeds")
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    """One language of a multilingual run: corpora to train fastText on, or pretrained vectors."""
+
+    lang: str
+    corpora: tuple[str, ...] = ()
+    vectors: Optional[str] = None
+
+    def __post_init__(self):
+        if not (2 <= len(self.lang) <= 3 and self.lang.isalpha() and self.lang.islower()):
+            raise ValueError(f"an ISO 639 code such as 'en' for lang, not {self.lang!r}")
+        if bool(self.corpora) == bool(self.vectors):
+            raise ValueError(f"either corpora or vectors (not both) for language '{self.lang}'")
+
+
+@dataclass(frozen=True)
+class DictionarySpec:
+    """A bilingual dictionary (FreeDict database or a two-column pair file); none = identical-strings seed."""
+
+    path: Optional[str] = None
+    direction: str = "pivot-source"
+    lowercase: bool = True
+    test_size: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.direction not in ("pivot-source", "source-pivot"):
+            raise ValueError("'pivot-source' (first column in the pivot language) or 'source-pivot' for direction")
+        if not 0 <= self.test_size < 1 and not (self.test_size >= 1 and float(self.test_size).is_integer()):
+            raise ValueError("a fraction in [0, 1) or a whole number of test source words for test_size")
+
+
+@dataclass(frozen=True)
+class FastTextSpec:
+    dim: int = 300
+    epochs: int = 5
+    minn: int = 3
+    maxn: int = 6
+    model: str = "skipgram"
+    min_count: int = 5
+    lr: float = 0.05
+    seed: int = 0
+    window: int = 5
+    neg: int = 5
+    bucket: int = 2_000_000
+    t: float = 1e-4
+
+    def __post_init__(self):
+        if self.model not in ("skipgram", "cbow"):
+            raise ValueError("'skipgram' or 'cbow' for model")
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    n_refinement: int = 5
+    csls_k: int = 10
+    max_rank: int = 15000
+    build: str = "S2T&T2S"
+    neighbourhood: str = "full"
+    normalize: str = ""
+    keep_seed: bool = False
+
+
+@dataclass(frozen=True)
+class MultilingualSpec:
+    source: LanguageSpec
+    pivot: LanguageSpec = field(default_factory=lambda: LanguageSpec("en", ("kjv", "web", "sotu")))
+    dictionary: DictionarySpec = field(default_factory=DictionarySpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    fasttext: FastTextSpec = field(default_factory=FastTextSpec)
+    mapping: MappingSpec = field(default_factory=MappingSpec)
+    description: str = ""
+    needs_network: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        if self.source.lang == self.pivot.lang:
+            raise ValueError(f"a source language other than the pivot '{self.pivot.lang}'")
+
+
+def load_multilingual_spec(path: Path | str, profile: str | None = None) -> MultilingualSpec:
+    path = Path(path)
+    data = load_yaml(path, profile)
+    data.setdefault("name", path.stem)
+    kind = data.pop("kind", "multilingual")
+    if kind != "multilingual":
+        raise SpecError(path, "kind: multilingual", f"found kind: {kind!r}")
+    return from_mapping(MultilingualSpec, data, path)
 
 
 # --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from .base import StageTarget, StageTask, pipeline, stage_target
 from .demo import Demo
 from .diachronic import CompassModel, DiachronicReport, PreparedCorpus, SliceModel
+from .multilingual import AlignedVectors, FastTextVectors
 
 __all__ = ["StageTarget", "StageTask", "pipeline", "stage_target", "Demo", "CompassModel", "DiachronicReport",
-           "PreparedCorpus", "SliceModel"]
+           "PreparedCorpus", "SliceModel", "AlignedVectors", "FastTextVectors"]

@@ -64,6 +64,47 @@ def tasks_root() -> Path:
     return project_root() / "tasks"
 
 
+_SPEC_CACHE: dict[tuple, Any] = {}
+
+
+def cached_spec(kind: str, name: str, profile: str, loader):
+    """The validated spec ``tasks/<kind>/<name>.yaml`` (re-read when the file changes)."""
+    from ..errors import InputError
+
+    path = tasks_root() / kind / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (tasks_root() / kind).glob("*.yaml"))
+        raise InputError(path, f"a {kind} run spec", f"no such file; specs here: {', '.join(known) or 'none'}")
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, profile)
+    if key not in _SPEC_CACHE:
+        _SPEC_CACHE[key] = loader(path, profile)
+    return _SPEC_CACHE[key]
+
+
+def corpus_fingerprints(names) -> dict[str, str]:
+    """Content fingerprints of corpora under the corpus root: part of every dependent stage's identity."""
+    from ..corpora import fingerprint_corpus
+    from ..errors import InputError
+
+    out = {}
+    for name in names:
+        folder = corpora_root() / name
+        if not folder.is_dir():
+            raise InputError(folder, f"a corpus folder for '{name}' (run `python -m pipeline import-corpora`)",
+                             "it does not exist")
+        out[name] = fingerprint_corpus(folder)
+    return out
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link a large file from an upstream stage (same disk), else copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def stage_threads() -> int:
     """Threads per stage so that luigi workers x threads never exceed the cores."""
     configured = pipeline().threads

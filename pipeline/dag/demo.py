@@ -7,8 +7,10 @@ from ..errors import SpecError
 from ..spec import load_yaml
 from .base import tasks_root
 from .diachronic import DiachronicReport
+from .multilingual import AlignedVectors
 
-_KINDS = {"diachronic": DiachronicReport}
+_KINDS = {"diachronic": lambda name, profile: DiachronicReport(spec=name, profile=profile),
+          "multilingual": lambda name, profile: AlignedVectors(lang=name, profile=profile)}
 
 
 def demo_tasks(profile: str) -> list[luigi.Task]:
@@ -20,7 +22,7 @@ def demo_tasks(profile: str) -> list[luigi.Task]:
             raise SpecError(path, f"one of the keys {', '.join(_KINDS)}", f"unknown key '{kind}'")
         if not isinstance(names, list):
             raise SpecError(path, f"a list of spec names under '{kind}'")
-        out += [_KINDS[kind](spec=str(n), profile=profile) for n in names]
+        out += [_KINDS[kind](str(n), profile) for n in names]
     return out
 
 

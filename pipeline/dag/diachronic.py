@@ -13,23 +13,12 @@ import luigi
 
 from ..errors import InputError
 from ..spec import CadeSpec, DiachronicSpec, load_diachronic_spec, to_mapping
-from .base import StageTask, corpora_root, stage_threads, tasks_root, write_json
+from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads, tasks_root, write_json
 
 logger = logging.getLogger("luigi-interface")
 
-_SPEC_CACHE: dict[tuple, DiachronicSpec] = {}
-
-
 def diachronic_spec(name: str, profile: str) -> DiachronicSpec:
-    path = tasks_root() / "diachronic" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (tasks_root() / "diachronic").glob("*.yaml"))
-        raise InputError(path, "a diachronic run spec", f"no such file; specs here: {', '.join(known) or 'none'}")
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, profile)
-    if key not in _SPEC_CACHE:
-        _SPEC_CACHE[key] = load_diachronic_spec(path, profile)
-    return _SPEC_CACHE[key]
+    return cached_spec("diachronic", name, profile, load_diachronic_spec)
 
 
 class _SpecParams:
@@ -64,16 +53,7 @@ class PreparedCorpus(_SpecParams, StageTask):
                 "min_count": s.cade.min_count}
 
     def identity_inputs(self):
-        from ..corpora import fingerprint_corpus
-
-        out = {}
-        for name in self.spec_obj.corpora:
-            folder = corpora_root() / name
-            if not folder.is_dir():
-                raise InputError(folder, f"a corpus folder for '{name}' (run `python -m pipeline import-corpora`)",
-                                 "it does not exist")
-            out[name] = fingerprint_corpus(folder)
-        return out
+        return corpus_fingerprints(self.spec_obj.corpora)
 
     def run(self):
         from ..corpora import Slicing, Tokenizer, TokenizerSettings, load_declaration, prepare_slices

@@ -42,7 +42,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Container, Iterable, Iterator, Sequence
+from typing import Container, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -139,6 +139,10 @@ class BilingualDictionary:
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.pairs)
 
+    def swapped(self) -> "BilingualDictionary":
+        """The same pairs as ``(target, source)``: eng-spa read as a Spanish-to-English dictionary."""
+        return BilingualDictionary(tuple((t, s) for s, t in self.pairs), self.path, dict(self.skipped))
+
     @property
     def source_words(self) -> list[str]:
         """Distinct source words, in first-appearance order."""
@@ -192,7 +196,7 @@ def split_pairs(pairs: Sequence[tuple[str, str]], test_size: float | int = 0.2, 
     >>> pairs = [("a", "x"), ("a", "y"), ("b", "z"), ("c", "w"), ("d", "v")]
     >>> train, test = split_pairs(pairs, test_size=2, seed=1)
     >>> sorted({s for s, _ in test}), len(train) + len(test)
-    (['b', 'c'], 5)
+    (['a', 'b'], 5)
     """
     sources = sorted({s for s, _ in pairs})
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):

@@ -1,0 +1,325 @@
+"""fastText vectors per language: training from token files, and reading pretrained ones.
+
+fastText (Bojanowski et al. 2017, "Enriching word vectors with subword
+information") represents a word as the sum of its character n-gram vectors
+(``minn`` to ``maxn`` characters, with ``<`` and ``>`` marking the word's
+edges), so the native ``.bin`` model gives a vector for any word, seen or not.
+The package used is ``fasttext-numpy2`` (the original ``fasttext`` wheels
+break on NumPy 2); it imports as ``fasttext``.
+
+:func:`train_fasttext` writes the ``.bin`` model and the word vectors in the
+project's vector formats (``.vec`` word2vec text, ``.kv`` gensim, ``.vocab``
+counts; most frequent word first; fastText's end-of-sentence token ``</s>``
+left out)::
+
+    paths = train_fasttext(["slices/en.txt"], "out/en", FastTextSettings(dim=100, threads=2))
+    kv = load_pretrained_vectors(paths.vec)          # or paths.bin
+    model = load_fasttext_model(paths.bin)
+    model.get_word_vector("unseenword")              # subword vector of an OOV word
+
+Training is reproducible for a given ``seed`` with ``threads=1`` only
+(fastText's threads race on shared parameters, as word2vec's do).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FastTextSettings",
+    "FastTextPaths",
+    "train_fasttext",
+    "load_fasttext_model",
+    "fasttext_keyed_vectors",
+    "load_pretrained_vectors",
+]
+
+EOS = "</s>"
+MODELS = ("skipgram", "cbow")
+
+
+@dataclass(frozen=True)
+class FastTextSettings:
+    """fastText training settings (fastText's defaults, but ``dim`` 300 as the public ``cc.*`` vectors).
+
+    ``dim``: vector size. ``epochs``: passes over the text. ``minn`` /
+    ``maxn``: character n-gram lengths (``maxn=0`` turns subwords off).
+    ``model``: ``skipgram`` or ``cbow``. ``min_count``: words seen fewer
+    times are dropped. ``lr``: start learning rate. ``threads``: worker
+    threads. ``seed``: random seed. ``window``, ``neg``, ``bucket``
+    (hash buckets for n-grams), ``t`` (subsampling threshold): as in fastText.
+    """
+
+    dim: int = 300
+    epochs: int = 5
+    minn: int = 3
+    maxn: int = 6
+    model: str = "skipgram"
+    min_count: int = 5
+    lr: float = 0.05
+    threads: int = 1
+    seed: int = 0
+    window: int = 5
+    neg: int = 5
+    bucket: int = 2_000_000
+    t: float = 1e-4
+
+    def __post_init__(self):
+        for name in ("dim", "epochs", "min_count", "threads", "window", "neg", "bucket"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"FastTextSettings.{name} must be a positive integer; found {v!r}")
+        for name in ("minn", "maxn", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"FastTextSettings.{name} must be an integer >= 0; found {v!r}")
+        if self.maxn and self.minn > self.maxn:
+            raise ValueError(f"FastTextSettings.minn ({self.minn}) must not exceed maxn ({self.maxn})")
+        if self.model not in MODELS:
+            raise ValueError(f"FastTextSettings.model must be one of {', '.join(MODELS)}; found {self.model!r}")
+        for name in ("lr", "t"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ValueError(f"FastTextSettings.{name} must be a positive number; found {v!r}")
+
+    def to_mapping(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fasttext_args(self) -> dict:
+        """Keyword arguments of ``fasttext.train_unsupervised``."""
+        return {
+            "model": self.model, "dim": self.dim, "epoch": self.epochs, "minn": self.minn, "maxn": self.maxn,
+            "minCount": self.min_count, "lr": self.lr, "thread": self.threads, "seed": self.seed,
+            "ws": self.window, "neg": self.neg, "bucket": self.bucket, "t": self.t, "verbose": 0,
+        }
+
+
+@dataclass(frozen=True)
+class FastTextPaths:
+    """What :func:`train_fasttext` wrote: the native model and the word vectors."""
+
+    bin: Path
+    vec: Path
+    kv: Path
+    vocab: Path
+
+    def as_dict(self) -> dict[str, Path]:
+        return dataclasses.asdict(self)
+
+
+def _check_token_files(token_files: Sequence[str | Path]) -> list[Path]:
+    files = [Path(p) for p in ([token_files] if isinstance(token_files, (str, Path)) else token_files)]
+    if not files:
+        raise ValueError("train_fasttext needs at least one token file")
+    for p in files:
+        if not p.is_file():
+            raise InputError(p, "a token file (one sentence per line, tokens separated by spaces)", "no such file")
+    return files
+
+
+def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str | Path,
+                   settings: FastTextSettings = FastTextSettings()) -> FastTextPaths:
+    """Train fastText on token files and write ``<out_base>.bin`` and ``.vec`` / ``.kv`` / ``.vocab``.
+
+    ``token_files``: one or more files of one sentence per line, tokens
+    separated by spaces (as :func:`pipeline.corpora.prepare_slices` writes);
+    several are read as one text, in order. Raises :class:`InputError` naming
+    the files when no word reaches ``min_count``.
+    """
+    from pipeline.vectors import save_vectors
+
+    files = _check_token_files(token_files)
+    base = Path(out_base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    tmp_input = None
+    try:
+        if len(files) == 1:
+            train_path = files[0]
+        else:  # fastText reads one file (several times): concatenate beside the output
+            fd, name = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".input.txt", dir=base.parent)
+            tmp_input = Path(name)
+            with os.fdopen(fd, "wb") as out:
+                for p in files:
+                    with open(p, "rb") as f:
+                        shutil.copyfileobj(f, out)
+                    if p.stat().st_size and not _ends_with_newline(p):
+                        out.write(b"\n")
+            train_path = tmp_input
+        log.info("fastText %s: training on %s", settings.model, ", ".join(str(p) for p in files))
+        bin_path = base.with_name(base.name + ".bin")
+        try:
+            _train_unsupervised(train_path, bin_path, settings)
+        except RuntimeError as exc:
+            where = ", ".join(str(p) for p in files)
+            if "empty vocabulary" in str(exc).lower():
+                raise InputError(where, f"text with words seen at least min_count={settings.min_count} times",
+                                 "no such word") from exc
+            raise RuntimeError(f"fastText training on {where} failed: {exc}"
+                               + (" (training diverged: a lower lr helps)" if "NaN" in str(exc) else "")) from exc
+    finally:
+        if tmp_input is not None:
+            tmp_input.unlink(missing_ok=True)
+
+    kv = fasttext_keyed_vectors(load_fasttext_model(bin_path))
+    if not np.isfinite(kv.vectors).all() or np.abs(kv.vectors).max() > 1e3:
+        raise RuntimeError(f"fastText wrote implausible vectors to {bin_path} (non-finite or huge values)")
+    paths = save_vectors(kv, base)
+    return FastTextPaths(bin=bin_path, vec=paths["vec"], kv=paths["kv"], vocab=paths["vocab"])
+
+
+# fastText is run in a child interpreter. fasttext-numpy2 0.10.4 leaves the input matrix uninitialised
+# where upstream fastText zero-fills it (upstream draws random values for only `thread`/10 of the rows'
+# values and keeps zeros elsewhere): reused heap memory then gives NaN errors or garbage vectors, seen
+# on the second training in one process. In a fresh process with large allocations forced onto fresh
+# (zeroed) mmap pages, training matches upstream. The child also passes the seed on, which the
+# package's `train_unsupervised` refuses although the trainer has one.
+_CHILD = r"""
+import ctypes, json, sys
+spec = json.loads(sys.argv[1])
+try:
+    ctypes.CDLL(None).mallopt(-3, 4096)  # M_MMAP_THRESHOLD: allocations >= 4 KiB come zeroed from mmap
+except (OSError, AttributeError):
+    pass
+import fasttext_pybind
+from fasttext import FastText as ft
+given = spec["args"]
+a = ft._build_args({**ft.unsupervised_default, **given}, set(given))
+model = ft._FastText(args=a)
+try:
+    fasttext_pybind.train(model.f, a)
+except Exception as exc:
+    sys.stderr.write("FASTTEXT-ERROR: %s\n" % exc)
+    sys.exit(3)
+model.save_model(spec["output"])
+"""
+
+
+def _train_unsupervised(path: Path, bin_path: Path, settings: FastTextSettings) -> None:
+    """Train in a child interpreter (see ``_CHILD``) and save the native model to ``bin_path``."""
+    import subprocess
+    import sys
+
+    spec = {"args": {"input": str(path), **settings.fasttext_args()}, "output": str(bin_path)}
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}  # it would fill the pages again
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        message = proc.stderr.strip().splitlines()
+        error = next((m.split(":", 1)[1].strip() for m in message if m.startswith("FASTTEXT-ERROR:")),
+                     "\n".join(message[-5:]) or f"exit status {proc.returncode}")
+        raise RuntimeError(error)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def load_fasttext_model(path: str | Path):
+    """Load a native fastText ``.bin`` model (trained here or a public ``cc.xx.300.bin``)."""
+    import fasttext
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "a fastText .bin model", "no such file")
+    try:
+        return fasttext.load_model(str(path))
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        raise InputError(path, "a fastText .bin model", str(exc)) from exc
+
+
+def fasttext_keyed_vectors(model, max_vocab: int | None = None) -> "KeyedVectors":
+    """The in-vocabulary word vectors of a fastText model, most frequent first, with counts (no ``</s>``)."""
+    from pipeline.vectors import make_keyed_vectors
+
+    words, freqs = model.get_words(include_freq=True)
+    keep = [i for i, w in enumerate(words) if w != EOS]
+    if max_vocab is not None:
+        keep = keep[:max_vocab]
+    words = [words[i] for i in keep]
+    counts = np.asarray(freqs, dtype=np.int64)[keep]
+    vectors = np.empty((len(words), model.get_dimension()), dtype=np.float32)
+    for row, w in enumerate(words):
+        vectors[row] = model.get_word_vector(w)
+    return make_keyed_vectors(words, vectors, counts)
+
+
+def load_pretrained_vectors(path: str | Path, max_vocab: int | None = None) -> "KeyedVectors":
+    """Word vectors from a fastText ``.bin`` or a ``.vec`` / ``.vec.gz`` / ``.kv`` file.
+
+    ``max_vocab`` keeps the first (most frequent) words only, as MUSE's
+    ``max_vocab`` (200,000) does, without reading the rest of a text file.
+    Malformed files raise :class:`InputError` naming the file and line.
+    """
+    from pipeline.vectors import load_vectors, make_keyed_vectors
+
+    path = Path(path)
+    if path.name.endswith(".bin"):
+        return fasttext_keyed_vectors(load_fasttext_model(path), max_vocab)
+    if max_vocab is None or path.name.endswith(".kv"):
+        kv = load_vectors(path)
+        if max_vocab is not None and max_vocab < len(kv.index_to_key):
+            counts = kv.expandos["count"][:max_vocab] if "count" in kv.expandos else None
+            kv = make_keyed_vectors(kv.index_to_key[:max_vocab], kv.vectors[:max_vocab], counts)
+        return kv
+    return _read_vec_head(path, max_vocab)
+
+
+def _read_vec_head(path: Path, max_vocab: int) -> "KeyedVectors":
+    import gzip
+
+    from pipeline.vectors import make_keyed_vectors
+
+    if not path.is_file():
+        raise InputError(path, "an existing vector file", "no such file")
+    opener = gzip.open if path.name.endswith(".gz") else open
+    keys: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: set[str] = set()
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="\n") as f:
+            header = f.readline().split()
+            if len(header) != 2 or not all(h.isdigit() for h in header) or int(header[1]) == 0:
+                raise InputError(path, "a word2vec header '<word count> <dimension>' on line 1",
+                                 f"found {' '.join(header)[:80]!r}")
+            dim = int(header[1])
+            for line_no, line in enumerate(f, start=2):
+                if len(keys) >= max_vocab:
+                    break
+                fields = line.rstrip().split(" ")
+                if fields == [""]:
+                    continue
+                if len(fields) != dim + 1:
+                    raise InputError(path, f"a word and {dim} values on line {line_no} (dimension from the header)",
+                                     f"found {len(fields) - 1} values")
+                if fields[0] in seen:
+                    continue  # fastText's .vec may repeat a word after normalisation; keep the first
+                try:
+                    rows.append(np.asarray(fields[1:], dtype=np.float32))
+                except ValueError as exc:
+                    raise InputError(path, f"numbers after the word on line {line_no}", str(exc)) from exc
+                seen.add(fields[0])
+                keys.append(fields[0])
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "UTF-8 text", str(exc)) from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(path, "a readable vector file", str(exc)) from exc
+    if not keys:
+        raise InputError(path, "at least one vector", "none")
+    return make_keyed_vectors(keys, np.stack(rows))

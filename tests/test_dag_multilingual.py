@@ -1,0 +1,96 @@
+"""AlignedVectors on tiny real text: the two halves of gensim's Lee corpus as two "languages"."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import luigi
+import numpy as np
+import pytest
+from gensim.test.utils import datapath
+
+from pipeline import AlignedVectors
+from pipeline.dag.base import SUCCESS
+
+SPEC = """\
+pivot: {lang: en, corpora: [lee_en]}
+source: {lang: de, corpora: [lee_de]}
+dictionary: {path: DICT, direction: source-pivot, test_size: 0.25, seed: 0}
+fasttext: {dim: 24, epochs: 5, min_count: 3, bucket: 20000, minn: 3, maxn: 5}
+mapping: {n_refinement: 1, max_rank: 2000}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    lines = Path(datapath("lee_background.cor")).read_text().splitlines()
+    halves = {"lee_en": ("en", lines[: len(lines) // 2]), "lee_de": ("de", lines[len(lines) // 2:])}
+    for name, (lang, part) in halves.items():
+        d = root / "corpora" / name
+        d.mkdir(parents=True)
+        (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: {lang}\nlicence: test\nsource: gensim\n"
+                                       "files: '*.txt'\n")
+        (d / "text.txt").write_text("\n".join(part) + "\n")
+    # a "dictionary" of identical frequent words (the halves are one language)
+    counts = Counter(w.lower() for line in lines for w in line.split() if w.isalpha())
+    words = [w for w, c in counts.most_common(600)][100:]
+    (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words))
+    (root / "tasks" / "multilingual").mkdir(parents=True)
+    (root / "tasks" / "multilingual" / "de.yaml").write_text(SPEC.replace("DICT", str(root / "dict.tsv")))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+    luigi.task_register.Register.clear_instance_cache()
+    yield root
+    luigi.task_register.Register.clear_instance_cache()
+
+
+def build(*tasks):
+    luigi.task_register.Register.clear_instance_cache()
+    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, workers=1)
+
+
+def test_aligned_vectors_stage(project):
+    res = build(AlignedVectors(lang="de"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    out = next((project / "outputs" / "aligned").glob("de-to-en-*"))
+    assert (out / SUCCESS).exists()
+    for name in ("de.vec", "de.bin", "en.vec", "en.bin", "mapping.de-en.npy", "mapping.de-en.json",
+                 "dictionary.de-en.train.txt", "dictionary.de-en.test.txt", "provenance.json"):
+        assert (out / name).stat().st_size > 0, name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dictionary_pairs_kept"] > 50 and m["dictionary_test_pairs"] > 0
+    assert 0.0 <= m["precision_at_1-csls_knn_10"] <= 1.0 and "mrr-nn" in m
+    # train and test dictionaries are disjoint by source word
+    train = {line.split()[0] for line in (out / "dictionary.de-en.train.txt").read_text().splitlines()}
+    test = {line.split()[0] for line in (out / "dictionary.de-en.test.txt").read_text().splitlines()}
+    assert train and test and not train & test
+    # the mapping is orthogonal and the mapped .vec is the source .vec times W
+    W = np.load(out / "mapping.de-en.npy")
+    assert np.allclose(W @ W.T, np.eye(W.shape[0]), atol=1e-4)
+    from pipeline.multilingual import load_aligned_space
+    from pipeline.vectors import load_vectors
+
+    mapped = load_vectors(out / "de.vec")
+    native = load_vectors(next((project / "outputs" / "fasttext").glob("de-*")) / "vectors.vec")
+    w = mapped.index_to_key[10]
+    assert np.allclose(mapped[w], native[w] @ W, atol=1e-4)
+    # any word, out-of-vocabulary included, gets a vector in the shared space
+    space = load_aligned_space(out / "de.bin", out / "mapping.de-en.npy")
+    assert "zzyzxq" not in space and space.vector("zzyzxq").shape == (24,)
+    # a second run does nothing
+    before = sorted(p.name for p in (project / "outputs").glob("*/*"))
+    assert "ran successfully" not in build(AlignedVectors(lang="de")).summary_text
+    assert sorted(p.name for p in (project / "outputs").glob("*/*")) == before
+
+
+def test_dictionary_without_usable_pairs_fails_cleanly(project):
+    (project / "dict.tsv").write_text("qqqq\tzzzz\nwwww\tvvvv\n")
+    res = build(AlignedVectors(lang="de"))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert not list((project / "outputs").glob("aligned/*"))
+    from pipeline.errors import InputError
+
+    luigi.task_register.Register.clear_instance_cache()
+    with pytest.raises(InputError, match="dict.tsv"):
+        AlignedVectors(lang="de").run()

@@ -1,0 +1,447 @@
+"""Multilingual static vectors: fastText, dictionaries, Procrustes + CSLS refinement, BLI, aligned spaces."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.multilingual import (
+    AlignedSpace,
+    Alignment,
+    BilingualDictionary,
+    FastTextSettings,
+    MappingSettings,
+    Preprocessing,
+    align_vectors,
+    evaluate_alignment,
+    evaluate_bli,
+    fit_mapping,
+    identical_seed,
+    induce_dictionary,
+    knn_mean_similarity,
+    load_aligned_space,
+    load_dictionary,
+    load_mapping,
+    load_pretrained_vectors,
+    read_freedict,
+    read_pair_file,
+    save_mapping,
+    search,
+    split_pairs,
+    topk_rows,
+    train_fasttext,
+    unit_rows,
+)
+from pipeline.multilingual.bli import csls_penalties
+from pipeline.vectors import make_keyed_vectors
+
+DEBIAN_ENG_SPA = Path("/usr/share/dictd/freedict-eng-spa")
+
+
+# ---------------------------------------------------------------------------
+# synthetic spaces
+
+
+def rotated_pair(n=1500, d=40, noise=0.05, seed=0):
+    """Source vectors with a long-tailed spectrum, and the target = source @ Q + noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.linspace(2.0, 0.5, d)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    Y = X @ Q + noise * rng.normal(size=(n, d)) * np.linalg.norm(X, axis=1, keepdims=True) / np.sqrt(d)
+    return X.astype(np.float32), Y.astype(np.float32), Q
+
+
+def test_refinement_recovers_a_rotation_from_a_small_noisy_seed():
+    X, Y, Q = rotated_pair()
+    rng = np.random.default_rng(1)
+    seed = np.stack([np.arange(45), np.arange(45)], axis=1)
+    seed[:12, 1] = rng.integers(0, len(Y), 12)  # a quarter of the seed is wrong
+    test = np.stack([np.arange(1000, 1500), np.arange(1000, 1500)], axis=1)
+
+    seen = {}
+    alignment = fit_mapping(X, Y, seed, MappingSettings(n_refinement=5, max_rank=1200),
+                            callback=lambda it, al: seen.setdefault(it, al.W.copy()))
+    assert sorted(seen) == list(range(6))
+    err0 = np.linalg.norm(seen[0] - Q)
+    err5 = np.linalg.norm(alignment.W - Q)
+    assert err5 < 0.1 < err0  # refinement fixes what the noisy seed got wrong
+    assert np.allclose(alignment.W @ alignment.W.T, np.eye(X.shape[1]), atol=1e-4)
+    assert alignment.history[0]["pairs"] == 45 and alignment.history[-1]["pairs"] > 800
+
+    before = evaluate_bli(X @ seen[0], Y, test)
+    after = evaluate_bli(alignment.map(X), Y, test)
+    assert after["precision_at_1-csls_knn_10"] > 0.95
+    assert after["precision_at_1-csls_knn_10"] > before["precision_at_1-csls_knn_10"]
+    assert after["bli_queries"] == 500
+
+
+def test_refinement_restricted_neighbourhood_and_preprocessing():
+    X, Y, Q = rotated_pair(n=800, d=20, seed=3)
+    seed = np.stack([np.arange(40), np.arange(40)], axis=1)
+    settings = MappingSettings(n_refinement=3, max_rank=300, neighbourhood="max_rank", normalize="renorm,center,renorm")
+    alignment = fit_mapping(X, Y, seed, settings)
+    assert alignment.source.steps == ("renorm", "center", "renorm")
+    pairs = alignment.dictionary
+    assert pairs.max() < 300 and len(pairs) > 250
+    assert np.mean(pairs[:, 0] == pairs[:, 1]) > 0.95
+    # one vector or a matrix: the same map
+    assert np.allclose(alignment.map(X[5]), alignment.map(X)[5], atol=1e-6)
+
+
+def test_induce_dictionary_builds():
+    X, Y, Q = rotated_pair(n=300, d=16, noise=0.0, seed=4)
+    mapped, tgt = unit_rows(X @ Q), unit_rows(Y)  # the true map: every word's translation is itself
+    for build in ("S2T", "T2S", "S2T|T2S", "S2T&T2S"):
+        for neighbourhood in ("full", "max_rank"):
+            settings = MappingSettings(build=build, max_rank=100, neighbourhood=neighbourhood)
+            pairs = induce_dictionary(mapped, tgt, settings)
+            assert len(pairs) == 100 and (pairs[:, 0] == pairs[:, 1]).all(), (build, neighbourhood)
+            assert pairs.max() < 100
+
+
+# ---------------------------------------------------------------------------
+# CSLS and blockwise search
+
+
+def test_csls_matches_a_hand_computed_case():
+    src = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]], dtype=np.float32)  # already unit length
+    tgt = np.array([[1.0, 0.0], [-0.6, 0.8], [-0.8, 0.6]], dtype=np.float32)
+    k = 2
+    cos = [[sum(a * b for a, b in zip(x, y)) for y in tgt.tolist()] for x in src.tolist()]
+    # r_T(x): mean of x's k best cosines to the targets; r_S(y): mean of y's k best cosines to the sources
+    r_t = [sum(sorted(row, reverse=True)[:k]) / k for row in cos]
+    r_s = [sum(sorted((cos[i][j] for i in range(3)), reverse=True)[:k]) / k for j in range(3)]
+    csls = [[2 * cos[i][j] - r_t[i] - r_s[j] for j in range(3)] for i in range(3)]
+    # by hand: cos = [[1, -.6, -.8], [.8, 0, -.28], [.6, .28, 0]]
+    assert np.allclose(r_t, [0.2, 0.4, 0.44]) and np.allclose(r_s, [0.9, 0.14, -0.14])
+    assert np.allclose(csls[2], [-0.14, -0.02, -0.3])
+
+    pen_src, pen_tgt = csls_penalties(src, tgt, k)
+    assert np.allclose(pen_src, r_t, atol=1e-6) and np.allclose(pen_tgt, r_s, atol=1e-6)
+    scores, idx = search(src, tgt, k=3, query_penalty=pen_src, key_penalty=pen_tgt)
+    expected_order = [sorted(range(3), key=lambda j: -csls[i][j]) for i in range(3)]
+    assert idx.tolist() == expected_order
+    assert np.allclose(scores, [[csls[i][j] for j in expected_order[i]] for i in range(3)], atol=1e-6)
+    # CSLS changes the answer for the third source word: the hub (target 0) loses to target 1
+    assert search(src, tgt, k=1)[1][2, 0] == 0 and idx[2, 0] == 1
+    m = evaluate_bli(src, tgt, np.array([[2, 1]]), csls_k=k, ks=(1,))
+    assert m["precision_at_1-nn"] == 0.0 and m["mrr-nn"] == 0.5 and m[f"precision_at_1-csls_knn_{k}"] == 1.0
+
+
+def test_blockwise_search_equals_dense():
+    rng = np.random.default_rng(7)
+    src = unit_rows(rng.normal(size=(203, 12)))
+    tgt = unit_rows(rng.normal(size=(3100, 12)))  # long rows: exercises the chunked top-k
+    dense = src @ tgt.T
+    dense_r_t = np.sort(dense, axis=1)[:, -10:].mean(axis=1)
+    dense_r_s = np.sort(dense.T, axis=1)[:, -10:].mean(axis=1)
+    for block in (1, 17, 4096):
+        assert np.allclose(knn_mean_similarity(src, tgt, 10, block), dense_r_t, atol=1e-6)
+        assert np.allclose(knn_mean_similarity(tgt, src, 10, block), dense_r_s, atol=1e-6)
+        s, i = search(src, tgt, k=7, block_rows=block)
+        assert (i == np.argsort(-dense, axis=1, kind="stable")[:, :7]).all()
+        assert np.allclose(s, np.take_along_axis(dense, i, axis=1))
+        dense_csls = 2 * dense - dense_r_t[:, None] - dense_r_s[None, :]
+        s, i = search(src, tgt, k=5, query_penalty=dense_r_t, key_penalty=dense_r_s, block_rows=block)
+        assert (i == np.argsort(-dense_csls, axis=1, kind="stable")[:, :5]).all()
+
+    values, cols = topk_rows(dense, 25)
+    assert np.array_equal(values, -np.sort(-dense, axis=1)[:, :25])
+
+    pairs = np.stack([rng.integers(0, 203, 150), rng.integers(0, 3100, 150)], axis=1)
+    small = evaluate_bli(src, tgt, pairs, block_rows=3)
+    large = evaluate_bli(src, tgt, pairs, block_rows=4096)
+    assert small == large
+    # dense reference: rank of the best gold translation per distinct source word
+    for name, scores in (("nn", dense), ("csls_knn_10", 2 * dense - dense_r_t[:, None] - dense_r_s[None, :])):
+        ranks = []
+        for s in np.unique(pairs[:, 0]):
+            best = scores[s, pairs[pairs[:, 0] == s, 1]].max()
+            ranks.append(1 + (scores[s] > best).sum())
+        ranks = np.array(ranks)
+        assert small[f"precision_at_1-{name}"] == pytest.approx(np.mean(ranks == 1))
+        assert small[f"precision_at_5-{name}"] == pytest.approx(np.mean(ranks <= 5))
+        assert small[f"mrr-{name}"] == pytest.approx(np.mean(1 / ranks))
+    assert small["bli_queries"] == len(np.unique(pairs[:, 0]))
+
+
+def test_any_gold_translation_counts():
+    src = unit_rows(np.array([[1, 0], [0, 1]], dtype=np.float32))
+    tgt = unit_rows(np.array([[1, 0.05], [0.05, 1], [1, -0.2]], dtype=np.float32))
+    # source 0 has two gold translations, the second of which is its nearest neighbour
+    m = evaluate_bli(src, tgt, np.array([[0, 2], [0, 0], [1, 1]]), ks=(1,), csls_k=1)
+    assert m["precision_at_1-nn"] == 1.0 and m["bli_queries"] == 2 and m["bli_pairs"] == 3
+
+
+# ---------------------------------------------------------------------------
+# dictionaries
+
+
+def _b64(n: int) -> str:
+    digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    out = ""
+    while True:
+        out = digits[n % 64] + out
+        n //= 64
+        if n == 0:
+            return out
+
+
+def write_freedict(folder: Path, entries: list[tuple[str, str]], name="freedict-xxx-yyy") -> Path:
+    """A dictd database: (index headword, entry text) -> .index + .dict.dz (gzip)."""
+    data = b""
+    index = []
+    for head, text in [("00databaseshort", "Test dictionary\n")] + entries:
+        raw = text.encode("utf-8")
+        index.append(f"{head}\t{_b64(len(data))}\t{_b64(len(raw))}")
+        data += raw
+    base = folder / name
+    with gzip.open(base.with_name(name + ".dict.dz"), "wb") as f:
+        f.write(data)
+    base.with_name(name + ".index").write_text("\n".join(index) + "\n", encoding="utf-8")
+    return base
+
+
+FREEDICT_ENTRIES = [
+    ("abatement", "abatement /əbeitmənt/\n1. baja\n2. descuento, rebaja, reducción\n"),
+    ("vinegar", 'vinegar /vˈɪnɪɡə/\nEssig <masc> [chem.]  [cook.]\n      "water with vinegar"  - Essigwasser\n'
+                " see: {spirit vinegar}, {white vinegar}\n\n"),
+    ("boat", "boat /bˈəʊt/ <n>\n\nmashua\n"),
+    ("scuba", "scuba /skˈuːbə/\nTauchgerät <neut>\n see: {scubas}\n\n         Note: self contained underwater\n"),
+    ("flood alerts", "flood alerts /flˈʌd ɐlˈɜːts/\nHochwasserwarnungen <pl>, Hochwassermeldungen <pl>\n"
+                     "   Synonym: {flood warnings}\n\n"),
+    ("bkr", "base curve radius /bˈeɪs kˈɜːv ɹˈeɪdɪəs/ (BKR /bˌiːkˌeɪˈɑː/)\nBasiskurvenradius <masc>\n"),
+    ("backstreet", "backstreet /bˈakstɹiːt/\nzwielichtig <adj>, Hinterhof…\n"),
+    ("minutes", "minutes /minits/\ncompte\u2010rendu, procès\u2010verbal (séance)\n"),
+    ("a", "a /ədei/\naldía\n"),  # a truncated phrase entry ("a day"): dropped
+    ("you", "you (plural) /juː plˈʊəɹəl/ <pron>\n\nninyi\n"),
+    ("philippines", "Philippines /filipiːnz/\nislas Filipinas\n"),
+    ("abatement", "abatement /əbeitmənt/\n1. baja\n2. descuento, rebaja, reducción\n"),  # a duplicate index line
+]
+
+
+def test_freedict_parsing_cleans_entries(tmp_path):
+    base = write_freedict(tmp_path, FREEDICT_ENTRIES)
+    d = read_freedict(base)
+    assert d.pairs == (
+        ("abatement", "baja"), ("abatement", "descuento"), ("abatement", "rebaja"), ("abatement", "reducción"),
+        ("vinegar", "essig"), ("boat", "mashua"), ("scuba", "tauchgerät"),
+        ("flood_alerts", "hochwasserwarnungen"), ("flood_alerts", "hochwassermeldungen"),
+        ("base_curve_radius", "basiskurvenradius"), ("backstreet", "zwielichtig"), ("backstreet", "hinterhof"),
+        ("minutes", "compte-rendu"), ("minutes", "procès-verbal"), ("you", "ninyi"),
+        ("philippines", "islas_filipinas"),
+    )
+    assert d.skipped["truncated_phrases"] == 1 and d.path.endswith("freedict-xxx-yyy.index")
+    # every way of naming the database reads the same; keeping case and truncated phrases are options
+    assert load_dictionary(str(base) + ".index").pairs == d.pairs
+    assert load_dictionary(str(base) + ".dict.dz").pairs == d.pairs
+    cased = read_freedict(base, lowercase=False, skip_truncated_phrases=False)
+    assert ("Philippines", "islas_Filipinas") in cased.pairs and ("a", "aldía") in cased.pairs
+
+
+@pytest.mark.skipif(not DEBIAN_ENG_SPA.with_suffix(".index").exists(), reason="dict-freedict-eng-spa not installed")
+def test_freedict_real_debian_eng_spa():
+    d = read_freedict(DEBIAN_ENG_SPA)
+    assert 7000 < len(d) < 9500 and 4500 < len(d.source_words) < 5200
+    for pair in [("abatement", "rebaja"), ("silver", "plata"), ("nasty", "horroroso"), ("spain", "españa"),
+                 ("use", "hacer_uso_de")]:
+        assert pair in d.pairs
+    assert ("a", "aldía") not in d.pairs and ("go", "apresurarse") not in d.pairs  # truncated phrases
+    assert d.skipped["truncated_phrases"] > 400
+    bad = [p for p in d.pairs for w in p if any(c in w for c in "/<>[]{}()\"") or w[0].isdigit() or w != w.lower()]
+    assert not bad
+
+
+def test_pair_file_and_coverage(tmp_path):
+    path = tmp_path / "en-es.txt"
+    path.write_text("# MUSE / WECHSEL style\nhouse casa\nhouse hogar\n\nNew York\tNueva York\n"
+                    "dog perro extra\nlonely\ncat\tgato\nhouse casa\n", encoding="utf-8")
+    d = read_pair_file(path)
+    assert d.pairs == (("house", "casa"), ("house", "hogar"), ("new_york", "nueva_york"), ("cat", "gato"))
+    assert d.skipped == {"malformed": 2}
+    assert load_dictionary(path).pairs == d.pairs
+
+    kept, cov = d.restrict({"house": 0, "cat": 1}, {"casa": 0, "perro": 1, "nueva_york": 2})
+    assert kept.pairs == (("house", "casa"),)
+    assert (cov.total, cov.kept, cov.unknown_source, cov.unknown_target, cov.unknown_either) == (4, 1, 1, 2, 3)
+    metrics = cov.as_metrics()
+    assert metrics["dictionary_coverage"] == 0.25 and metrics["dictionary_source_words_kept"] == 1
+    assert d.swapped().pairs[0] == ("casa", "house")
+
+    out = kept.write(tmp_path / "out.txt")
+    assert out.read_text() == "house casa\n"
+
+
+def test_split_is_disjoint_by_source_and_reproducible():
+    rng = np.random.default_rng(0)
+    pairs = [(f"s{i}", f"t{j}") for i in range(300) for j in rng.choice(50, size=rng.integers(1, 4), replace=False)]
+    train, test = split_pairs(pairs, test_size=0.2, seed=3)
+    assert {s for s, _ in train}.isdisjoint({s for s, _ in test})
+    assert len({s for s, _ in test}) == 60 and sorted(train + test) == sorted(pairs)
+    assert (train, test) == split_pairs(pairs, test_size=0.2, seed=3)
+    # the choice depends on the set of source words, not on the order of the pairs
+    assert {s for s, _ in test} == {s for s, _ in split_pairs(pairs[::-1], test_size=0.2, seed=3)[1]}
+    assert {s for s, _ in test} != {s for s, _ in split_pairs(pairs, test_size=0.2, seed=4)[1]}
+    d_train, d_test = BilingualDictionary(tuple(pairs)).split(test_size=25, seed=1)
+    assert len(d_test.source_words) == 25
+    with pytest.raises(ValueError):
+        split_pairs(pairs, test_size=1.5)
+
+
+# ---------------------------------------------------------------------------
+# seeds, errors, saving
+
+
+def test_identical_string_seed_aligns_without_a_dictionary():
+    X, Y, Q = rotated_pair(n=600, d=20, noise=0.02, seed=5)
+    src_words = [f"w{i}" for i in range(600)]
+    tgt_words = [f"w{i}" if i % 10 == 0 else f"v{i}" for i in range(600)]  # 60 shared strings
+    kv_src = make_keyed_vectors(src_words, X)
+    kv_tgt = make_keyed_vectors(tgt_words, Y)
+    seed = identical_seed(src_words, tgt_words)
+    assert len(seed) == 60 and seed[:2] == [("w0", "w0"), ("w10", "w10")]
+    alignment = align_vectors(kv_src, kv_tgt, None, MappingSettings(n_refinement=2))
+    assert alignment.history[0]["pairs"] == 60
+    assert np.linalg.norm(alignment.W - Q) < 0.1
+    test = [(f"w{i}", f"v{i}") for i in range(1, 600) if i % 10]
+    metrics = evaluate_alignment(kv_src, kv_tgt, alignment, test + [("nope", "v1")])
+    assert metrics["precision_at_1-csls_knn_10"] > 0.95 and metrics["bli_pairs_unknown"] == 1
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    X, Y, _ = rotated_pair(n=50, d=8)
+    with pytest.raises(InputError, match="one dimension"):
+        fit_mapping(X, Y[:, :6], np.array([[0, 0]]))
+    with pytest.raises(InputError, match="one dimension"):
+        evaluate_bli(X, Y[:, :6], np.array([[0, 0]]))
+    kv_a = make_keyed_vectors(["a", "b"], np.ones((2, 4), np.float32))
+    kv_b = make_keyed_vectors(["x", "y"], np.ones((2, 3), np.float32))
+    with pytest.raises(InputError, match="source has 4, target 3"):
+        align_vectors(kv_a, kv_b, [("a", "x")], where="en.vec -> es.vec")
+    kv_c = make_keyed_vectors(["x", "y"], np.ones((2, 4), np.float32))
+    with pytest.raises(InputError, match="no word is in both"):
+        align_vectors(kv_a, kv_c, None)
+    with pytest.raises(InputError, match="seed pairs"):
+        align_vectors(kv_a, kv_c, [("zzz", "x")])
+
+    # dictionaries with no usable pair name the file
+    path = tmp_path / "bad.tsv"
+    path.write_text("only-one-column\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad.tsv.*no usable pair"):
+        read_pair_file(path)
+    path.write_text("uno one\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.tsv.*none of 1 pairs \(1 with an unknown source word"):
+        read_pair_file(path).restrict({"dos"}, {"one"})
+    empty = write_freedict(tmp_path, [("a", "a /ədei/\naldía\n")], name="freedict-empty")
+    with pytest.raises(InputError, match="freedict-empty.index.*no usable pair"):
+        read_freedict(empty)
+    with pytest.raises(InputError, match="no such file"):
+        read_freedict(tmp_path / "freedict-missing")
+
+    # vector files: inconsistent dimensions, missing .bin, bad mapping
+    vec = tmp_path / "bad.vec"
+    vec.write_text("2 3\na 1 2 3\nb 1 2\n", encoding="utf-8")
+    for max_vocab in (None, 10):
+        with pytest.raises(InputError, match="bad.vec.*line 3"):
+            load_pretrained_vectors(vec, max_vocab=max_vocab)
+    with pytest.raises(InputError, match="no such file"):
+        load_pretrained_vectors(tmp_path / "missing.bin")
+    np.save(tmp_path / "w.npy", np.ones((3, 4)))
+    with pytest.raises(InputError, match="square"):
+        load_mapping(tmp_path / "w.npy")
+    with pytest.raises(ValueError):
+        MappingSettings(build="S2T+T2S")
+    with pytest.raises(ValueError):
+        FastTextSettings(model="glove")
+
+
+def test_save_and_load_mapping(tmp_path):
+    X, Y, _ = rotated_pair(n=400, d=12, seed=8)
+    alignment = fit_mapping(X, Y, np.stack([np.arange(50)] * 2, axis=1),
+                            MappingSettings(n_refinement=1, normalize="renorm,center,renorm"))
+    paths = save_mapping(alignment, tmp_path / "es.mapping.npy")
+    assert np.load(paths["npy"]).shape == (12, 12) and paths["json"].name == "es.mapping.json"
+    back = load_mapping(paths["npy"])
+    assert np.array_equal(back.W, alignment.W) and back.settings == alignment.settings
+    assert np.allclose(back.map(X), alignment.map(X), atol=1e-6)
+    assert np.allclose(back.map_target(Y), alignment.map_target(Y), atol=1e-6)
+    assert len(back.history) == 2
+
+
+# ---------------------------------------------------------------------------
+# fastText and the aligned space
+
+
+@pytest.fixture(scope="module")
+def lee_model(tmp_path_factory):
+    from gensim.test.utils import datapath
+
+    from pipeline.corpora import Tokenizer
+
+    folder = tmp_path_factory.mktemp("fasttext")
+    tok = Tokenizer("en")
+    tokens = folder / "lee.txt"
+    with open(datapath("lee_background.cor"), encoding="utf-8") as f, open(tokens, "w", encoding="utf-8") as out:
+        for line in f:
+            for sent in tok.sentences(line):
+                out.write(" ".join(sent) + "\n")
+    settings = FastTextSettings(dim=24, epochs=5, min_count=3, threads=1, seed=2, bucket=50_000)
+    # two token files are read as one text
+    half = folder / "lee-b.txt"
+    lines = tokens.read_text(encoding="utf-8").splitlines(keepends=True)
+    tokens.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    half.write_text("".join(lines[len(lines) // 2:]), encoding="utf-8")
+    return train_fasttext([tokens, half], folder / "en", settings), settings
+
+
+def test_fasttext_training_gives_subword_vectors_for_oov_words(lee_model):
+    paths, settings = lee_model
+    for p in (paths.bin, paths.vec, paths.kv, paths.vocab):
+        assert p.exists()
+    assert not list(paths.bin.parent.glob(".*input*"))  # the concatenated input is removed
+    kv = load_pretrained_vectors(paths.vec)
+    assert kv.vector_size == 24 and kv.index_to_key[0] == "the" and "</s>" not in kv.key_to_index
+    assert "government" in kv.key_to_index and "governmentalisation" not in kv.key_to_index
+    from_bin = load_pretrained_vectors(paths.bin, max_vocab=100)
+    assert from_bin.index_to_key == kv.index_to_key[:100]
+    assert np.allclose(from_bin["the"], kv["the"], atol=1e-6)
+
+    space = load_aligned_space(paths.bin)
+    oov = space["governments"]
+    assert oov.shape == (24,) and np.isfinite(oov).all() and np.linalg.norm(oov) > 0
+    assert "governments" not in space and "government" in space
+    # subwords put the OOV word next to its in-vocabulary relative (in the centred space: on this
+    # small text all raw vectors share one dominant direction)
+    prep, _ = Preprocessing.fit(kv.vectors, "renorm,center,renorm")
+    centred = AlignedSpace(space.model, Alignment.identity(24, prep))
+    assert "government" in [w for w, _ in centred.nearest(centred["governments"], k=3)]
+
+
+def test_aligned_space_maps_any_word(lee_model, tmp_path):
+    paths, _ = lee_model
+    kv = load_pretrained_vectors(paths.vec)
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.normal(size=(24, 24)))
+    alignment = Alignment(Q.astype(np.float32), *[Preprocessing.fit(kv.vectors, "renorm,center,renorm")[0]] * 2)
+    mapping = save_mapping(alignment, tmp_path / "en.mapping.npy")["npy"]
+    space = load_aligned_space(paths.bin, mapping)
+    model_vector = space.native_vector("governmentalisation")
+    assert np.allclose(space["governmentalisation"], alignment.source.apply(model_vector) @ Q, atol=1e-5)
+    assert np.allclose(space.vectors(["government"])[0], space["government"], atol=1e-6)
+    vec_space = load_aligned_space(paths.vec, mapping)
+    assert np.allclose(vec_space["government"], space["government"], atol=1e-4)
+    with pytest.raises(KeyError, match="no fastText"):
+        vec_space["governmentalisation"]
+
+
+def test_module_examples_run():
+    import doctest
+
+    from pipeline.multilingual import bli, dictionaries, mapping
+
+    for module in (bli, dictionaries, mapping):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
