@@ -154,7 +154,8 @@ class LanguageSpec:
 
     lang: str
     corpora: tuple[str, ...] = ()
-    vectors: Optional[str] = None
+    vectors: Optional[str] = None  # pretrained .bin / .vec / .kv: a path or an http(s) URL
+    vectors_sha256: Optional[str] = None
 
     def __post_init__(self):
         if not (2 <= len(self.lang) <= 3 and self.lang.isalpha() and self.lang.islower()):

@@ -94,3 +94,50 @@ def test_dictionary_without_usable_pairs_fails_cleanly(project):
     luigi.task_register.Register.clear_instance_cache()
     with pytest.raises(InputError, match="dict.tsv"):
         AlignedVectors(lang="de").run()
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_pretrained_vectors_by_url(project, file_server):
+    import hashlib
+
+    from gensim.models import Word2Vec
+
+    served, base = file_server
+    lines = (project / "corpora" / "lee_de" / "text.txt").read_text().splitlines()
+    model = Word2Vec([line.lower().split() for line in lines], vector_size=24, min_count=3, epochs=3, seed=1,
+                     workers=1)
+    model.wv.save_word2vec_format(str(served / "de.vec"))
+    sha = hashlib.sha256((served / "de.vec").read_bytes()).hexdigest()
+    spec = project / "tasks" / "multilingual" / "de.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("source: {lang: de, corpora: [lee_de]}",
+                                 f"source: {{lang: de, vectors: '{base}/de.vec', vectors_sha256: '{'0' * 64}'}}"))
+    assert build(AlignedVectors(lang="de")).status != luigi.LuigiStatusCode.SUCCESS  # corrupted: checksum differs
+    assert not list((project / "outputs").glob("aligned/*")) and not list((project / "outputs").glob("fasttext/de-*"))
+    spec.write_text(text.replace("source: {lang: de, corpora: [lee_de]}",
+                                 f"source: {{lang: de, vectors: '{base}/de.vec', vectors_sha256: '{sha}'}}"))
+    res = build(AlignedVectors(lang="de"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    cached = list((project / "outputs" / ".work" / "downloads").glob("*-de.vec"))
+    assert len(cached) == 1 and hashlib.sha256(cached[0].read_bytes()).hexdigest() == sha
+    out = next((project / "outputs" / "aligned").glob("de-to-en-*"))
+    assert json.loads((out / "metrics.json").read_text())["source_vocab"] == len(model.wv)

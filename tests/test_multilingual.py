@@ -420,6 +420,16 @@ def test_fasttext_training_gives_subword_vectors_for_oov_words(lee_model):
     assert "government" in [w for w, _ in centred.nearest(centred["governments"], k=3)]
 
 
+def test_fasttext_bad_input(tmp_path):
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("hello world\n", encoding="utf-8")
+    with pytest.raises(InputError, match="tiny.txt.*min_count=5"):
+        train_fasttext(tiny, tmp_path / "tiny", FastTextSettings(dim=8, bucket=1000))
+    assert not list(tmp_path.glob("tiny.*[!t]"))  # no model, no vectors
+    with pytest.raises(InputError, match="missing.txt.*no such file"):
+        train_fasttext([tiny, tmp_path / "missing.txt"], tmp_path / "x", FastTextSettings(dim=8))
+
+
 def test_aligned_space_maps_any_word(lee_model, tmp_path):
     paths, _ = lee_model
     kv = load_pretrained_vectors(paths.vec)

@@ -14,8 +14,9 @@ import luigi
 
 from ..errors import InputError
 from ..spec import LanguageSpec, MultilingualSpec, load_multilingual_spec, to_mapping
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, link_or_copy, stage_threads,
-                   tasks_root, write_json)
+from ..download import cached_download, is_url
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, link_or_copy, outputs_root,
+                   stage_threads, tasks_root, write_json)
 
 logger = logging.getLogger("luigi-interface")
 
@@ -51,12 +52,14 @@ class FastTextVectors(StageTask):
         s = multilingual_spec(self.spec, self.profile)
         ls = self.lang_spec
         if ls.vectors:
-            return {"lang": ls.lang, "vectors": Path(ls.vectors).name}
+            return {"lang": ls.lang, "vectors": ls.vectors if is_url(ls.vectors) else Path(ls.vectors).name}
         return {"lang": ls.lang, "corpora": list(ls.corpora), "tokenizer": to_mapping(s.tokenizer),
                 "fasttext": to_mapping(s.fasttext)}
 
     def identity_inputs(self):
         ls = self.lang_spec
+        if ls.vectors and is_url(ls.vectors):
+            return {"url": ls.vectors, "sha256": ls.vectors_sha256}
         if ls.vectors:
             from ..identity import file_sha256
 
@@ -76,6 +79,10 @@ class FastTextVectors(StageTask):
             metrics = {"lang": ls.lang}
             if ls.vectors:
                 src = Path(ls.vectors)
+                if is_url(ls.vectors):  # cached under outputs/.work so a cut download resumes on the next run
+                    self.progress(0.0, f"downloading {ls.vectors}")
+                    src = cached_download(ls.vectors, outputs_root() / ".work" / "downloads",
+                                          sha256=ls.vectors_sha256)
                 kv = load_pretrained_vectors(src)
                 if src.name.endswith(".bin"):
                     link_or_copy(src, tmp / "vectors.bin")
