@@ -84,3 +84,16 @@ def test_spec_sections_match_the_algorithm_settings():
     assert defaults(CadeSpec) == {k: v for k, v in defaults(CadeSettings).items() if k not in ("seed", "threads")}
     assert defaults(SlicingSpec) == defaults(Slicing)
     assert defaults(TokenizerSpec) == defaults(TokenizerSettings)
+
+
+def test_multilingual_spec_sections_match_the_algorithm_settings():
+    import dataclasses
+
+    from pipeline.multilingual import FastTextSettings, MappingSettings
+    from pipeline.spec import FastTextSpec, MappingSpec
+
+    def defaults(cls):
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    assert defaults(FastTextSpec) == {k: v for k, v in defaults(FastTextSettings).items() if k != "threads"}
+    assert defaults(MappingSpec) == {k: v for k, v in defaults(MappingSettings).items() if k != "block_rows"}
