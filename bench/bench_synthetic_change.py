@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, save_result, train_baseline, train_cade, write_lines
+from common import corpus_sentences, save_result, trained_methods, write_lines
 
 
 def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
@@ -57,7 +56,6 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     args = ap.parse_args()
-    from pipeline.cade import CadeSettings
     from pipeline.change import average_precision
 
     rng = random.Random(0)
@@ -78,23 +76,15 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     files = {"a": write_lines(a_sents, work / "a.txt"), "b": write_lines(b_sents, work / "b.txt")}
     rows = {"cade": [], "procrustes": []}
-    for seed in args.seeds:
-        settings = CadeSettings(seed=seed, threads=args.threads, compass_epochs=args.epochs, slice_epochs=args.epochs)
-        t0 = time.time()
-        cade = train_cade(files, settings, work)
-        t_cade = time.time() - t0
-        t0 = time.time()
-        base = train_baseline(files, settings)
-        t_base = time.time() - t0
-        for method, vecs, secs in (("cade", cade, t_cade), ("procrustes", base, t_base)):
-            for floor in args.floors:
-                for measure, ranked in rankings(vecs["a"], vecs["b"], floor).items():
-                    ap_ = average_precision(ranked, relevant)
-                    hits = len(relevant & set(ranked[:args.pairs]))
-                    rows[method].append({"seed": seed, "floor": floor, "measure": measure, "ap": ap_,
-                                         "n_ranked": len(ranked), "hits_in_top_n": hits, "seconds": round(secs, 1)})
-                    print(f"seed {seed} {method:10s} floor {floor:3d} {measure:29s} AP={ap_:.3f} "
-                          f"({len(ranked)} ranked, {hits} targets in top {args.pairs})", flush=True)
+    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work):
+        for floor in args.floors:
+            for measure, ranked in rankings(vecs["a"], vecs["b"], floor).items():
+                ap_ = average_precision(ranked, relevant)
+                hits = len(relevant & set(ranked[:args.pairs]))
+                rows[method].append({"seed": seed, "floor": floor, "measure": measure, "ap": ap_,
+                                     "n_ranked": len(ranked), "hits_in_top_n": hits, "seconds": round(secs, 1)})
+                print(f"seed {seed} {method:10s} floor {floor:3d} {measure:29s} AP={ap_:.3f} "
+                      f"({len(ranked)} ranked, {hits} targets in top {args.pairs})", flush=True)
     summary = {}
     print(f"\n| floor | measure | CADE AP | Procrustes AP |  (mean ± std over {len(args.seeds)} seeds)\n|---|---|---|---|")
     for floor in args.floors:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, save_result, train_baseline, train_cade, unit, write_lines
+from common import corpus_sentences, save_result, trained_methods, unit, write_lines
 
 # archaic KJV form -> accepted modern WEB forms
 PAIRS = {
@@ -65,25 +64,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     args = ap.parse_args()
-    from pipeline.cade import CadeSettings
-
     work = Path(tempfile.mkdtemp(prefix="bench-kjv-web-"))
     files = {name: write_lines(corpus_sentences(name), work / f"{name}.txt") for name in ("kjv", "web")}
     rows = {"cade": [], "procrustes": []}
-    for seed in args.seeds:
-        settings = CadeSettings(seed=seed, threads=args.threads, compass_epochs=args.epochs, slice_epochs=args.epochs)
-        t0 = time.time()
-        cade = train_cade(files, settings, work)
-        t_cade = time.time() - t0
-        t0 = time.time()
-        base = train_baseline(files, settings)
-        t_base = time.time() - t0
-        for method, vecs, secs in (("cade", cade, t_cade), ("procrustes", base, t_base)):
-            r = evaluate(vecs["kjv"], vecs["web"])
-            r.update(seed=seed, seconds=round(secs, 1))
-            rows[method].append(r)
-            print(f"seed {seed} {method:10s} n={r['n']} MRR={r['mrr']:.3f} P@1={r['p_at_1']:.3f} "
-                  f"P@5={r['p_at_5']:.3f} ({secs:.0f}s)", flush=True)
+    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work):
+        r = evaluate(vecs["kjv"], vecs["web"])
+        r.update(seed=seed, seconds=round(secs, 1))
+        rows[method].append(r)
+        print(f"seed {seed} {method:10s} n={r['n']} MRR={r['mrr']:.3f} P@1={r['p_at_1']:.3f} "
+              f"P@5={r['p_at_5']:.3f} ({secs:.0f}s)", flush=True)
     summary = {}
     for method, rs in rows.items():
         for k in ("mrr", "p_at_1", "p_at_5"):

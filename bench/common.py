@@ -67,6 +67,19 @@ def train_baseline(slice_files: dict[str, Path], settings) -> dict:
     return out
 
 
+def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, workdir: Path):
+    """For each seed: ``(seed, method, vectors per slice, seconds)`` for CADE and the Procrustes baseline."""
+    from pipeline.cade import CadeSettings
+
+    for seed in seeds:
+        settings = CadeSettings(seed=seed, threads=threads, compass_epochs=epochs, slice_epochs=epochs)
+        for method, train in (("cade", lambda: train_cade(files, settings, workdir)),
+                              ("procrustes", lambda: train_baseline(files, settings))):
+            t0 = time.time()
+            vecs = train()
+            yield seed, method, vecs, time.time() - t0
+
+
 def unit(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
-from pathlib import Path
+
 
 import numpy as np
 import pytest
