@@ -15,6 +15,8 @@ from gensim.test.utils import datapath
 from pipeline import DiachronicReport, PreparedCorpus
 from pipeline.dag.base import SUCCESS
 
+from dagutil import build
+
 REPO = Path(__file__).resolve().parents[1]
 
 SPEC = """\
@@ -47,11 +49,6 @@ def project(tmp_path, monkeypatch):
     luigi.task_register.Register.clear_instance_cache()
     yield root
     luigi.task_register.Register.clear_instance_cache()
-
-
-def build(*tasks):
-    luigi.task_register.Register.clear_instance_cache()
-    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, workers=1)
 
 
 def stage_folders(root: Path) -> set[str]:

@@ -13,6 +13,8 @@ from gensim.test.utils import datapath
 from pipeline import AlignedVectors
 from pipeline.dag.base import SUCCESS
 
+from dagutil import build
+
 SPEC = """\
 pivot: {lang: en, corpora: [lee_en]}
 source: {lang: de, corpora: [lee_de]}
@@ -43,11 +45,6 @@ def project(tmp_path, monkeypatch):
     luigi.task_register.Register.clear_instance_cache()
     yield root
     luigi.task_register.Register.clear_instance_cache()
-
-
-def build(*tasks):
-    luigi.task_register.Register.clear_instance_cache()
-    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, workers=1)
 
 
 def test_aligned_vectors_stage(project):
