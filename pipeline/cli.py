@@ -33,10 +33,10 @@ def _import(ns) -> int:
 
 def _specs(ns) -> int:
     from .dag.base import tasks_root
-    from .spec import load_diachronic_spec, load_multilingual_spec
+    from .dag.registry import spec_kinds
 
     bad = 0
-    loaders = {"diachronic": load_diachronic_spec, "multilingual": load_multilingual_spec}
+    loaders = {name: kind.load for name, kind in spec_kinds().items()}
     for path in sorted(p for kind in loaders for p in (tasks_root() / kind).glob("*.yaml")):
         try:
             profiles = list(_profiles(path))

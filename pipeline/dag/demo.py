@@ -6,23 +6,20 @@ import luigi
 from ..errors import SpecError
 from ..spec import load_yaml
 from .base import tasks_root
-from .diachronic import DiachronicReport
-from .multilingual import AlignedVectors
-
-_KINDS = {"diachronic": lambda name, profile: DiachronicReport(spec=name, profile=profile),
-          "multilingual": lambda name, profile: AlignedVectors(lang=name, profile=profile)}
+from .registry import spec_kinds
 
 
 def demo_tasks(profile: str) -> list[luigi.Task]:
     path = tasks_root() / "demo.yaml"
     data = load_yaml(path)
+    kinds = spec_kinds()
     out = []
     for kind, names in data.items():
-        if kind not in _KINDS:
-            raise SpecError(path, f"one of the keys {', '.join(_KINDS)}", f"unknown key '{kind}'")
+        if kind not in kinds:
+            raise SpecError(path, f"one of the keys {', '.join(kinds)}", f"unknown key '{kind}'")
         if not isinstance(names, list):
             raise SpecError(path, f"a list of spec names under '{kind}'")
-        out += [_KINDS[kind](str(n), profile) for n in names]
+        out += [kinds[kind].task(str(n), profile) for n in names]
     return out
 
 

@@ -14,6 +14,7 @@ import luigi
 from ..errors import InputError
 from ..spec import CadeSpec, DiachronicSpec, load_diachronic_spec, to_mapping
 from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads, tasks_root, write_json
+from .registry import register_kind
 
 logger = logging.getLogger("luigi-interface")
 
@@ -265,3 +266,6 @@ class DiachronicReport(_SpecParams, StageTask):
 
 def _safe(word: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in word)[:60]
+
+
+register_kind("diachronic", lambda name, profile: DiachronicReport(spec=name, profile=profile), load_diachronic_spec)

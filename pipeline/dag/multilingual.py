@@ -17,6 +17,7 @@ from ..spec import LanguageSpec, MultilingualSpec, load_multilingual_spec, to_ma
 from ..download import cached_download, is_url
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, link_or_copy, outputs_root,
                    stage_threads, tasks_root, write_json)
+from .registry import register_kind
 
 logger = logging.getLogger("luigi-interface")
 
@@ -215,3 +216,7 @@ def _dictionary_fingerprint(path: Path) -> str:
         raise InputError(path, "a bilingual dictionary (FreeDict .index/.dict.dz or a two-column pair file)",
                          "no such file")
     return fingerprint_paths(files)
+
+
+register_kind("multilingual", lambda name, profile: AlignedVectors(lang=name, profile=profile),
+              load_multilingual_spec)
