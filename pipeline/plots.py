@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import polars as pl
     from gensim.models import KeyedVectors
 
-__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats"]
+__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats", "plot_loss_curve"]
 
 
 def _pyplot():
@@ -173,4 +173,21 @@ def plot_slice_stats(stats_df: "pl.DataFrame", path: str | Path) -> Path:
         ax.grid(axis="y", alpha=0.25)
     fig.suptitle("Corpus size per slice")
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_loss_curve(losses, path: str | Path, title: str = "continued pretraining", window: int = 10) -> Path:
+    """Per-step training loss with a running mean."""
+    plt = _pyplot()
+    losses = np.asarray(losses, dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, len(losses) + 1)
+    ax.plot(steps, losses, lw=0.8, alpha=0.5, label="loss")
+    if len(losses) >= window:
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, lw=1.8, label=f"mean of {window}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
     return _save(fig, path)

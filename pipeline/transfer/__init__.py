@@ -1,0 +1,109 @@
+"""WECHSEL: transfer an English RoBERTa / GPT-2 / BERT model to a new language.
+
+No luigi here. The steps (Minixhofer et al., NAACL 2022)::
+
+    from pipeline.multilingual import load_aligned_space
+    from pipeline.transfer import load_source_model, train_target_tokenizer, initialise_target_model
+
+    src = load_source_model("path/to/roberta-base")                     # model + tokenizer + kind
+    tgt_tok = train_target_tokenizer(src.tokenizer, swahili_lines)       # same kind, new vocabulary
+    en = load_aligned_space("aligned/en.bin", "aligned/mapping.en-en.npy")
+    sw = load_aligned_space("aligned/sw.bin", "aligned/mapping.sw-en.npy")
+    model, result, info = initialise_target_model(src, tgt_tok, en, sw)   # k=10, temperature 0.1
+    model.save_pretrained("out/model"); tgt_tok.save_pretrained("out/model")
+
+then :func:`~.pretrain.continued_pretraining` on target text. Modules:
+:mod:`.embeddings` (the neighbour-weighted initialisation), :mod:`.subwords`
+(subword vectors in the aligned space), :mod:`.model` (kinds, tokenizer
+training, model surgery), :mod:`.hub` (where the source model comes from),
+:mod:`.pretrain`, :mod:`.evaluate` (cross-lingual retrieval), :mod:`.reference`
+(the ``wechsel`` package side by side).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .embeddings import TargetEmbeddings, create_target_embeddings, fallback_rows
+from .model import (KINDS, SourceModel, detect_kind, load_source_model, load_source_tokenizer, special_token_pairs,
+                    token_surfaces, tokenizer_model_type, train_target_tokenizer, transfer_model)
+from .subwords import subword_vectors, subword_vectors_from_words
+
+__all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KINDS", "SourceModel", "detect_kind",
+           "load_source_model", "load_source_tokenizer", "special_token_pairs", "token_surfaces",
+           "tokenizer_model_type", "train_target_tokenizer", "transfer_model", "subword_vectors",
+           "subword_vectors_from_words", "initialise_target_model", "neighbour_sample", "space_words"]
+
+
+def space_words(space, max_words: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """An aligned space's vocabulary (most frequent first), counts and mapped vectors."""
+    words, vectors = space.vocabulary_matrix(max_words)
+    if space.model is not None:
+        freq = dict(zip(*space.model.get_words(include_freq=True)))
+        counts = np.array([freq.get(w, 1) for w in words], dtype=np.float64)
+    else:
+        c = space.kv.expandos.get("count") if hasattr(space.kv, "expandos") else None
+        counts = np.asarray(c[:len(words)], dtype=np.float64) if c is not None else np.ones(len(words))
+    return list(words), counts, vectors
+
+
+def initialise_target_model(source: SourceModel, target_tokenizer, source_space, target_space, *,
+                            mode: str = "subword", neighbors: int = 10, temperature: float = 0.1, seed: int = 1234,
+                            trained_ngrams_only: bool = True, lowercase: bool = False,
+                            max_word_vectors: int | None = None, device: str = "cpu", progress=None):
+    """WECHSEL end to end on a loaded source model: returns (model, TargetEmbeddings, info).
+
+    ``source_space`` holds the source model's language, ``target_space`` the
+    target's, both mapped into one space. The source model is changed in place.
+    """
+    if mode == "subword":
+        S = subword_vectors(token_surfaces(source.tokenizer), source_space, lowercase, trained_ngrams_only)
+        T = subword_vectors(token_surfaces(target_tokenizer), target_space, lowercase, trained_ngrams_only)
+    elif mode == "word":
+        sw, sc, sv = space_words(source_space, max_word_vectors)
+        tw, tc, tv = space_words(target_space, max_word_vectors)
+        S = subword_vectors_from_words(source.tokenizer, sw, sc, sv)
+        T = subword_vectors_from_words(target_tokenizer, tw, tc, tv)
+    else:
+        raise ValueError(f"mode subword or word, not {mode!r}")
+    E = source.model.get_input_embeddings().weight.detach().cpu().numpy()
+    S = S.copy()
+    usable = np.any(S != 0, axis=1)
+    if not usable.any():
+        raise ValueError("no source subword has a vector in the static space")
+    result = create_target_embeddings(S[usable], T, E[usable], neighbors=min(neighbors, int(usable.sum())),
+                                      temperature=temperature, seed=seed,
+                                      special_pairs=(), device=device, progress=progress)
+    # neighbour ids back to the full source vocabulary; fallback statistics over the whole source matrix
+    full_ids = np.flatnonzero(usable)
+    ok = ~result.fallback
+    result.neighbours[ok] = full_ids[result.neighbours[ok]]
+    if result.fallback.any():
+        result.matrix[result.fallback] = fallback_rows(E, np.flatnonzero(result.fallback), seed)
+    pairs = special_token_pairs(source.tokenizer, target_tokenizer)
+    for t, s in pairs:
+        result.matrix[t] = E[s]
+        result.copied[t] = True
+    result.special_pairs = tuple(pairs)
+    info = transfer_model(source.model, target_tokenizer, result)
+    info.update({"mode": mode, "neighbors": neighbors, "temperature": temperature,
+                 "target_subwords": int(len(T)), "target_subwords_matched": result.n_matched,
+                 "target_subwords_fallback": int(result.fallback.sum()),
+                 "special_tokens_copied": len(pairs),
+                 "source_subwords": int(len(S)), "source_subwords_with_vector": int(usable.sum())})
+    return source.model, result, info
+
+
+def neighbour_sample(result: TargetEmbeddings, source_tokenizer, target_tokenizer, n: int = 50,
+                     seed: int = 0) -> list[dict]:
+    """For a seeded sample of matched target subwords: their nearest source subwords, similarities, weights."""
+    matched = np.flatnonzero(~result.fallback & ~result.copied)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(matched, size=min(n, len(matched)), replace=False)) if len(matched) else []
+    out = []
+    for t in pick:
+        ids = result.neighbours[t]
+        out.append({"target": target_tokenizer.convert_ids_to_tokens(int(t)), "target_id": int(t),
+                    "neighbours": [{"source": source_tokenizer.convert_ids_to_tokens(int(s)),
+                                    "similarity": round(float(c), 4), "weight": round(float(w), 4)}
+                                   for s, c, w in zip(ids, result.similarities[t], result.weights[t])]})
+    return out

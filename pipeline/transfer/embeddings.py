@@ -1,0 +1,183 @@
+"""WECHSEL embedding initialisation (Minixhofer, Paischer & Rekabsaz, NAACL 2022, section 3).
+
+Every source and target subword gets a vector in one aligned static space
+(:mod:`.subwords`). A target subword's embedding is then the
+``softmax(cos / temperature)``-weighted mean of the source model's embeddings
+of its ``k`` most similar source subwords; a target subword without a static
+vector (an all-zero row) falls back to a draw from N(mean, std) of the source
+matrix, and special tokens are copied from the source::
+
+    import numpy as np
+    from pipeline.transfer.embeddings import create_target_embeddings
+
+    rng = np.random.default_rng(0)
+    src_sub = rng.standard_normal((1000, 50)).astype("float32")    # source subwords, aligned space
+    tgt_sub = rng.standard_normal((800, 50)).astype("float32")     # target subwords, same space
+    tgt_sub[7] = 0                                                 # no static vector: falls back
+    E_src = rng.standard_normal((1000, 64)).astype("float32")      # the source model's embeddings
+    result = create_target_embeddings(src_sub, tgt_sub, E_src, neighbors=10, temperature=0.1)
+    result.matrix.shape, int(result.fallback.sum())                # ((800, 64), 1)
+    out_bias = result.transfer(np.zeros(1000, "float32"))          # any per-token table, same weights
+
+The similarity search runs block by block as one float32 matrix product per
+block followed by ``torch.topk`` (on the CPU or, with ``device="cuda"``, on
+the GPU), so its cost is that of the bare product plus a small top-k pass.
+Fallback rows are seeded draws from N(mean, std) of the source matrix, made
+only for the rows that need them; with ``reference_fallback=True`` they are
+the draws ``numpy.random.RandomState(seed).normal(mean, std, (n_target, d))``
+gives, as in the reference ``wechsel`` 0.0.4 package (seed 1234), so the two
+agree on every row (that mode draws a full matrix up to the last fallback
+row, about a second for 50k x 768).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows"]
+
+
+@dataclass
+class TargetEmbeddings:
+    """The initialised target matrix and how each row was made.
+
+    ``neighbours`` / ``similarities`` / ``weights`` are ``(n_target, k)``,
+    best first; rows that fell back hold ``-1`` / ``nan`` / ``0``.
+    """
+
+    matrix: np.ndarray
+    neighbours: np.ndarray
+    similarities: np.ndarray
+    weights: np.ndarray
+    fallback: np.ndarray
+    copied: np.ndarray
+    seed: int = 1234
+    special_pairs: tuple[tuple[int, int], ...] = field(default=())
+    reference_fallback: bool = False
+
+    @property
+    def n_matched(self) -> int:
+        return int((~self.fallback).sum())
+
+    def transfer(self, source_table: np.ndarray, *, seed: int | None = None) -> np.ndarray:
+        """Apply the same neighbours and weights to another per-token table of the source.
+
+        Used for untied output embeddings (``(n_source, d)``) and output
+        biases (``(n_source,)``): matched rows are the weighted means of the
+        same source rows, fallback rows are drawn from the table's own
+        N(mean, std), special tokens are copied.
+        """
+        table = np.asarray(source_table)
+        flat = table.reshape(len(table), -1)
+        out = np.empty((len(self.neighbours), flat.shape[1]), dtype=flat.dtype)
+        ok = ~self.fallback
+        idx = self.neighbours[ok]
+        out[ok] = np.einsum("nk,nkd->nd", self.weights[ok].astype(np.float64), flat[idx].astype(np.float64))
+        if self.fallback.any():
+            out[self.fallback] = fallback_rows(flat, np.flatnonzero(self.fallback),
+                                               self.seed if seed is None else seed, self.reference_fallback)
+        for t, s in self.special_pairs:
+            out[t] = flat[s]
+        return out.reshape((len(out),) + table.shape[1:])
+
+
+def fallback_rows(source_matrix: np.ndarray, rows: np.ndarray, seed: int, reference: bool = False) -> np.ndarray:
+    """Seeded N(mean, std) draws (per column of the source matrix) for the target rows ``rows``.
+
+    ``reference=True``: rows ``rows`` of ``RandomState(seed).normal(mean,
+    std, (n, d))``, as the reference draws them (only the draws up to the
+    last requested row are made: the legacy generator fills row by row, so
+    the prefix is the same). Otherwise one draw per requested row from
+    ``numpy.random.default_rng(seed)``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.empty((0, source_matrix.shape[1]), dtype=source_matrix.dtype)
+    mean, std = source_matrix.mean(0), source_matrix.std(0)
+    if reference:
+        draws = np.random.RandomState(seed).normal(mean, std, (int(rows.max()) + 1, source_matrix.shape[1]))
+        return draws[rows].astype(source_matrix.dtype)
+    return np.random.default_rng(seed).normal(mean, std, (len(rows), source_matrix.shape[1])).astype(
+        source_matrix.dtype)
+
+
+def _device(device: str):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def create_target_embeddings(
+    source_subwords: np.ndarray,
+    target_subwords: np.ndarray,
+    source_matrix: np.ndarray,
+    *,
+    neighbors: int = 10,
+    temperature: float = 0.1,
+    seed: int = 1234,
+    special_pairs: Sequence[tuple[int, int]] = (),
+    device: str = "cpu",
+    block_size: int = 4096,
+    reference_fallback: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> TargetEmbeddings:
+    """WECHSEL's target embedding matrix.
+
+    ``source_subwords`` (n_s, d_static) and ``target_subwords`` (n_t,
+    d_static) are the subwords' vectors in one aligned space (rows need not be
+    unit length; an all-zero target row has no vector and falls back).
+    ``source_matrix`` (n_s, d_model) is the source model's embedding matrix.
+    ``special_pairs`` lists (target id, source id) of special tokens to copy.
+    ``device`` is ``cpu``, ``cuda`` or ``auto``.
+    """
+    import torch
+
+    src = np.asarray(source_subwords, dtype=np.float32)
+    tgt = np.asarray(target_subwords, dtype=np.float32)
+    E = np.asarray(source_matrix)
+    if src.ndim != 2 or tgt.ndim != 2 or src.shape[1] != tgt.shape[1]:
+        raise ValueError(f"subword matrices must be 2-d with one width; got {src.shape} and {tgt.shape}")
+    if len(src) != len(E):
+        raise ValueError(f"{len(src)} source subword vectors for a source matrix of {len(E)} rows")
+    if not 1 <= neighbors <= len(src):
+        raise ValueError(f"neighbors must be between 1 and {len(src)} (the source vocabulary), got {neighbors}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    n_t, k = len(tgt), neighbors
+    fallback = ~np.any(tgt != 0, axis=1)
+
+    dev = _device(device)
+    S = torch.from_numpy(src).to(dev)
+    S = S / S.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    Emat = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float32)).to(dev)
+    neighbours = np.full((n_t, k), -1, dtype=np.int64)
+    sims = np.full((n_t, k), np.nan, dtype=np.float32)
+    weights = np.zeros((n_t, k), dtype=np.float32)
+    matrix = np.empty((n_t, E.shape[1]), dtype=E.dtype)
+    rows = np.flatnonzero(~fallback)
+    with torch.inference_mode():
+        for start in range(0, len(rows), block_size):
+            block = rows[start:start + block_size]
+            T = torch.from_numpy(tgt[block]).to(dev)
+            T = T / T.norm(dim=1, keepdim=True)
+            val, idx = torch.topk(T @ S.T, k, dim=1, largest=True, sorted=True)
+            w = torch.softmax(val / temperature, dim=1)
+            emb = torch.einsum("nk,nkd->nd", w, Emat[idx])
+            neighbours[block] = idx.cpu().numpy()
+            sims[block] = val.cpu().numpy()
+            weights[block] = w.cpu().numpy()
+            matrix[block] = emb.cpu().numpy().astype(E.dtype, copy=False)
+            if progress is not None:
+                progress(min(1.0, (start + len(block)) / max(1, len(rows))))
+    if fallback.any():
+        matrix[fallback] = fallback_rows(E, np.flatnonzero(fallback), seed, reference_fallback)
+    copied = np.zeros(n_t, dtype=bool)
+    for t, s in special_pairs:
+        matrix[t] = E[s]
+        copied[t] = True
+    return TargetEmbeddings(matrix, neighbours, sims, weights, fallback, copied, seed, tuple(special_pairs),
+                            reference_fallback)

