@@ -65,7 +65,12 @@ def _base_url(location: str, revision: str) -> str:
     return f"{endpoint}/{location}/resolve/{revision}"
 
 
+COMPLETE = ".complete"
+
+
 def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
+    if (dest / COMPLETE).is_file():  # fetched before: no request at all
+        return dest
     dest.mkdir(parents=True, exist_ok=True)
 
     def get(name: str, required: bool) -> bool:
@@ -84,6 +89,7 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
         raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
     for name in OPTIONAL:
         get(name, False)
+    (dest / COMPLETE).write_text(base + "\n", encoding="utf-8")
     return dest
 
 

@@ -85,15 +85,17 @@ class SourceModel:
 
 def load_source_model(path: str | Path, kind: str = "auto", objective: str = "auto") -> SourceModel:
     """Load a source model with its language-modelling head (``objective`` mlm / clm / none)."""
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 
     path = Path(path)
+    cfg_path = path / "config.json"
     try:
-        config = AutoConfig.from_pretrained(str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(path / "config.json", "a Hugging Face model config", str(exc).splitlines()[0]) from None
+        model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(cfg_path, "a Hugging Face model config (JSON with model_type)", str(exc)) from None
+    detected = detect_kind(str(model_type), cfg_path)
     if kind == "auto":
-        kind = detect_kind(config.model_type, path / "config.json")
+        kind = detected
     elif kind not in KINDS:
         raise InputError(path, f"a kind among {', '.join(KINDS)}", f"'{kind}'")
     if objective == "auto":
@@ -107,8 +109,9 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
         raise InputError(path, "objective mlm, clm or none", f"'{objective}'")
     try:
         model, info = cls.from_pretrained(str(path), output_loading_info=True)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"weights for a {kind} model ({cls.__name__})", str(exc).splitlines()[0]) from None
+    except Exception as exc:  # transformers raises many types for unreadable configs and weights
+        raise InputError(path, f"weights for a {kind} model ({cls.__name__})",
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     try:
         emb = model.get_input_embeddings()
     except NotImplementedError:

@@ -1,0 +1,141 @@
+"""TransferModel and PretrainedModel on a tiny project: Lee-corpus halves as "en" and "es", a tiny BERT."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import luigi
+import pytest
+from gensim.test.utils import datapath
+
+from pipeline import PretrainedModel, TransferModel
+from pipeline.dag.base import SUCCESS
+
+from dagutil import build
+from tinymodels import tiny_model
+
+ML_SPEC = """\
+pivot: {lang: en, corpora: [lee_en]}
+source: {lang: es, corpora: [lee_es]}
+dictionary: {path: DICT, direction: source-pivot, test_size: 0.25, seed: 0}
+fasttext: {dim: 24, epochs: 3, min_count: 3, bucket: 20000, minn: 3, maxn: 5}
+mapping: {n_refinement: 1, max_rank: 2000}
+"""
+
+TR_SPEC = """\
+source_model: {model: MODEL}
+target: {lang: es, corpora: [lee_es], holdout: ["held.txt"]}
+static_vectors: es
+tokenizer: {vocab_size: 500, min_frequency: 2}
+wechsel: {neighbors: 5}
+evaluation: {source_verses: lee_en, target_verses: lee_es, books: [Held]}
+pretraining: {steps: 4, batch_size: 2, seq_len: 32, checkpoint_every: 2, device: cpu}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    lines = [ln for ln in Path(datapath("lee_background.cor")).read_text().splitlines() if ln.strip()]
+    half = len(lines) // 2
+    for name, lang, part in (("lee_en", "en", lines[:half]), ("lee_es", "es", lines[half:])):
+        d = root / "corpora" / name
+        d.mkdir(parents=True)
+        (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: {lang}\nlicence: test licence\nsource: gensim\n"
+                                       "files: '*.txt'\n")
+        (d / "text.txt").write_text("\n".join(part[20:]) + "\n")
+        held = part[:20]
+        if lang == "es":  # a word only the held-out file has, often enough to become a token if it leaked
+            held = [ln + " zorblax zorblax" for ln in held]
+        (d / "held.txt").write_text("\n".join(held) + "\n")
+        (d / "verses.tsv").write_text("ref\ttext\n" + "".join(f"Held 1:{i + 1}\t{ln}\n" for i, ln in enumerate(held)))
+    counts = Counter(w.lower() for line in lines for w in line.split() if w.isalpha())
+    words = [w for w, c in counts.most_common(600)][100:]
+    (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words))
+    for kind in ("multilingual", "transfer"):
+        (root / "tasks" / kind).mkdir(parents=True)
+    (root / "tasks" / "multilingual" / "es.yaml").write_text(ML_SPEC.replace("DICT", str(root / "dict.tsv")))
+    model = tiny_model("bert", tmp_path / "tiny-bert")
+    (root / "tasks" / "transfer" / "es.yaml").write_text(TR_SPEC.replace("MODEL", str(model)))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+    luigi.task_register.Register.clear_instance_cache()
+    yield root
+    luigi.task_register.Register.clear_instance_cache()
+
+
+def test_transfer_and_pretraining_stages(project):
+    from transformers import AutoModel, AutoTokenizer
+
+    res = build(PretrainedModel(lang="es"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    tr = next((project / "outputs" / "transfer").glob("tiny-bert-to-es-*"))
+    assert (tr / SUCCESS).exists()
+    model_dir = tr / "model"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
+        assert (model_dir / name).stat().st_size > 0, name
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir)
+    assert model.config.vocab_size == len(tok) <= 500
+    assert "zorblax" not in tok.get_vocab()  # the held-out file never reached tokenizer training
+    metrics = json.loads((tr / "metrics.json").read_text())
+    assert metrics["target_subwords_matched"] + metrics["target_subwords_fallback"] == len(tok)
+    assert metrics["target_subwords_matched"] > 0.8 * len(tok)
+    assert metrics["special_tokens_copied"] == 5
+    for name in ("wechsel", "random_init", "english_model"):
+        assert 0 < metrics[f"retrieval_mrr-{name}"] <= 1
+    assert metrics["retrieval_pairs"] == 20
+    report = json.loads((tr / "report.json").read_text())
+    first = report["sample"][0]
+    assert len(first["neighbours"]) == 5
+    assert abs(sum(n["weight"] for n in first["neighbours"]) - 1) < 1e-3
+    card = (model_dir / "README.md").read_text()
+    assert "WECHSEL" in card and "test licence" in card and "k = 5" in card
+    prov = json.loads((tr / "provenance.json").read_text())
+    assert prov["inputs"]["source_model"]["files"] and prov["inputs"]["aligned"]
+    # continued pretraining: a loss per step, a curve, checkpoints kept as resumable state
+    pt = next((project / "outputs" / "pretrain").glob("tiny-bert-to-es-*"))
+    losses = json.loads((pt / "losses.json").read_text())
+    assert len(losses) == 4 and all(x > 0 for x in losses)
+    assert (pt / "loss.png").stat().st_size > 0
+    assert AutoModel.from_pretrained(pt / "model").config.vocab_size == len(tok)
+    work = next((project / "outputs" / ".work").glob("pretrain-tiny-bert-to-es-*"))
+    assert sorted(p.name for p in work.iterdir()) == ["checkpoint-00000002", "checkpoint-00000004"]
+    assert PretrainedModel(lang="es").resources == {}
+    # a spec change downstream reruns pretraining only
+    spec = project / "tasks" / "transfer" / "es.yaml"
+    spec.write_text(spec.read_text().replace("steps: 4", "steps: 2"))
+    res = build(PretrainedModel(lang="es"))
+    assert "1 ran successfully" in res.summary_text and "PretrainedModel" in res.summary_text
+
+
+def test_gpu_resource_unless_cpu(project):
+    spec = project / "tasks" / "transfer" / "es.yaml"
+    spec.write_text(spec.read_text().replace("device: cpu", "device: auto"))
+    assert PretrainedModel(lang="es").resources == {"gpu": 1}
+
+
+def test_bad_inputs_leave_nothing(project, caplog):
+    spec = project / "tasks" / "transfer" / "es.yaml"
+    text = spec.read_text()
+    # every target file held out: no text to train the tokenizer on
+    spec.write_text(text.replace('holdout: ["held.txt"]', 'holdout: ["*.txt"]'))
+    res = build(TransferModel(lang="es"))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert "no non-empty documents" in caplog.text
+    out = project / "outputs" / "transfer"
+    assert not out.exists() or not any(out.iterdir())
+    # a source model folder that does not exist
+    spec.write_text(text.replace("model: /", "model: /no/such/"))
+    caplog.clear()
+    res = build(TransferModel(lang="es"))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert "/no/such/" in caplog.text and "no such folder" in caplog.text
+    assert not out.exists() or not any(out.iterdir())
+    # static vectors of another target language
+    spec.write_text(text.replace("lang: es, corpora", "lang: de, corpora"))
+    caplog.clear()
+    res = build(TransferModel(lang="es"))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert "source language is 'de'" in caplog.text
+    assert not out.exists() or not any(out.iterdir())
