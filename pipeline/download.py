@@ -28,7 +28,7 @@ from .errors import InputError, PipelineError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DownloadError", "download", "is_url", "cached_download"]
+__all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached"]
 
 
 class DownloadError(PipelineError):
@@ -138,3 +138,28 @@ def cached_download(url: str, cache_dir: str | Path, *, sha256: str | None = Non
     name = Path(urlparse(str(url)).path).name or "download"
     key = hashlib.sha256(str(url).encode("utf-8")).hexdigest()[:12]
     return download(url, Path(cache_dir) / f"{key}-{name}", sha256=sha256, **kwargs)
+
+
+def gunzip_cached(path: str | Path) -> Path:
+    """``x.bin.gz`` -> ``x.bin`` beside it (atomically, once); other paths come back unchanged.
+
+    fastText publishes ``cc.xx.300.bin.gz``; fastText itself reads only the
+    plain ``.bin``. A corrupt archive raises :class:`InputError` naming it.
+    """
+    import gzip
+
+    path = Path(path)
+    if not path.name.endswith(".gz") or path.name.endswith((".vec.gz", ".txt.gz")):
+        return path
+    out = path.with_name(path.name[:-3])
+    if out.exists():
+        return out
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+    except (OSError, EOFError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(path, "a gzip archive", str(exc)) from None
+    os.replace(tmp, out)
+    return out

@@ -99,6 +99,8 @@ def test_transfer_and_pretraining_stages(project):
     assert len(losses) == 4 and all(x > 0 for x in losses)
     assert (pt / "loss.png").stat().st_size > 0
     assert AutoModel.from_pretrained(pt / "model").config.vocab_size == len(tok)
+    pm = json.loads((pt / "metrics.json").read_text())
+    assert 0 < pm["retrieval_mrr-pretrained"] <= 1 and pm["steps_run"] == 4 and pm["tokens_per_second"] > 0
     work = next((project / "outputs" / ".work").glob("pretrain-tiny-bert-to-es-*"))
     assert sorted(p.name for p in work.iterdir()) == ["checkpoint-00000002", "checkpoint-00000004"]
     assert PretrainedModel(lang="es").resources == {}
@@ -139,3 +141,70 @@ def test_bad_inputs_leave_nothing(project, caplog):
     assert res.status != luigi.LuigiStatusCode.SUCCESS
     assert "source language is 'de'" in caplog.text
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_online_swahili_spec_against_loopback_fixtures(tmp_path, monkeypatch):
+    """tasks/transfer/sw.yaml as shipped, its URLs pointed at a loopback server serving fixtures:
+    a hub-style model folder, a .txt.xz corpus and .bin.gz fastText vectors."""
+    import gzip
+    import lzma
+    import shutil
+
+    import yaml
+
+    from pipeline.multilingual import FastTextSettings, train_fasttext
+
+    from test_transfer import StaticServer
+
+    repo = Path(__file__).resolve().parents[1]
+    served = tmp_path / "www"
+    hub = served / "FacebookAI" / "roberta-base" / "resolve" / "main"
+    tiny_model("roberta", hub)
+    lines = [ln for ln in Path(datapath("lee_background.cor")).read_text().splitlines() if ln.strip()]
+    (served / "cc100").mkdir(parents=True)
+    with lzma.open(served / "cc100" / "sw.txt.xz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines[150:]) + "\n")
+    (served / "ft").mkdir()
+    for lang, part in (("en", lines[:150]), ("sw", lines[150:])):
+        txt = tmp_path / f"{lang}.txt"
+        txt.write_text("\n".join(" ".join(ln.lower().split()) for ln in part) + "\n")
+        paths = train_fasttext([txt], tmp_path / f"ft-{lang}", FastTextSettings(dim=16, epochs=2, min_count=2,
+                                                                                 bucket=5000, minn=3, maxn=4))
+        with open(paths.bin, "rb") as src, gzip.open(served / "ft" / f"cc.{lang}.300.bin.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    server = StaticServer(served)
+    try:
+        root = tmp_path / "proj"
+        for kind in ("multilingual", "transfer"):
+            (root / "tasks" / kind).mkdir(parents=True)
+        ml = yaml.safe_load((repo / "tasks" / "multilingual" / "sw.yaml").read_text())
+        tr = yaml.safe_load((repo / "tasks" / "transfer" / "sw.yaml").read_text())
+        assert ml["needs_network"] and tr["needs_network"]
+        for side in ("pivot", "source"):
+            assert ml[side]["vectors"].startswith("https://dl.fbaipublicfiles.com/")
+            ml[side]["vectors"] = f"{server.url}/ft/{Path(ml[side]['vectors']).name}"
+        words = sorted({w for ln in lines for w in ln.lower().split() if w.isalpha()})[:400]
+        (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words))
+        ml["dictionary"]["path"] = str(root / "dict.tsv")
+        assert tr["target"]["url"].startswith("https://data.statmt.org/")
+        tr["target"]["url"] = f"{server.url}/cc100/sw.txt.xz"
+        tr["tokenizer"]["vocab_size"] = 400
+        tr["wechsel"]["device"] = "cpu"
+        tr["pretraining"] = {"steps": 2, "batch_size": 2, "seq_len": 32, "checkpoint_every": 1, "device": "cpu"}
+        (root / "tasks" / "multilingual" / "sw.yaml").write_text(yaml.safe_dump(ml))
+        (root / "tasks" / "transfer" / "sw.yaml").write_text(yaml.safe_dump(tr))
+        monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        res = build(PretrainedModel(lang="sw"))
+        assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+        out = next((root / "outputs" / "pretrain").glob("roberta-base-to-sw-*"))
+        from transformers import AutoModel, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(out / "model")
+        assert AutoModel.from_pretrained(out / "model").config.vocab_size == len(tok) <= 400
+        assert tok.convert_ids_to_tokens(tok("habari")["input_ids"])[0] == "<s>"  # RoBERTa kind kept
+        fetched = set(server.paths)
+        assert {"/FacebookAI/roberta-base/resolve/main/config.json", "/cc100/sw.txt.xz",
+                "/ft/cc.en.300.bin.gz", "/ft/cc.sw.300.bin.gz"} <= fetched
+    finally:
+        server.close()

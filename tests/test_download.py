@@ -133,3 +133,25 @@ def test_cached_download_and_local_paths(server, tmp_path):
     assert download(f"file://{local}", tmp_path / "copy.txt", progress=False).read_text() == "x"
     with pytest.raises(InputError, match="no such file"):
         download(str(tmp_path / "absent"), tmp_path / "y", progress=False)
+
+
+def test_gunzip_cached(tmp_path):
+    import gzip
+
+    from pipeline.download import gunzip_cached
+
+    data = bytes(range(256)) * 100
+    gz = tmp_path / "cc.xx.300.bin.gz"
+    with gzip.open(gz, "wb") as fh:
+        fh.write(data)
+    out = gunzip_cached(gz)
+    assert out == tmp_path / "cc.xx.300.bin" and out.read_bytes() == data
+    assert gunzip_cached(gz) == out  # once
+    plain = tmp_path / "v.vec.gz"
+    plain.write_bytes(b"")
+    assert gunzip_cached(plain) == plain  # gensim reads .vec.gz itself
+    bad = tmp_path / "bad.bin.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(InputError, match="gzip"):
+        gunzip_cached(bad)
+    assert not (tmp_path / "bad.bin").exists() and not (tmp_path / "bad.bin.part").exists()

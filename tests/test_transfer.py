@@ -429,3 +429,19 @@ def test_subword_vectors_use_only_trained_ngrams(tmp_path):
     with pytest.raises(InputError, match="subword"):
         kv_space = load_aligned_space(paths.vec)
         subword_vectors(["a"], kv_space)
+
+
+def test_source_model_without_an_embedding_matrix(models, monkeypatch):
+    import torch
+    import transformers
+
+    class NoEmbeddings(torch.nn.Module):
+        def get_input_embeddings(self):
+            raise NotImplementedError
+
+    def fake(*args, **kwargs):
+        return NoEmbeddings(), {"missing_keys": []}
+
+    monkeypatch.setattr(transformers.AutoModelForMaskedLM, "from_pretrained", fake)
+    with pytest.raises(InputError, match="input embedding matrix"):
+        load_source_model(models[("bert", True)])

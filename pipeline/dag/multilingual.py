@@ -14,7 +14,7 @@ import luigi
 
 from ..errors import InputError
 from ..spec import LanguageSpec, MultilingualSpec, load_multilingual_spec, to_mapping
-from ..download import cached_download, is_url
+from ..download import cached_download, gunzip_cached, is_url
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, link_or_copy, outputs_root,
                    stage_threads, tasks_root, write_json)
 from .registry import register_kind
@@ -84,6 +84,7 @@ class FastTextVectors(StageTask):
                     self.progress(0.0, f"downloading {ls.vectors}")
                     src = cached_download(ls.vectors, outputs_root() / ".work" / "downloads",
                                           sha256=ls.vectors_sha256)
+                    src = gunzip_cached(src)
                 kv = load_pretrained_vectors(src)
                 if src.name.endswith(".bin"):
                     link_or_copy(src, tmp / "vectors.bin")

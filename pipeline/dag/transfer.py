@@ -281,7 +281,7 @@ class PretrainedModel(_TransferParams, StageTask):
         from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
         from ..plots import plot_loss_curve
-        from ..transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
+        from ..transfer.pretrain import continued_pretraining, token_blocks
 
         s = self.spec_obj
         p = s.pretraining
@@ -296,8 +296,8 @@ class PretrainedModel(_TransferParams, StageTask):
         tok = AutoTokenizer.from_pretrained(str(src))
         self.progress(0.0, "tokenising the target text")
         blocks = token_blocks(tok, target_lines(s, outputs_root() / ".work" / "downloads"), p.seq_len, objective)
-        settings = PretrainSettings(**to_mapping(p))
-        digest = self.output().path.name.rsplit("-", 1)[-1]
+        settings = p
+        digest, _, _ = self._identity()
         result = continued_pretraining(model, tok, blocks, settings, work_dir(self.stage, self.artifact_name(), digest),
                                        objective, progress=lambda f, m: self.progress(0.05 + 0.9 * f, m))
         losses = result.pop("losses")
@@ -305,6 +305,16 @@ class PretrainedModel(_TransferParams, StageTask):
                    "blocks": int(len(blocks)), "final_loss": losses[-1] if losses else None,
                    "first_loss": losses[0] if losses else None,
                    "mean_loss_last_10": float(np.mean(losses[-10:])) if losses else None}
+        if s.evaluation.enabled:  # the same retrieval check as the transfer stage, after pretraining
+            from transformers import AutoModel
+
+            from ..transfer.hub import resolve_model
+
+            self.progress(0.96, "evaluating: verse retrieval")
+            folder = resolve_model(s.source_model.model, s.source_model.revision,
+                                   outputs_root() / ".work" / "downloads" / "models")
+            english = (AutoModel.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder)))
+            metrics.update(_retrieval(s, {"_english": english, "pretrained": (model, tok)}))
         with self.writing() as tmp:
             out = tmp / "model"
             model.save_pretrained(out)

@@ -42,6 +42,13 @@ CKPT_PREFIX = "checkpoint-"
 
 @dataclass(frozen=True)
 class PretrainSettings:
+    """Continued pretraining settings (also the ``pretraining`` section of a transfer spec).
+
+    ``steps`` 0 means no continued pretraining. ``device``: auto / cpu / cuda;
+    ``bf16``: autocast to bfloat16 on a GPU. The learning rate warms up
+    linearly for ``warmup_steps`` and then decays linearly to 0.
+    """
+
     steps: int = 0
     batch_size: int = 16
     seq_len: int = 128
@@ -55,6 +62,14 @@ class PretrainSettings:
     bf16: bool = True
     log_every: int = 10
     keep_checkpoints: int = 2
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_size < 1 or self.seq_len < 8 or self.checkpoint_every < 1:
+            raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
+        if self.keep_checkpoints < 1:
+            raise ValueError("pretraining.keep_checkpoints >= 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 
 
 def token_blocks(tokenizer, texts: Iterable[str], seq_len: int, objective: str, batch: int = 1000):

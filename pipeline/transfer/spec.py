@@ -18,6 +18,7 @@ from typing import Optional
 
 from ..errors import SpecError
 from ..spec import from_mapping, load_yaml
+from .pretrain import PretrainSettings as PretrainingSpec
 
 __all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "EvaluationSpec",
            "PretrainingSpec", "TransferSpec", "load_transfer_spec"]
@@ -95,30 +96,6 @@ class EvaluationSpec:
     @property
     def enabled(self) -> bool:
         return bool(self.source_verses and self.target_verses and self.books)
-
-
-@dataclass(frozen=True)
-class PretrainingSpec:
-    """Continued pretraining (MLM for RoBERTa / BERT / XLM-R, CLM for GPT-2) of the transferred model."""
-
-    steps: int = 0                      # 0: no continued pretraining
-    batch_size: int = 16
-    seq_len: int = 128
-    lr: float = 5e-5
-    warmup_steps: int = 0
-    weight_decay: float = 0.01
-    mlm_probability: float = 0.15
-    checkpoint_every: int = 100
-    seed: int = 0
-    device: str = "auto"                # auto | cpu | cuda
-    bf16: bool = True                   # autocast to bfloat16 on a GPU
-    log_every: int = 10
-
-    def __post_init__(self):
-        if self.steps < 0 or self.batch_size < 1 or self.seq_len < 8 or self.checkpoint_every < 1:
-            raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 
 
 @dataclass(frozen=True)

