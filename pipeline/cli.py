@@ -3,6 +3,15 @@
     chronolingua run DiachronicReport --spec sotu     # a luigi task (local scheduler unless --scheduler-host)
     chronolingua import-corpora [sotu kjv web rv1909] # put the offline corpora under corpora/
     chronolingua specs                                # validate every spec under tasks/
+    chronolingua rebuild [--dry-run] [--online]       # every spec (what a schedule runs); --dry-run says why
+    chronolingua publish --store URL                  # build every spec and publish its artifacts
+    chronolingua list --store URL                     # what a store holds
+    chronolingua download NAME [--version V] [--to DIR] [--store URL]
+    chronolingua clean [--dry-run]                    # stale temporary folders of killed runs
+    chronolingua prune [--dry-run]                    # stage folders superseded by a newer identity
+
+A store is a folder, an fsspec URL (s3://...) or, for list and download, an
+http(s):// base URL; the default is $CHRONOLINGUA_STORE or [pipeline] store.
 """
 from __future__ import annotations
 
@@ -11,10 +20,14 @@ import sys
 
 
 def _run(argv: list[str]) -> int:
+    import luigi.configuration
     import luigi.retcodes
 
     args = ["--module", "pipeline", *argv]
-    if not any(a.startswith("--scheduler-") or a == "--local-scheduler" for a in argv):
+    if any(a.startswith(("--scheduler-host", "--scheduler-url")) for a in argv):
+        # luigi.cfg's local_scheduler = true would otherwise win over the central scheduler asked for
+        luigi.configuration.get_config().set("core", "local_scheduler", "false")
+    elif not any(a.startswith("--scheduler-") or a == "--local-scheduler" for a in argv):
         args.append("--local-scheduler")
     try:
         luigi.retcodes.run_with_retcodes(args)
@@ -56,6 +69,152 @@ def _profiles(path) -> list[str]:
     return list((data.get("profiles") if isinstance(data, dict) else None) or {})
 
 
+def _store(ns) -> str:
+    from .artifacts import default_store
+
+    if ns.store:
+        return ns.store
+    if default_store():
+        return default_store()
+    from .dag.base import pipeline
+
+    return pipeline().store
+
+
+def _download(ns) -> int:
+    from .artifacts import fetch_artifact
+
+    path = fetch_artifact(ns.name, store=_store(ns), version=ns.version, to=ns.to, progress=not ns.quiet,
+                          extract=ns.extract)
+    print(path)
+    return 0
+
+
+def _list(ns) -> int:
+    import json
+
+    from .artifacts import format_listing, list_artifacts
+
+    entries = list_artifacts(_store(ns))
+    if ns.json:
+        print(json.dumps(entries, indent=2, sort_keys=True))
+    else:
+        format_listing(entries)
+    return 0
+
+
+def _scheduler_args(ns) -> list[str]:
+    args = ["--workers", str(ns.workers)] if ns.workers else []
+    if ns.scheduler_host:
+        args += ["--scheduler-host", ns.scheduler_host]
+        if ns.scheduler_port:
+            args += ["--scheduler-port", str(ns.scheduler_port)]
+    return args
+
+
+def _lock_path():
+    from .dag.base import outputs_root
+
+    return outputs_root() / ".work" / "rebuild.lock"
+
+
+def _publish(ns) -> int:
+    args = ["PublishArtifacts", "--store", _store(ns) or "", "--profile", ns.profile]
+    if ns.specs:
+        import json
+
+        args += ["--specs", json.dumps(ns.specs)]
+    if ns.online:
+        args.append("--online")
+    return _locked_run(ns, args + _scheduler_args(ns))
+
+
+def _locked_run(ns, args: list[str]) -> int:
+    from .maintenance import AlreadyRunning, run_lock
+
+    if ns.scheduler_host:  # luigid already hands each task to one worker only
+        return _run(args)
+    try:
+        with run_lock(_lock_path(), what="a rebuild or publish run"):
+            return _run(args)
+    except AlreadyRunning as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 10  # luigi.cfg [retcode] already_running
+
+
+def _rebuild(ns) -> int:
+    if ns.dry_run:
+        return _dry_run(ns)
+    args = ["RebuildAll", "--profile", ns.profile] + (["--online"] if ns.online else [])
+    return _locked_run(ns, args + _scheduler_args(ns))
+
+
+def _dry_run(ns) -> int:
+    import luigi
+
+    from .dag.ops import dependency_closure, spec_tasks
+    from .maintenance import explain
+
+    tasks, skipped = spec_tasks(ns.profile, ns.online)
+    for msg in skipped:
+        print(f"skip     {msg}")
+    n = 0
+    for task in dependency_closure(tasks, dynamic=False):
+        if not hasattr(task, "stage_id"):
+            continue
+        reason = explain(task)
+        if reason is None:
+            continue
+        n += 1
+        extra = " (then its per-slice models, named after the data)" if hasattr(task, "slice_tasks") else ""
+        print(f"rebuild  {task.stage_id()}: {reason}{extra}")
+    print(f"{n} stage(s) would be built; {len(tasks)} spec(s) checked")
+    luigi.task_register.Register.clear_instance_cache()
+    return 0
+
+
+def _clean(ns) -> int:
+    from .dag.base import outputs_root
+    from .maintenance import remove_paths, stale_temporaries
+
+    found = stale_temporaries(outputs_root(), max_age=ns.max_age_hours * 3600, grace=ns.grace_seconds)
+    for path, why in found:
+        print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
+    if ns.dry_run:
+        print(f"{len(found)} stale path(s); {outputs_root() / '.work'} is never touched")
+    else:
+        freed = remove_paths(p for p, _ in found)
+        print(f"removed {len(found)} path(s), {freed / 2**20:.1f} MiB; {outputs_root() / '.work'} left as it is")
+    return 0
+
+
+def _prune(ns) -> int:
+    from .dag.base import outputs_root
+    from .dag.ops import current_folders
+    from .maintenance import remove_stage_folder, superseded_folders
+
+    profiles = ns.profiles or _all_profiles()
+    found = superseded_folders(outputs_root(), current_folders(profiles, online=ns.online))
+    for path, why in found:
+        print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
+    if not ns.dry_run:
+        for path, _ in found:
+            remove_stage_folder(path)
+    print(f"{len(found)} superseded stage folder(s) (profiles kept: {', '.join(profiles)})")
+    return 0
+
+
+def _all_profiles() -> list[str]:
+    from .dag.base import tasks_root
+    from .dag.registry import spec_kinds
+
+    names = {"full"}
+    for kind in spec_kinds():
+        for path in (tasks_root() / kind).glob("*.yaml"):
+            names.update(_profiles(path))
+    return sorted(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
@@ -70,6 +229,50 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_import)
     p = sub.add_parser("specs", help="validate every spec under tasks/")
     p.set_defaults(func=_specs)
+
+    def scheduler(p):
+        p.add_argument("--workers", type=int, default=0, help="luigi workers in this process")
+        p.add_argument("--scheduler-host", help="a central luigid (default: local scheduler with a run lock)")
+        p.add_argument("--scheduler-port", type=int)
+
+    p = sub.add_parser("rebuild", help="build every spec under tasks/ (what a schedule runs)")
+    p.add_argument("--profile", default="full")
+    p.add_argument("--online", action="store_true", help="also specs that declare needs_network: true")
+    p.add_argument("--dry-run", action="store_true", help="list what would rebuild and why; build nothing")
+    scheduler(p)
+    p.set_defaults(func=_rebuild)
+    p = sub.add_parser("publish", help="build every spec (or --specs) and publish its artifacts to a store")
+    p.add_argument("--store", help="folder or fsspec URL (default $CHRONOLINGUA_STORE or [pipeline] store)")
+    p.add_argument("--profile", default="full")
+    p.add_argument("--specs", nargs="*", help="kind/name entries, e.g. multilingual/es (default: all)")
+    p.add_argument("--online", action="store_true")
+    scheduler(p)
+    p.set_defaults(func=_publish)
+    p = sub.add_parser("list", help="list the artifacts a store holds")
+    p.add_argument("--store", help="folder, fsspec URL or http(s):// base URL")
+    p.add_argument("--json", action="store_true", help="the manifest entries as JSON")
+    p.set_defaults(func=_list)
+    p = sub.add_parser("download", help="fetch a published artifact, verified by sha256")
+    p.add_argument("name")
+    p.add_argument("--version", help="an artifact version (default: the newest)")
+    p.add_argument("--to", help="destination folder (default: $CHRONOLINGUA_CACHE or ~/.cache/chronolingua/"
+                                "artifacts/<name>/<version>)")
+    p.add_argument("--store", help="folder, fsspec URL or http(s):// base URL")
+    p.add_argument("--extract", action="store_true", help="unpack a .tar.gz artifact into <to>/<name>/")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_download)
+    p = sub.add_parser("clean", help="remove temporary folders left by killed runs (never outputs/.work)")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--max-age-hours", type=float, default=24.0,
+                   help="a temporary folder this old is stale whoever wrote it (other hosts on shared storage)")
+    p.add_argument("--grace-seconds", type=float, default=600.0,
+                   help="leave anything younger alone (a live run between its rename and its marker)")
+    p.set_defaults(func=_clean)
+    p = sub.add_parser("prune", help="remove stage folders that the current specs build under a newer identity")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--profiles", nargs="*", help="profiles whose current outputs are kept (default: all)")
+    p.add_argument("--online", action="store_true")
+    p.set_defaults(func=_prune)
     ns = parser.parse_args(argv)
     from .errors import PipelineError
 

@@ -7,21 +7,30 @@ algorithm version). The folder is built under a temporary name next to its
 final place, renamed into place, and only then gets its success marker
 ``_SUCCESS``; a folder without the marker is never complete and is replaced on
 the next run. Resumable state lives under ``<outputs>/.work/<stage>-<hash>/``.
+
+The output root may also be an fsspec URL (``s3://bucket/outputs``, shared by
+several machines): a stage is then built in the local mirror as above,
+uploaded file by file, and marked complete by its remote ``_SUCCESS``, written
+last; its inputs are fetched into the local mirror when a task reads them.
 """
 from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
+import socket
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 import luigi
 
+from ..errors import PipelineError
 from ..identity import canonical_json, provenance_record, stage_hash
 
 logger = logging.getLogger("luigi-interface")
@@ -37,6 +46,9 @@ class pipeline(luigi.Config):  # noqa: N801 - luigi names a config section after
     outputs = luigi.Parameter(default="", description="output root (default <root>/outputs)")
     corpora = luigi.Parameter(default="", description="corpus root (default <root>/corpora)")
     threads = luigi.IntParameter(default=0, description="threads per stage; 0 = cores / workers")
+    store = luigi.Parameter(default="", description="artifact store URL for publish / download / list")
+    local_outputs = luigi.Parameter(default="", description="local mirror of a URL output root "
+                                                            "(default <root>/outputs)")
 
 
 def project_root() -> Path:
@@ -52,8 +64,28 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+def _outputs_setting() -> str:
+    return str(pipeline().outputs or os.environ.get("CHRONOLINGUA_OUTPUTS") or "")
+
+
+def outputs_url() -> str | None:
+    """The output root when it is a remote fsspec URL (``s3://...``, ``gs://...``), else None."""
+    scheme = urlparse(_outputs_setting()).scheme
+    return _outputs_setting().rstrip("/") if len(scheme) > 1 and scheme != "file" else None
+
+
 def outputs_root() -> Path:
-    return Path(pipeline().outputs or os.environ.get("CHRONOLINGUA_OUTPUTS") or project_root() / "outputs")
+    """The local output root: the output folder itself, or the local mirror of a remote (URL) output root.
+
+    Resumable state (``.work/``) always lives here, on the machine that runs the stage.
+    """
+    if outputs_url():
+        return Path(pipeline().local_outputs or os.environ.get("CHRONOLINGUA_LOCAL_OUTPUTS")
+                    or project_root() / "outputs")
+    value = _outputs_setting()
+    if value.startswith("file://"):
+        value = urlparse(value).path
+    return Path(value or project_root() / "outputs")
 
 
 def corpora_root() -> Path:
@@ -118,13 +150,33 @@ def stage_threads() -> int:
 
 
 class StageTarget(luigi.Target):
-    """A stage folder; it exists only once its success marker has been written."""
+    """A stage folder; it exists only once its success marker has been written.
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
+    With a URL output root (``url`` set) the marker that counts is the remote
+    one, and ``path`` is the local mirror: reading it fetches a complete
+    remote folder once (so tasks read their inputs as local files wherever
+    the stage was built).
+    """
+
+    def __init__(self, path: Path | str, url: str | None = None):
+        self.local = Path(path)
+        self.url = url
+
+    @property
+    def path(self) -> Path:
+        if self.url is not None:
+            _mirror(self.url, self.local)
+        return self.local
+
+    @property
+    def name(self) -> str:
+        return self.local.name
 
     def exists(self) -> bool:
-        return (self.path / SUCCESS).is_file()
+        if self.url is None:
+            return (self.local / SUCCESS).is_file()
+        fs, root = _remote(self.url)
+        return fs.exists(f"{root}/{SUCCESS}")
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -133,12 +185,71 @@ class StageTarget(luigi.Target):
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
     def __repr__(self) -> str:
-        return f"StageTarget({str(self.path)!r})"
+        return f"StageTarget({str(self.local)!r}{f', url={self.url!r}' if self.url else ''})"
 
 
 def stage_target(stage: str, name: str, digest: str) -> StageTarget:
-    """The one factory for stage outputs."""
-    return StageTarget(outputs_root() / stage / f"{name}-{digest}")
+    """The one factory for stage outputs (a local folder, or a URL with a local mirror)."""
+    url = outputs_url()
+    folder = f"{name}-{digest}"
+    return StageTarget(outputs_root() / stage / folder, url=f"{url}/{stage}/{folder}" if url else None)
+
+
+def _remote(url: str):
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    return fs, root.rstrip("/")
+
+
+_MIRRORED: set[str] = set()  # remote folders this process has mirrored (a finished stage never changes)
+
+
+def _mirror(url: str, local: Path) -> None:
+    """Fetch a complete remote stage folder into ``local`` unless the local copy has the same marker."""
+    if url in _MIRRORED and (local / SUCCESS).is_file():
+        return
+    fs, root = _remote(url)
+    try:
+        marker = fs.cat_file(f"{root}/{SUCCESS}")
+    except FileNotFoundError:
+        return  # not built yet: the local path is where a writer builds it
+    if (local / SUCCESS).is_file() and (local / SUCCESS).read_bytes() == marker:
+        _MIRRORED.add(url)
+        return
+    tmp = local.parent / f"{TMP_PREFIX}{local.name}@{socket.gethostname()}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        for src in fs.find(root):
+            rel = src[len(root):].lstrip("/")
+            if rel == SUCCESS:
+                continue
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(src, str(tmp / rel))
+        tmp.mkdir(parents=True, exist_ok=True)
+        if local.exists():
+            shutil.rmtree(local)
+        os.replace(tmp, local)
+        (local / SUCCESS).write_bytes(marker)
+        _MIRRORED.add(url)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _upload(local: Path, url: str) -> None:
+    """Put a finished local stage folder at ``url``: every file, then the success marker last.
+
+    Object stores have no atomic folder rename; the marker written last is what makes the remote folder
+    complete, so a reader never takes a half-uploaded folder for a finished one.
+    """
+    fs, root = _remote(url)
+    if fs.exists(root):  # an earlier attempt without a marker
+        fs.rm(root, recursive=True)
+    files = sorted(p for p in local.rglob("*") if p.is_file() and p.name != SUCCESS)
+    for f in [*files, local / SUCCESS]:
+        dest = f"{root}/{f.relative_to(local).as_posix()}"
+        fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(f), dest)
 
 
 def work_dir(stage: str, name: str, digest: str) -> Path:
@@ -161,20 +272,44 @@ def write_stage(target: StageTarget, provenance: dict) -> Iterator[Path]:
     On any error (or interrupt) the temporary folder is removed and nothing is
     left at the final path.
     """
-    final = target.path
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    final = target.local
+    # host and pid in the name let `chronolingua clean` tell a killed writer's folder from a live one
+    tmp = final.parent / f"{TMP_PREFIX}{final.name}@{socket.gethostname()}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise _output_error(final, exc) from exc
     try:
         yield tmp
         write_json(tmp / "provenance.json", provenance)
         if final.exists():  # an earlier attempt without a success marker
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise _output_error(final, exc) from exc
         raise
-    write_json(final / SUCCESS, {"stage_id": provenance.get("stage_id"), "created": provenance.get("created")})
+    try:
+        write_json(final / SUCCESS, {"stage_id": provenance.get("stage_id"), "created": provenance.get("created")})
+        if target.url is not None:
+            _upload(final, target.url)
+    except OSError as exc:  # complete files but no marker: the folder counts as unfinished and is rebuilt
+        raise _output_error(target.url or final, exc) from exc
+
+
+class OutputError(PipelineError):
+    """The output root cannot take a stage (full disk, read-only or missing folder); nothing was kept."""
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EFBIG}
+
+
+def _output_error(final: Path | str, exc: OSError) -> OutputError:
+    return OutputError(f"{final}: cannot write this stage under the output root {outputs_url() or outputs_root()} "
+                       f"({exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}); "
+                       "no partial artifact was kept")
 
 
 class StageTask(luigi.Task):
@@ -195,7 +330,7 @@ class StageTask(luigi.Task):
 
     def identity_inputs(self) -> Any:
         deps = luigi.task.flatten(self.requires())
-        return sorted(t.output().path.name for t in deps if isinstance(t.output(), StageTarget))
+        return sorted(t.output().name for t in deps if isinstance(t.output(), StageTarget))
 
     @abc.abstractmethod
     def artifact_name(self) -> str:
@@ -217,7 +352,7 @@ class StageTask(luigi.Task):
         return stage_target(self.stage, self.artifact_name(), digest)
 
     def stage_id(self) -> str:
-        return f"{self.stage}/{self.output().path.name}"
+        return f"{self.stage}/{self.output().name}"
 
     def provenance(self, extra: dict | None = None) -> dict:
         digest, settings, inputs = self._identity()

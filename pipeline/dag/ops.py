@@ -1,0 +1,227 @@
+"""Operations: rebuild every spec on a schedule, and publish finished artifacts to a store.
+
+``luigi --module pipeline RebuildAll`` builds the final task of every spec
+under ``tasks/<kind>/`` (the kinds stage modules register); specs that declare
+``needs_network: true`` are skipped unless ``--online``. Because every stage's
+identity includes its corpus fingerprints, a new file in ``corpora/`` rebuilds
+exactly the stages that read that corpus.
+
+``luigi --module pipeline PublishArtifacts --store s3://bucket/vectors``
+builds the same set and puts its artifacts (every ``.vec`` of a final stage
+and of its per-slice models; every other final stage folder, such as a report
+or a model, as one ``.tar.gz``) into the store with a manifest entry each.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import luigi
+
+from .base import StageTarget, StageTask, corpora_root, pipeline, tasks_root
+from .registry import needs_network, spec_kinds
+
+logger = logging.getLogger("luigi-interface")
+
+
+def spec_entries(profile: str = "full", online: bool = False, only=()) -> tuple[list[tuple], list[str]]:
+    """``(kind, spec name, final task)`` for every spec under ``tasks/``, and the specs skipped (with why).
+
+    ``only`` limits the set to ``kind/name`` entries (or bare kinds).
+    """
+    entries, skipped = [], []
+    for kind_name, kind in sorted(spec_kinds().items()):
+        for path in sorted((tasks_root() / kind_name).glob("*.yaml")):
+            key = f"{kind_name}/{path.stem}"
+            if only and key not in only and kind_name not in only:
+                continue
+            if needs_network(kind.load(path, profile)) and not online:
+                skipped.append(f"{key}: needs the network (run with --online to include it)")
+                continue
+            entries.append((kind_name, path.stem, kind.task(path.stem, profile)))
+    for msg in skipped:
+        logger.info("skipping %s", msg)
+    return entries, skipped
+
+
+def spec_tasks(profile: str = "full", online: bool = False, only=()) -> tuple[list[luigi.Task], list[str]]:
+    """The final task of every spec under ``tasks/`` (see :func:`spec_entries`) and the skipped specs."""
+    entries, skipped = spec_entries(profile, online, only)
+    return [e[2] for e in entries], skipped
+
+
+def dependency_closure(tasks, *, dynamic: bool = True) -> list[luigi.Task]:
+    """Every task the given ones depend on (themselves included), deduplicated, upstream first.
+
+    With ``dynamic``, per-slice models a report yields at run time are included
+    once the report's static inputs exist (they are named after the data).
+    """
+    seen: dict[str, luigi.Task] = {}
+
+    def visit(t):
+        if t.task_id in seen:
+            return
+        for dep in luigi.task.flatten(t.requires()):
+            visit(dep)
+        if dynamic:
+            for dep in _dynamic_deps(t):
+                visit(dep)
+        seen[t.task_id] = t
+
+    for t in luigi.task.flatten(tasks):
+        visit(t)
+    return list(seen.values())
+
+
+def _dynamic_deps(task) -> list[luigi.Task]:
+    slice_tasks = getattr(task, "slice_tasks", None)  # DiachronicReport: slices come from the data
+    if slice_tasks is None or not all(d.complete() for d in luigi.task.flatten(task.requires())):
+        return []
+    return luigi.task.flatten(list(slice_tasks().values()))
+
+
+class RebuildAll(luigi.WrapperTask):
+    """The final task of every spec under tasks/ (what a schedule runs; see ``chronolingua rebuild``)."""
+
+    profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+    online = luigi.BoolParameter(default=False, description="also specs that declare needs_network: true")
+
+    def requires(self):
+        return spec_tasks(self.profile, self.online)[0]
+
+
+# --------------------------------------------------------------------------------------------- publishing
+
+
+def _version(task: StageTask) -> str:
+    return task.output().name.rsplit("-", 1)[1]
+
+
+def planned_artifacts(task: StageTask) -> list[dict]:
+    """What publishing ``task`` (a spec's final stage) puts into a store: name, version, local path, kind.
+
+    Vectors: every ``*.vec`` of the stage and of its per-slice models, named
+    ``<stage>.<artifact>`` (plus ``.<file stem>`` when a folder holds several).
+    A final stage without vectors (a report, a model) is published whole as
+    ``<stage>.<artifact>.tar.gz``.
+    """
+    out = []
+    for t in [task, *_dynamic_deps(task)]:
+        folder = t.output().path
+        vecs = sorted(folder.glob("*.vec"))
+        base = f"{t.stage}.{t.artifact_name()}"
+        for v in vecs:
+            out.append({"task": t, "name": base if len(vecs) == 1 else f"{base}.{v.stem}", "version": _version(t),
+                        "path": v, "kind": "vectors"})
+        if t is task and not vecs:
+            out.append({"task": t, "name": base, "version": _version(t), "path": folder, "kind": "folder"})
+    return out
+
+
+def input_record(task: StageTask) -> tuple[dict, list[dict]]:
+    """Content hashes of every input under ``task`` (corpora, files, upstream stages) and their licences."""
+    from ..corpora import load_declaration
+
+    hashes: dict[str, object] = {}
+    licences: dict[str, dict] = {}
+    for t in dependency_closure([task]):
+        if not isinstance(t, StageTask):
+            continue
+        inputs = t.identity_inputs()
+        hashes[t.stage_id()] = inputs
+        if not isinstance(inputs, dict):
+            continue
+        for key, value in inputs.items():
+            folder = corpora_root() / str(key)
+            if isinstance(value, str) and (folder / "corpus.yaml").is_file():
+                decl = load_declaration(folder)
+                licences[f"corpus:{key}"] = {"input": f"corpus {key}", "licence": decl.licence,
+                                             "source": decl.source, "fingerprint": value}
+            elif key in ("dictionary", "url", "vectors") and not isinstance(value, list):
+                settings = t.provenance().get("settings", {})
+                label = settings.get(key, {}).get("path") if isinstance(settings.get(key), dict) else None
+                licences[f"{key}:{t.stage_id()}"] = {
+                    "input": f"{key} {label or settings.get(key) or value}", "fingerprint": value,
+                    "licence": "not declared in the spec; see the source's own terms"}
+    return hashes, sorted(licences.values(), key=lambda x: x["input"])
+
+
+class PublishedTarget(luigi.Target):
+    """Complete when the store's manifest lists every planned (name, version) of the tasks."""
+
+    def __init__(self, store: str, tasks: list[StageTask]):
+        self.store, self.tasks = store, tasks
+
+    def exists(self) -> bool:
+        from ..artifacts import ArtifactError, list_artifacts
+
+        if not all(t.complete() for t in self.tasks):
+            return False
+        wanted = {(a["name"], a["version"]) for t in self.tasks for a in planned_artifacts(t)}
+        try:
+            held = {(e["name"], e["version"]) for e in list_artifacts(self.store)}
+        except ArtifactError:
+            return False
+        return wanted <= held
+
+
+class PublishArtifacts(luigi.Task):
+    """Builds every offline spec (or ``--specs kind/name ...``) and publishes its artifacts with a manifest."""
+
+    store = luigi.Parameter(default="", description="artifact store URL (folder, s3://..., ...); "
+                                                    "default [pipeline] store or $CHRONOLINGUA_STORE")
+    profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+    specs = luigi.ListParameter(default=[], description="kind/name entries (default: every spec)")
+    online = luigi.BoolParameter(default=False, description="also specs that declare needs_network: true")
+
+    def store_url(self) -> str:
+        from ..artifacts import default_store
+
+        return self.store or pipeline().store or default_store()
+
+    def requires(self):
+        return spec_tasks(self.profile, self.online, tuple(self.specs))[0]
+
+    def output(self):
+        return PublishedTarget(self.store_url(), luigi.task.flatten(self.requires()))
+
+    def run(self):
+        from ..artifacts import open_store, publish_file, publish_folder
+        from ..identity import file_sha256
+
+        store = open_store(self.store_url())
+        entries, _ = spec_entries(self.profile, self.online, tuple(self.specs))
+        for i, (kind, spec_name, task) in enumerate(entries):
+            hashes, licences = input_record(task)
+            spec_path = tasks_root() / kind / f"{spec_name}.yaml"
+            for art in planned_artifacts(task):
+                t = art["task"]
+                provenance = json.loads((t.output().path / "provenance.json").read_text(encoding="utf-8"))
+                provenance.update({
+                    "spec": {"kind": kind, "name": spec_name, "profile": self.profile,
+                             "sha256": file_sha256(spec_path) if spec_path.is_file() else None},
+                    "input_hashes": hashes,
+                })
+                publish = publish_folder if art["kind"] == "folder" else publish_file
+                publish(store, Path(art["path"]), name=art["name"], version=art["version"], provenance=provenance,
+                        licences=licences)
+            self.set_progress_percentage(round(100 * (i + 1) / max(1, len(entries)), 1))
+
+
+def current_folders(profiles, online: bool = False) -> list[Path]:
+    """Every stage folder the current specs produce under any of ``profiles`` (what prune keeps).
+
+    A spec contributes under the profiles it defines (and ``full``, which every spec has).
+    """
+    import yaml
+
+    out = []
+    for kind_name in sorted(spec_kinds()):
+        for path in sorted((tasks_root() / kind_name).glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            defined = {"full", *((data.get("profiles") or {}) if isinstance(data, dict) else {})}
+            for profile in [p for p in profiles if p in defined]:
+                tasks, _ = spec_tasks(profile, online, (f"{kind_name}/{path.stem}",))
+                out += [t.output().local for t in dependency_closure(tasks) if isinstance(t.output(), StageTarget)]
+    return out

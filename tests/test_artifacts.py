@@ -1,0 +1,210 @@
+"""Publishing artifacts to a store and downloading them: local folder, fsspec memory://, HTTP on loopback."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import uuid
+
+import luigi
+import numpy as np
+import pytest
+
+from pipeline.artifacts import (ArtifactError, fetch_artifact, list_artifacts, load_downloaded_vectors,
+                                publish_file, publish_folder)
+from pipeline.errors import InputError
+from pipeline.vectors import make_keyed_vectors, save_vectors
+
+from dagutil import build
+from opsutil import PYTHON, REPO, FolderServer, env_for, make_project
+
+
+def _vectors(folder, name="xx", n=3000, dim=40, seed=0):
+    rng = np.random.default_rng(seed)
+    kv = make_keyed_vectors([f"w{i}" for i in range(n)], rng.normal(size=(n, dim)).astype(np.float32))
+    return save_vectors(kv, folder / name)["vec"], kv
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A local store with two versions of one vector artifact and a folder artifact."""
+    root = tmp_path / "store"
+    v1, _ = _vectors(tmp_path, "v1", seed=1)
+    v2, kv2 = _vectors(tmp_path, "v2", seed=2)
+    publish_file(root, v1, name="aligned.es-to-en.es", version="aaaaaaaaaaaa", created="2026-01-01T00:00:00+00:00",
+                 provenance={"stage": "aligned"}, licences=[{"input": "corpus rv1909", "licence": "Public domain"}])
+    publish_file(root, v2, name="aligned.es-to-en.es", version="bbbbbbbbbbbb", created="2026-02-01T00:00:00+00:00")
+    report = tmp_path / "report"
+    (report / "plots").mkdir(parents=True)
+    (report / "metrics.json").write_text('{"n": 1}\n')
+    (report / "plots" / "a.png").write_bytes(b"\x89PNG fake but bytes")
+    publish_folder(root, report, name="cade-report.toy", version="cccccccccccc")
+    return {"root": root, "v1": v1, "v2": v2, "kv2": kv2}
+
+
+def test_manifest_lists_every_artifact_with_checksums(store):
+    entries = list_artifacts(store["root"])
+    assert [(e["name"], e["version"]) for e in entries] == [
+        ("aligned.es-to-en.es", "aaaaaaaaaaaa"), ("aligned.es-to-en.es", "bbbbbbbbbbbb"),
+        ("cade-report.toy", "cccccccccccc")]
+    first = entries[0]
+    assert first["size"] == store["v1"].stat().st_size
+    assert first["sha256"] == hashlib.sha256(store["v1"].read_bytes()).hexdigest()
+    assert first["licences"] == [{"input": "corpus rv1909", "licence": "Public domain"}]
+    assert first["provenance"] == {"stage": "aligned"} and first["created"].startswith("2026-01-01")
+    stored = store["root"] / first["path"]
+    assert stored.read_bytes() == store["v1"].read_bytes()
+    assert entries[2]["kind"] == "folder" and entries[2]["file"] == "cade-report.toy.tar.gz"
+
+
+def test_republishing_is_idempotent_and_a_version_has_one_content(store, tmp_path):
+    before = (store["root"] / "manifest.json").read_bytes()
+    publish_file(store["root"], store["v1"], name="aligned.es-to-en.es", version="aaaaaaaaaaaa")
+    assert (store["root"] / "manifest.json").read_bytes() == before
+    with pytest.raises(ArtifactError, match="aaaaaaaaaaaa.*already published"):
+        publish_file(store["root"], store["v2"], name="aligned.es-to-en.es", version="aaaaaaaaaaaa")
+    with pytest.raises(ArtifactError, match="no such file"):
+        publish_file(store["root"], tmp_path / "absent.vec", name="x", version="y")
+    with pytest.raises(ArtifactError, match="letters, digits"):
+        publish_file(store["root"], store["v1"], name="../escape", version="y")
+
+
+def test_folder_artifacts_are_reproducible_and_extract(store, tmp_path):
+    # the same folder packed again gives the same bytes, so republishing is a no-op
+    publish_folder(store["root"], tmp_path / "report", name="cade-report.toy", version="cccccccccccc")
+    out = fetch_artifact("cade-report.toy", store=store["root"], to=tmp_path / "got", progress=False, extract=True)
+    assert (out / "plots" / "a.png").read_bytes() == b"\x89PNG fake but bytes"
+    assert json.loads((out / "metrics.json").read_text()) == {"n": 1}
+
+
+def test_http_download_newest_or_pinned_version_as_keyed_vectors(store, tmp_path):
+    server = FolderServer(store["root"])
+    try:
+        kv = load_downloaded_vectors("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
+        assert kv.index_to_key[:3] == ["w0", "w1", "w2"]
+        assert np.allclose(kv["w7"], store["kv2"]["w7"], atol=1e-6)  # the newest version (created later)
+        old = fetch_artifact("aligned.es-to-en.es", store=server.url, version="aaaaaaaaaaaa", to=tmp_path / "old",
+                             progress=False)
+        assert old.read_bytes() == store["v1"].read_bytes()
+        assert not list((tmp_path / "dl").glob("*.part"))
+        with pytest.raises(ArtifactError, match="no version 'dddd'.*aaaaaaaaaaaa"):
+            fetch_artifact("aligned.es-to-en.es", store=server.url, version="dddd", to=tmp_path, progress=False)
+    finally:
+        server.close()
+
+
+def test_http_connection_cut_mid_file_resumes_with_range(store, tmp_path):
+    server = FolderServer(store["root"])
+    rel = "/" + list_artifacts(store["root"])[1]["path"]
+    size = store["v2"].stat().st_size
+    server.cut[rel] = (size // 3, 2)
+    try:
+        out = fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
+    finally:
+        server.close()
+    assert out.read_bytes() == store["v2"].read_bytes()
+    ranges = [r for p, r in server.requests if p == rel]
+    assert ranges == [None, f"bytes={size // 3}-", f"bytes={2 * (size // 3)}-"]
+
+
+def test_http_corrupted_file_is_rejected_and_nothing_kept(store, tmp_path):
+    server = FolderServer(store["root"])
+    rel = "/" + list_artifacts(store["root"])[1]["path"]
+    server.corrupt.add(rel)
+    try:
+        with pytest.raises(InputError, match=f"{rel}.*sha256") as e:
+            fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
+        assert list_artifacts(store["root"])[1]["sha256"] in str(e.value)
+        assert not any((tmp_path / "dl").iterdir())
+        # a stale partial of another version is dropped once and the fetch starts over
+        (tmp_path / "dl" / "aligned.es-to-en.es.vec.part").write_bytes(store["v1"].read_bytes()[:5000])
+        server.corrupt.clear()
+        out = fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
+        assert out.read_bytes() == store["v2"].read_bytes()
+    finally:
+        server.close()
+
+
+def test_missing_name_or_store_is_a_clear_error(store, tmp_path):
+    with pytest.raises(ArtifactError, match=r"no artifact named 'aligned\.es-to-en\.fr'.*did you mean "
+                                            r"aligned\.es-to-en\.es"):
+        fetch_artifact("aligned.es-to-en.fr", store=store["root"], to=tmp_path, progress=False)
+    server = FolderServer(tmp_path / "empty")
+    try:
+        assert list_artifacts(server.url) == []  # no manifest yet: an empty store
+        with pytest.raises(ArtifactError, match="read only"):
+            publish_file(server.url, store["v1"], name="a", version="b")
+    finally:
+        server.close()
+    with pytest.raises(ArtifactError, match="no artifact store given"):
+        list_artifacts("")
+
+
+def test_fsspec_store_publish_list_fetch_with_resume(tmp_path):
+    url = f"memory://store-{uuid.uuid4().hex[:8]}/vectors"
+    vec, kv = _vectors(tmp_path, "mem", seed=3)
+    publish_file(url, vec, name="aligned.de-to-en.de", version="eeeeeeeeeeee")
+    entry = list_artifacts(url)[0]
+    assert entry["sha256"] == hashlib.sha256(vec.read_bytes()).hexdigest()
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    (dest / "aligned.de-to-en.de.vec.part").write_bytes(vec.read_bytes()[:10000])  # a fetch killed earlier
+    out = fetch_artifact("aligned.de-to-en.de", store=url, to=dest, progress=False)
+    assert out.read_bytes() == vec.read_bytes() and not (dest / "aligned.de-to-en.de.vec.part").exists()
+    (dest / "aligned.de-to-en.de.vec").unlink()
+    (dest / "aligned.de-to-en.de.vec.part").write_bytes(b"X" * 100)  # junk that cannot verify
+    assert fetch_artifact("aligned.de-to-en.de", store=url, to=dest, progress=False).read_bytes() == vec.read_bytes()
+
+
+def test_cli_download_and_list_over_http(store, tmp_path):
+    server = FolderServer(store["root"])
+    env = env_for(tmp_path)
+    try:
+        console = REPO / ".venv" / "bin" / "chronolingua"  # the console script, where it is installed
+        cmd = [str(console)] if console.exists() else [PYTHON, "-m", "pipeline"]
+        listed = subprocess.run([*cmd, "list", "--store", server.url], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "aligned.es-to-en.es" in listed.stdout and "bbbbbbbbbbbb" in listed.stdout
+        assert "Public domain" in listed.stdout
+        got = subprocess.run([PYTHON, "-m", "pipeline", "download", "aligned.es-to-en.es", "--version",
+                              "aaaaaaaaaaaa", "--to", str(tmp_path / "cli"), "--quiet"],
+                             env={**env, "CHRONOLINGUA_STORE": server.url}, cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+        assert got.returncode == 0, got.stderr
+        assert open(got.stdout.strip(), "rb").read() == store["v1"].read_bytes()
+        bad = subprocess.run([PYTHON, "-m", "pipeline", "download", "nope", "--store", server.url, "--to",
+                              str(tmp_path / "cli")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
+        assert bad.returncode == 2 and "no artifact named 'nope'" in bad.stderr
+    finally:
+        server.close()
+
+
+def test_publish_artifacts_task_publishes_vectors_and_report_with_provenance(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "proj")
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline import PublishArtifacts
+
+    store = tmp_path / "store"
+    res = build(PublishArtifacts(store=str(store)))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    entries = {e["name"]: e for e in list_artifacts(store)}
+    assert set(entries) == {"cade-slice.lee_a-lee_b-lee_a-seed1", "cade-slice.lee_a-lee_b-lee_b-seed1",
+                            "cade-report.toy"}
+    sl = entries["cade-slice.lee_a-lee_b-lee_a-seed1"]
+    folder = next((project / "outputs" / "cade-slice").glob(f"lee_a-lee_b-lee_a-seed1-{sl['version']}"))
+    assert (store / sl["path"]).read_bytes() == (folder / "vectors.vec").read_bytes()
+    assert {(x["input"], x["licence"]) for x in sl["licences"]} == {("corpus lee_a", "CC-BY-4.0"),
+                                                                  ("corpus lee_b", "Public domain")}
+    prov = sl["provenance"]
+    assert prov["spec"]["kind"] == "diachronic" and prov["spec"]["name"] == "toy" and len(prov["spec"]["sha256"]) == 64
+    assert "gensim" in prov["packages"] and prov["settings"]["slice"] == "lee_a"
+    corpus_hashes = next(v for k, v in prov["input_hashes"].items() if k.startswith("corpus/"))
+    assert set(corpus_hashes) == {"lee_a", "lee_b"} and all(len(h) == 64 for h in corpus_hashes.values())
+    kv = load_downloaded_vectors(sl["name"], store=store, to=tmp_path / "dl", progress=False)
+    assert len(kv) > 10 and kv.vector_size == 8
+    # complete now: a second run publishes nothing new
+    manifest = (store / "manifest.json").read_bytes()
+    res = build(PublishArtifacts(store=str(store)))
+    assert "ran successfully" not in res.summary_text and (store / "manifest.json").read_bytes() == manifest

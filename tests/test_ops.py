@@ -1,0 +1,153 @@
+"""Scheduled rebuilds: new corpus files rebuild exactly their dependents; dry run, prune, clean, run lock."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import luigi
+import pytest
+
+from pipeline.dag.base import SUCCESS
+from pipeline.maintenance import run_lock
+
+from dagutil import build
+from opsutil import PYTHON, SPEC, env_for, make_project, write_corpus
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = make_project(tmp_path / "proj")
+    # a second spec that shares lee_a but not lee_b
+    lines = (root / "corpora" / "lee_b" / "part1.txt").read_text().splitlines()
+    write_corpus(root / "corpora", "lee_c", lines)
+    (root / "tasks" / "diachronic" / "other.yaml").write_text(SPEC.replace("lee_b", "lee_c"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+    luigi.task_register.Register.clear_instance_cache()
+    yield root
+    luigi.task_register.Register.clear_instance_cache()
+
+
+def folders(root) -> set[str]:
+    return {f"{p.parent.name}/{p.name}" for p in (root / "outputs").glob("*/*") if (p / SUCCESS).exists()}
+
+
+def cli(project, *args, **env):
+    return subprocess.run([PYTHON, "-m", "pipeline", *args], env=env_for(project, **env), cwd=project,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_new_corpus_file_rebuilds_exactly_its_dependents_then_prune(project):
+    from pipeline import RebuildAll
+
+    assert build(RebuildAll()).status == luigi.LuigiStatusCode.SUCCESS
+    first = folders(project)
+    assert sorted(f.split("/")[0] for f in first) == ["cade-compass"] * 2 + ["cade-report"] * 2 + \
+        ["cade-slice"] * 4 + ["corpus"] * 2
+    dry = cli(project, "rebuild", "--dry-run")
+    assert dry.returncode == 0 and "0 stage(s) would be built; 2 spec(s) checked" in dry.stdout, dry.stdout
+
+    (project / "corpora" / "lee_b" / "part3.txt").write_text("the government said new words today\n" * 5)
+    dry = cli(project, "rebuild", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    planned = [line for line in dry.stdout.splitlines() if line.startswith("rebuild")]
+    # the static plan: the prepared corpus (content changed) and the report (its input changed)
+    assert len(planned) == 2, dry.stdout
+    assert any(line.startswith("rebuild  corpus/lee_a-lee_b-") and "input lee_b: content changed" in line
+               for line in planned), dry.stdout
+    assert any(line.startswith("rebuild  cade-report/toy-") and "upstream lee_a-lee_b-" in line
+               for line in planned), dry.stdout
+    assert not any("lee_c" in line or "other" in line for line in planned)
+
+    assert build(RebuildAll()).status == luigi.LuigiStatusCode.SUCCESS
+    new = folders(project) - first
+    assert sorted(f.split("/")[0] for f in new) == ["cade-compass", "cade-report", "cade-slice", "cade-slice",
+                                                    "corpus"]
+    assert all("lee_b" in f or f.startswith("cade-report/toy-") for f in new), new
+    assert first <= folders(project)  # nothing of the other spec was touched
+
+    pruned = cli(project, "prune", "--dry-run")
+    assert pruned.returncode == 0, pruned.stderr
+    doomed = {os.path.relpath(line.split()[2], project / "outputs")
+              for line in pruned.stdout.splitlines() if line.startswith("would remove")}
+    other = {f for f in first if "lee_c" in f or f.startswith("cade-report/other-")}
+    assert len(other) == 5 and doomed == first - other, pruned.stdout
+    assert cli(project, "prune").returncode == 0
+    assert folders(project) == other | new
+    assert not any((project / "outputs" / d).exists() for d in doomed)
+    luigi.task_register.Register.clear_instance_cache()
+    assert RebuildAll().complete()
+
+
+def test_network_specs_only_when_asked(project):
+    from pipeline.dag.ops import spec_tasks
+
+    spec = project / "tasks" / "diachronic" / "online.yaml"
+    spec.write_text(SPEC + "needs_network: true\n")
+    tasks, skipped = spec_tasks()
+    assert sorted(t.spec for t in tasks) == ["other", "toy"]
+    assert skipped == ["diachronic/online: needs the network (run with --online to include it)"]
+    tasks, skipped = spec_tasks(online=True)
+    assert sorted(t.spec for t in tasks) == ["online", "other", "toy"] and skipped == []
+    dry = cli(project, "rebuild", "--dry-run")
+    assert "skip     diachronic/online: needs the network" in dry.stdout
+    assert "rebuild  corpus/lee_a-lee_b-" in dry.stdout and "never built" in dry.stdout
+
+
+def test_overlapping_scheduled_run_does_not_start(project):
+    with run_lock(project / "outputs" / ".work" / "rebuild.lock"):
+        second = cli(project, "rebuild")
+    assert second.returncode == 10, second.stdout + second.stderr
+    assert "already running" in second.stderr and f"pid {os.getpid()}" in second.stderr
+    assert folders(project) == set()
+    # the lock goes with its holder, even a killed one
+    holder = subprocess.Popen([PYTHON, "-c", "import sys, time; from pipeline.maintenance import run_lock\n"
+                               f"with run_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)",
+                               str(project / "outputs" / ".work" / "rebuild.lock")],
+                              env=env_for(project), stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    with run_lock(project / "outputs" / ".work" / "rebuild.lock"):
+        pass
+
+
+def test_clean_removes_what_killed_runs_left_and_never_work_state(project):
+    out = project / "outputs"
+    here = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old = time.time() - 3 * 3600
+    paths = {
+        "dead": out / "corpus" / f".tmp-toy-abc123456789@{here}.{dead.pid}-0a1b2c3d",
+        "live": out / "corpus" / f".tmp-toy-abc123456789@{here}.{os.getpid()}-0a1b2c3e",
+        "other_host_recent": out / "corpus" / f".tmp-toy-abc123456789@elsewhere.{dead.pid}-0a1b2c3f",
+        "other_host_old": out / "corpus" / f".tmp-toy-abc123456789@elsewhere.{dead.pid}-0a1b2c40",
+        "unfinished": out / "cade-slice" / "toy-a-seed1-abcdefabcdef",
+        "unfinished_recent": out / "cade-slice" / "toy-b-seed1-abcdefabcdef",
+        "work_tmp": out / ".work" / "cade-slice-toy-abc" / f".tmp-ckpt@{here}.{dead.pid}-0a1b2c3d",
+        "work_download": out / ".work" / "downloads" / "abc-x.vec.part",
+        "complete": out / "corpus" / "lee_a-lee_b-123456789abc",
+    }
+    for key, p in paths.items():
+        if key == "work_download":
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"partial")
+        else:
+            p.mkdir(parents=True)
+            (p / "x.bin").write_bytes(b"\0" * 1000)
+    (paths["complete"] / SUCCESS).write_text("{}")
+    half = paths["complete"] / ".metrics.json.0a1b2c3d.tmp"
+    half.write_text("{")
+    for key in ("dead", "other_host_old", "unfinished", "complete", "work_tmp"):
+        os.utime(paths[key], (old, old))
+    os.utime(half, (old, old))
+    dry = cli(project, "clean", "--dry-run", "--max-age-hours", "2")
+    assert dry.returncode == 0 and all(p.exists() for p in paths.values())
+    res = cli(project, "clean", "--max-age-hours", "2")
+    assert res.returncode == 0, res.stderr
+    gone = {k for k, p in paths.items() if not p.exists()}
+    assert gone == {"dead", "other_host_old", "unfinished"}, res.stdout
+    assert not half.exists() and (paths["complete"] / "x.bin").exists()
+    assert dry.stdout.count("would remove") == 4 and "writer (pid" in dry.stdout
