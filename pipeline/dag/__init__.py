@@ -3,6 +3,10 @@ from .base import StageTarget, StageTask, pipeline, stage_target
 from .demo import Demo
 from .diachronic import CompassModel, DiachronicReport, PreparedCorpus, SliceModel
 from .multilingual import AlignedVectors, FastTextVectors
+from .ops import PublishArtifacts, RebuildAll
+from .specialization import SpecializedModel
+from .transfer import PretrainedModel, TransferModel
 
 __all__ = ["StageTarget", "StageTask", "pipeline", "stage_target", "Demo", "CompassModel", "DiachronicReport",
-           "PreparedCorpus", "SliceModel", "AlignedVectors", "FastTextVectors"]
+           "PreparedCorpus", "SliceModel", "AlignedVectors", "FastTextVectors", "PublishArtifacts", "RebuildAll",
+           "SpecializedModel", "PretrainedModel", "TransferModel"]

@@ -1,0 +1,49 @@
+"""Lexical specialization of a multilingual encoder (BabelBERT-style) and static vectors read out of it.
+
+No luigi here. Green, Ponzetto and Glavaš (2022) fine-tune mBERT / XLM-R so
+that words of one BabelNet synset, in any language, get close vectors: both
+words of each synonym pair are encoded in isolation and mean-pooled, and a
+multi-positive InfoNCE (temperature 0.07, in-batch negatives, labels = synset
+ids) is minimised with AdamW (batch 256 pairs, lr 5e-6, 2 epochs). Static
+type-level vectors are then read out the same way. The steps::
+
+    from transformers import AutoModel, AutoTokenizer
+    from pipeline.multilingual.dictionaries import read_freedict
+    from pipeline.specialization import (TrainSettings, prepare_constraints, read_wordnet_senses,
+        train_specialization, isolated_vectors, write_vectors, simlex_words, simlex_spearman)
+
+    model = AutoModel.from_pretrained("bert-base-multilingual-cased")
+    tok = AutoTokenizer.from_pretrained("bert-base-multilingual-cased")
+    cs = prepare_constraints([read_wordnet_senses("/usr/share/wordnet")],
+                             [(read_freedict("/usr/share/dictd/freedict-eng-spa"), "en", "es", 0.2, 0)],
+                             heldout={("en", w) for w in simlex_words()})
+    before = simlex_spearman(model, tok)
+    train_specialization(model, tok, cs.pairs, TrainSettings(), "work/")
+    after = simlex_spearman(model, tok)
+    vecs = isolated_vectors(model, tok, ["house", "home"], layers=(-1,))
+    write_vectors(["house", "home"], vecs[-1], "out/en")
+
+Modules: :mod:`.constraints` (WordNet, FreeDict and BabelNet senses ->
+pairs, hold-out, batch plan; polars), :mod:`.objective` (the loss),
+:mod:`.encoding` (how a word is embedded), :mod:`.train` (the resumable
+loop), :mod:`.extract` (static vectors: isolation / aggregate),
+:mod:`.evaluate` (SimLex-999, BLI), :mod:`.spec` (the run spec). The BabelNet
+client is :mod:`pipeline.babelnet`.
+"""
+from __future__ import annotations
+
+from .constraints import (ConstraintSet, babelnet_senses, drop_heldout, freedict_senses, language_pair_weights,
+                          plan_batches, prepare_constraints, read_heldout_file, read_wordnet_senses, senses_frame,
+                          subsample_pairs, synonym_pairs)
+from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
+from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
+from .spec import SpecializationSpec, load_specialization_spec
+from .train import TrainResult, TrainSettings, train_specialization
+
+__all__ = [
+    "ConstraintSet", "babelnet_senses", "drop_heldout", "freedict_senses", "language_pair_weights", "plan_batches",
+    "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame", "subsample_pairs",
+    "synonym_pairs", "bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words", "aggregated_vectors",
+    "isolated_vectors", "static_vectors", "write_vectors", "SpecializationSpec", "load_specialization_spec",
+    "TrainResult", "TrainSettings", "train_specialization",
+]

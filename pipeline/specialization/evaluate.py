@@ -1,0 +1,60 @@
+"""Before / after measures of a (specialized) encoder's static vectors.
+
+* SimLex-999 (gensim's copy): Spearman between human scores and the cosine
+  of the words' isolated vectors;
+* BLI on held-out dictionary pairs: each source word is retrieved against
+  every candidate target word (nearest neighbour and CSLS), MRR and P@k as
+  :func:`pipeline.multilingual.bli.evaluate_bli` computes them.
+
+Both return flat dicts ready for ``metrics.json``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .extract import isolated_vectors
+
+__all__ = ["simlex_pairs", "simlex_words", "simlex_spearman", "bli_metrics"]
+
+
+def simlex_pairs() -> list[tuple[str, str, float]]:
+    from ..evaluation import SIMILARITY_SETS, _gensim_data, read_word_pairs
+
+    return read_word_pairs(_gensim_data(SIMILARITY_SETS["simlex999"]))
+
+
+def simlex_words() -> list[str]:
+    """The distinct (lower-case) words of SimLex-999."""
+    return sorted({w.lower() for a, b, _ in simlex_pairs() for w in (a, b)})
+
+
+def simlex_spearman(model, tokenizer, layer: int = -1, *, batch_size: int = 256, max_length: int = 16,
+                    device: str | None = None) -> dict:
+    """``{"simlex999_spearman", "simlex999_n"}`` from the words' isolated vectors at ``layer``."""
+    from ..evaluation import similarity_spearman
+    from ..vectors import make_keyed_vectors
+
+    words = simlex_words()
+    vecs = isolated_vectors(model, tokenizer, words, (layer,), batch_size, max_length, device)[layer]
+    res = similarity_spearman(make_keyed_vectors(words, vecs), simlex_pairs(), restrict_vocab=None)
+    return {"simlex999_spearman": res["spearman"], "simlex999_n": res["n"]}
+
+
+def bli_metrics(model, tokenizer, test_pairs: Sequence[tuple[str, str]], targets: Sequence[str], layer: int = -1, *,
+                csls_k: int = 10, batch_size: int = 256, max_length: int = 16, device: str | None = None) -> dict:
+    """BLI of ``test_pairs`` (source, target) retrieving among ``targets`` (gold targets added if missing)."""
+    from ..multilingual.bli import evaluate_bli
+
+    sources = list(dict.fromkeys(s for s, _ in test_pairs))
+    targets = list(dict.fromkeys([*targets, *(t for _, t in test_pairs)]))
+    s_index = {w: i for i, w in enumerate(sources)}
+    t_index = {w: i for i, w in enumerate(targets)}
+    src = isolated_vectors(model, tokenizer, sources, (layer,), batch_size, max_length, device)[layer]
+    tgt = isolated_vectors(model, tokenizer, targets, (layer,), batch_size, max_length, device)[layer]
+    pairs = np.array([(s_index[s], t_index[t]) for s, t in test_pairs], dtype=np.int64)
+    out = evaluate_bli(src, tgt, pairs, csls_k=min(csls_k, len(targets)), ks=(1, 5, 10))
+    out["bli_targets"] = len(targets)
+    return out

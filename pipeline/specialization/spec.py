@@ -1,0 +1,206 @@
+"""The run spec of a specialization (``tasks/specialization/<name>.yaml``), validated into typed objects.
+
+Every key is checked by :func:`pipeline.spec.from_mapping`: an unknown key,
+a wrong type or a bad value raises :class:`~pipeline.errors.SpecError` naming
+the file and the key. The BabelNet API key is never part of a spec (it comes
+from the environment or a key file; see :mod:`pipeline.babelnet`).
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "toy.yaml").write_text("model: bert-base-multilingual-cased\\nconstraints: {wordnet: {}}\\n")
+>>> spec = load_specialization_spec(d / "toy.yaml")
+>>> spec.name, spec.train.batch_pairs, spec.train.lr, spec.constraints.wordnet.path
+('toy', 256, 5e-06, '/usr/share/wordnet')
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..errors import SpecError
+from ..spec import from_mapping, load_yaml
+
+__all__ = [
+    "WordNetSpec", "FreeDictSpec", "BabelNetSpec", "ConstraintsSpec", "TrainSpec", "WordListSpec", "ExtractSpec",
+    "EvaluationSpec", "SpecializationSpec", "load_specialization_spec",
+]
+
+
+def _iso(code: str, key: str) -> None:
+    if not (2 <= len(code) <= 3 and code.isalpha() and code.islower()):
+        raise ValueError(f"an ISO 639 code such as 'en' for {key}, not {code!r}")
+
+
+@dataclass(frozen=True)
+class WordNetSpec:
+    """English WordNet synonyms (Debian wordnet-base: the WNDB data.* files)."""
+
+    path: str = "/usr/share/wordnet"
+    pos: tuple[str, ...] = ("n", "v", "a", "r")
+    lang: str = "en"
+
+    def __post_init__(self):
+        bad = [p for p in self.pos if p not in ("n", "v", "a", "r")]
+        if bad or not self.pos:
+            raise ValueError(f"parts of speech among n, v, a, r for wordnet.pos, not {list(self.pos)}")
+        _iso(self.lang, "wordnet.lang")
+
+
+@dataclass(frozen=True)
+class FreeDictSpec:
+    """A bilingual dictionary (FreeDict stem or pair file); ``test_size`` of its source words held out for BLI."""
+
+    path: str
+    source_lang: str = "en"
+    target_lang: str = "es"
+    test_size: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self):
+        _iso(self.source_lang, "source_lang")
+        _iso(self.target_lang, "target_lang")
+        if not (0 <= self.test_size < 1 or (self.test_size >= 1 and float(self.test_size).is_integer())):
+            raise ValueError("a fraction in [0, 1) or a whole number of source words for test_size")
+
+
+@dataclass(frozen=True)
+class BabelNetSpec:
+    """Synonyms harvested from the BabelNet HTTP API (needs the network and a key)."""
+
+    lemmas: tuple[str, ...] = ()
+    lemmas_file: Optional[str] = None        # one lemma per line
+    search_lang: str = "EN"
+    target_langs: tuple[str, ...] = ("EN",)  # BabelNet codes; at most 3 besides the search language
+    pos: Optional[str] = None                # NOUN, VERB, ADJ, ADV
+    max_synsets_per_lemma: int = 5
+    daily_budget: int = 1000                 # requests per UTC day; the harvest stops cleanly when spent
+    base_url: str = "https://babelnet.io/v9"
+    key_env: str = "BABELNET_KEY"
+    timeout: float = 30.0
+    retries: int = 5
+
+    def __post_init__(self):
+        if not self.lemmas and not self.lemmas_file:
+            raise ValueError("lemmas or lemmas_file under babelnet")
+        if self.daily_budget < 1:
+            raise ValueError("a positive daily_budget")
+        if self.pos is not None and self.pos not in ("NOUN", "VERB", "ADJ", "ADV"):
+            raise ValueError("NOUN, VERB, ADJ or ADV for babelnet.pos")
+
+
+@dataclass(frozen=True)
+class ConstraintsSpec:
+    wordnet: Optional[WordNetSpec] = None
+    freedict: tuple[FreeDictSpec, ...] = ()
+    babelnet: Optional[BabelNetSpec] = None
+    max_synset_size: int = 10               # first words of a larger synset (pairs grow with its square)
+    max_pairs: Optional[int] = None         # a seeded subset, each language pair keeping its share
+    holdout_simlex999: bool = True          # SimLex-999 words never appear in training pairs
+    holdout_files: tuple[str, ...] = ()     # more held-out words: "<lang> <word>" or "<word>" (English) per line
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.wordnet is None and not self.freedict and self.babelnet is None:
+            raise ValueError("at least one source under constraints: wordnet, freedict or babelnet")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise ValueError("a positive max_pairs (or null)")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Mirrors :class:`pipeline.specialization.train.TrainSettings` (same keys and defaults)."""
+
+    batch_pairs: int = 256
+    lr: float = 5e-6
+    epochs: int = 2
+    temperature: float = 0.07
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    max_length: int = 16
+    layer: int = -1
+    lang_pair_alpha: float = 0.5
+    seed: int = 0
+    max_steps: int = 0
+    grad_clip: float = 1.0
+    device: str = "auto"
+    bf16: bool = True
+    checkpoint_every: int = 200
+
+    def __post_init__(self):
+        from .train import TrainSettings
+
+        TrainSettings(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class WordListSpec:
+    """Words to extract static vectors for: a ``.vec`` file or a word list, else the constraint words."""
+
+    lang: str
+    path: Optional[str] = None
+    max_words: Optional[int] = None
+
+    def __post_init__(self):
+        _iso(self.lang, "extract.words[].lang")
+
+
+@dataclass(frozen=True)
+class ExtractSpec:
+    layers: tuple[int, ...] = (-1,)
+    modes: tuple[str, ...] = ("isolation",)
+    words: tuple[WordListSpec, ...] = ()
+    corpora: tuple[str, ...] = ()           # corpus names (under corpora/) for aggregate mode
+    max_sentences: Optional[int] = 20000
+    fallback: str = "isolation"             # aggregate: words never seen get their isolated vector ("none": zero)
+    batch_size: int = 256
+    max_length: int = 16
+    context_max_length: int = 128
+    before: bool = True                     # also write the unspecialized encoder's vectors, for comparison
+
+    def __post_init__(self):
+        bad = [m for m in self.modes if m not in ("isolation", "aggregate")]
+        if bad or not self.modes:
+            raise ValueError(f"modes among isolation, aggregate, not {list(self.modes)}")
+        if "aggregate" in self.modes and not self.corpora:
+            raise ValueError("corpora (names under corpora/) for the aggregate mode")
+        if self.fallback not in ("isolation", "none"):
+            raise ValueError("'isolation' or 'none' for fallback")
+        if not self.layers:
+            raise ValueError("at least one layer")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    simlex999: bool = True   # English SimLex-999 Spearman, before and after
+    bli: bool = True         # BLI (MRR, P@k) on the held-out dictionary pairs, before and after
+    csls_k: int = 10
+
+
+@dataclass(frozen=True)
+class SpecializationSpec:
+    model: str                               # hub id, path, or pkg:<package>/<folder>
+    constraints: ConstraintsSpec
+    model_revision: Optional[str] = None
+    train: TrainSpec = field(default_factory=TrainSpec)
+    extract: ExtractSpec = field(default_factory=ExtractSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    threads: int = 0                         # torch threads; 0 = the stage's share of the cores
+    description: str = ""
+    licence: str = ""                        # the model card's licence line (source model and data)
+    needs_network: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        if self.constraints.babelnet is not None and not self.needs_network:
+            raise ValueError("needs_network: true for a spec with babelnet constraints")
+
+
+def load_specialization_spec(path: Path | str, profile: str | None = None) -> SpecializationSpec:
+    path = Path(path)
+    data = load_yaml(path, profile)
+    data.setdefault("name", path.stem)
+    kind = data.pop("kind", "specialization")
+    if kind != "specialization":
+        raise SpecError(path, "kind: specialization", f"found kind: {kind!r}")
+    return from_mapping(SpecializationSpec, data, path)

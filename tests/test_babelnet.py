@@ -1,0 +1,272 @@
+"""The BabelNet client against a loopback server answering in BabelNet's documented JSON shapes."""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from pipeline.babelnet import (BabelNetClient, BabelNetError, BudgetExhausted, KeyOrQuotaError, harvest_synsets,
+                               resolve_key)
+
+KEY = "k3y-s3cr3t-0123"
+REFUSAL = {"message": "Your key is not valid or the daily requests limit has been reached. "
+                      "Please visit http://babelnet.org."}
+
+# lemma -> synset ids; synset id -> senses (language, fullLemma)
+SYNSET_IDS = {"car": ["bn:00007309n", "bn:00007310n"], "house": ["bn:00044994n"], "auto": ["bn:00007309n"]}
+SYNSETS = {
+    "bn:00007309n": [("EN", "car"), ("EN", "auto"), ("EN", "motor_car"), ("ES", "coche"), ("ES", "automóvil")],
+    "bn:00007310n": [("EN", "car"), ("EN", "railcar"), ("ES", "vagón")],
+    "bn:00044994n": [("EN", "house"), ("ES", "casa")],
+}
+
+
+def sense(lang, lemma, sid):
+    return {"type": "BabelSense", "properties": {
+        "fullLemma": lemma, "simpleLemma": lemma, "source": "WIKI", "senseKey": "", "language": lang,
+        "pos": "NOUN", "synsetID": {"id": sid, "pos": "NOUN", "source": "BABELNET"},
+        "lemma": {"lemma": lemma, "type": "HIGH_QUALITY"}, "frequency": 1, "idSense": 1}}
+
+
+class FakeBabelNet:
+    """Answers /v9/getVersion, getSynsetIds, getSynset and getSenses; scripted failures on demand."""
+
+    def __init__(self):
+        self.log: list[tuple[str, dict, dict]] = []  # (endpoint, params, headers)
+        self.script: list[str] = []  # per upcoming request: "503", "429", "malformed", "refuse", "slow"
+        self.quota_after: int | None = None  # refuse every request after this many
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                params = parse_qs(url.query)
+                endpoint = url.path.rsplit("/", 1)[-1]
+                outer.log.append((endpoint, params, dict(self.headers)))
+                action = outer.script.pop(0) if outer.script else "ok"
+                if outer.quota_after is not None and len(outer.log) > outer.quota_after:
+                    action = "refuse"
+                if action == "503":
+                    return self._send(503, b"busy", "text/plain")
+                if action == "429":
+                    return self._send(429, b'{"message": "too many requests"}', headers={"Retry-After": "0"})
+                if action == "malformed":
+                    return self._send(200, b'{"senses": [{"type": "BabelSense", "prop')
+                if action == "slow":
+                    time.sleep(1.0)
+                if params.get("key") != [KEY] or action == "refuse":
+                    return self._json(REFUSAL)
+                if endpoint == "getVersion":
+                    return self._json({"version": "V9_0"})
+                if endpoint == "getSynsetIds":
+                    ids = SYNSET_IDS.get(params["lemma"][0], [])
+                    return self._json([{"id": i, "pos": "NOUN", "source": "BABELNET"} for i in ids])
+                if endpoint == "getSynset":
+                    sid = params["id"][0]
+                    langs = set(params.get("targetLang", ["EN"]))
+                    return self._json({"senses": [sense(lang, lemma, sid) for lang, lemma in SYNSETS[sid]
+                                                  if lang in langs],
+                                       "glosses": [], "examples": [], "images": [], "synsetType": "CONCEPT",
+                                       "wnOffsets": [], "domains": {}, "tags": []})
+                if endpoint == "getSenses":
+                    lemma = params["lemma"][0]
+                    return self._json([sense(lang, lem, sid) for sid in SYNSET_IDS.get(lemma, [])
+                                       for lang, lem in SYNSETS[sid] if lem == lemma])
+                return self._send(404, b"no such endpoint", "text/plain")
+
+            def _json(self, value):
+                self._send(200, json.dumps(value).encode("utf-8"))
+
+            def _send(self, code, body, ctype="application/json", headers=None):
+                gz = "gzip" in self.headers.get("Accept-Encoding", "")
+                if gz:
+                    body = gzip.compress(body)
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                if gz:
+                    self.send_header("Content-Encoding", "gzip")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v9"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def requests_for(self, endpoint):
+        return [p for e, p, _ in self.log if e == endpoint]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FakeBabelNet()
+    yield s
+    s.close()
+
+
+def client_for(server, tmp_path, **kwargs):
+    sleeps = []
+    kwargs.setdefault("daily_budget", 100)
+    c = BabelNetClient(kwargs.pop("key", KEY), tmp_path / "cache", base_url=server.base_url, sleep=sleeps.append,
+                       timeout=kwargs.pop("timeout", 5.0), **kwargs)
+    return c, sleeps
+
+
+def test_harvest_reads_documented_shapes_and_never_asks_twice(server, tmp_path):
+    c, _ = client_for(server, tmp_path)
+    assert c.version() == "V9_0"
+    res = harvest_synsets(c, ["car", "house", "auto"], "EN", ["EN", "ES"])
+    assert res.complete and res.lemmas_done == 3
+    assert ("bn:00007309n", "es", "automóvil") in res.records and ("bn:00007310n", "en", "railcar") in res.records
+    assert ("bn:00044994n", "es", "casa") in res.records
+    assert {r[2] for r in res.records} >= {"motor car"}  # BabelNet's "_" is a space in a lemma
+    # auto's only synset was met under car: fetched once
+    assert len(server.requests_for("getSynset")) == 3
+    first = server.requests_for("getSynset")[0]
+    assert first["targetLang"] == ["EN", "ES"] and first["key"] == [KEY]
+    # gzip was asked for (and decoded)
+    assert all("gzip" in h.get("Accept-Encoding", "") for _, _, h in server.log)
+    n = len(server.log)
+    again = BabelNetClient(KEY, tmp_path / "cache", base_url=server.base_url, sleep=lambda s: None)
+    res2 = harvest_synsets(again, ["car", "house", "auto"], "EN", ["EN", "ES"])
+    assert len(server.log) == n and res2.requests_sent == 0 and res2.cache_hits > 0
+    assert sorted(res2.records) == sorted(res.records)
+    senses = c.senses("house", "EN")
+    assert senses[0]["properties"]["synsetID"]["id"] == "bn:00044994n"
+
+
+def test_retries_with_backoff_on_5xx_and_429(server, tmp_path):
+    c, sleeps = client_for(server, tmp_path, retries=4, backoff=0.5)
+    server.script = ["503", "503", "429"]
+    assert c.synset_ids("car", "EN") == SYNSET_IDS["car"]
+    assert len(server.log) == 4 and sleeps == [0.5, 1.0, 2.0]
+    server.script = ["503"] * 10
+    with pytest.raises(BabelNetError, match="HTTP 503.*after 4 retries") as err:
+        c.synset_ids("house", "EN")
+    assert KEY not in str(err.value)
+    server.script = ["429"] * 10
+    with pytest.raises(KeyOrQuotaError, match="429"):
+        c.synset_ids("house", "EN")
+
+
+def test_invalid_key_is_a_clear_error_and_never_leaks(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    bad = "wrong-key-987654"
+    c, _ = client_for(server, tmp_path, key=bad)
+    server.script = ["503"]
+    with pytest.raises(KeyOrQuotaError, match=r"key is invalid or its daily limit") as err:
+        c.synset_ids("car", "EN")
+    assert bad not in str(err.value) and "BABELNET_KEY" in str(err.value)
+    assert bad not in repr(c) and bad not in caplog.text
+    assert not list((tmp_path / "cache" / "responses").glob("*/*.json.gz"))  # a refusal is never cached
+    # nothing the client writes holds the key
+    c2, _ = client_for(server, tmp_path)
+    harvest_synsets(c2, ["car"], "EN", ["EN"])
+    for f in (tmp_path / "cache").rglob("*"):
+        if f.is_file():
+            raw = f.read_bytes()
+            text = gzip.decompress(raw) if f.name.endswith(".gz") else raw
+            assert KEY.encode() not in text, f
+
+
+def test_budget_stops_cleanly_and_next_run_continues(server, tmp_path):
+    day = ["2026-11-26"]
+
+    def run():
+        c, _ = client_for(server, tmp_path, daily_budget=2, today=lambda: day[0])
+        return c, harvest_synsets(c, ["car", "house", "auto"], "EN", ["EN", "ES"])
+
+    c, res = run()  # car's ids and first synset, then the budget is spent
+    assert not res.complete and "budget" in res.stopped_because and res.lemmas_done == 0
+    assert len(server.log) == 2 and c.budget.remaining() == 0
+    with pytest.raises(BudgetExhausted):
+        c.synset_ids("house", "EN")
+    _, res = run()  # the same day, a new process: no request goes out
+    assert not res.complete and len(server.log) == 2
+    day[0] = "2026-11-27"
+    _, res = run()
+    assert not res.complete and res.lemmas_done == 1 and res.cache_hits == 2 and len(server.log) == 4
+    day[0] = "2026-11-28"
+    _, res = run()
+    assert res.complete and res.cache_hits == 4 and len(res.records) == 10
+    # every distinct request went out exactly once over the four runs
+    seen = [(e, tuple(sorted((k, tuple(v)) for k, v in p.items()))) for e, p, _ in server.log]
+    assert len(seen) == len(set(seen)) == 6
+
+
+def test_quota_refusal_mid_harvest_then_resume(server, tmp_path):
+    server.quota_after = 2
+    c, _ = client_for(server, tmp_path)
+    res = harvest_synsets(c, ["car", "house"], "EN", ["EN", "ES"])
+    assert not res.complete and "daily limit" in res.stopped_because and KEY not in res.stopped_because
+    server.quota_after = None
+    before = len(server.log)
+    res2 = harvest_synsets(BabelNetClient(KEY, tmp_path / "cache", base_url=server.base_url), ["car", "house"],
+                           "EN", ["EN", "ES"])
+    assert res2.complete and res2.cache_hits == 2 and len(server.log) - before == res2.requests_sent == 3
+
+
+def test_malformed_json_is_reported_and_not_cached(server, tmp_path):
+    c, _ = client_for(server, tmp_path)
+    server.script = ["malformed"]
+    with pytest.raises(BabelNetError, match="malformed JSON.*nothing was cached"):
+        c.synset("bn:00044994n", ["EN"])
+    assert c.synset("bn:00044994n", ["EN"])["senses"][0]["properties"]["fullLemma"] == "house"
+    assert len(server.log) == 2
+
+
+def test_network_failure_mid_harvest_keeps_the_cache(server, tmp_path):
+    c, sleeps = client_for(server, tmp_path, retries=1, timeout=0.3)
+    assert c.synset_ids("car", "EN")
+    server.script = ["slow", "slow"]  # read timeouts
+    with pytest.raises(BabelNetError, match="network failure.*after 1 retries.*next run continues"):
+        c.synset_ids("house", "EN")
+    time.sleep(1.2)  # let the slow handlers finish
+    port = server.httpd.server_address[1]
+    server.close()
+    with pytest.raises(BabelNetError, match="network failure"):
+        c.synset_ids("house", "EN")
+    # a new server (another address): the cached answer is reused, only the missing one is asked
+    other = FakeBabelNet()
+    try:
+        assert other.httpd.server_address[1] != port
+        c2 = BabelNetClient(KEY, tmp_path / "cache", base_url=other.base_url, sleep=lambda s: None)
+        res = harvest_synsets(c2, ["car", "house"], "EN", ["EN"])
+        assert res.complete and [e for e, _, _ in other.log].count("getSynsetIds") == 1
+    finally:
+        other.close()
+
+
+def test_resolve_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("BABELNET_KEY", raising=False)
+    monkeypatch.setenv("BABELNET_KEY_FILE", str(tmp_path / "none"))
+    with pytest.raises(BabelNetError, match="BABELNET_KEY"):
+        resolve_key()
+    (tmp_path / "key").write_text("# my key\nkey = 'abc123'\n")
+    monkeypatch.setenv("BABELNET_KEY_FILE", str(tmp_path / "key"))
+    assert resolve_key() == "abc123"
+    monkeypatch.setenv("BABELNET_KEY", "from-env")
+    assert resolve_key() == "from-env"
+
+
+def test_module_doctest():
+    import doctest
+
+    import pipeline.babelnet as m
+
+    assert doctest.testmod(m).failed == 0

