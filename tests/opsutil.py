@@ -50,14 +50,15 @@ class FolderServer:
 
     ``cut[path] = (n_bytes, times)`` drops the connection after ``n_bytes`` of
     the body for the next ``times`` responses; ``corrupt`` is a set of paths
-    whose bytes are served with one byte flipped; ``requests`` logs
-    ``(path, Range header)``.
+    whose bytes are served with one byte flipped; ``ignore_range`` makes it
+    answer 200 with the whole file; ``requests`` logs ``(path, Range header)``.
     """
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.cut: dict[str, tuple[int, int]] = {}
         self.corrupt: set[str] = set()
+        self.ignore_range = False  # a server that answers every request with the whole file
         self.requests: list[tuple[str, str | None]] = []
         outer = self
 
@@ -77,7 +78,7 @@ class FolderServer:
                     data = data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
                 start = 0
                 rng = self.headers.get("Range")
-                if rng:
+                if rng and not outer.ignore_range:
                     start = int(rng.split("=")[1].split("-")[0])
                     if start >= len(data):
                         self.send_response(416)

@@ -2,73 +2,41 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pipeline.download import DownloadError, cached_download, download
 from pipeline.errors import InputError
 
+from opsutil import FolderServer
+
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
-class Server:
-    """Serves PAYLOAD at /file.bin; can cut the first N responses short and count requests."""
+class Server(FolderServer):
+    """PAYLOAD at /file.bin; ``cut_after`` bytes for the next ``cuts_left`` responses, then whole."""
 
-    def __init__(self):
-        self.cut_after = None  # bytes sent before dropping the connection
-        self.cuts_left = 0
-        self.requests = []
-        self.ignore_range = False
-        outer = self
+    def __init__(self, root):
+        (root / "file.bin").write_bytes(PAYLOAD)
+        super().__init__(root)
+        self.cut_after = 0
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    @property
+    def cuts_left(self) -> int:
+        return self.cut.get("/file.bin", (0, 0))[1]
 
-            def do_GET(self):
-                outer.requests.append(self.headers.get("Range"))
-                if self.path != "/file.bin":
-                    self.send_error(404)
-                    return
-                start = 0
-                rng = self.headers.get("Range")
-                if rng and not outer.ignore_range:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(PAYLOAD):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
-                else:
-                    self.send_response(200)
-                body = PAYLOAD[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if outer.cuts_left > 0:
-                    outer.cuts_left -= 1
-                    self.wfile.write(body[: outer.cut_after])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)  # connection cut mid-file
-                    return
-                self.wfile.write(body)
+    @cuts_left.setter
+    def cuts_left(self, times: int) -> None:
+        self.cut["/file.bin"] = (self.cut_after, times)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def ranges(self) -> list:
+        return [rng for _, rng in self.requests]
 
 
 @pytest.fixture
-def server():
-    s = Server()
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("served"))
     yield s
     s.close()
 
@@ -90,14 +58,14 @@ def test_connection_cut_mid_file_resumes_with_range(server, tmp_path):
     server.cut_after, server.cuts_left = 300_000, 2
     out = download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False, retries=3)
     assert out.read_bytes() == PAYLOAD
-    assert server.requests[0] is None
-    assert server.requests[1] == "bytes=300000-" and server.requests[2] == "bytes=600000-"
+    assert server.ranges[0] is None
+    assert server.ranges[1] == "bytes=300000-" and server.ranges[2] == "bytes=600000-"
 
 
 def test_partial_file_from_a_killed_run_is_resumed(server, tmp_path):
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:12345])
     download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False)
-    assert server.requests == ["bytes=12345-"]
+    assert server.ranges == ["bytes=12345-"]
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
 
 

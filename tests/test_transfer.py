@@ -19,6 +19,7 @@ from pipeline.transfer import (create_target_embeddings, load_source_model, spec
                                train_target_tokenizer, transfer_model)
 from pipeline.transfer.reference import VocabTokenizer, reference_create_target_embeddings
 
+from opsutil import FolderServer
 from tinymodels import english_lines, tiny_model
 
 SPECIAL = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
@@ -307,32 +308,12 @@ def test_masking_is_bert_style_and_seeded(models):
     assert torch.equal(labels[chosen], blocks[chosen])
 
 
-class StaticServer:
-    """Serves a folder over HTTP on loopback (a stand-in for the model hub and corpus hosts); logs paths."""
+class StaticServer(FolderServer):
+    """A folder served on loopback (a stand-in for the model hub and corpus hosts), with the paths asked for."""
 
-    def __init__(self, root: Path):
-        import functools
-        import threading
-        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.paths.append(self.path)
-                super().do_GET()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
 
 
 def test_source_model_from_a_hub_style_server(models, tmp_path, monkeypatch):
