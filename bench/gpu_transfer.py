@@ -8,6 +8,7 @@
    tokens/s (after warm-up steps) and peak GPU memory.
 
     python bench/gpu_transfer.py [--steps 60] [--batch 32] [--seq 512] > $OUT/gpu_transfer.txt
+    python bench/gpu_transfer.py --device cpu --n 2000 --steps 2 --warmup 1 --batch 2 --seq 64   # dry run
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--n", type=int, default=50_000, help="subwords per side")
+    ap.add_argument("--device", default="cuda", help="cpu only to dry-run the script with small sizes")
     args = ap.parse_args()
 
     import torch
@@ -37,27 +40,37 @@ def main() -> None:
     from pipeline.transfer.embeddings import create_target_embeddings
     from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining
 
-    assert torch.cuda.is_available(), "this script is for a GPU machine"
-    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    dev = args.device
+    cuda = dev == "cuda"
+    if cuda and not torch.cuda.is_available():
+        sys.exit("no CUDA device: this script is for a GPU machine (--device cpu dry-runs it)")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    result = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__}
     rng = np.random.default_rng(0)
-    n, d = 50_000, 300
+    n, d = args.n, 300
     src = rng.standard_normal((n, d), dtype=np.float32)
     tgt = rng.standard_normal((n, d), dtype=np.float32)
     E = rng.standard_normal((n, 768), dtype=np.float32)
-    create_target_embeddings(src[:5000], tgt[:5000], E[:5000], device="cuda")  # warm-up (CUDA context, kernels)
-    torch.cuda.synchronize()
+    m = min(n, 5000)
+    create_target_embeddings(src[:m], tgt[:m], E[:m], device=dev)  # warm-up (CUDA context, kernels)
+    sync()
     t0 = time.perf_counter()
-    create_target_embeddings(src, tgt, E, device="cuda")
-    torch.cuda.synchronize()
-    result["wechsel_50k_seconds_cuda"] = round(time.perf_counter() - t0, 3)
-    S = torch.from_numpy(src).cuda()
-    T = torch.from_numpy(tgt).cuda()
-    torch.cuda.synchronize()
+    create_target_embeddings(src, tgt, E, device=dev)
+    sync()
+    result["wechsel_seconds"] = round(time.perf_counter() - t0, 3)
+    S = torch.from_numpy(src).to(dev)
+    T = torch.from_numpy(tgt).to(dev)
+    sync()
     t0 = time.perf_counter()
     for s in range(0, n, 4096):
         _ = T[s:s + 4096] @ S.T
-    torch.cuda.synchronize()
-    result["product_50k_seconds_cuda"] = round(time.perf_counter() - t0, 3)
+    sync()
+    result["product_seconds"] = round(time.perf_counter() - t0, 3)
+    result["wechsel_over_product"] = round(result["wechsel_seconds"] / max(result["product_seconds"], 1e-9), 2)
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(["a tiny corpus for special tokens only"] * 10, vocab_size=300,
@@ -71,11 +84,11 @@ def main() -> None:
     blocks = torch.randint(5, min(len(tok), vocab), (n_blocks, args.seq))
     blocks[:, 0], blocks[:, -1] = tok.cls_token_id, tok.sep_token_id
     work = tempfile.mkdtemp()
-    warm = PretrainSettings(steps=args.warmup, batch_size=args.batch, seq_len=args.seq, device="cuda", bf16=True,
+    warm = PretrainSettings(steps=args.warmup, batch_size=args.batch, seq_len=args.seq, device=dev, bf16=True,
                             checkpoint_every=10**9, log_every=0)
     continued_pretraining(model, tok, blocks, warm, work + "/warm", "mlm")
-    torch.cuda.synchronize()
-    settings = PretrainSettings(steps=args.steps, batch_size=args.batch, seq_len=args.seq, device="cuda", bf16=True,
+    sync()
+    settings = PretrainSettings(steps=args.steps, batch_size=args.batch, seq_len=args.seq, device=dev, bf16=True,
                                 checkpoint_every=10**9, log_every=0)
     r = continued_pretraining(model, tok, blocks, settings, work + "/run", "mlm")
     result.update({"pretrain_model": "roberta-base config (125M)", "pretrain_batch": args.batch,
