@@ -20,7 +20,6 @@ rows, max abs difference). ``--device cuda`` runs ours on a GPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

@@ -35,10 +35,10 @@ only then renames into place (:mod:`pipeline.download`).
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import datetime as _dt
 import difflib
-import hashlib
 import json
 import logging
 import os
@@ -47,10 +47,11 @@ import sys
 import tarfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 from urllib.parse import urlparse
 
 from .errors import InputError, PipelineError
+from .identity import file_sha256
 
 if TYPE_CHECKING:  # gensim is heavy; import it where it is used
     from gensim.models import KeyedVectors
@@ -84,14 +85,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_name(value: str, what: str) -> str:
     ok = value and all(c.isalnum() or c in "._-+" for c in value) and not value.startswith(".")
     if not ok:
@@ -103,7 +96,7 @@ def _check_name(value: str, what: str) -> str:
 # --------------------------------------------------------------------------------------------- stores
 
 
-class Store:
+class Store(abc.ABC):
     """One artifact store. Use :func:`open_store`; subclasses differ only in how bytes move."""
 
     url: str
@@ -124,22 +117,25 @@ class Store:
     def where(self, rel: str) -> str:
         return f"{self.url.rstrip('/')}/{rel}"
 
-    # implemented by subclasses
-    def _read_bytes(self, rel: str) -> bytes | None:  # None: no such file
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _read_bytes(self, rel: str) -> bytes | None:
+        """The file's bytes, or None when the store has no such file."""
 
+    @abc.abstractmethod
     def put_file(self, local: Path, rel: str) -> None:
-        raise NotImplementedError
+        """Upload ``local`` as ``rel`` whole or not at all."""
 
+    @abc.abstractmethod
     def write_manifest(self, data: dict) -> None:
-        raise NotImplementedError
+        """Replace the manifest atomically."""
 
     @contextlib.contextmanager
     def manifest_lock(self) -> Iterator[None]:
         yield
 
+    @abc.abstractmethod
     def fetch(self, rel: str, dest: Path, sha256: str, progress: bool) -> Path:
-        raise NotImplementedError
+        """Download ``rel`` to ``dest`` (resuming, verified against ``sha256``, placed atomically)."""
 
 
 class FsStore(Store):
@@ -281,7 +277,7 @@ def _fetch_fsspec(fs, path: str, where: str, dest: Path, sha256: str, progress: 
     from .download import _bar
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and _sha256_file(dest) == sha256:
+    if dest.exists() and file_sha256(dest) == sha256:
         return dest
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
@@ -297,7 +293,7 @@ def _fetch_fsspec(fs, path: str, where: str, dest: Path, sha256: str, progress: 
                 bar.update(len(block))
     except FileNotFoundError:
         raise ArtifactError(f"{where}: the manifest names this file but the store does not hold it") from None
-    found = _sha256_file(part)
+    found = file_sha256(part)
     if found != sha256:
         part.unlink()
         raise InputError(where, f"content with sha256 {sha256}", f"found {found}; nothing was kept")
@@ -347,7 +343,7 @@ def publish_file(store: str | Path | Store, path: Path, *, name: str, version: s
     _check_name(version, "version")
     if not path.is_file():
         raise ArtifactError(f"{path}: expected a file to publish as {name}; no such file")
-    digest = _sha256_file(path)
+    digest = file_sha256(path)
     # named after the artifact, so that fetching several into one folder never collides
     file_name = name + (".tar.gz" if path.name.endswith(".tar.gz") else path.suffix)
     entry = {
@@ -451,7 +447,7 @@ def _extract(tar_path: Path, dest: Path) -> Path:
     if not tar_path.name.endswith((".tar.gz", ".tgz", ".tar")):
         raise ArtifactError(f"{tar_path}: expected a .tar.gz artifact to extract")
     stamp = dest / ".sha256"
-    digest = _sha256_file(tar_path)
+    digest = file_sha256(tar_path)
     if stamp.is_file() and stamp.read_text().strip() == digest:
         return dest
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import InputError, PipelineError
+from .identity import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ class DownloadError(PipelineError):
 
 def is_url(location: str) -> bool:
     return urlparse(str(location)).scheme in ("http", "https", "file")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _bar(total: int | None, initial: int, name: str, enabled: bool):
@@ -110,7 +103,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, retries: 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
-        if sha256 is None or _sha256(dest) == sha256.lower():
+        if sha256 is None or file_sha256(dest) == sha256.lower():
             return dest
         log.warning("%s: checksum differs from the expected one; fetching again", dest)
         dest.unlink()
@@ -125,7 +118,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, retries: 
             raise InputError(src, "a file to fetch", "no such file")
         shutil.copyfile(src, part)
     if sha256 is not None:
-        found = _sha256(part)
+        found = file_sha256(part)
         if found != sha256.lower():
             part.unlink()
             raise InputError(url, f"content with sha256 {sha256.lower()}", f"found {found}; nothing was kept")

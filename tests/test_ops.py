@@ -103,7 +103,7 @@ def test_overlapping_scheduled_run_does_not_start(project):
     assert folders(project) == set()
     # the lock goes with its holder, even a killed one
     holder = subprocess.Popen([PYTHON, "-c", "import sys, time; from pipeline.maintenance import run_lock\n"
-                               f"with run_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)",
+                               "with run_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)",
                                str(project / "outputs" / ".work" / "rebuild.lock")],
                               env=env_for(project), stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -426,3 +426,17 @@ def test_source_model_without_an_embedding_matrix(models, monkeypatch):
     monkeypatch.setattr(transformers.AutoModelForMaskedLM, "from_pretrained", fake)
     with pytest.raises(InputError, match="input embedding matrix"):
         load_source_model(models[("bert", True)])
+
+
+def test_source_subwords_without_a_vector_are_never_neighbours():
+    src, tgt, E, *_ = _synthetic(ns=400, nt=200)
+    src[:50] = 0
+    res = create_target_embeddings(src, tgt, E, neighbors=10)
+    used = res.neighbours[~res.fallback]
+    assert used.min() >= 50
+    # the same as searching the rows with vectors only, ids mapped back
+    sub = create_target_embeddings(src[50:], tgt, E[50:], neighbors=10)
+    assert np.array_equal(used, sub.neighbours[~sub.fallback] + 50)
+    assert np.allclose(res.matrix[~res.fallback], sub.matrix[~sub.fallback])
+    with pytest.raises(ValueError, match="with a vector"):
+        create_target_embeddings(np.zeros_like(src), tgt, E, neighbors=1)

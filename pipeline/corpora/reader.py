@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 from ..errors import InputError
+from ..identity import file_sha256
 from .declaration import DECLARATION_FILE, CorpusDeclaration, load_declaration
 from .tokenize import Tokenizer
 
@@ -510,14 +511,6 @@ class ConcatCorpus:
 # fingerprints
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fingerprint_corpus(corpus_dir: str | Path) -> str:
     """SHA-256 over the declaration's content and every selected file.
 
@@ -539,5 +532,5 @@ def fingerprint_corpus(corpus_dir: str | Path) -> str:
             extra.append(table)
     for path in list_files(decl) + extra:
         rel = path.relative_to(decl.root).as_posix()
-        h.update(f"{rel}\t{path.stat().st_size}\t{_sha256_file(path)}\n".encode("utf-8"))
+        h.update(f"{rel}\t{path.stat().st_size}\t{file_sha256(path)}\n".encode("utf-8"))
     return h.hexdigest()

@@ -26,7 +26,7 @@ def demo_tasks(profile: str) -> list[luigi.Task]:
 class Demo(luigi.WrapperTask):
     """Everything the offline demo builds (``--profile smoke`` for the CI-sized run)."""
 
-    profile = luigi.Parameter(default="full", description="full (about 12 minutes on 2 cores) or smoke (about 3)")
+    profile = luigi.Parameter(default="full", description="full (about 12 minutes on 2 cores) or smoke (about 2)")
 
     def requires(self):
         return demo_tasks(self.profile)

@@ -19,7 +19,6 @@ checkpoints under ``outputs/.work/specialized-<name>-<hash>/``.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import luigi

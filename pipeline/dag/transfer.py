@@ -6,7 +6,6 @@ pretraining the transferred model (``pretraining.steps`` in the spec).
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import time
@@ -35,48 +34,20 @@ def _spec_path(name: str) -> Path:
 
 
 def _model_name(location: str) -> str:
-    base = location.rstrip("/").rsplit("/", 2)
-    name = base[-1] if base[-1] not in ("model", "") or len(base) < 2 else base[-2]
-    return name.replace("pkg:", "").replace("_", "-").lower()
+    """A short name for a model location: the repository or package, not ``model`` or ``resolve/<rev>``."""
+    parts = [p for p in location.removeprefix("pkg:").split("/") if p]
+    if "resolve" in parts[1:]:
+        parts = parts[:parts.index("resolve", 1)]
+    elif len(parts) > 1 and parts[-1] == "model":
+        parts = parts[:-1]
+    return parts[-1].replace("_", "-").lower()
 
 
 def target_lines(spec: TransferSpec, download_dir: Path) -> Iterator[str]:
-    """Non-empty lines of the target text, held-out files excluded (restartable: call again to re-read)."""
-    from ..corpora import iter_documents, load_declaration
+    """The spec's target text (see :func:`pipeline.transfer.corpus.target_lines`)."""
+    from ..transfer.corpus import target_lines as lines
 
-    count = 0
-    limit = spec.target.max_lines
-    if spec.target.url:
-        import gzip
-        import lzma
-
-        from ..download import cached_download
-
-        path = cached_download(spec.target.url, download_dir, sha256=spec.target.url_sha256)
-        opener = gzip.open if path.name.endswith(".gz") else lzma.open if path.name.endswith(".xz") else open
-        try:
-            with opener(path, "rt", encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        yield line.strip()
-                        count += 1
-                        if limit and count >= limit:
-                            return
-        except (UnicodeDecodeError, OSError, EOFError, lzma.LZMAError) as exc:
-            raise InputError(path, "UTF-8 text (optionally .gz / .xz), one document per line", str(exc)) from None
-        return
-    for name in spec.target.corpora:
-        decl = load_declaration(corpora_root() / name)
-        for doc in iter_documents(decl):
-            rel = doc.path.relative_to(decl.root).as_posix()
-            if any(fnmatch.fnmatch(rel, pat) for pat in spec.target.holdout):
-                continue
-            for line in doc.text.splitlines():
-                if line.strip():
-                    yield line.strip()
-                    count += 1
-                    if limit and count >= limit:
-                        return
+    return lines(spec.target, corpora_root(), download_dir)
 
 
 def _model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict | None = None) -> str:
@@ -113,14 +84,14 @@ def _model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict
     return "\n".join(lines)
 
 
-def _retrieval(spec: TransferSpec, candidates: dict, progress=None) -> dict:
-    """English-to-target verse retrieval on the held-out books for each candidate (model, tokenizer)."""
+def _retrieval(spec: TransferSpec, english: tuple, candidates: dict) -> dict:
+    """English-to-target verse retrieval on the held-out books: the English side encoded by ``english``
+    (model, tokenizer), the target side by each candidate."""
     from ..transfer.evaluate import encode_mean, parallel_verses, retrieval_metrics
 
     ev = spec.evaluation
     refs, src_txt, tgt_txt = parallel_verses(corpora_root() / ev.source_verses / "verses.tsv",
                                              corpora_root() / ev.target_verses / "verses.tsv", ev.books)
-    english = candidates.pop("_english")
     q = encode_mean(*english, src_txt, batch_size=ev.batch_size, max_length=ev.max_length)
     out = {"retrieval_pairs": len(refs), "retrieval_books": ",".join(ev.books)}
     for name, (model, tok) in candidates.items():
@@ -234,8 +205,8 @@ class TransferModel(_TransferParams, StageTask):
             with torch.no_grad():
                 rand = np.random.default_rng(s.wechsel.seed).normal(E.mean(0), E.std(0), (len(target_tok), E.shape[1]))
                 rnd.get_input_embeddings().weight.copy_(torch.from_numpy(rand.astype(np.float32)))
-            metrics.update(_retrieval(s, {"_english": english, "wechsel": (model, target_tok),
-                                          "random_init": (rnd, target_tok), "english_model": english}))
+            metrics.update(_retrieval(s, english, {"wechsel": (model, target_tok), "random_init": (rnd, target_tok),
+                                                   "english_model": english}))
         with self.writing({"spec_file": str(where)}) as tmp:
             out = tmp / "model"
             model.save_pretrained(out)
@@ -271,9 +242,6 @@ class PretrainedModel(_TransferParams, StageTask):
         p = to_mapping(self.spec_obj.pretraining)
         p.pop("log_every", None)
         return {"pretraining": p, "target": to_mapping(self.spec_obj.target)}
-
-    def identity_inputs(self):
-        return super().identity_inputs()
 
     def run(self):
         import numpy as np
@@ -314,7 +282,7 @@ class PretrainedModel(_TransferParams, StageTask):
             folder = resolve_model(s.source_model.model, s.source_model.revision,
                                    outputs_root() / ".work" / "downloads" / "models")
             english = (AutoModel.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder)))
-            metrics.update(_retrieval(s, {"_english": english, "pretrained": (model, tok)}))
+            metrics.update(_retrieval(s, english, {"pretrained": (model, tok)}))
         with self.writing() as tmp:
             out = tmp / "model"
             model.save_pretrained(out)

@@ -10,7 +10,6 @@ Both return flat dicts ready for ``metrics.json``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

@@ -66,30 +66,18 @@ def initialise_target_model(source: SourceModel, target_tokenizer, source_space,
     else:
         raise ValueError(f"mode subword or word, not {mode!r}")
     E = source.model.get_input_embeddings().weight.detach().cpu().numpy()
-    S = S.copy()
-    usable = np.any(S != 0, axis=1)
-    if not usable.any():
+    with_vector = int(np.any(S != 0, axis=1).sum())
+    if with_vector == 0:
         raise ValueError("no source subword has a vector in the static space")
-    result = create_target_embeddings(S[usable], T, E[usable], neighbors=min(neighbors, int(usable.sum())),
-                                      temperature=temperature, seed=seed,
-                                      special_pairs=(), device=device, progress=progress)
-    # neighbour ids back to the full source vocabulary; fallback statistics over the whole source matrix
-    full_ids = np.flatnonzero(usable)
-    ok = ~result.fallback
-    result.neighbours[ok] = full_ids[result.neighbours[ok]]
-    if result.fallback.any():
-        result.matrix[result.fallback] = fallback_rows(E, np.flatnonzero(result.fallback), seed)
     pairs = special_token_pairs(source.tokenizer, target_tokenizer)
-    for t, s in pairs:
-        result.matrix[t] = E[s]
-        result.copied[t] = True
-    result.special_pairs = tuple(pairs)
+    result = create_target_embeddings(S, T, E, neighbors=min(neighbors, with_vector), temperature=temperature,
+                                      seed=seed, special_pairs=pairs, device=device, progress=progress)
     info = transfer_model(source.model, target_tokenizer, result)
     info.update({"mode": mode, "neighbors": neighbors, "temperature": temperature,
                  "target_subwords": int(len(T)), "target_subwords_matched": result.n_matched,
                  "target_subwords_fallback": int(result.fallback.sum()),
                  "special_tokens_copied": len(pairs),
-                 "source_subwords": int(len(S)), "source_subwords_with_vector": int(usable.sum())})
+                 "source_subwords": int(len(S)), "source_subwords_with_vector": with_vector})
     return source.model, result, info
 
 

@@ -72,9 +72,11 @@ class TargetEmbeddings:
         table = np.asarray(source_table)
         flat = table.reshape(len(table), -1)
         out = np.empty((len(self.neighbours), flat.shape[1]), dtype=flat.dtype)
-        ok = ~self.fallback
-        idx = self.neighbours[ok]
-        out[ok] = np.einsum("nk,nkd->nd", self.weights[ok].astype(np.float64), flat[idx].astype(np.float64))
+        ok = np.flatnonzero(~self.fallback)
+        for start in range(0, len(ok), 4096):  # blocks: n x k x d at once would not fit for a real vocabulary
+            rows = ok[start:start + 4096]
+            out[rows] = np.einsum("nk,nkd->nd", self.weights[rows].astype(np.float64),
+                                  flat[self.neighbours[rows]].astype(np.float64))
         if self.fallback.any():
             out[self.fallback] = fallback_rows(flat, np.flatnonzero(self.fallback),
                                                self.seed if seed is None else seed, self.reference_fallback)
@@ -129,7 +131,8 @@ def create_target_embeddings(
 
     ``source_subwords`` (n_s, d_static) and ``target_subwords`` (n_t,
     d_static) are the subwords' vectors in one aligned space (rows need not be
-    unit length; an all-zero target row has no vector and falls back).
+    unit length). An all-zero row has no vector: a target row falls back, a
+    source row is never a neighbour (the reference would score it 0).
     ``source_matrix`` (n_s, d_model) is the source model's embedding matrix.
     ``special_pairs`` lists (target id, source id) of special tokens to copy.
     ``device`` is ``cpu``, ``cuda`` or ``auto``.
@@ -143,17 +146,20 @@ def create_target_embeddings(
         raise ValueError(f"subword matrices must be 2-d with one width; got {src.shape} and {tgt.shape}")
     if len(src) != len(E):
         raise ValueError(f"{len(src)} source subword vectors for a source matrix of {len(E)} rows")
-    if not 1 <= neighbors <= len(src):
-        raise ValueError(f"neighbors must be between 1 and {len(src)} (the source vocabulary), got {neighbors}")
+    candidates = np.flatnonzero(np.any(src != 0, axis=1))  # source subwords with a vector
+    if not 1 <= neighbors <= len(candidates):
+        raise ValueError(f"neighbors must be between 1 and {len(candidates)} (the source subwords with a vector), "
+                         f"got {neighbors}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     n_t, k = len(tgt), neighbors
     fallback = ~np.any(tgt != 0, axis=1)
 
     dev = _device(device)
-    S = torch.from_numpy(src).to(dev)
-    S = S / S.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    Emat = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float32)).to(dev)
+    whole = len(candidates) == len(src)
+    S = torch.from_numpy(src if whole else src[candidates]).to(dev)
+    S = S / S.norm(dim=1, keepdim=True)
+    Emat = torch.from_numpy(np.ascontiguousarray(E if whole else E[candidates], dtype=np.float32)).to(dev)
     neighbours = np.full((n_t, k), -1, dtype=np.int64)
     sims = np.full((n_t, k), np.nan, dtype=np.float32)
     weights = np.zeros((n_t, k), dtype=np.float32)
@@ -167,7 +173,7 @@ def create_target_embeddings(
             val, idx = torch.topk(T @ S.T, k, dim=1, largest=True, sorted=True)
             w = torch.softmax(val / temperature, dim=1)
             emb = torch.einsum("nk,nkd->nd", w, Emat[idx])
-            neighbours[block] = idx.cpu().numpy()
+            neighbours[block] = idx.cpu().numpy() if whole else candidates[idx.cpu().numpy()]
             sims[block] = val.cpu().numpy()
             weights[block] = w.cpu().numpy()
             matrix[block] = emb.cpu().numpy().astype(E.dtype, copy=False)

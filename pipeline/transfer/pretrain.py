@@ -17,7 +17,6 @@ On a GPU the forward pass runs under ``torch.autocast(bfloat16)`` (``bf16``).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 
