@@ -172,7 +172,10 @@ def create_target_embeddings(
             T = T / T.norm(dim=1, keepdim=True)
             val, idx = torch.topk(T @ S.T, k, dim=1, largest=True, sorted=True)
             w = torch.softmax(val / temperature, dim=1)
-            emb = torch.einsum("nk,nkd->nd", w, Emat[idx])
+            # neighbour by neighbour: never materialises the (block, k, d_model) gather
+            emb = w[:, :1] * Emat[idx[:, 0]]
+            for j in range(1, k):
+                emb.addcmul_(w[:, j:j + 1], Emat[idx[:, j]])
             neighbours[block] = idx.cpu().numpy() if whole else candidates[idx.cpu().numpy()]
             sims[block] = val.cpu().numpy()
             weights[block] = w.cpu().numpy()
