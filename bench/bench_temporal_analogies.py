@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, save_result, trained_methods, unit, write_lines
+from common import corpus_sentences, method_name, save_result, trained_methods, unit, write_lines
 
 # archaic KJV form -> accepted modern WEB forms
 PAIRS = {
@@ -63,15 +63,18 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=[],
+                    help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
     args = ap.parse_args()
+    alphas = [None, *args.cade_slice_alpha]
     work = Path(tempfile.mkdtemp(prefix="bench-kjv-web-"))
     files = {name: write_lines(corpus_sentences(name), work / f"{name}.txt") for name in ("kjv", "web")}
-    rows = {"cade": [], "procrustes": []}
-    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work):
+    rows = {method_name(a): [] for a in alphas} | {"procrustes": []}
+    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas):
         r = evaluate(vecs["kjv"], vecs["web"])
         r.update(seed=seed, seconds=round(secs, 1))
         rows[method].append(r)
-        print(f"seed {seed} {method:10s} n={r['n']} MRR={r['mrr']:.3f} P@1={r['p_at_1']:.3f} "
+        print(f"seed {seed} {method:11s} n={r['n']} MRR={r['mrr']:.3f} P@1={r['p_at_1']:.3f} "
               f"P@5={r['p_at_5']:.3f} ({secs:.0f}s)", flush=True)
     summary = {}
     for method, rs in rows.items():

@@ -67,14 +67,26 @@ def train_baseline(slice_files: dict[str, Path], settings) -> dict:
     return out
 
 
-def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, workdir: Path):
-    """For each seed: ``(seed, method, vectors per slice, seconds)`` for CADE and the Procrustes baseline."""
+def method_name(slice_alpha: float | None) -> str:
+    """``cade`` at the reference slice learning rate, ``cade@<alpha>`` otherwise."""
+    return "cade" if slice_alpha is None else f"cade@{slice_alpha:g}"
+
+
+def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, workdir: Path,
+                    cade_slice_alphas=(None,)):
+    """For each seed: ``(seed, method, vectors per slice, seconds)`` for CADE (once per slice learning rate
+    in ``cade_slice_alphas``; None = the reference default) and the Procrustes baseline (reference settings)."""
+    import dataclasses
+
     from pipeline.cade import CadeSettings
 
     for seed in seeds:
         settings = CadeSettings(seed=seed, threads=threads, compass_epochs=epochs, slice_epochs=epochs)
-        for method, train in (("cade", lambda: train_cade(files, settings, workdir)),
-                              ("procrustes", lambda: train_baseline(files, settings))):
+        runs = [(method_name(a), lambda a=a: train_cade(
+                    files, settings if a is None else dataclasses.replace(settings, slice_alpha=a), workdir))
+                for a in cade_slice_alphas]
+        runs.append(("procrustes", lambda: train_baseline(files, settings)))
+        for method, train in runs:
             t0 = time.time()
             vecs = train()
             yield seed, method, vecs, time.time() - t0
