@@ -126,6 +126,15 @@ class ReportSpec:
     seeds: tuple[int, ...] = (1,)
     words: tuple[str, ...] = ()
     plot_words: int = 3
+    # the measure that ranks the top changed words (and their stability, plot):
+    # CADE's cosine distance is noisy for rare words (bench/bench_change_noise.py)
+    rank_by: str = "local_neighbourhood_distance"
+
+    def __post_init__(self):
+        from .change import MEASURES
+
+        if self.rank_by not in MEASURES:
+            raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
 
 
 @dataclass(frozen=True)

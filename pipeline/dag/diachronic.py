@@ -235,15 +235,16 @@ class DiachronicReport(_SpecParams, StageTask):
             full = pl.concat(tables)
             full.write_parquet(tmp / "change.parquet")
             main = tables[0].drop("seed")
-            top = top_changed(main, n=rep.top_n)
+            top = top_changed(main, n=rep.top_n, measure=rep.rank_by)
             top.write_parquet(tmp / "top_changed.parquet")
             top.write_csv(tmp / "top_changed.csv")
-            stability, mean_jaccard = stability_across_seeds([t.drop("seed") for t in tables], n=rep.top_n)
+            stability, mean_jaccard = stability_across_seeds([t.drop("seed") for t in tables], n=rep.top_n,
+                                                           measure=rep.rank_by)
             stability.write_parquet(tmp / "stability.parquet")
             stability.write_csv(tmp / "stability.csv")
             plots = tmp / "plots"
             plots.mkdir()
-            plot_top_changed(main, plots / "top_changed.png", n=rep.top_n)
+            plot_top_changed(main, plots / "top_changed.png", n=rep.top_n, measure=rep.rank_by)
             words = list(rep.words)
             if rep.plot_words:
                 first_pair = top.select(["slice_a", "slice_b"]).row(0) if top.height else None
