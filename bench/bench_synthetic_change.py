@@ -96,6 +96,8 @@ def main():
     ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=[],
                     help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
     ap.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=["insert", "swap"])
+    ap.add_argument("--target-band", type=int, nargs=2, default=[40, 200], metavar=("LO", "HI"),
+                    help="targets are drawn among words seen LO..HI times in each half")
     args = ap.parse_args()
     alphas = [None, *args.cade_slice_alpha]
     from pipeline.change import average_precision
@@ -107,7 +109,7 @@ def main():
     a_sents, b_clean = sents[:half], sents[half:]
     ca, cb = Counter(w for s in a_sents for w in s), Counter(w for s in b_clean for w in s)
     band = lambda lo, hi: sorted(w for w in ca if lo <= ca[w] <= hi and lo <= cb[w] <= hi and w.isalpha() and len(w) > 2)
-    targets = rng.sample(band(40, 200), args.pairs)
+    targets = rng.sample(band(*args.target_band), args.pairs)
     donors = rng.sample([w for w in band(300, 3000) if w not in targets], args.pairs)
     pairs = dict(zip(donors, targets))  # donor -> target
     relevant = set(targets)
@@ -148,6 +150,8 @@ def main():
         tables.append("\n".join(lines))
     print("\n" + "\n\n".join(tables))
     name = "synthetic_change" if args.corpus == "web" else f"synthetic_change_{args.corpus}"
+    if args.target_band != [40, 200]:
+        name += f"_targets{args.target_band[0]}-{args.target_band[1]}"
     path = save_result(name, {"args": vars(args), "pairs": pairs, "summary": summary, "runs": rows})
     print("wrote", path)
 
