@@ -51,68 +51,55 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SlicingSpec:
-    """How documents group into slices: by date period, or one slice per corpus."""
+def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc: str = "", **attrs):
+    """A frozen spec section with the fields, types and defaults of an algorithm's settings class.
 
-    by: str = "period"
-    width: Optional[int] = None
-    start: Optional[int] = None
-    end: Optional[int] = None
-
-    def __post_init__(self):
-        if self.by not in ("period", "corpus"):
-            raise ValueError("'period' or 'corpus'")
-        if self.width is not None and self.width <= 0:
-            raise ValueError("a positive number of years for width")
-
-
-@dataclass(frozen=True)
-class TokenizerSpec:
-    unicode_form: str = "NFKC"
-    lowercase: bool = True
-    split_punctuation: bool = True
-    keep_punctuation: bool = False
-    min_token_length: int = 1
-    strip_numbers: bool = False
-    casefold: bool = False
+    Fields named in ``runtime`` (threads, seeds, block sizes: the run
+    environment's business) are left out. Validation is the settings class's
+    own (``__post_init__`` builds one); ``section.settings(**runtime)`` gives
+    the settings object the algorithm takes.
+    """
+    hints = typing.get_type_hints(settings_cls)
+    specs = []
+    for f in fields(settings_cls):
+        if f.name in runtime or not f.init:
+            continue
+        default = (field(default=f.default) if f.default is not dataclasses.MISSING
+                   else field(default_factory=f.default_factory))
+        specs.append((f.name, hints[f.name], default))
+    names = tuple(n for n, _, _ in specs)
 
     def __post_init__(self):
-        if self.unicode_form not in ("NFC", "NFKC", "NFD", "NFKD", "none"):
-            raise ValueError("one of NFC, NFKC, NFD, NFKD, none for unicode_form")
+        self.settings()
+
+    def settings(self, **runtime_values):
+        return settings_cls(**{n: getattr(self, n) for n in names}, **runtime_values)
+
+    cls = dataclasses.make_dataclass(name, specs, frozen=True, namespace={
+        "__post_init__": __post_init__, "settings": settings,
+        "__doc__": doc or f"The ``{settings_cls.__name__}`` settings a spec may set.", **attrs})
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclass(frozen=True)
-class CadeSpec:
-    """CADE settings; defaults are the reference implementation's (DESIGN.md)."""
+def _settings_classes():
+    from .cade import CadeSettings
+    from .corpora import Slicing, TokenizerSettings
+    from .multilingual import FastTextSettings, MappingSettings
 
-    vector_size: int = 100
-    window: int = 5
-    negative: int = 10
-    min_count: int = 5
-    sample: float = 1e-3
-    compass_epochs: int = 5
-    slice_epochs: int = 5
-    compass_alpha: float = 0.025
-    slice_alpha: float = 0.025
-    min_alpha: float = 0.0001
-    init_mode: str = "hidden"
-    slice_vocab: str = "compass"
+    return CadeSettings, Slicing, TokenizerSettings, FastTextSettings, MappingSettings
 
-    def __post_init__(self):
-        if self.init_mode not in ("hidden", "both"):
-            raise ValueError("'hidden' or 'both' for init_mode")
-        if self.slice_vocab not in ("compass", "min_count"):
-            raise ValueError("'compass' (the reference: every compass word seen in the slice) or 'min_count' "
-                             "for slice_vocab")
-        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"a positive integer for {name}")
 
-    COMPASS_KEYS = (
-        "vector_size", "window", "negative", "min_count", "sample",
-        "compass_epochs", "compass_alpha", "min_alpha",
-    )
+_Cade, _Slicing, _Tokenizer, _FastText, _Mapping = _settings_classes()
+
+SlicingSpec = settings_section(_Slicing, "SlicingSpec",
+                               doc="How documents group into slices: by date period, or one slice per corpus.")
+TokenizerSpec = settings_section(_Tokenizer, "TokenizerSpec")
+CadeSpec = settings_section(
+    _Cade, "CadeSpec", runtime=("seed", "threads"),
+    doc="CADE settings; defaults are the reference implementation's (DESIGN.md).",
+    COMPASS_KEYS=("vector_size", "window", "negative", "min_count", "sample", "compass_epochs", "compass_alpha",
+                  "min_alpha"))
 
 
 @dataclass(frozen=True)
@@ -190,35 +177,8 @@ class DictionarySpec:
             raise ValueError("a fraction in [0, 1) or a whole number of test source words for test_size")
 
 
-@dataclass(frozen=True)
-class FastTextSpec:
-    dim: int = 300
-    epochs: int = 5
-    minn: int = 3
-    maxn: int = 6
-    model: str = "skipgram"
-    min_count: int = 5
-    lr: float = 0.05
-    seed: int = 0
-    window: int = 5
-    neg: int = 5
-    bucket: int = 2_000_000
-    t: float = 1e-4
-
-    def __post_init__(self):
-        if self.model not in ("skipgram", "cbow"):
-            raise ValueError("'skipgram' or 'cbow' for model")
-
-
-@dataclass(frozen=True)
-class MappingSpec:
-    n_refinement: int = 5
-    csls_k: int = 10
-    max_rank: int = 15000
-    build: str = "S2T&T2S"
-    neighbourhood: str = "full"
-    normalize: str = ""
-    keep_seed: bool = False
+FastTextSpec = settings_section(_FastText, "FastTextSpec", runtime=("threads",))
+MappingSpec = settings_section(_Mapping, "MappingSpec", runtime=("block_rows",))
 
 
 @dataclass(frozen=True)

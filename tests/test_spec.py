@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline.errors import SpecError
-from pipeline.spec import load_diachronic_spec, load_yaml
+from pipeline.spec import load_diachronic_spec, load_multilingual_spec, load_yaml
 
 
 def write(tmp_path, text, name="s.yaml"):
@@ -71,30 +71,35 @@ def test_project_specs_validate():
             load_diachronic_spec(p, profile)
 
 
-def test_spec_sections_match_the_algorithm_settings():
-    """Spec dataclasses mirror the algorithm modules' settings: same keys, same defaults."""
+def test_spec_sections_are_the_algorithm_settings():
+    """Spec sections take their keys, types and defaults from the algorithm modules' settings (runtime-only
+    fields left out), validate with the settings' own checks, and give back the settings object."""
     import dataclasses
 
     from pipeline.cade import CadeSettings
     from pipeline.corpora import Slicing, TokenizerSettings
-    from pipeline.spec import CadeSpec, SlicingSpec, TokenizerSpec
-
-    def defaults(cls):
-        return {f.name: f.default for f in dataclasses.fields(cls)}
-
-    assert defaults(CadeSpec) == {k: v for k, v in defaults(CadeSettings).items() if k not in ("seed", "threads")}
-    assert defaults(SlicingSpec) == defaults(Slicing)
-    assert defaults(TokenizerSpec) == defaults(TokenizerSettings)
-
-
-def test_multilingual_spec_sections_match_the_algorithm_settings():
-    import dataclasses
-
     from pipeline.multilingual import FastTextSettings, MappingSettings
-    from pipeline.spec import FastTextSpec, MappingSpec
+    from pipeline.spec import CadeSpec, FastTextSpec, MappingSpec, SlicingSpec, TokenizerSpec
 
-    def defaults(cls):
-        return {f.name: f.default for f in dataclasses.fields(cls)}
+    def defaults(cls, drop=()):
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in drop}
 
-    assert defaults(FastTextSpec) == {k: v for k, v in defaults(FastTextSettings).items() if k != "threads"}
-    assert defaults(MappingSpec) == {k: v for k, v in defaults(MappingSettings).items() if k != "block_rows"}
+    for section, settings, runtime in ((CadeSpec, CadeSettings, ("seed", "threads")), (SlicingSpec, Slicing, ()),
+                                       (TokenizerSpec, TokenizerSettings, ()),
+                                       (FastTextSpec, FastTextSettings, ("threads",)),
+                                       (MappingSpec, MappingSettings, ("block_rows",))):
+        assert defaults(section) == defaults(settings, runtime), section.__name__
+    cade = CadeSpec(slice_alpha=0.01).settings(seed=3, threads=2)
+    assert isinstance(cade, CadeSettings) and (cade.slice_alpha, cade.seed, cade.threads) == (0.01, 3, 2)
+    assert FastTextSpec(dim=50).settings(threads=4) == FastTextSettings(dim=50, threads=4)
+    with pytest.raises(ValueError, match="min_token_length"):
+        TokenizerSpec(min_token_length=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CadeSpec().window = 3
+
+
+def test_a_bad_section_value_is_a_spec_error_naming_the_key_path(tmp_path):
+    p = write(tmp_path, "kind: multilingual\nsource: {lang: es, corpora: [rv1909]}\nfasttext: {dim: 0}\n")
+    with pytest.raises(SpecError) as e:
+        load_multilingual_spec(p)
+    assert "dim" in str(e.value) and "'fasttext'" in str(e.value) and str(p) in str(e.value)

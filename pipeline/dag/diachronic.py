@@ -31,9 +31,7 @@ class _SpecParams:
 
 
 def _cade_settings(spec: CadeSpec, seed: int, threads: int):
-    from ..cade import CadeSettings
-
-    return CadeSettings(**to_mapping(spec), seed=seed, threads=threads)
+    return spec.settings(seed=seed, threads=threads)
 
 
 class PreparedCorpus(_SpecParams, StageTask):
@@ -57,7 +55,7 @@ class PreparedCorpus(_SpecParams, StageTask):
         return corpus_fingerprints(self.spec_obj.corpora)
 
     def run(self):
-        from ..corpora import Slicing, Tokenizer, TokenizerSettings, load_declaration, prepare_slices
+        from ..corpora import Tokenizer, load_declaration, prepare_slices
         from ..corpora.stats import overlap_warnings, slice_statistics, vocabulary_overlap
 
         s = self.spec_obj
@@ -66,11 +64,11 @@ class PreparedCorpus(_SpecParams, StageTask):
         if len(languages) != 1:
             raise InputError(tasks_root() / "diachronic" / f"{self.spec}.yaml",
                              "corpora of one language for a diachronic run", f"found {sorted(languages)}")
-        tokenizer = Tokenizer(languages.pop(), TokenizerSettings(**to_mapping(s.tokenizer)))
+        tokenizer = Tokenizer(languages.pop(), s.tokenizer.settings())
         with self.writing() as tmp:
             slices_dir = tmp / "slices"
             slices_dir.mkdir()
-            files = prepare_slices(decls, Slicing(**to_mapping(s.slicing)), tokenizer, slices_dir,
+            files = prepare_slices(decls, s.slicing.settings(), tokenizer, slices_dir,
                                    progress=self.progress)
             if len(files) < 2:
                 raise InputError(corpora_root() / s.corpora[0], "documents in at least two slices",

@@ -71,7 +71,7 @@ class FastTextVectors(StageTask):
         return corpus_fingerprints(ls.corpora)
 
     def run(self):
-        from ..multilingual import FastTextSettings, load_pretrained_vectors, train_fasttext
+        from ..multilingual import load_pretrained_vectors, train_fasttext
         from ..vectors import save_vectors
 
         ls = self.lang_spec
@@ -90,7 +90,7 @@ class FastTextVectors(StageTask):
                     link_or_copy(src, tmp / "vectors.bin")
                 save_vectors(kv, tmp / "vectors")
             else:
-                from ..corpora import Slicing, Tokenizer, TokenizerSettings, load_declaration, prepare_slices
+                from ..corpora import Slicing, Tokenizer, load_declaration, prepare_slices
 
                 decls = [load_declaration(corpora_root() / name) for name in ls.corpora]
                 wrong = [d.name for d in decls if d.language != ls.lang]
@@ -99,10 +99,10 @@ class FastTextVectors(StageTask):
                                      f"{', '.join(wrong)} declare another language")
                 tokens = tmp / "_tokens"
                 tokens.mkdir()
-                tokenizer = Tokenizer(ls.lang, TokenizerSettings(**to_mapping(s.tokenizer)))
+                tokenizer = Tokenizer(ls.lang, s.tokenizer.settings())
                 files = prepare_slices(decls, Slicing(by="corpus"), tokenizer, tokens,
                                        progress=lambda f, m: self.progress(0.2 * f, m))
-                settings = FastTextSettings(**to_mapping(s.fasttext), threads=stage_threads())
+                settings = s.fasttext.settings(threads=stage_threads())
                 self.progress(0.2, f"fastText {ls.lang}: training")
                 t0 = time.time()
                 paths = train_fasttext(list(files.values()), tmp / "vectors", settings)
@@ -155,7 +155,7 @@ class AlignedVectors(StageTask):
         return inputs
 
     def run(self):
-        from ..multilingual import (Alignment, MappingSettings, align_vectors, evaluate_alignment, load_dictionary,
+        from ..multilingual import (Alignment, align_vectors, evaluate_alignment, load_dictionary,
                                     save_mapping)
         from ..vectors import load_vectors, make_keyed_vectors, save_vectors
 
@@ -181,7 +181,7 @@ class AlignedVectors(StageTask):
             size = s.dictionary.test_size
             train, test = kept.split(test_size=int(size) if size >= 1 else size, seed=s.dictionary.seed)
             metrics.update({"dictionary_train_pairs": len(train), "dictionary_test_pairs": len(test)})
-        settings = MappingSettings(**to_mapping(s.mapping))
+        settings = s.mapping.settings()
         self.progress(0.1, f"aligning {src} -> {piv}")
         t0 = time.time()
         alignment = align_vectors(kv_s, kv_p, train.pairs if train is not None else None, settings, where=where)
