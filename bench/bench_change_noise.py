@@ -20,6 +20,8 @@ component among rare words compresses their raw distances (noise and change
 alike), so rare unchanged words crowd the top of a ranking less.
 
     .venv/bin/python bench/bench_change_noise.py [--seeds 1 2 3] [--cade-slice-alpha 0.01]
+
+Writes bench/results/change_noise_<corpus>.json and a PNG of the three measures per bin.
 """
 from __future__ import annotations
 
@@ -89,7 +91,34 @@ def main():
             print(f"| {method} | {b} | {sel[0]['n']} | {means['distance']:.3f} | {means['to_bin_mean']:.3f} | "
                   f"{means['specific']:.3f} | {means['norm']:.2f} |")
     path = save_result(f"change_noise_{args.corpus}", {"args": vars(args), "summary": summary, "runs": rows})
-    print("wrote", path)
+    print("wrote", path, plot(summary, path.with_suffix(".png"), args.corpus))
+
+
+def plot(summary: dict, path: Path, corpus: str) -> Path:
+    """Distance, shared component and specific stability per frequency bin, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(k.rsplit("-", 2)[0] for k in summary))
+    bins = [f"{lo}-{hi or ''}" for lo, hi in BINS]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, key, title in zip(axes, ("distance", "to_bin_mean", "specific"),
+                              ("cosine distance, no change (lower: less noise)",
+                               "cosine to the bin's mean vector (shared part)",
+                               "cross-slice cosine, bin mean removed")):
+        for m in methods:
+            xs = [i for i, b in enumerate(bins) if f"{m}-{b}" in summary]
+            ax.plot(xs, [summary[f"{m}-{bins[i]}"][key] for i in xs], marker="o", label=m)
+        ax.set_xticks(range(len(bins)), bins, rotation=30)
+        ax.set_xlabel(f"occurrences per half ({corpus})")
+        ax.set_title(title, fontsize=9)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":
