@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import luigi
 import numpy as np
@@ -215,3 +216,89 @@ def test_stage_identity_follows_what_each_stage_uses(project):
     assert c2 != c0 and m2 != m0  # a changed dictionary changes both stages
     (project / "model" / "config.json").write_text((project / "model" / "config.json").read_text() + " ")
     assert outputs()[1] != m2  # so does a changed model folder
+
+
+PIVOT = """\
+  pivots:
+    - via: de
+      max_fanout: 2
+      dictionaries:
+        - {path: de_en.tsv, source_lang: de, target_lang: en}
+        - {path: es_de.tsv, source_lang: es, target_lang: de}
+"""
+
+
+def test_pivot_constraints_add_training_pairs_and_follow_their_files(project):
+    spec = project / "tasks" / "specialization" / "toy.yaml"
+    (project / "de_en.tsv").write_text("dachs\tbadger\notter\totter\nwalross\twalrus\nbank\tbank\nbank\tseat\n"
+                                       "bank\tpew\n")
+    (project / "es_de.tsv").write_text("tejon\tdachs\nnutria\totter\nmorsa\twalross\nbanco\tbank\n")
+    spec.write_text(SPEC.replace("  holdout_simlex999: true\n", PIVOT + "  holdout_simlex999: true\n"))
+
+    def constraints_name():
+        luigi.task_register.Register.clear_instance_cache()
+        return SpecializationConstraints(spec="toy").output().path.name
+
+    c0 = constraints_name()
+    res = build(SpecializationConstraints(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    cons = project / "outputs" / "constraints" / c0
+    import polars as pl
+
+    pairs = pl.read_parquet(cons / "pairs.parquet")
+    test = [line.split() for line in (cons / "bli" / "en-es.test.txt").read_text().splitlines()]
+    via = pairs.filter(pl.col("synset").str.starts_with("freedict:en-es-via-de:"))
+    got = set(zip(via["word_a"], via["word_b"]))
+    held = {w for pair in test for w in pair}
+    # (none of these is a SimLex-999 or test word); "bank" has 3 English translations > max_fanout 2
+    assert got == {("badger", "tejon"), ("otter", "nutria"), ("walrus", "morsa")}
+    assert not {w for p in got for w in p} & held
+    m = json.loads((cons / "metrics.json").read_text())
+    assert m["pivot_en-es-via-de_pairs"] == 3 and list((cons / "bli").glob("*.test.txt")) == [cons / "bli" /
+                                                                                            "en-es.test.txt"]
+    (project / "es_de.tsv").write_text("tejon\tdachs\n")
+    assert constraints_name() != c0  # a changed pivot dictionary is a changed input
+    spec.write_text(SPEC.replace("  holdout_simlex999: true\n", PIVOT.replace("max_fanout: 2", "max_fanout: 3")
+                                 + "  holdout_simlex999: true\n"))
+    c2 = constraints_name()
+    assert c2 != c0
+
+
+def test_apertium_constraints_look_up_wordnet_lemmas(project, monkeypatch):
+    import stat
+    import sys
+
+    import polars as pl
+
+    bin_dir = project / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "lt-proc"  # answers like lt-proc -b with a two-entry bilingual dictionary
+    fake.write_text(f"""#!{sys.executable}
+import sys
+answers = {{"^motorcar<n><sg>$": "^motorcar<n><sg>/automóvil<n><m><sg>$",
+           "^machine<n><sg>$": "^machine<n><sg>/máquina<n><f><sg>$"}}
+for line in sys.stdin.read().splitlines():
+    print(answers.get(line, line.replace("$", "/@x$")))
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (project / "en-es.autobil.bin").write_bytes(b"v1")
+    spec = project / "tasks" / "specialization" / "toy.yaml"
+    spec.write_text(SPEC.replace("  holdout_simlex999: true\n", "  apertium:\n    - {path: en-es.autobil.bin, "
+                                 "lemmas_from: wordnet, pos: [n, a]}\n  holdout_simlex999: true\n"))
+
+    def constraints_name():
+        luigi.task_register.Register.clear_instance_cache()
+        return SpecializationConstraints(spec="toy").output().path.name
+
+    c0 = constraints_name()
+    res = build(SpecializationConstraints(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    cons = project / "outputs" / "constraints" / c0
+    pairs = pl.read_parquet(cons / "pairs.parquet")
+    ap = pairs.filter(pl.col("synset").str.starts_with("freedict:en-es-apertium:"))
+    # both looked up and found; "machine" is a SimLex-999 word, so held out of training
+    assert json.loads((cons / "metrics.json").read_text())["apertium_en-es-apertium_pairs"] == 2
+    assert set(zip(ap["word_a"], ap["word_b"])) == {("motorcar", "automóvil")}
+    (project / "en-es.autobil.bin").write_bytes(b"v2")
+    assert constraints_name() != c0  # the dictionary's content is an input

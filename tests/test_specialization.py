@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import string
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +229,25 @@ def test_training_resumes_with_the_same_loss_curve(tmp_path):
     assert other.resumed_from_step == 0
 
 
+def test_linear_decay_reaches_zero_at_the_last_step(tmp_path):
+    import torch
+
+    from pipeline.specialization import TrainSettings, train_specialization
+
+    pairs = _toy_pairs()
+    for decay, same in (("linear", True), ("constant", False)):
+        settings = TrainSettings(batch_pairs=6, lr=1e-3, epochs=1, device="cpu", seed=1, lr_decay=decay,
+                                 warmup_ratio=0.3)
+        full_model, tok = tiny_bert(seed=0)
+        full = train_specialization(full_model, tok, pairs, settings, tmp_path / f"{decay}-full")
+        early_model, _ = tiny_bert(seed=0)
+        train_specialization(early_model, tok, pairs, dataclasses.replace(settings, max_steps=full.steps - 1),
+                             tmp_path / f"{decay}-early")
+        equal = all(torch.equal(a, b) for a, b in zip(full_model.state_dict().values(),
+                                                       early_model.state_dict().values()))
+        assert equal == same, decay  # the last step of a linear decay has lr 0: it changes nothing
+
+
 def test_training_pulls_synonyms_together(tmp_path):
     import torch
 
@@ -334,6 +355,117 @@ def test_minilm_specialization_moves_real_weights(tmp_path):
     assert mean_cos() > before + 0.02
 
 
+def test_pivot_dictionary_joins_on_the_pivot_word_and_skips_ambiguous_ones():
+    from pipeline.specialization import pivot_dictionary
+
+    de_en = [("hund", "dog"), ("katze", "cat"), ("bank", "bank"), ("bank", "bench"), ("bank", "pew"),
+             ("haus", "house"), ("new_york", "new_york")]
+    en_de = [("home", "haus"), ("cat", "katze")]            # the other direction serves the same side
+    es_de = [("perro", "hund"), ("gato", "katze"), ("banco", "bank"), ("casa", "haus"), ("hogar", "haus"),
+             ("nueva_york", "new_york")]
+    got = pivot_dictionary([(de_en, "de", "en"), (en_de, "en", "de"), (es_de, "es", "de")], "en", "es", "de",
+                           max_fanout=2)
+    # "bank" has three English translations: skipped; "haus" two a side: all four pairs; multiword left out
+    assert got == [("cat", "gato"), ("dog", "perro"), ("home", "casa"), ("home", "hogar"), ("house", "casa"),
+                   ("house", "hogar")]
+    got3 = pivot_dictionary([(de_en, "de", "en"), (es_de, "es", "de")], "en", "es", "de", max_fanout=3,
+                            multiword=True)
+    assert ("bench", "banco") in got3 and ("new_york", "nueva_york") in got3
+    # the target side is the second language: es-en through de swaps the columns
+    assert ("perro", "dog") in pivot_dictionary([(de_en, "de", "en"), (es_de, "es", "de")], "es", "en", "de")
+    with pytest.raises(ValueError, match="between de and en or es; found fr-en"):
+        pivot_dictionary([(de_en, "de", "en"), ([("chat", "cat")], "fr", "en")], "en", "es", "de")
+    with pytest.raises(ValueError, match="no de-es dictionary"):
+        pivot_dictionary([(de_en, "de", "en")], "en", "es", "de")
+
+
+def test_extra_dictionaries_train_only_and_lose_every_test_word():
+    from pipeline.multilingual.dictionaries import BilingualDictionary
+
+    words = ["car", "house", "dog", "cat", "big", "small", "home", "auto", "large", "little"]
+    main = BilingualDictionary.from_pairs([(w, w[::-1]) for w in words])
+    # a reverse dictionary (es -> en) and a second en-es one (say, through a pivot) reusing the test words
+    reverse = BilingualDictionary.from_pairs([(w[::-1], w) for w in words] + [("xx", "car"), ("yy", "zebra")])
+    second = BilingualDictionary.from_pairs([(w, w[::-1] + "s") for w in words] + [("zebra", "cebra")])
+    cs = prepare_constraints([], [(main, "en", "es", 0.3, 1), (reverse, "es", "en", 0, 0),
+                                  (second, "en", "es", 0, 0, "en-es-via-de")], max_synset_size=10)
+    assert list(cs.bli_test) == ["en-es"] and len(cs.bli_test["en-es"]) == 3
+    test_en = {s for s, _ in cs.bli_test["en-es"]}
+    test_es = {t for _, t in cs.bli_test["en-es"]}
+    words_in = set(zip(cs.pairs["lang_a"], cs.pairs["word_a"])) | set(zip(cs.pairs["lang_b"], cs.pairs["word_b"]))
+    assert not words_in & ({("en", w) for w in test_en} | {("es", w) for w in test_es})
+    # each dictionary keeps its own counts and its own synsets
+    m = cs.metrics
+    assert m["dictionary_en-es_pairs"] == 10 and m["dictionary_es-en_pairs"] == 12
+    assert m["dictionary_en-es-via-de_pairs"] == m["dictionary_en-es-via-de_train_pairs"] == 11
+    prefixes = {s.rsplit(":", 1)[0] for s in cs.pairs["synset"]}
+    assert prefixes == {"freedict:en-es", "freedict:es-en", "freedict:en-es-via-de"}
+    assert ("en", "zebra", "es", "cebra") in set(zip(cs.pairs["lang_a"], cs.pairs["word_a"], cs.pairs["lang_b"],
+                                                     cs.pairs["word_b"]))
+    # two dictionaries of one language pair without a name get distinct ones
+    cs2 = prepare_constraints([], [(main, "en", "es", 0.3, 1), (second, "en", "es", 0, 0)])
+    assert "dictionary_en-es.2_pairs" in cs2.metrics and list(cs2.bli_test) == ["en-es"]
+    assert any(s.startswith("freedict:en-es.2:") for s in cs2.pairs["synset"])
+
+
+def test_apertium_output_is_parsed_into_lemma_pairs():
+    from pipeline.specialization.constraints import parse_apertium_bilingual
+
+    out = ("^House<n><sg>/casa<n><f><sg>/cámara<n><f><sg>$\n^zzz<n><sg>/@zzz<n><sg>$\n"
+           "^take part<vblex><inf>/tomar<vblex><inf># parte$\n^a\\/b<n><sg>/c\\/d<n><sg>$\n"
+           "^big<adj><sint>/grande<adj><mf>$\n"
+           "^house<n><sg>/casa<n><f><sg>$\n")
+    assert parse_apertium_bilingual(out) == [("house", "casa"), ("house", "cámara"), ("a/b", "c/d"), ("big", "grande")]
+    assert ("take_part", "tomar_parte") in parse_apertium_bilingual(out, multiword=True)
+
+
+def test_apertium_pairs_feed_lt_proc_the_tagged_lemmas(tmp_path):
+    import stat
+
+    from pipeline.errors import InputError
+    from pipeline.specialization import apertium_pairs
+
+    seen = tmp_path / "seen.txt"
+    fake = tmp_path / "fake-lt-proc"  # stands in for lt-proc: records its input, answers like lt-proc -b
+    fake.write_text(f"""#!{sys.executable}
+import sys
+assert sys.argv[1] == "-b"
+text = sys.stdin.read()
+open({str(seen)!r}, "w").write(text)
+answers = {{"^dog<n><sg>$": "^dog<n><sg>/perro<n><m><sg>$", "^run<vblex><inf>$": "^run<vblex><inf>/correr<vblex><inf>$",
+           "^big<adj><sint>$": "^big<adj><sint>/grande<adj><mf>$"}}
+for line in text.splitlines():
+    print(answers.get(line, line.replace("$", "/@x$")))
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    bidix = tmp_path / "en-es.autobil.bin"
+    bidix.write_bytes(b"\0")
+    got = apertium_pairs(bidix, [("dog", "n"), ("run", "v"), ("big", "a"), ("new_york", "n"), ("a^b", "n"),
+                                 ("dog", "n")], lt_proc=str(fake))
+    assert got == [("dog", "perro"), ("run", "correr"), ("big", "grande")]
+    assert seen.read_text().split() == ["^dog<n><sg>$", "^run<vblex><inf>$", "^big<adj>$", "^big<adj><sint>$"]
+    with pytest.raises(InputError, match="lt-proc"):
+        apertium_pairs(bidix, [("dog", "n")], lt_proc="no-such-lt-proc-xyz")
+    with pytest.raises(InputError, match="Apertium bilingual dictionary"):
+        apertium_pairs(tmp_path / "missing.bin", [("dog", "n")], lt_proc=str(fake))
+    with pytest.raises(ValueError, match="part of speech"):
+        apertium_pairs(bidix, [("dog", "x")], lt_proc=str(fake))
+
+
+APERTIUM_ENG_SPA = Path("/usr/share/apertium/apertium-eng-spa/eng-spa.autobil.bin")
+
+
+@pytest.mark.skipif(not APERTIUM_ENG_SPA.is_file() or shutil.which("lt-proc") is None,
+                    reason="Debian apertium-eng-spa not installed")
+def test_real_apertium_eng_spa():
+    from pipeline.specialization import apertium_pairs
+
+    got = apertium_pairs(APERTIUM_ENG_SPA, [("house", "n"), ("run", "v"), ("red", "a"), ("big", "a"),
+                                            ("quickly", "r"), ("xqzv", "n")])
+    assert {("house", "casa"), ("run", "correr"), ("red", "rojo"), ("big", "grande")} <= set(got)
+    assert not any(s == "xqzv" for s, _ in got)
+
+
 # --------------------------------------------------------------------------- spec
 
 
@@ -350,6 +482,30 @@ def test_spec_errors_name_the_file_and_key(tmp_path):
     p.write_text("model: m\nconstraints: {}\n")
     with pytest.raises(SpecError, match="at least one source"):
         load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {pivots: [{via: de, dictionaries: [{path: a, source_lang: de, "
+                 "target_lang: en}, {path: b, source_lang: fr, target_lang: de}]}]}\n")
+    with pytest.raises(SpecError, match=r"between de and en or es, not fr-de.*constraints.pivots\[0\]"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {pivots: [{via: de, dictionaries: [{path: a, source_lang: de, "
+                 "target_lang: en}]}]}\n")
+    with pytest.raises(SpecError, match=r"both sides of the pivot"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {pivots: [{via: es, dictionaries: []}]}\n")
+    with pytest.raises(SpecError, match=r"three different languages"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {pivots: [{via: de, max_fanout: 2, dictionaries: [{path: a, source_lang: "
+                 "de, target_lang: en}, {path: b, source_lang: es, target_lang: de}]}]}\n")
+    pv = load_specialization_spec(p).constraints.pivots[0]
+    assert (pv.via, pv.source_lang, pv.target_lang, pv.max_fanout, len(pv.dictionaries)) == ("de", "en", "es", 2, 2)
+    p.write_text("model: m\nconstraints: {wordnet: {}}\ntrain: {lr_decay: cosine}\n")
+    with pytest.raises(SpecError, match="constant or linear for lr_decay"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {apertium: [{pos: [n, x]}]}\n")
+    with pytest.raises(SpecError, match=r"parts of speech among n, v, a, r for apertium"):
+        load_specialization_spec(p)
+    p.write_text("model: m\nconstraints: {apertium: [{}]}\n")
+    a = load_specialization_spec(p).constraints.apertium[0]
+    assert a.path.endswith("eng-spa.autobil.bin") and (a.source_lang, a.target_lang) == ("en", "es")
     p.write_text("model: m\nconstraints: {wordnet: {}}\ntrain: {lr: -1.0}\n")
     with pytest.raises(SpecError, match="positive lr"):
         load_specialization_spec(p)
@@ -384,6 +540,7 @@ def test_module_doctests():
     import pipeline.specialization.extract as x
     import pipeline.specialization.objective as o
     import pipeline.specialization.spec as s
+    import pipeline.specialization.train as t
 
-    for m in (c, e, x, o, s):
+    for m in (c, e, x, o, s, t):
         assert doctest.testmod(m).failed == 0, m.__name__

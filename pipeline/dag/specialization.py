@@ -73,7 +73,7 @@ class SpecializationConstraints(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "constraints"
-    version = 1
+    version = 2  # 2: pivots, Apertium; two dictionaries of one language pair keep apart synsets
 
     @property
     def spec_obj(self) -> SpecializationSpec:
@@ -88,6 +88,11 @@ class SpecializationConstraints(StageTask):
             c["wordnet"]["path"] = None  # its content is an input
         for d in c["freedict"]:
             d["path"] = Path(d["path"]).name
+        for pv in c["pivots"]:
+            for d in pv["dictionaries"]:
+                d["path"] = Path(d["path"]).name
+        for a in c["apertium"]:
+            a["path"], a["lemmas_from"] = None, None  # their contents are inputs
         if c["babelnet"]:
             for k in ("key_env", "timeout", "retries", "daily_budget"):
                 c["babelnet"].pop(k)  # how the harvest runs, not what it finds
@@ -105,11 +110,17 @@ class SpecializationConstraints(StageTask):
             root = _resolve(c.wordnet.path)
             inputs["wordnet"] = _fingerprint_files([root / f"data.{WORDNET_POS[p]}" for p in c.wordnet.pos], where,
                                                    "WordNet data files (Debian package wordnet-base)")
-        for d in c.freedict:
+        for d in [*c.freedict, *(d for pv in c.pivots for d in pv.dictionaries)]:
             index, data = freedict_paths(_resolve(d.path))
             files = [index, data] if index.exists() else [_resolve(d.path)]
             inputs[f"dictionary:{Path(d.path).name}"] = _fingerprint_files(
                 files, where, "a bilingual dictionary (FreeDict .index/.dict.dz or a pair file)")
+        for i, a in enumerate(c.apertium):
+            inputs[f"apertium:{i}"] = _fingerprint_files([_resolve(a.path)], where,
+                                                        "a compiled Apertium bilingual dictionary (.autobil.bin)")
+            root = _resolve(a.lemmas_from)
+            inputs[f"apertium:{i}:lemmas"] = _fingerprint_files([root / f"data.{WORDNET_POS[p]}" for p in a.pos],
+                                                                where, "WordNet data files (Debian wordnet-base)")
         for p in c.holdout_files:
             inputs[f"holdout:{Path(p).name}"] = _fingerprint_files([_resolve(p)], where, "a file of held-out words")
         if c.babelnet and c.babelnet.lemmas_file:
@@ -148,9 +159,9 @@ class SpecializationConstraints(StageTask):
                                 "babelnet_senses": len(result.records)}
 
     def run(self):
-        from ..multilingual.dictionaries import load_dictionary
-        from ..specialization import (babelnet_senses, prepare_constraints, read_heldout_file, read_wordnet_senses,
-                                      simlex_words)
+        from ..multilingual.dictionaries import BilingualDictionary, load_dictionary
+        from ..specialization import (apertium_pairs, babelnet_senses, pivot_dictionary, prepare_constraints,
+                                      read_heldout_file, read_wordnet_senses, simlex_words)
 
         c = self.spec_obj.constraints
         metrics: dict = {}
@@ -165,6 +176,20 @@ class SpecializationConstraints(StageTask):
             senses.append(wn)
         dictionaries = [(load_dictionary(_resolve(d.path)), d.source_lang, d.target_lang, d.test_size, d.seed)
                         for d in c.freedict]
+        for pv in c.pivots:
+            pairs = pivot_dictionary([(load_dictionary(_resolve(d.path)).pairs, d.source_lang, d.target_lang)
+                                      for d in pv.dictionaries], pv.source_lang, pv.target_lang, pv.via,
+                                     pv.max_fanout, pv.multiword)
+            name = f"{pv.source_lang}-{pv.target_lang}-via-{pv.via}"
+            metrics[f"pivot_{name}_pairs"] = len(pairs)
+            dictionaries.append((BilingualDictionary(tuple(pairs)), pv.source_lang, pv.target_lang, 0, 0, name))
+        for a in c.apertium:
+            lemmas = read_wordnet_senses(_resolve(a.lemmas_from), a.pos, a.source_lang)
+            pairs = apertium_pairs(_resolve(a.path), zip(lemmas["word"], lemmas["synset"].str.slice(-1)),
+                                   multiword=a.multiword)
+            name = f"{a.source_lang}-{a.target_lang}-apertium"
+            metrics[f"apertium_{name}_pairs"] = len(pairs)
+            dictionaries.append((BilingualDictionary(tuple(pairs)), a.source_lang, a.target_lang, 0, 0, name))
         heldout = {("en", w) for w in simlex_words()} if c.holdout_simlex999 else set()
         for p in c.holdout_files:
             heldout |= read_heldout_file(_resolve(p))
@@ -432,6 +457,11 @@ def _model_card(s: SpecializationSpec, metrics: dict) -> str:
     c = s.constraints
     sources = ([f"WordNet 3.0 ({', '.join(c.wordnet.pos)})"] if c.wordnet else []) + \
         [f"FreeDict {Path(d.path).name} ({d.source_lang}-{d.target_lang})" for d in c.freedict] + \
+        [f"{pv.source_lang}-{pv.target_lang} through {pv.via} ("
+         f"{', '.join(Path(d.path).name for d in pv.dictionaries)}; pivot words with at most {pv.max_fanout} "
+         f"translations a side)" for pv in c.pivots] + \
+        [f"Apertium {Path(a.path).name} ({a.source_lang}-{a.target_lang}, looked up with WordNet lemmas)"
+         for a in c.apertium] + \
         ([f"BabelNet ({', '.join(c.babelnet.target_langs)})"] if c.babelnet else [])
     shown = {k: v for k, v in metrics.items() if k.startswith(("before_", "after_", "delta_", "train_"))
              and isinstance(v, (int, float))}

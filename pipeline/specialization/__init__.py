@@ -32,16 +32,17 @@ client is :mod:`pipeline.babelnet`.
 """
 from __future__ import annotations
 
-from .constraints import (ConstraintSet, babelnet_senses, drop_heldout, freedict_senses, language_pair_weights,
-                          plan_batches, prepare_constraints, read_heldout_file, read_wordnet_senses, senses_frame,
-                          subsample_pairs, synonym_pairs)
+from .constraints import (ConstraintSet, apertium_pairs, babelnet_senses, drop_heldout, freedict_senses,
+                          language_pair_weights, pivot_dictionary, plan_batches, prepare_constraints,
+                          read_heldout_file, read_wordnet_senses, senses_frame, subsample_pairs, synonym_pairs)
 from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
 from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
 from .spec import SpecializationSpec, load_specialization_spec
 from .train import TrainResult, TrainSettings, train_specialization
 
 __all__ = [
-    "ConstraintSet", "babelnet_senses", "drop_heldout", "freedict_senses", "language_pair_weights", "plan_batches",
+    "ConstraintSet", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses", "language_pair_weights",
+    "pivot_dictionary", "plan_batches",
     "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame", "subsample_pairs",
     "synonym_pairs", "bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words", "aggregated_vectors",
     "isolated_vectors", "static_vectors", "write_vectors", "SpecializationSpec", "load_specialization_spec",

@@ -8,6 +8,12 @@ words: NFKC, lower case, ``_`` for spaces) and ``source``:
   read directly): each synset's lemmas, synset id ``wn:<offset><pos>``;
 * a FreeDict dictionary (``freedict-eng-spa``): a headword and its
   translations form one "synset" ``freedict:<src>-<tgt>:<headword>``;
+* a dictionary induced through a pivot language (:func:`pivot_dictionary`:
+  English-German and Spanish-German entries joined on the German word give
+  English-Spanish pairs), read like a FreeDict dictionary;
+* an Apertium bilingual dictionary (Debian ``apertium-eng-spa``:
+  ``eng-spa.autobil.bin``) queried with lemmas, e.g. WordNet's, through
+  ``lt-proc -b`` (:func:`apertium_pairs`), read like a FreeDict dictionary;
 * BabelNet senses harvested with :func:`pipeline.babelnet.harvest_synsets`.
 
 :func:`synonym_pairs` turns senses into deduplicated pairs of words that share
@@ -28,6 +34,9 @@ proportional to ``size ** alpha`` (alpha = 0.5).
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -44,6 +53,9 @@ __all__ = [
     "senses_frame",
     "read_wordnet_senses",
     "freedict_senses",
+    "pivot_dictionary",
+    "apertium_pairs",
+    "parse_apertium_bilingual",
     "babelnet_senses",
     "synonym_pairs",
     "drop_heldout",
@@ -118,14 +130,137 @@ def read_wordnet_senses(root: str | Path = "/usr/share/wordnet", pos: Sequence[s
     return df
 
 
-def freedict_senses(pairs: Iterable[tuple[str, str]], source_lang: str, target_lang: str) -> pl.DataFrame:
-    """Senses from dictionary pairs: a headword and its translations share one synset."""
+def freedict_senses(pairs: Iterable[tuple[str, str]], source_lang: str, target_lang: str,
+                    name: str | None = None) -> pl.DataFrame:
+    """Senses from dictionary pairs: a headword and its translations share one synset.
+
+    The synset id is ``freedict:<name>:<headword>``, ``name`` defaulting to
+    ``<source_lang>-<target_lang>`` (two dictionaries of one language pair
+    need two names to keep their entries apart).
+    """
     records = []
+    name = name or f"{source_lang}-{target_lang}"
     for s, t in pairs:
-        synset = f"freedict:{source_lang}-{target_lang}:{s}"
+        synset = f"freedict:{name}:{s}"
         records.append((synset, source_lang, s))
         records.append((synset, target_lang, t))
     return senses_frame(records, source=f"freedict-{source_lang}-{target_lang}")
+
+
+def pivot_dictionary(dictionaries: Iterable[tuple[Iterable[tuple[str, str]], str, str]], source_lang: str,
+                     target_lang: str, via: str, max_fanout: int = 3, multiword: bool = False) -> list[tuple[str, str]]:
+    """``(source word, target word)`` pairs induced through a pivot language, sorted and distinct.
+
+    ``dictionaries``: ``(pairs, lang_1, lang_2)``, each between ``via`` and
+    ``source_lang`` or ``target_lang`` (either direction; several may serve
+    one side, e.g. deu-eng and eng-deu). Two words are paired when they
+    translate one pivot word, and only through pivot words with at most
+    ``max_fanout`` distinct translations on each side: a polysemous pivot
+    word ("Bank") would otherwise pair every sense with every other. Pairs
+    with a multiword entry (``_``) are left out unless ``multiword``.
+
+    >>> en_de = [("bank", "bank"), ("bench", "bank"), ("bank", "ufer"), ("dog", "hund")]
+    >>> es_de = [("perro", "hund"), ("banco", "bank"), ("orilla", "ufer")]
+    >>> pivot_dictionary([(en_de, "en", "de"), (es_de, "es", "de")], "en", "es", via="de", max_fanout=1)
+    [('bank', 'orilla'), ('dog', 'perro')]
+    >>> pivot_dictionary([(en_de, "en", "de"), (es_de, "es", "de")], "en", "es", via="de", max_fanout=2)
+    [('bank', 'banco'), ('bank', 'orilla'), ('bench', 'banco'), ('dog', 'perro')]
+    """
+    if max_fanout < 1:
+        raise ValueError("a positive max_fanout")
+    if len({source_lang, target_lang, via}) != 3:
+        raise ValueError(f"three different languages for a pivot: {source_lang}, {target_lang} via {via}")
+    sides: dict[str, list[tuple[str, str]]] = {source_lang: [], target_lang: []}
+    for pairs, lang_1, lang_2 in dictionaries:  # rows (pivot word, word)
+        if lang_1 == via and lang_2 in sides:
+            sides[lang_2].extend((p, w) for p, w in pairs)
+        elif lang_2 == via and lang_1 in sides:
+            sides[lang_1].extend((p, w) for w, p in pairs)
+        else:
+            raise ValueError(f"a pivot dictionary between {via} and {source_lang} or {target_lang}; "
+                             f"found {lang_1}-{lang_2}")
+    frames = {}
+    for lang, rows in sides.items():
+        if not rows:
+            raise ValueError(f"no {via}-{lang} dictionary for the pivot {source_lang}-{target_lang} via {via}")
+        df = pl.DataFrame(rows, schema={"pivot": pl.Utf8, lang: pl.Utf8}, orient="row").unique()
+        if not multiword:
+            df = df.filter(~pl.col(lang).str.contains("_", literal=True))
+        frames[lang] = df.filter(pl.len().over("pivot") <= max_fanout)
+    joined = frames[source_lang].join(frames[target_lang], on="pivot").select(source_lang, target_lang)
+    return [tuple(r) for r in joined.unique().sort(source_lang, target_lang).iter_rows()]
+
+
+# WordNet part of speech -> the Apertium tags a lemma is looked up with (singular noun, infinitive, adjective
+# with and without synthetic comparison -- "big<adj><sint>", "red<adj>" --, adverb)
+APERTIUM_TAGS = {"n": ("<n><sg>",), "v": ("<vblex><inf>",), "a": ("<adj>", "<adj><sint>"), "r": ("<adv>",)}
+_APERTIUM_UNIT = re.compile(r"\^((?:\\.|[^$\\])*)\$")
+_APERTIUM_SPECIAL = set("^$/<>@\\{}[]*#+~")
+
+
+def parse_apertium_bilingual(text: str, multiword: bool = False) -> list[tuple[str, str]]:
+    """``(source lemma, target lemma)`` pairs from ``lt-proc -b`` output, distinct, in order.
+
+    Each lexical unit reads ``^lemma<tags>/translation<tags>/...$``; an
+    unknown word is ``@lemma<tags>``; ``#`` marks the invariable part of a
+    multiword lemma (``take<vblex># part``), kept (as ``take_part``) only with
+    ``multiword``. Words are normalised like dictionary words.
+
+    >>> parse_apertium_bilingual("^house<n><sg>/casa<n><f><sg>/cámara<n><f><sg>$ ^zzz<n><sg>/@zzz<n><sg>$ "
+    ...                          "^take<vblex><inf>/tomar<vblex><inf># parte$")
+    [('house', 'casa'), ('house', 'cámara')]
+    """
+    out: dict[tuple[str, str], None] = {}
+
+    def lemma(part: str) -> str:
+        return normalize_term(re.sub(r"<[^>]*>", "", part).replace("#", "").replace("\\", ""))
+
+    for unit in _APERTIUM_UNIT.findall(text):
+        parts = re.split(r"(?<!\\)/", unit)
+        source = lemma(parts[0])
+        for part in parts[1:]:
+            target = lemma(part)
+            if part.startswith("@") or not source or not target:
+                continue
+            if not multiword and ("_" in source or "_" in target):
+                continue
+            out.setdefault((source, target), None)
+    return list(out)
+
+
+def apertium_pairs(bidix: str | Path, lemmas: Iterable[tuple[str, str]], *, multiword: bool = False,
+                   lt_proc: str = "lt-proc") -> list[tuple[str, str]]:
+    """Translate ``(lemma, WordNet pos)`` with a compiled Apertium bilingual dictionary (``lt-proc -b``).
+
+    ``pos`` is ``n``, ``v``, ``a`` or ``r`` (:data:`APERTIUM_TAGS`);
+    lemmas with ``_`` (unless ``multiword``) or Apertium's reserved characters
+    are skipped. Needs lttoolbox's ``lt-proc`` (Debian ``lttoolbox``, pulled in
+    by ``apertium-eng-spa``).
+    """
+    bidix = Path(bidix)
+    if not bidix.is_file():
+        raise InputError(bidix, "a compiled Apertium bilingual dictionary (e.g. Debian apertium-eng-spa's "
+                                "eng-spa.autobil.bin)", "no such file")
+    exe = shutil.which(lt_proc)
+    if exe is None:
+        raise InputError(bidix, "lttoolbox's lt-proc on PATH to read it (Debian package lttoolbox)",
+                         f"no {lt_proc!r} found")
+    units = []
+    for word, pos in dict.fromkeys(lemmas):
+        if pos not in APERTIUM_TAGS:
+            raise ValueError(f"a WordNet part of speech among {', '.join(APERTIUM_TAGS)}; found {pos!r}")
+        if not word or (not multiword and "_" in word) or _APERTIUM_SPECIAL & set(word):
+            continue
+        units.extend(f"^{word.replace('_', ' ')}{tags}$" for tags in APERTIUM_TAGS[pos])
+    if not units:
+        return []
+    run = subprocess.run([exe, "-b", str(bidix)], input="\n".join(units) + "\n", capture_output=True, text=True,
+                         encoding="utf-8")
+    if run.returncode != 0:
+        raise InputError(bidix, "a dictionary lt-proc -b can read", f"lt-proc failed: {run.stderr.strip()[:200]}")
+    pairs = parse_apertium_bilingual(run.stdout, multiword)
+    log.info("%s: %d pairs for %d lemmas", bidix, len(pairs), len(units))
+    return pairs
 
 
 def babelnet_senses(records: Iterable[tuple[str, str, str]]) -> pl.DataFrame:
@@ -255,24 +390,32 @@ def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[t
                         max_pairs: int | None = None, seed: int = 0) -> ConstraintSet:
     """Pairs to train on, with every evaluation word held out.
 
-    ``dictionaries``: ``(BilingualDictionary, source_lang, target_lang, test_size, seed)``;
+    ``dictionaries``: ``(BilingualDictionary, source_lang, target_lang, test_size, seed[, name])``;
     each is split by source word (:meth:`BilingualDictionary.split`); the test
-    pairs become a BLI set ``"<src>-<tgt>"`` whose words (both sides) are held
-    out, and the training pairs become senses. ``heldout``: more
-    ``(lang, word)`` never to train on (e.g. SimLex-999).
+    pairs become a BLI set named ``name`` (default ``"<src>-<tgt>"``; a name
+    already taken gets ``.2``, ``.3``, ...) whose words (both sides) are held
+    out of *every* source, and the training pairs become senses. A
+    dictionary with ``test_size`` 0 (e.g. the reverse dictionary spa-eng
+    swapped, or a :func:`pivot_dictionary`) only adds training pairs.
+    ``heldout``: more ``(lang, word)`` never to train on (e.g. SimLex-999).
     """
     senses = list(senses)
     held = set(heldout)
     n_simlex = len(held)
     bli_test, bli_targets = {}, {}
     metrics: dict = {}
-    for d, src, tgt, test_size, split_seed in dictionaries:
-        name = f"{src}-{tgt}"
+    for entry in dictionaries:
+        d, src, tgt, test_size, split_seed = entry[:5]
+        base = entry[5] if len(entry) > 5 and entry[5] else f"{src}-{tgt}"
+        name, k = base, 1
+        while f"dictionary_{name}_pairs" in metrics:
+            k += 1
+            name = f"{base}.{k}"
         if test_size:
             train, test = d.split(test_size=int(test_size) if test_size >= 1 else test_size, seed=split_seed)
         else:
             train, test = d, None
-        senses.append(freedict_senses(train.pairs, src, tgt))
+        senses.append(freedict_senses(train.pairs, src, tgt, name))
         metrics[f"dictionary_{name}_pairs"] = len(d)
         metrics[f"dictionary_{name}_train_pairs"] = len(train)
         if test is not None and len(test):

@@ -22,7 +22,9 @@ from ..errors import SpecError
 from ..spec import from_mapping, load_yaml
 
 __all__ = [
-    "WordNetSpec", "FreeDictSpec", "BabelNetSpec", "ConstraintsSpec", "TrainSpec", "WordListSpec", "ExtractSpec",
+    "WordNetSpec", "FreeDictSpec", "PivotDictionarySpec", "PivotSpec", "ApertiumSpec", "BabelNetSpec",
+    "ConstraintsSpec",
+    "TrainSpec", "WordListSpec", "ExtractSpec",
     "EvaluationSpec", "SpecializationSpec", "load_specialization_spec",
 ]
 
@@ -65,6 +67,80 @@ class FreeDictSpec:
 
 
 @dataclass(frozen=True)
+class PivotDictionarySpec:
+    """One dictionary of a pivot (FreeDict stem or pair file), read in its own direction."""
+
+    path: str
+    source_lang: str
+    target_lang: str
+
+    def __post_init__(self):
+        _iso(self.source_lang, "pivots[].dictionaries[].source_lang")
+        _iso(self.target_lang, "pivots[].dictionaries[].target_lang")
+
+
+@dataclass(frozen=True)
+class PivotSpec:
+    """Training pairs source_lang-target_lang induced through ``via`` (:func:`~.constraints.pivot_dictionary`).
+
+    Every dictionary links ``via`` with ``source_lang`` or ``target_lang``
+    (either direction); pivot words with more than ``max_fanout``
+    translations on a side are skipped. Only training pairs: evaluation words
+    are held out of them like every other source.
+    """
+
+    via: str
+    dictionaries: tuple[PivotDictionarySpec, ...]
+    source_lang: str = "en"
+    target_lang: str = "es"
+    max_fanout: int = 3
+    multiword: bool = False
+
+    def __post_init__(self):
+        for key in ("via", "source_lang", "target_lang"):
+            _iso(getattr(self, key), f"pivots[].{key}")
+        if len({self.via, self.source_lang, self.target_lang}) != 3:
+            raise ValueError("three different languages for source_lang, target_lang and via")
+        if self.max_fanout < 1:
+            raise ValueError("a positive max_fanout")
+        sides = {self.source_lang: 0, self.target_lang: 0}
+        for d in self.dictionaries:
+            langs = {d.source_lang, d.target_lang}
+            other = langs - {self.via}
+            if self.via not in langs or len(other) != 1 or not other <= sides.keys():
+                raise ValueError(f"pivot dictionaries between {self.via} and {self.source_lang} or "
+                                 f"{self.target_lang}, not {d.source_lang}-{d.target_lang}")
+            sides[other.pop()] += 1
+        if not all(sides.values()):
+            raise ValueError(f"dictionaries for both sides of the pivot ({self.source_lang}-{self.via} and "
+                             f"{self.target_lang}-{self.via})")
+
+
+@dataclass(frozen=True)
+class ApertiumSpec:
+    """Training pairs from a compiled Apertium bilingual dictionary, looked up with WordNet's lemmas.
+
+    See :func:`~.constraints.apertium_pairs` (``lt-proc -b``; Debian
+    ``apertium-eng-spa``). No test split: evaluation words are held out of it
+    like every other source.
+    """
+
+    path: str = "/usr/share/apertium/apertium-eng-spa/eng-spa.autobil.bin"
+    source_lang: str = "en"
+    target_lang: str = "es"
+    lemmas_from: str = "/usr/share/wordnet"     # a WordNet (WNDB) folder: the source-language lemmas looked up
+    pos: tuple[str, ...] = ("n", "v", "a", "r")
+    multiword: bool = False
+
+    def __post_init__(self):
+        _iso(self.source_lang, "apertium[].source_lang")
+        _iso(self.target_lang, "apertium[].target_lang")
+        bad = [p for p in self.pos if p not in ("n", "v", "a", "r")]
+        if bad or not self.pos:
+            raise ValueError(f"parts of speech among n, v, a, r for apertium[].pos, not {list(self.pos)}")
+
+
+@dataclass(frozen=True)
 class BabelNetSpec:
     """Synonyms harvested from the BabelNet HTTP API (needs the network and a key)."""
 
@@ -93,6 +169,8 @@ class BabelNetSpec:
 class ConstraintsSpec:
     wordnet: Optional[WordNetSpec] = None
     freedict: tuple[FreeDictSpec, ...] = ()
+    pivots: tuple[PivotSpec, ...] = ()      # more training pairs through a pivot language (no test split)
+    apertium: tuple[ApertiumSpec, ...] = ()  # more training pairs from Apertium bilingual dictionaries
     babelnet: Optional[BabelNetSpec] = None
     max_synset_size: int = 10               # first words of a larger synset (pairs grow with its square)
     max_pairs: Optional[int] = None         # a seeded subset, each language pair keeping its share
@@ -101,8 +179,8 @@ class ConstraintsSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.wordnet is None and not self.freedict and self.babelnet is None:
-            raise ValueError("at least one source under constraints: wordnet, freedict or babelnet")
+        if self.wordnet is None and not (self.freedict or self.pivots or self.apertium) and self.babelnet is None:
+            raise ValueError("at least one source under constraints: wordnet, freedict, pivots, apertium or babelnet")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ValueError("a positive max_pairs (or null)")
 
@@ -117,6 +195,7 @@ class TrainSpec:
     temperature: float = 0.07
     weight_decay: float = 0.01
     warmup_ratio: float = 0.0
+    lr_decay: str = "constant"
     max_length: int = 16
     layer: int = -1
     lang_pair_alpha: float = 0.5

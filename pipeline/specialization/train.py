@@ -33,7 +33,7 @@ from .constraints import plan_batches
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainSettings", "TrainResult", "train_specialization", "CHECKPOINT"]
+__all__ = ["TrainSettings", "TrainResult", "train_specialization", "lr_factor", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -48,6 +48,7 @@ class TrainSettings:
     temperature: float = 0.07
     weight_decay: float = 0.01
     warmup_ratio: float = 0.0      # linear warm-up over this share of the steps, then constant
+    lr_decay: str = "constant"     # after the warm-up: "constant", or "linear" down to 0 at the plan's last step
     max_length: int = 16           # subword tokens per word, special tokens included
     layer: int = -1                # hidden state pooled for the loss
     lang_pair_alpha: float = 0.5   # language pairs drawn with probability ~ size ** alpha
@@ -66,6 +67,8 @@ class TrainSettings:
             raise ValueError("positive lr and temperature")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError("a warmup_ratio in [0, 1)")
+        if self.lr_decay not in ("constant", "linear"):
+            raise ValueError("constant or linear for lr_decay")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError("auto, cpu or cuda for device")
 
@@ -89,6 +92,24 @@ class TrainResult:
     @property
     def pairs_per_second(self) -> float | None:
         return self.pairs_seen / self.seconds if self.seconds > 0 else None
+
+
+def lr_factor(step: int, total: int, warmup: int, decay: str = "constant") -> float:
+    """The learning-rate multiplier of 0-based ``step`` in a plan of ``total`` steps.
+
+    Linear warm-up over the first ``warmup`` steps, then 1 (``constant``) or a
+    linear decay that reaches 0 after the plan's last step (``linear``).
+
+    >>> [round(lr_factor(s, 10, 2, "linear"), 3) for s in range(10)]
+    [0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0]
+    >>> [lr_factor(s, 4, 0) for s in range(4)]
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if decay == "linear":
+        return max(0.0, (total - 1 - step) / max(1, total - 1 - max(warmup - 1, 0)))
+    return 1.0
 
 
 def _fingerprint(pairs: pl.DataFrame, settings: TrainSettings) -> str:
@@ -181,7 +202,7 @@ def train_specialization(model, tokenizer, pairs: pl.DataFrame, settings: TrainS
     while step < total:
         rows = plan[step]
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * min(1.0, (step + 1) / warmup) if warmup else settings.lr
+            group["lr"] = settings.lr * lr_factor(step, len(plan), warmup, settings.lr_decay)
         torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step only
         words = list(words_a[rows]) + list(words_b[rows])
         labels = torch.as_tensor(np.concatenate([synsets[rows], synsets[rows]]), device=device)
