@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(diatheke sword-text-kjv sword-text-web sword-text-sparv dict-freedict-eng-spa dict-freedict-eng-swh wordnet-base wordnet-sense-index)
+APT_PACKAGES+=(dict-freedict-spa-eng dict-freedict-deu-eng dict-freedict-eng-deu dict-freedict-spa-deu apertium-eng-spa)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
