@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, method_name, save_result, trained_methods, unit, write_lines
+from common import method_name, save_result, shuffled_halves, trained_methods, unit, write_lines
 
 BINS = ((20, 40), (40, 80), (80, 200), (200, 1000), (1000, None))
 
@@ -60,13 +59,9 @@ def main():
     args = ap.parse_args()
     alphas = [None, *args.cade_slice_alpha]
 
-    rng = random.Random(0)
-    sents = corpus_sentences(args.corpus)
-    rng.shuffle(sents)
-    half = len(sents) // 2
-    ca, cb = Counter(w for s in sents[:half] for w in s), Counter(w for s in sents[half:] for w in s)
+    a_sents, b_sents, ca, cb = shuffled_halves(args.corpus, random.Random(0))
     work = Path(tempfile.mkdtemp(prefix="bench-noise-"))
-    files = {"a": write_lines(sents[:half], work / "a.txt"), "b": write_lines(sents[half:], work / "b.txt")}
+    files = {"a": write_lines(a_sents, work / "a.txt"), "b": write_lines(b_sents, work / "b.txt")}
     rows: dict[str, list] = {method_name(a): [] for a in alphas} | {"procrustes": []}
     for seed, method, vecs, _ in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas):
         va, vb = vecs["a"], vecs["b"]

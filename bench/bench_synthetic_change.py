@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, method_name, save_result, trained_methods, write_lines
+from common import method_name, save_result, shuffled_halves, trained_methods, write_lines
 
 
 def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
@@ -103,11 +103,7 @@ def main():
     from pipeline.change import average_precision
 
     rng = random.Random(0)
-    sents = corpus_sentences(args.corpus)
-    rng.shuffle(sents)
-    half = len(sents) // 2
-    a_sents, b_clean = sents[:half], sents[half:]
-    ca, cb = Counter(w for s in a_sents for w in s), Counter(w for s in b_clean for w in s)
+    a_sents, b_clean, ca, cb = shuffled_halves(args.corpus, rng)
     band = lambda lo, hi: sorted(w for w in ca if lo <= ca[w] <= hi and lo <= cb[w] <= hi and w.isalpha() and len(w) > 2)
     targets = rng.sample(band(*args.target_band), args.pairs)
     donors = rng.sample([w for w in band(300, 3000) if w not in targets], args.pairs)

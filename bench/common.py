@@ -24,6 +24,18 @@ def corpus_sentences(name: str) -> list[list[str]]:
     return [s for doc in iter_documents(decl) for s in tok.sentences(doc.text) if s]
 
 
+def shuffled_halves(name: str, rng):
+    """A corpus's sentences shuffled with ``rng`` and cut in two halves (the same text, no change), with the
+    word counts of each half: ``(a, b, counts_a, counts_b)``."""
+    from collections import Counter
+
+    sents = corpus_sentences(name)
+    rng.shuffle(sents)
+    half = len(sents) // 2
+    a, b = sents[:half], sents[half:]
+    return a, b, Counter(w for s in a for w in s), Counter(w for s in b for w in s)
+
+
 def write_lines(sentences, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:

@@ -29,7 +29,10 @@ from typing import Any, Optional
 
 import yaml
 
+from .cade.train import CadeSettings
+from .corpora import Slicing, TokenizerSettings
 from .errors import SpecError
+from .multilingual import FastTextSettings, MappingSettings
 
 __all__ = [
     "SlicingSpec",
@@ -82,21 +85,11 @@ def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc
     return cls
 
 
-def _settings_classes():
-    from .cade import CadeSettings
-    from .corpora import Slicing, TokenizerSettings
-    from .multilingual import FastTextSettings, MappingSettings
-
-    return CadeSettings, Slicing, TokenizerSettings, FastTextSettings, MappingSettings
-
-
-_Cade, _Slicing, _Tokenizer, _FastText, _Mapping = _settings_classes()
-
-SlicingSpec = settings_section(_Slicing, "SlicingSpec",
+SlicingSpec = settings_section(Slicing, "SlicingSpec",
                                doc="How documents group into slices: by date period, or one slice per corpus.")
-TokenizerSpec = settings_section(_Tokenizer, "TokenizerSpec")
+TokenizerSpec = settings_section(TokenizerSettings, "TokenizerSpec")
 CadeSpec = settings_section(
-    _Cade, "CadeSpec", runtime=("seed", "threads"),
+    CadeSettings, "CadeSpec", runtime=("seed", "threads"),
     doc="CADE settings; defaults are the reference implementation's (DESIGN.md).",
     COMPASS_KEYS=("vector_size", "window", "negative", "min_count", "sample", "compass_epochs", "compass_alpha",
                   "min_alpha"))
@@ -177,8 +170,8 @@ class DictionarySpec:
             raise ValueError("a fraction in [0, 1) or a whole number of test source words for test_size")
 
 
-FastTextSpec = settings_section(_FastText, "FastTextSpec", runtime=("threads",))
-MappingSpec = settings_section(_Mapping, "MappingSpec", runtime=("block_rows",))
+FastTextSpec = settings_section(FastTextSettings, "FastTextSpec", runtime=("threads",))
+MappingSpec = settings_section(MappingSettings, "MappingSpec", runtime=("block_rows",))
 
 
 @dataclass(frozen=True)

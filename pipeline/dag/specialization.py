@@ -357,7 +357,7 @@ class SpecializedModel(StageTask):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from ..specialization import TrainSettings, train_specialization
+        from ..specialization import train_specialization
         from ..specialization.encoding import pick_device
         from ..specialization.train import CHECKPOINT
 
@@ -383,7 +383,7 @@ class SpecializedModel(StageTask):
         metrics.update({f"before_{k}": v for k, v in self._evaluate(model, tok, bli, device).items()})
         digest, _, _ = self._identity()
         wd = work_dir(self.stage, self.artifact_name(), digest)
-        settings = TrainSettings(**to_mapping(s.train))
+        settings = s.train.settings()
         with self.writing() as tmp:
             if s.extract.before:
                 self.progress(0.05, "static vectors of the original encoder")

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import SpecError
-from ..spec import from_mapping, load_yaml
+from ..spec import from_mapping, load_yaml, settings_section
+from .train import TrainSettings
 
 __all__ = [
     "WordNetSpec", "FreeDictSpec", "PivotDictionarySpec", "PivotSpec", "ApertiumSpec", "BabelNetSpec",
@@ -185,31 +186,7 @@ class ConstraintsSpec:
             raise ValueError("a positive max_pairs (or null)")
 
 
-@dataclass(frozen=True)
-class TrainSpec:
-    """Mirrors :class:`pipeline.specialization.train.TrainSettings` (same keys and defaults)."""
-
-    batch_pairs: int = 256
-    lr: float = 5e-6
-    epochs: int = 2
-    temperature: float = 0.07
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.0
-    lr_decay: str = "constant"
-    max_length: int = 16
-    layer: int = -1
-    lang_pair_alpha: float = 0.5
-    seed: int = 0
-    max_steps: int = 0
-    grad_clip: float = 1.0
-    device: str = "auto"
-    bf16: bool = True
-    checkpoint_every: int = 200
-
-    def __post_init__(self):
-        from .train import TrainSettings
-
-        TrainSettings(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+TrainSpec = settings_section(TrainSettings, "TrainSpec")
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     try:
         emb = model.get_input_embeddings()
-    except NotImplementedError:
+    except NotImplementedError:  # transformers' base class raises it for models without input embeddings
         emb = None
     if emb is None or getattr(emb, "weight", None) is None or emb.weight.ndim != 2:
         raise InputError(path, "a model with an input embedding matrix", f"{type(model).__name__} has none")
