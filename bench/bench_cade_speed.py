@@ -14,7 +14,10 @@ For each thread count, best of --repeats (runs alternate to share machine noise)
   * cade:  train_slice(compass, <same iterable>, settings) including the
     corpus read, vocabulary, one-time encoding and training (JIT compiled
     beforehand);
-  * for information, gensim's corpus_file mode (its fastest, Python-free path).
+  * for information, gensim's corpus_file mode (its fastest, Python-free path);
+  * with --reference-python, the original CADE (vinid/cade on its gensim 3.6 fork, built by
+    scripts/setup_reference_cade.sh) training the same slice against its own compass: its
+    train_slice time (vocabulary from the file + training), as printed by bench/reference_cade.py.
 ratio = gensim seconds / cade seconds (= words/s ratio: both train epochs x raw words).
 Writes bench/results/cade_speed.json.
 """
@@ -132,12 +135,30 @@ def gensim_slice(path, s, threads: int, corpus_file: bool = False) -> dict:
             "vocab": len(m.wv)}
 
 
+def reference_slice_seconds(python: str, slice_files: dict, slice_name: str, threads: int, scratch: str) -> float:
+    """The original CADE's ``train_slice`` seconds for one slice (its compass trained first, not timed)."""
+    compass = Path(scratch) / "compass.txt"
+    if not compass.exists():
+        with open(compass, "w", encoding="utf-8") as out:
+            for path in slice_files.values():
+                out.write(Path(path).read_text(encoding="utf-8"))
+    run = subprocess.run([python, str(ROOT / "bench" / "reference_cade.py"), "--compass", str(compass),
+                          "--out", str(Path(scratch) / "reference"), "--workers", str(threads),
+                          "--slice", f"{slice_name}={slice_files[slice_name]}"], capture_output=True, text=True)
+    m = re.search(rf"^slice {re.escape(slice_name)} trained in ([0-9.]+) s", run.stdout, re.M)
+    if run.returncode or not m:
+        raise RuntimeError(f"reference CADE failed ({run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return float(m.group(1))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--corpus", choices=["auto", "bible", "lee"], default="auto")
     ap.add_argument("--no-corpus-file", action="store_true", help="skip gensim's corpus_file reference runs")
+    ap.add_argument("--reference-python", metavar="PYTHON",
+                    help="also time the original CADE's slice training with this Python (.reference-cade/venv/bin/python)")
     args = ap.parse_args(argv)
 
     import gensim
@@ -166,15 +187,19 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="cade-bench-") as scratch:
         for threads in args.threads:
             s = CadeSettings(threads=threads)
-            g_runs, c_runs, f_runs = [], [], []
+            g_runs, c_runs, f_runs, r_runs = [], [], [], []
             for r in range(args.repeats):
                 g_runs.append(gensim_slice(slice_path, s, threads))
                 sl = train_slice(compass, load_token_corpus(slice_path), s, tmp_dir=scratch, name=slice_name)
                 c_runs.append(dict(sl.stats))
                 if not args.no_corpus_file and r == 0:
                     f_runs.append(gensim_slice(slice_path, s, threads, corpus_file=True))
+                if args.reference_python:
+                    r_runs.append(reference_slice_seconds(args.reference_python, corp["slices"], slice_name, threads,
+                                                          scratch))
                 print(f"  threads={threads} run {r + 1}: gensim {g_runs[-1]['seconds']:.2f}s, "
-                      f"cade {c_runs[-1]['seconds']:.2f}s", flush=True)
+                      f"cade {c_runs[-1]['seconds']:.2f}s"
+                      + (f", original CADE {r_runs[-1]:.2f}s" if r_runs else ""), flush=True)
             g = min(g_runs, key=lambda x: x["seconds"])
             c = min(c_runs, key=lambda x: x["seconds"])
             words = c["words_trained"]
@@ -199,6 +224,9 @@ def main(argv=None):
             if f_runs:
                 row["gensim_corpus_file_seconds"] = round(f_runs[0]["seconds"], 3)
                 row["ratio_vs_corpus_file"] = round(f_runs[0]["seconds"] / c["seconds"], 3)
+            if r_runs:
+                row["reference_cade_seconds"] = round(min(r_runs), 3)
+                row["ratio_vs_reference_cade"] = round(min(r_runs) / c["seconds"], 3)
             rows.append(row)
 
     hdr = (f"{'threads':>7} {'words':>10} {'gensim s':>9} {'gensim w/s':>11} {'cade s':>8} {'cade w/s':>11} "
@@ -214,6 +242,10 @@ def main(argv=None):
               f"{r['ratio_train_only']:>10.2f} {r.get('gensim_corpus_file_seconds', float('nan')):>6.2f} "
               f"{r.get('ratio_vs_corpus_file', float('nan')):>6.2f}")
     print("(train-only: gensim train() vs the cade kernel epochs; cf: gensim corpus_file mode, for information)")
+    for r in rows:
+        if "reference_cade_seconds" in r:
+            print(f"threads={r['threads']}: original CADE slice {r['reference_cade_seconds']:.2f}s, this CADE "
+                  f"{r['cade_seconds']:.2f}s: {r['ratio_vs_reference_cade']:.2f}x faster")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "cade_speed.json"

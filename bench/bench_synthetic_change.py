@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import method_name, save_result, shuffled_halves, trained_methods, write_lines
+from common import add_method_args, method_names, save_result, shuffled_halves, trained_methods, write_lines
 
 
 def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
@@ -93,8 +93,7 @@ def main():
     ap.add_argument("--floors", type=int, nargs="+", default=[20, 50])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=[],
-                    help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
+    add_method_args(ap)
     ap.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=["insert", "swap"])
     ap.add_argument("--target-band", type=int, nargs=2, default=[40, 200], metavar=("LO", "HI"),
                     help="targets are drawn among words seen LO..HI times in each half")
@@ -119,8 +118,9 @@ def main():
               f"(target, donor, target count before -> after in b): "
               f"{[(t, d, cb[t], cb2[t]) for d, t in sorted(pairs.items(), key=lambda p: p[1])][:6]} ...", flush=True)
         files = {"a": write_lines(a_sents, work / "a.txt"), "b": write_lines(b_sents, work / f"b-{design}.txt")}
-        runs = {method_name(a): [] for a in alphas} | {"procrustes": []}
-        for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas):
+        runs: dict[str, list] = {m: [] for m in method_names(alphas, args.reference_python)}
+        for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas,
+                                                reference_python=args.reference_python):
             for floor in args.floors:
                 for measure, ranked in rankings(vecs["a"], vecs["b"], floor).items():
                     ranked = [w for w in ranked if w not in excluded]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus_sentences, method_name, save_result, trained_methods, unit, write_lines
+from common import (add_method_args, corpus_sentences, method_names, save_result,
+                    trained_methods, unit, write_lines)
 
 # archaic KJV form -> accepted modern WEB forms
 PAIRS = {
@@ -63,14 +64,14 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=[],
-                    help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
+    add_method_args(ap)
     args = ap.parse_args()
     alphas = [None, *args.cade_slice_alpha]
     work = Path(tempfile.mkdtemp(prefix="bench-kjv-web-"))
     files = {name: write_lines(corpus_sentences(name), work / f"{name}.txt") for name in ("kjv", "web")}
-    rows = {method_name(a): [] for a in alphas} | {"procrustes": []}
-    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas):
+    rows: dict[str, list] = {m: [] for m in method_names(alphas, args.reference_python)}
+    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas,
+                                                reference_python=args.reference_python):
         r = evaluate(vecs["kjv"], vecs["web"])
         r.update(seed=seed, seconds=round(secs, 1))
         rows[method].append(r)

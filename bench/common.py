@@ -58,19 +58,24 @@ def train_cade(slice_files: dict[str, Path], settings, workdir: Path) -> dict:
 
 
 def train_baseline(slice_files: dict[str, Path], settings) -> dict:
-    """Independent CBOW per slice (same settings and seed), each aligned to the
-    first slice with orthogonal Procrustes on their shared vocabulary."""
+    """Independent CBOW per slice (same settings, seed and initial vector range as CADE: the reference's),
+    each aligned to the first slice with orthogonal Procrustes on their shared vocabulary."""
     from gensim.models import Word2Vec
 
     from pipeline.alignment import align_keyed_vectors
     from pipeline.cade import load_token_corpus
+    from pipeline.cade.train import reference_initial_vectors
 
     out = {}
     for name, path in slice_files.items():
-        m = Word2Vec(load_token_corpus(path), vector_size=settings.vector_size, window=settings.window,
-                     negative=settings.negative, min_count=settings.min_count, sample=settings.sample, sg=0, hs=0,
-                     epochs=settings.slice_epochs, alpha=settings.slice_alpha, seed=settings.seed,
+        corpus = load_token_corpus(path)
+        m = Word2Vec(vector_size=settings.vector_size, window=settings.window, negative=settings.negative,
+                     min_count=settings.min_count, sample=settings.sample, sg=0, hs=0, epochs=settings.slice_epochs,
+                     alpha=settings.slice_alpha, min_alpha=settings.min_alpha, seed=settings.seed,
                      workers=settings.threads)
+        m.build_vocab(corpus)
+        reference_initial_vectors(m)
+        m.train(corpus, total_words=m.corpus_total_words, epochs=m.epochs)
         out[name] = m.wv
     names = list(out)
     ref = out[names[0]]
@@ -79,15 +84,71 @@ def train_baseline(slice_files: dict[str, Path], settings) -> dict:
     return out
 
 
+def train_cade_reference(slice_files: dict[str, Path], settings, workdir: Path, python: str) -> dict:
+    """The original CADE (vinid/cade on its gensim 3.6 fork) through ``bench/reference_cade.py``, run by the
+    reference environment's ``python`` (``scripts/setup_reference_cade.sh``). Returns gensim 4 KeyedVectors
+    with each word's slice count as the ``"count"`` vecattr (as the project's slices have)."""
+    import subprocess
+    from collections import Counter
+
+    from gensim.models import KeyedVectors
+
+    if settings.compass_alpha != settings.slice_alpha:
+        raise ValueError("the reference CADE has one learning rate for compass and slices")
+    workdir = Path(workdir) / f"reference-{settings.seed}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    compass = workdir / "compass.txt"
+    with open(compass, "w", encoding="utf-8") as out:
+        for path in slice_files.values():
+            out.write(Path(path).read_text(encoding="utf-8"))
+    cmd = [python, str(ROOT / "bench" / "reference_cade.py"), "--compass", str(compass), "--out", str(workdir),
+           "--seed", str(settings.seed), "--workers", str(settings.threads), "--size", str(settings.vector_size),
+           "--window", str(settings.window), "--ns", str(settings.negative), "--min-count", str(settings.min_count),
+           "--siter", str(settings.compass_epochs), "--diter", str(settings.slice_epochs),
+           "--alpha", str(settings.slice_alpha)]
+    for name, path in slice_files.items():
+        cmd += ["--slice", f"{name}={path}"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode:  # (its stderr also holds gensim 3.6's optional corpus_file extensions failing to build)
+        raise RuntimeError(f"reference CADE failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    out = {}
+    for name, path in slice_files.items():
+        kv = KeyedVectors.load_word2vec_format(str(workdir / f"{name}.vec"))
+        with open(path, encoding="utf-8") as fh:
+            counts = Counter(w for line in fh for w in line.split())
+        for w in kv.index_to_key:
+            kv.set_vecattr(w, "count", counts[w])
+        out[name] = kv
+    return out
+
+
 def method_name(slice_alpha: float | None) -> str:
     """``cade`` at the reference slice learning rate, ``cade@<alpha>`` otherwise."""
     return "cade" if slice_alpha is None else f"cade@{slice_alpha:g}"
 
 
+def add_method_args(ap, slice_alphas=()) -> None:
+    """The command-line options that choose the CADE variants next to the reference-settings CADE and the
+    Procrustes baseline (``trained_methods``' ``cade_slice_alphas`` and ``reference_python``)."""
+    ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=list(slice_alphas),
+                    help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
+    ap.add_argument("--reference-python", metavar="PYTHON",
+                    help="also run the original CADE (vinid/cade on its gensim fork) with this Python "
+                         "(built by scripts/setup_reference_cade.sh: .reference-cade/venv/bin/python)")
+
+
+def method_names(cade_slice_alphas, reference_python: str | None = None) -> list[str]:
+    """The methods ``trained_methods`` yields, in its order."""
+    return ([method_name(a) for a in cade_slice_alphas] + (["cade-reference"] if reference_python else [])
+            + ["procrustes"])
+
+
 def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, workdir: Path,
-                    cade_slice_alphas=(None,)):
+                    cade_slice_alphas=(None,), reference_python: str | None = None):
     """For each seed: ``(seed, method, vectors per slice, seconds)`` for CADE (once per slice learning rate
-    in ``cade_slice_alphas``; None = the reference default) and the Procrustes baseline (reference settings)."""
+    in ``cade_slice_alphas``; None = the reference default), the original CADE as ``cade-reference`` when
+    ``reference_python`` names the reference environment's Python, and the Procrustes baseline (reference
+    settings)."""
     import dataclasses
 
     from pipeline.cade import CadeSettings
@@ -97,6 +158,8 @@ def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, wo
         runs = [(method_name(a), lambda a=a: train_cade(
                     files, settings if a is None else dataclasses.replace(settings, slice_alpha=a), workdir))
                 for a in cade_slice_alphas]
+        if reference_python:
+            runs.append(("cade-reference", lambda: train_cade_reference(files, settings, workdir, reference_python)))
         runs.append(("procrustes", lambda: train_baseline(files, settings)))
         for method, train in runs:
             t0 = time.time()

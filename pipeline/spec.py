@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import sys
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -81,7 +82,7 @@ def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc
     cls = dataclasses.make_dataclass(name, specs, frozen=True, namespace={
         "__post_init__": __post_init__, "settings": settings,
         "__doc__": doc or f"The ``{settings_cls.__name__}`` settings a spec may set.", **attrs})
-    cls.__module__ = __name__
+    cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the defining module, for repr/pickle
     return cls
 
 
@@ -192,13 +193,7 @@ class MultilingualSpec:
 
 
 def load_multilingual_spec(path: Path | str, profile: str | None = None) -> MultilingualSpec:
-    path = Path(path)
-    data = load_yaml(path, profile)
-    data.setdefault("name", path.stem)
-    kind = data.pop("kind", "multilingual")
-    if kind != "multilingual":
-        raise SpecError(path, "kind: multilingual", f"found kind: {kind!r}")
-    return from_mapping(MultilingualSpec, data, path)
+    return load_spec_of_kind(MultilingualSpec, "multilingual", path, profile)
 
 
 # --------------------------------------------------------------------------
@@ -333,11 +328,17 @@ def load_yaml(path: Path | str, profile: str | None = None) -> dict:
     return data
 
 
-def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
+def load_spec_of_kind(cls, kind: str, path: Path | str, profile: str | None = None):
+    """Read a spec file of one ``kind`` (its ``kind:`` key, when present, must say so) into ``cls``; the spec's
+    name defaults to the file's stem."""
     path = Path(path)
     data = load_yaml(path, profile)
     data.setdefault("name", path.stem)
-    kind = data.pop("kind", "diachronic")
-    if kind != "diachronic":
-        raise SpecError(path, "kind: diachronic", f"found kind: {kind!r}")
-    return from_mapping(DiachronicSpec, data, path)
+    found = data.pop("kind", kind)
+    if found != kind:
+        raise SpecError(path, f"kind: {kind}", f"found kind: {found!r}")
+    return from_mapping(cls, data, path)
+
+
+def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
+    return load_spec_of_kind(DiachronicSpec, "diachronic", path, profile)

@@ -187,7 +187,8 @@ def test_slice_vocab_is_gensims_build_vocab(lee, compass, tmp_path, mode):
     for attr in ("count", "sample_int"):
         assert np.array_equal(model.wv.expandos[attr], ref.wv.expandos[attr])
     assert np.array_equal(model.cum_table, ref.cum_table)
-    assert np.array_equal(model.wv.vectors, ref.wv.vectors)
+    assert np.array_equal(model.wv.vectors, ref.wv.vectors * np.float32(0.5))  # the reference's init range
+    assert np.abs(model.wv.vectors).max() < 0.5 / 100
     assert chunks.total_words == ref.corpus_total_words and model.corpus_count == ref.corpus_count
     # the vocabulary: compass words seen in the slice (reference), or only those reaching min_count there
     counts = Counter(w for sent in sents for w in sent)
@@ -274,7 +275,7 @@ def test_context_matrix_frozen_and_word_vectors_learn(lee, compass, threads, tmp
             assert sl.stats["words_trained"] == 5 * sum(map(len, lee[part]))
             assert sl.stats["threads"] == threads and sl.stats["words_per_second"] > 0
             assert np.isfinite(sl.wv.vectors).all()
-            start = compass.wv.vectors[rows] if mode == "both" else _gensim_init(len(sl.wv), 1)
+            start = compass.wv.vectors[rows] if mode == "both" else _reference_init(len(sl.wv), 1)
             moved = np.abs(sl.wv.vectors - start).max(axis=1)
             assert (moved > 0).mean() > 0.99  # nearly every word was trained
     assert list(tmp_path.iterdir()) == []  # the encoded corpus is removed
@@ -283,11 +284,13 @@ def test_context_matrix_frozen_and_word_vectors_learn(lee, compass, threads, tmp
     assert np.array_equal(compass.wv.vectors, compass_vectors)
 
 
-def _gensim_init(n, seed, d=100):
+def _reference_init(n, seed, d=100):
+    """gensim 4's seeded stream, in the reference's (word2vec.c, gensim 3) range [-0.5/d, 0.5/d)."""
     v = np.random.default_rng(seed).random((n, d), dtype=np.float32)
     v *= 2.0
     v -= 1.0
-    v /= d
+    v /= d  # gensim 4: [-1/d, 1/d)
+    v *= np.float32(0.5)
     return v
 
 
@@ -295,8 +298,16 @@ def _gensim_init(n, seed, d=100):
 def test_initial_vectors(lee, compass, mode):
     """With a negligible learning rate the result is the initial state: gensim's seeded init, or the compass rows."""
     sl = train_slice(compass, lee["a"], CadeSettings(init_mode=mode, slice_alpha=1e-30, min_alpha=0.0, seed=3))
-    start = compass.wv.vectors[_rows(compass, sl)] if mode == "both" else _gensim_init(len(sl.wv), 3)
+    start = compass.wv.vectors[_rows(compass, sl)] if mode == "both" else _reference_init(len(sl.wv), 3)
     np.testing.assert_allclose(sl.wv.vectors, start, rtol=0, atol=1e-20)
+
+
+def test_compass_starts_in_the_reference_range(lee):
+    """gensim 3 / word2vec.c start word vectors in [-0.5/size, 0.5/size), gensim 4 in twice that: the compass
+    uses the reference's range (with gensim 4's, CADE's slices come out measurably noisier)."""
+    c = train_compass(lee["all"], CadeSettings(threads=1, seed=4, compass_alpha=1e-30, min_alpha=0.0))
+    np.testing.assert_allclose(c.wv.vectors, _reference_init(len(c.wv), 4), rtol=0, atol=1e-20)
+    assert np.abs(c.wv.vectors).max() < 0.5 / 100 and np.abs(c.wv.vectors).max() > 0.45 / 100
 
 
 def test_reproducible_with_one_thread(lee, compass):

@@ -103,3 +103,21 @@ def test_a_bad_section_value_is_a_spec_error_naming_the_key_path(tmp_path):
     with pytest.raises(SpecError) as e:
         load_multilingual_spec(p)
     assert "dim" in str(e.value) and "'fasttext'" in str(e.value) and str(p) in str(e.value)
+
+
+@pytest.mark.parametrize("loader_path,kind", [
+    ("pipeline.spec:load_diachronic_spec", "diachronic"),
+    ("pipeline.spec:load_multilingual_spec", "multilingual"),
+    ("pipeline.transfer.spec:load_transfer_spec", "transfer"),
+    ("pipeline.specialization.spec:load_specialization_spec", "specialization"),
+])
+def test_a_spec_of_another_kind_is_refused_by_every_loader(tmp_path, loader_path, kind):
+    import importlib
+
+    module, name = loader_path.split(":")
+    loader = getattr(importlib.import_module(module), name)
+    other = "transfer" if kind != "transfer" else "diachronic"
+    p = write(tmp_path, f"kind: {other}\ncorpora: [a]\n", name="wrong.yaml")
+    with pytest.raises(SpecError) as e:
+        loader(p)
+    assert str(p) in str(e.value) and f"kind: {kind}" in str(e.value) and repr(other) in str(e.value)

@@ -203,6 +203,20 @@ def _word2vec(settings: CadeSettings, alpha: float, epochs: int):
     )
 
 
+def reference_initial_vectors(model) -> None:
+    """Bring a gensim 4 model's fresh word vectors to the reference's initial range.
+
+    gensim 4 draws initial word vectors uniformly in [-1/size, 1/size); word2vec.c
+    and gensim 3 (on which the reference CADE runs) draw them in [-0.5/size, 0.5/size).
+    Halving them gives the reference's distribution. It matters for CADE: with gensim
+    4's range the compass leaves every slice's words about 5% noisier across slices
+    (no-change cross-slice cosine distance of words seen 20-40 times per half of the
+    WEB: 0.158 against the original CADE's 0.149; with this, 0.150 —
+    ``bench/bench_change_noise.py --reference-python``).
+    """
+    model.wv.vectors *= np.float32(0.5)
+
+
 def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress: Progress = None):
     """Train the compass: gensim CBOW (negative sampling) on the concatenation of all slices.
 
@@ -218,6 +232,7 @@ def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress:
     if progress is not None:
         progress(0.0, "compass: building vocabulary")
     model.build_vocab(corpus)
+    reference_initial_vectors(model)
     if len(model.wv) == 0:
         raise InputError(label, f"a corpus with at least one word occurring {settings.min_count}+ times",
                          f"no word reaches min_count={settings.min_count} "
@@ -450,6 +465,7 @@ def _prepare_slice(compass, corpus, settings: CadeSettings, tmp: Path, name: str
 
     frequent = any(c >= settings.min_count and w in compass_index for w, c in word_freq.items())
     model.build_vocab_from_freq(word_freq, corpus_count=enc.n_sentences, trim_rule=trim_rule)
+    reference_initial_vectors(model)
     model.corpus_total_words = enc.total_words
     del word_freq
     wv = model.wv

@@ -100,7 +100,7 @@ class CompassModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-compass"
-    version = 1
+    version = 2  # 2: the reference's initial vector range
 
     def requires(self):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
@@ -142,7 +142,7 @@ class SliceModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-slice"
-    version = 1
+    version = 2  # 2: the reference's initial vector range
 
     def requires(self):
         return {"corpus": PreparedCorpus(spec=self.spec, profile=self.profile),

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..errors import SpecError
-from ..spec import from_mapping, load_yaml, settings_section
+from ..spec import load_spec_of_kind, settings_section
 from .train import TrainSettings
 
 __all__ = [
@@ -253,10 +252,4 @@ class SpecializationSpec:
 
 
 def load_specialization_spec(path: Path | str, profile: str | None = None) -> SpecializationSpec:
-    path = Path(path)
-    data = load_yaml(path, profile)
-    data.setdefault("name", path.stem)
-    kind = data.pop("kind", "specialization")
-    if kind != "specialization":
-        raise SpecError(path, "kind: specialization", f"found kind: {kind!r}")
-    return from_mapping(SpecializationSpec, data, path)
+    return load_spec_of_kind(SpecializationSpec, "specialization", path, profile)

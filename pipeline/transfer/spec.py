@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..errors import SpecError
-from ..spec import from_mapping, load_yaml
+from ..spec import load_spec_of_kind
 from .pretrain import PretrainSettings as PretrainingSpec
 
 __all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "EvaluationSpec",
@@ -113,10 +112,4 @@ class TransferSpec:
 
 
 def load_transfer_spec(path: Path | str, profile: str | None = None) -> TransferSpec:
-    path = Path(path)
-    data = load_yaml(path, profile)
-    data.setdefault("name", path.stem)
-    kind = data.pop("kind", "transfer")
-    if kind != "transfer":
-        raise SpecError(path, "kind: transfer", f"found kind: {kind!r}")
-    return from_mapping(TransferSpec, data, path)
+    return load_spec_of_kind(TransferSpec, "transfer", path, profile)
