@@ -122,6 +122,26 @@ def test_rerun_does_nothing_and_edits_rerun_only_dependents(project):
     assert sorted(f.split("/")[0] for f in new) == ["cade-compass", "cade-report", "cade-slice", "cade-slice", "corpus"]
 
 
+def test_new_slice_code_version_reruns_slices_and_report(project, monkeypatch):
+    """The report reaches its slices dynamically; a new version of the slice (or compass) code must still
+    give it a new id, or it would keep a change table computed from the old slices."""
+    from pipeline.dag.diachronic import CompassModel, SliceModel
+
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    before = stage_folders(project)
+    monkeypatch.setattr(SliceModel, "version", SliceModel.version + 1)
+    luigi.task_register.Register.clear_instance_cache()
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert sorted(f.split("/")[0] for f in new) == ["cade-report", "cade-slice", "cade-slice"]
+    before = stage_folders(project)
+    monkeypatch.setattr(CompassModel, "version", CompassModel.version + 1)
+    luigi.task_register.Register.clear_instance_cache()
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert sorted(f.split("/")[0] for f in new) == ["cade-compass", "cade-report", "cade-slice", "cade-slice"]
+
+
 @pytest.mark.parametrize("breakage,needle", [
     (lambda root: (root / "corpora" / "lee_b" / "part2.txt").write_bytes(b""), "part2.txt"),
     (lambda root: (root / "corpora" / "lee_b" / "part2.txt").write_bytes(b"abc\xff\xfe def\n"), "part2.txt"),

@@ -201,7 +201,10 @@ class DiachronicReport(_SpecParams, StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        return {"cade": to_mapping(s.cade), "report": to_mapping(s.report)}
+        # the slices are dynamic dependencies (their names come from the data), so their ids are not among
+        # this stage's inputs: the cade settings, the corpus id and the code versions below stand for them
+        return {"cade": to_mapping(s.cade), "report": to_mapping(s.report),
+                "upstream_versions": {CompassModel.stage: CompassModel.version, SliceModel.stage: SliceModel.version}}
 
     def slice_tasks(self) -> dict[int, list[SliceModel]]:
         names = self.input().read_json("slices.json")["slices"]
