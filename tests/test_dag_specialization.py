@@ -228,6 +228,12 @@ PIVOT = """\
 """
 
 
+def _constraints_name(spec: str = "toy") -> str:
+    """The constraints stage's folder name for the spec as it is on disk now."""
+    luigi.task_register.Register.clear_instance_cache()
+    return SpecializationConstraints(spec=spec).output().path.name
+
+
 def test_pivot_constraints_add_training_pairs_and_follow_their_files(project):
     spec = project / "tasks" / "specialization" / "toy.yaml"
     (project / "de_en.tsv").write_text("dachs\tbadger\notter\totter\nwalross\twalrus\nbank\tbank\nbank\tseat\n"
@@ -235,11 +241,7 @@ def test_pivot_constraints_add_training_pairs_and_follow_their_files(project):
     (project / "es_de.tsv").write_text("tejon\tdachs\nnutria\totter\nmorsa\twalross\nbanco\tbank\n")
     spec.write_text(SPEC.replace("  holdout_simlex999: true\n", PIVOT + "  holdout_simlex999: true\n"))
 
-    def constraints_name():
-        luigi.task_register.Register.clear_instance_cache()
-        return SpecializationConstraints(spec="toy").output().path.name
-
-    c0 = constraints_name()
+    c0 = _constraints_name()
     res = build(SpecializationConstraints(spec="toy"))
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
     cons = project / "outputs" / "constraints" / c0
@@ -257,10 +259,10 @@ def test_pivot_constraints_add_training_pairs_and_follow_their_files(project):
     assert m["pivot_en-es-via-de_pairs"] == 3 and list((cons / "bli").glob("*.test.txt")) == [cons / "bli" /
                                                                                             "en-es.test.txt"]
     (project / "es_de.tsv").write_text("tejon\tdachs\n")
-    assert constraints_name() != c0  # a changed pivot dictionary is a changed input
+    assert _constraints_name() != c0  # a changed pivot dictionary is a changed input
     spec.write_text(SPEC.replace("  holdout_simlex999: true\n", PIVOT.replace("max_fanout: 2", "max_fanout: 3")
                                  + "  holdout_simlex999: true\n"))
-    c2 = constraints_name()
+    c2 = _constraints_name()
     assert c2 != c0
 
 
@@ -287,11 +289,7 @@ for line in sys.stdin.read().splitlines():
     spec.write_text(SPEC.replace("  holdout_simlex999: true\n", "  apertium:\n    - {path: en-es.autobil.bin, "
                                  "lemmas_from: wordnet, pos: [n, a]}\n  holdout_simlex999: true\n"))
 
-    def constraints_name():
-        luigi.task_register.Register.clear_instance_cache()
-        return SpecializationConstraints(spec="toy").output().path.name
-
-    c0 = constraints_name()
+    c0 = _constraints_name()
     res = build(SpecializationConstraints(spec="toy"))
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
     cons = project / "outputs" / "constraints" / c0
@@ -301,4 +299,4 @@ for line in sys.stdin.read().splitlines():
     assert json.loads((cons / "metrics.json").read_text())["apertium_en-es-apertium_pairs"] == 2
     assert set(zip(ap["word_a"], ap["word_b"])) == {("motorcar", "automóvil")}
     (project / "en-es.autobil.bin").write_bytes(b"v2")
-    assert constraints_name() != c0  # the dictionary's content is an input
+    assert _constraints_name() != c0  # the dictionary's content is an input
