@@ -137,17 +137,13 @@ def gensim_slice(path, s, threads: int, corpus_file: bool = False) -> dict:
 
 def reference_slice_seconds(python: str, slice_files: dict, slice_name: str, threads: int, scratch: str) -> float:
     """The original CADE's ``train_slice`` seconds for one slice (its compass trained first, not timed)."""
-    compass = Path(scratch) / "compass.txt"
-    if not compass.exists():
-        with open(compass, "w", encoding="utf-8") as out:
-            for path in slice_files.values():
-                out.write(Path(path).read_text(encoding="utf-8"))
-    run = subprocess.run([python, str(ROOT / "bench" / "reference_cade.py"), "--compass", str(compass),
-                          "--out", str(Path(scratch) / "reference"), "--workers", str(threads),
-                          "--slice", f"{slice_name}={slice_files[slice_name]}"], capture_output=True, text=True)
-    m = re.search(rf"^slice {re.escape(slice_name)} trained in ([0-9.]+) s", run.stdout, re.M)
-    if run.returncode or not m:
-        raise RuntimeError(f"reference CADE failed ({run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    from common import run_reference_cade
+
+    out = run_reference_cade(python, {slice_name: slice_files[slice_name]}, Path(scratch) / "reference",
+                             "--workers", str(threads), compass_files=slice_files)
+    m = re.search(rf"^slice {re.escape(slice_name)} trained in ([0-9.]+) s", out, re.M)
+    if not m:
+        raise RuntimeError(f"no slice timing in the reference CADE's output:\n{out[-2000:]}")
     return float(m.group(1))
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (add_method_args, method_names, save_result, shuffled_halves,
+from common import (add_training_args, method_names, save_result, shuffled_halves,
                     trained_methods, unit, write_lines)
 
 BINS = ((20, 40), (40, 80), (80, 200), (200, 1000), (1000, None))
@@ -52,20 +52,15 @@ def bin_stats(A: np.ndarray, B: np.ndarray) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="web")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--floor", type=int, default=20)
-    add_method_args(ap, slice_alphas=[0.01])
+    add_training_args(ap, slice_alphas=[0.01])
     args = ap.parse_args()
-    alphas = [None, *args.cade_slice_alpha]
 
     a_sents, b_sents, ca, cb = shuffled_halves(args.corpus, random.Random(0))
     work = Path(tempfile.mkdtemp(prefix="bench-noise-"))
     files = {"a": write_lines(a_sents, work / "a.txt"), "b": write_lines(b_sents, work / "b.txt")}
-    rows: dict[str, list] = {m: [] for m in method_names(alphas, args.reference_python)}
-    for seed, method, vecs, _ in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas,
-                                                reference_python=args.reference_python):
+    rows: dict[str, list] = {m: [] for m in method_names(args)}
+    for seed, method, vecs, _ in trained_methods(files, work, args):
         va, vb = vecs["a"], vecs["b"]
         words = [w for w in va.index_to_key if w in vb.key_to_index and min(ca[w], cb[w]) >= args.floor]
         freq = np.array([min(ca[w], cb[w]) for w in words])

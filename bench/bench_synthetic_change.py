@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_method_args, method_names, save_result, shuffled_halves, trained_methods, write_lines
+from common import add_training_args, method_names, save_result, shuffled_halves, trained_methods, write_lines
 
 
 def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
@@ -87,18 +87,14 @@ def rankings(a, b, floor: int) -> dict[str, list[str]]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="web")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--rate", type=float, default=0.5)
     ap.add_argument("--floors", type=int, nargs="+", default=[20, 50])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=5)
-    add_method_args(ap)
+    add_training_args(ap)
     ap.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=["insert", "swap"])
     ap.add_argument("--target-band", type=int, nargs=2, default=[40, 200], metavar=("LO", "HI"),
                     help="targets are drawn among words seen LO..HI times in each half")
     args = ap.parse_args()
-    alphas = [None, *args.cade_slice_alpha]
     from pipeline.change import average_precision
 
     rng = random.Random(0)
@@ -118,9 +114,8 @@ def main():
               f"(target, donor, target count before -> after in b): "
               f"{[(t, d, cb[t], cb2[t]) for d, t in sorted(pairs.items(), key=lambda p: p[1])][:6]} ...", flush=True)
         files = {"a": write_lines(a_sents, work / "a.txt"), "b": write_lines(b_sents, work / f"b-{design}.txt")}
-        runs: dict[str, list] = {m: [] for m in method_names(alphas, args.reference_python)}
-        for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas,
-                                                reference_python=args.reference_python):
+        runs: dict[str, list] = {m: [] for m in method_names(args)}
+        for seed, method, vecs, secs in trained_methods(files, work, args):
             for floor in args.floors:
                 for measure, ranked in rankings(vecs["a"], vecs["b"], floor).items():
                     ranked = [w for w in ranked if w not in excluded]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (add_method_args, corpus_sentences, method_names, save_result,
+from common import (add_training_args, corpus_sentences, method_names, save_result,
                     trained_methods, unit, write_lines)
 
 # archaic KJV form -> accepted modern WEB forms
@@ -61,17 +61,12 @@ def evaluate(kjv, web) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=5)
-    add_method_args(ap)
+    add_training_args(ap)
     args = ap.parse_args()
-    alphas = [None, *args.cade_slice_alpha]
     work = Path(tempfile.mkdtemp(prefix="bench-kjv-web-"))
     files = {name: write_lines(corpus_sentences(name), work / f"{name}.txt") for name in ("kjv", "web")}
-    rows: dict[str, list] = {m: [] for m in method_names(alphas, args.reference_python)}
-    for seed, method, vecs, secs in trained_methods(files, args.seeds, args.threads, args.epochs, work, alphas,
-                                                reference_python=args.reference_python):
+    rows: dict[str, list] = {m: [] for m in method_names(args)}
+    for seed, method, vecs, secs in trained_methods(files, work, args):
         r = evaluate(vecs["kjv"], vecs["web"])
         r.update(seed=seed, seconds=round(secs, 1))
         rows[method].append(r)

@@ -84,11 +84,33 @@ def train_baseline(slice_files: dict[str, Path], settings) -> dict:
     return out
 
 
-def train_cade_reference(slice_files: dict[str, Path], settings, workdir: Path, python: str) -> dict:
-    """The original CADE (vinid/cade on its gensim 3.6 fork) through ``bench/reference_cade.py``, run by the
-    reference environment's ``python`` (``scripts/setup_reference_cade.sh``). Returns gensim 4 KeyedVectors
-    with each word's slice count as the ``"count"`` vecattr (as the project's slices have)."""
+def run_reference_cade(python: str, slice_files: dict[str, Path], workdir: Path, *options: str,
+                       compass_files=None) -> str:
+    """Run ``bench/reference_cade.py`` (the original CADE) with the reference environment's ``python`` on
+    ``slice_files``, its compass on the concatenation of ``compass_files`` (default: the slices); returns its
+    standard output (timings, file names). Its vectors land in ``workdir/<slice>.vec``."""
     import subprocess
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    compass = workdir / "compass.txt"
+    with open(compass, "w", encoding="utf-8") as out:
+        for path in (compass_files or slice_files).values():
+            out.write(Path(path).read_text(encoding="utf-8"))
+    cmd = [python, str(ROOT / "bench" / "reference_cade.py"), "--compass", str(compass), "--out", str(workdir),
+           *options]
+    for name, path in slice_files.items():
+        cmd += ["--slice", f"{name}={path}"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode:  # (its stderr also holds gensim 3.6's optional corpus_file extensions failing to build)
+        raise RuntimeError(f"reference CADE failed ({run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
+    return run.stdout
+
+
+def train_cade_reference(slice_files: dict[str, Path], settings, workdir: Path, python: str) -> dict:
+    """The original CADE (vinid/cade on its gensim 3.6 fork) at ``settings``, run by the reference
+    environment's ``python`` (``scripts/setup_reference_cade.sh``). Returns gensim 4 KeyedVectors with each
+    word's slice count as the ``"count"`` vecattr (as the project's slices have)."""
     from collections import Counter
 
     from gensim.models import KeyedVectors
@@ -96,21 +118,11 @@ def train_cade_reference(slice_files: dict[str, Path], settings, workdir: Path, 
     if settings.compass_alpha != settings.slice_alpha:
         raise ValueError("the reference CADE has one learning rate for compass and slices")
     workdir = Path(workdir) / f"reference-{settings.seed}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    compass = workdir / "compass.txt"
-    with open(compass, "w", encoding="utf-8") as out:
-        for path in slice_files.values():
-            out.write(Path(path).read_text(encoding="utf-8"))
-    cmd = [python, str(ROOT / "bench" / "reference_cade.py"), "--compass", str(compass), "--out", str(workdir),
-           "--seed", str(settings.seed), "--workers", str(settings.threads), "--size", str(settings.vector_size),
-           "--window", str(settings.window), "--ns", str(settings.negative), "--min-count", str(settings.min_count),
-           "--siter", str(settings.compass_epochs), "--diter", str(settings.slice_epochs),
-           "--alpha", str(settings.slice_alpha)]
-    for name, path in slice_files.items():
-        cmd += ["--slice", f"{name}={path}"]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode:  # (its stderr also holds gensim 3.6's optional corpus_file extensions failing to build)
-        raise RuntimeError(f"reference CADE failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    run_reference_cade(python, slice_files, workdir, "--seed", str(settings.seed), "--workers", str(settings.threads),
+                       "--size", str(settings.vector_size), "--window", str(settings.window),
+                       "--ns", str(settings.negative), "--min-count", str(settings.min_count),
+                       "--siter", str(settings.compass_epochs), "--diter", str(settings.slice_epochs),
+                       "--alpha", str(settings.slice_alpha))
     out = {}
     for name, path in slice_files.items():
         kv = KeyedVectors.load_word2vec_format(str(workdir / f"{name}.vec"))
@@ -127,9 +139,12 @@ def method_name(slice_alpha: float | None) -> str:
     return "cade" if slice_alpha is None else f"cade@{slice_alpha:g}"
 
 
-def add_method_args(ap, slice_alphas=()) -> None:
-    """The command-line options that choose the CADE variants next to the reference-settings CADE and the
-    Procrustes baseline (``trained_methods``' ``cade_slice_alphas`` and ``reference_python``)."""
+def add_training_args(ap, slice_alphas=()) -> None:
+    """The options of the CADE benchmarks that choose the seeds, threads, epochs and the methods trained
+    next to the reference-settings CADE and the Procrustes baseline (read by ``trained_methods``)."""
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--cade-slice-alpha", type=float, nargs="*", default=list(slice_alphas),
                     help="also run CADE with these slice learning rates (the reference's 0.025 always runs)")
     ap.add_argument("--reference-python", metavar="PYTHON",
@@ -137,29 +152,30 @@ def add_method_args(ap, slice_alphas=()) -> None:
                          "(built by scripts/setup_reference_cade.sh: .reference-cade/venv/bin/python)")
 
 
-def method_names(cade_slice_alphas, reference_python: str | None = None) -> list[str]:
-    """The methods ``trained_methods`` yields, in its order."""
-    return ([method_name(a) for a in cade_slice_alphas] + (["cade-reference"] if reference_python else [])
-            + ["procrustes"])
+def method_names(args) -> list[str]:
+    """The methods ``trained_methods`` yields for these options, in its order."""
+    return ([method_name(a) for a in (None, *args.cade_slice_alpha)]
+            + (["cade-reference"] if args.reference_python else []) + ["procrustes"])
 
 
-def trained_methods(files: dict[str, Path], seeds, threads: int, epochs: int, workdir: Path,
-                    cade_slice_alphas=(None,), reference_python: str | None = None):
-    """For each seed: ``(seed, method, vectors per slice, seconds)`` for CADE (once per slice learning rate
-    in ``cade_slice_alphas``; None = the reference default), the original CADE as ``cade-reference`` when
-    ``reference_python`` names the reference environment's Python, and the Procrustes baseline (reference
-    settings)."""
+def trained_methods(files: dict[str, Path], workdir: Path, args):
+    """For each of ``args.seeds``: ``(seed, method, vectors per slice, seconds)`` for CADE (at the reference
+    slice learning rate, then at each of ``args.cade_slice_alpha``), the original CADE as ``cade-reference``
+    when ``args.reference_python`` names the reference environment's Python, and the Procrustes baseline
+    (reference settings)."""
     import dataclasses
 
     from pipeline.cade import CadeSettings
 
-    for seed in seeds:
-        settings = CadeSettings(seed=seed, threads=threads, compass_epochs=epochs, slice_epochs=epochs)
+    for seed in args.seeds:
+        settings = CadeSettings(seed=seed, threads=args.threads, compass_epochs=args.epochs,
+                                slice_epochs=args.epochs)
         runs = [(method_name(a), lambda a=a: train_cade(
                     files, settings if a is None else dataclasses.replace(settings, slice_alpha=a), workdir))
-                for a in cade_slice_alphas]
-        if reference_python:
-            runs.append(("cade-reference", lambda: train_cade_reference(files, settings, workdir, reference_python)))
+                for a in (None, *args.cade_slice_alpha)]
+        if args.reference_python:
+            runs.append(("cade-reference",
+                         lambda: train_cade_reference(files, settings, workdir, args.reference_python)))
         runs.append(("procrustes", lambda: train_baseline(files, settings)))
         for method, train in runs:
             t0 = time.time()

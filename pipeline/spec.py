@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -55,13 +54,15 @@ __all__ = [
 ]
 
 
-def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc: str = "", **attrs):
+def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc: str = "",
+                     module: str = __name__, **attrs):
     """A frozen spec section with the fields, types and defaults of an algorithm's settings class.
 
     Fields named in ``runtime`` (threads, seeds, block sizes: the run
     environment's business) are left out. Validation is the settings class's
     own (``__post_init__`` builds one); ``section.settings(**runtime)`` gives
-    the settings object the algorithm takes.
+    the settings object the algorithm takes. ``module`` is the defining
+    module's name (for repr and pickling).
     """
     hints = typing.get_type_hints(settings_cls)
     specs = []
@@ -82,7 +83,7 @@ def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc
     cls = dataclasses.make_dataclass(name, specs, frozen=True, namespace={
         "__post_init__": __post_init__, "settings": settings,
         "__doc__": doc or f"The ``{settings_cls.__name__}`` settings a spec may set.", **attrs})
-    cls.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the defining module, for repr/pickle
+    cls.__module__ = module
     return cls
 
 

@@ -211,7 +211,7 @@ def reference_initial_vectors(model) -> None:
     Halving them gives the reference's distribution. It matters for CADE: with gensim
     4's range the compass leaves every slice's words about 5% noisier across slices
     (no-change cross-slice cosine distance of words seen 20-40 times per half of the
-    WEB: 0.158 against the original CADE's 0.149; with this, 0.150 —
+    WEB: 0.158 against the original CADE's 0.149; with this, 0.149 —
     ``bench/bench_change_noise.py --reference-python``).
     """
     model.wv.vectors *= np.float32(0.5)

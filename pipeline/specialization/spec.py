@@ -185,7 +185,7 @@ class ConstraintsSpec:
             raise ValueError("a positive max_pairs (or null)")
 
 
-TrainSpec = settings_section(TrainSettings, "TrainSpec")
+TrainSpec = settings_section(TrainSettings, "TrainSpec", module=__name__)
 
 
 @dataclass(frozen=True)
