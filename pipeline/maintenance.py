@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import PipelineError
+from .integrity import SUCCESS, check_stage
 
 __all__ = ["TMP_PREFIX", "SUCCESS", "WORK", "AlreadyRunning", "stale_temporaries", "remove_paths",
            "superseded_folders", "remove_stage_folder", "explain", "run_lock", "split_stage_folder"]
 
 TMP_PREFIX = ".tmp-"  # as pipeline.dag.base writes them
-SUCCESS = "_SUCCESS"
 WORK = ".work"
 
 _TMP_RE = re.compile(r"(?:@(?P<host>[^@/]+)\.|-)(?P<pid>\d+)-[0-9a-f]{8}$")  # <name>@<host>.<pid>-<hex8>
@@ -220,6 +220,9 @@ def explain(task) -> str | None:
     out = task.output()
     folder = Path(getattr(out, "local", None) or out.path)  # never fetch a remote folder just to explain
     if folder.is_dir():
+        problem = check_stage(folder)
+        if problem and problem != "no success marker":
+            return f"its files no longer match its success marker ({problem})"
         return "an earlier attempt did not finish (no success marker)"
     previous = _previous_builds(folder, task.artifact_name())
     if not previous:

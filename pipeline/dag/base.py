@@ -31,11 +31,12 @@ from urllib.parse import urlparse
 import luigi
 
 from ..errors import PipelineError
-from ..identity import canonical_json, provenance_record, stage_hash
+from ..identity import canonical_json, file_sha256, provenance_record, stage_hash
+from ..integrity import SUCCESS, VERIFIED, check_listing, check_stage, hash_files, safe_relative, write_marker
+from ..maintenance import remove_stage_folder
 
 logger = logging.getLogger("luigi-interface")
 
-SUCCESS = "_SUCCESS"
 TMP_PREFIX = ".tmp-"
 
 
@@ -129,12 +130,10 @@ def corpus_fingerprints(names) -> dict[str, str]:
     return out
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link a large file from an upstream stage (same disk), else copy it."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def copy_from_stage(src: Path, dst: Path) -> None:
+    """Copy a file from an upstream stage (never a hard link: a file changed under one stage must not
+    silently change another; each stage's marker covers its own copy)."""
+    shutil.copyfile(src, dst)
 
 
 def stage_threads() -> int:
@@ -173,10 +172,19 @@ class StageTarget(luigi.Target):
         return self.local.name
 
     def exists(self) -> bool:
+        """The marker exists and the files it lists are intact (a changed file: a warning naming it, and False)."""
         if self.url is None:
-            return (self.local / SUCCESS).is_file()
+            return _intact(self.local, check_stage(self.local))
         fs, root = _remote(self.url)
-        return fs.exists(f"{root}/{SUCCESS}")
+        marker = _remote_marker(fs, root)
+        if marker is None:
+            return False
+        try:
+            listing = fs.find(root, detail=True)
+        except FileNotFoundError:
+            return False
+        sizes = {p[len(root):].lstrip("/"): int(info.get("size") or 0) for p, info in listing.items()}
+        return _intact(self.url, check_listing(marker, sizes))
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -205,47 +213,115 @@ def _remote(url: str):
 _MIRRORED: set[str] = set()  # remote folders this process has mirrored (a finished stage never changes)
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _intact(where, problem: str | None) -> bool:
+    if problem is None:
+        return True
+    if problem != "no success marker" and (str(where), problem) not in _WARNED:
+        _WARNED.add((str(where), problem))
+        logger.warning("%s: %s; the stage is not complete and will be rebuilt", where, problem)
+    return False
+
+
+def _remote_marker(fs, root: str) -> dict | None:
+    from ..integrity import MAX_MARKER_BYTES, valid_marker
+
+    try:
+        raw = fs.cat_file(f"{root}/{SUCCESS}")
+    except FileNotFoundError:
+        return None
+    if len(raw) > MAX_MARKER_BYTES:
+        return None
+    try:
+        marker = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return marker if valid_marker(marker) else None
+
+
+class CorruptStage(PipelineError):
+    """A finished stage whose files do not match its success marker."""
+
+
 def _mirror(url: str, local: Path) -> None:
-    """Fetch a complete remote stage folder into ``local`` unless the local copy has the same marker."""
-    if url in _MIRRORED and (local / SUCCESS).is_file():
+    """Fetch a complete remote stage folder into ``local`` unless the local copy has the same marker.
+
+    Only the files the remote marker lists are fetched, each bounded by its recorded size and checked
+    against its recorded sha256 before the folder is placed; a mismatch is :class:`CorruptStage`.
+    """
+    if url in _MIRRORED and check_stage(local) is None:
         return
     fs, root = _remote(url)
-    try:
-        marker = fs.cat_file(f"{root}/{SUCCESS}")
-    except FileNotFoundError:
-        return  # not built yet: the local path is where a writer builds it
-    if (local / SUCCESS).is_file() and (local / SUCCESS).read_bytes() == marker:
+    marker = _remote_marker(fs, root)
+    if marker is None:
+        return  # not built yet (or no valid marker): the local path is where a writer builds it
+    if (local / SUCCESS).is_file() and _same_marker(local, marker) and check_stage(local) is None:
         _MIRRORED.add(url)
         return
     tmp = local.parent / f"{TMP_PREFIX}{local.name}@{socket.gethostname()}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        for src in fs.find(root):
-            rel = src[len(root):].lstrip("/")
-            if rel == SUCCESS:
-                continue
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(src, str(tmp / rel))
         tmp.mkdir(parents=True, exist_ok=True)
+        for rel, rec in sorted(marker["files"].items()):
+            dest = tmp / safe_relative(rel)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _get_bounded(fs, f"{root}/{rel}", dest, rec["size"], f"{url}/{rel}")
+            found = file_sha256(dest)
+            if found != rec["sha256"]:
+                raise CorruptStage(f"{url}/{rel}: sha256 {found} does not match the stage's success marker "
+                                   f"({rec['sha256']}); not used. Rebuild it (remove {url}/{SUCCESS}) or run "
+                                   "`chronolingua verify`")
+        write_marker(tmp, {k: v for k, v in marker.items() if k not in ("files", "format")}, marker["files"])
         if local.exists():
-            shutil.rmtree(local)
+            remove_stage_folder(local)
         os.replace(tmp, local)
-        (local / SUCCESS).write_bytes(marker)
         _MIRRORED.add(url)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def _same_marker(local: Path, marker: dict) -> bool:
+    try:
+        mine = json.loads((local / SUCCESS).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return mine.get("files") == marker.get("files") and mine.get("stage_id") == marker.get("stage_id")
+
+
+def _get_bounded(fs, src: str, dest: Path, size: int, where: str, chunk: int = 1 << 20) -> None:
+    """Copy one remote file, refusing more bytes than the marker recorded."""
+    try:
+        with fs.open(src, "rb") as fh, open(dest, "wb") as out:
+            left = size
+            while block := fh.read(min(chunk, left + 1)):
+                if len(block) > left:
+                    raise CorruptStage(f"{where}: larger than the {size} bytes the stage's success marker "
+                                       "recorded; not used")
+                out.write(block)
+                left -= len(block)
+    except FileNotFoundError:
+        raise CorruptStage(f"{where}: missing, though the stage's success marker lists it") from None
+    if dest.stat().st_size != size:
+        raise CorruptStage(f"{where}: {dest.stat().st_size} bytes, the stage's success marker recorded {size}")
+
+
 def _upload(local: Path, url: str) -> None:
     """Put a finished local stage folder at ``url``: every file, then the success marker last.
 
     Object stores have no atomic folder rename; the marker written last is what makes the remote folder
-    complete, so a reader never takes a half-uploaded folder for a finished one.
+    complete, so a reader never takes a half-uploaded folder for a finished one. A remote folder that is
+    already complete (another worker finished first) is left as it is: its marker wins.
     """
     fs, root = _remote(url)
+    marker = _remote_marker(fs, root)
+    if marker is not None:
+        logger.info("%s: already complete (written by another worker); keeping it", url)
+        return
     if fs.exists(root):  # an earlier attempt without a marker
         fs.rm(root, recursive=True)
-    files = sorted(p for p in local.rglob("*") if p.is_file() and p.name != SUCCESS)
+    files = sorted(p for p in local.rglob("*") if p.is_file() and p.name not in (SUCCESS, VERIFIED))
     for f in [*files, local / SUCCESS]:
         dest = f"{root}/{f.relative_to(local).as_posix()}"
         fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
@@ -283,8 +359,9 @@ def write_stage(target: StageTarget, provenance: dict) -> Iterator[Path]:
     try:
         yield tmp
         write_json(tmp / "provenance.json", provenance)
-        if final.exists():  # an earlier attempt without a success marker
-            shutil.rmtree(final)
+        files = hash_files(tmp)  # hashed before the move: the marker records what this writer wrote
+        if final.exists():  # an earlier attempt without a success marker, or a corrupt one (under the stage lock)
+            remove_stage_folder(final)
         os.replace(tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -292,7 +369,7 @@ def write_stage(target: StageTarget, provenance: dict) -> Iterator[Path]:
             raise _output_error(final, exc) from exc
         raise
     try:
-        write_json(final / SUCCESS, {"stage_id": provenance.get("stage_id"), "created": provenance.get("created")})
+        write_marker(final, {"stage_id": provenance.get("stage_id"), "created": provenance.get("created")}, files)
         if target.url is not None:
             _upload(final, target.url)
     except OSError as exc:  # complete files but no marker: the folder counts as unfinished and is rebuilt
@@ -312,6 +389,58 @@ def _output_error(final: Path | str, exc: OSError) -> OutputError:
                        "no partial artifact was kept")
 
 
+def stage_lock_path(target: StageTarget) -> Path:
+    """The lock file of one stage folder (local; across machines luigid hands a task to one worker)."""
+    return outputs_root() / ".work" / "locks" / target.local.parent.name / f"{target.local.name}.lock"
+
+
+@contextlib.contextmanager
+def stage_lock(target: StageTarget) -> Iterator[None]:
+    """Hold the stage's exclusive lock (blocking): a second run of the same stage waits for the first.
+
+    An ``flock``: released by the kernel when the holder dies, so a killed run never blocks the next.
+    """
+    import fcntl
+
+    path = stage_lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            logger.info("%s: another run is building this stage; waiting for it", target.local.name)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _locked_run(run):
+    """Wrap a stage's ``run``: take the stage lock, and reuse the result if another run finished it meanwhile."""
+    import functools
+    import inspect
+
+    if inspect.isgeneratorfunction(run):  # dynamic dependencies: luigi drops the generator when it yields
+        @functools.wraps(run)
+        def gen_run(self):
+            with stage_lock(self.output()):
+                if self.output().exists():
+                    logger.info("%s: built by another run meanwhile; reusing it", self.stage_id())
+                    return
+                yield from run(self)
+        return gen_run
+
+    @functools.wraps(run)
+    def locked(self):
+        with stage_lock(self.output()):
+            if self.output().exists():
+                logger.info("%s: built by another run meanwhile; reusing it", self.stage_id())
+                return None
+            return run(self)
+    return locked
+
+
 class StageTask(luigi.Task):
     """A task that produces one stage folder.
 
@@ -323,6 +452,11 @@ class StageTask(luigi.Task):
 
     stage: str = ""
     version: int = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:  # every stage's run() builds under its stage lock (see _locked_run)
+            cls.run = _locked_run(cls.__dict__["run"])
 
     @abc.abstractmethod
     def identity_settings(self) -> Any:

@@ -19,24 +19,55 @@ from pathlib import Path
 
 import luigi
 
+from ..errors import PipelineError
 from .base import StageTarget, StageTask, corpora_root, pipeline, tasks_root
 from .registry import needs_network, spec_kinds
 
 logger = logging.getLogger("luigi-interface")
 
 
-def spec_entries(profile: str = "full", online: bool = False, only=()) -> tuple[list[tuple], list[str]]:
+class InvalidSpec(luigi.Task):
+    """Stands for a spec under ``tasks/`` that does not validate: it fails with the spec's error when run.
+
+    ``RebuildAll`` requires one per bad spec, so the other specs still build and the run ends non-zero.
+    """
+
+    kind = luigi.Parameter()
+    name = luigi.Parameter()
+    profile = luigi.Parameter(default="full")
+    error = luigi.Parameter(significant=False, default="")
+
+    def complete(self) -> bool:
+        return False
+
+    def run(self):
+        raise PipelineError(f"tasks/{self.kind}/{self.name}.yaml is not a valid spec: {self.error}")
+
+
+def spec_entries(profile: str = "full", online: bool = False, only=(), *,
+                 invalid: list | None = None) -> tuple[list[tuple], list[str]]:
     """``(kind, spec name, final task)`` for every spec under ``tasks/``, and the specs skipped (with why).
 
-    ``only`` limits the set to ``kind/name`` entries (or bare kinds).
+    ``only`` limits the set to ``kind/name`` entries (or bare kinds); an entry that names no spec is a
+    :class:`PipelineError`. A spec that fails validation raises, unless ``invalid`` is a list: it then
+    gets ``(kind, name, error)`` and the other specs are still returned.
     """
+    check_selection(only)
     entries, skipped = [], []
     for kind_name, kind in sorted(spec_kinds().items()):
         for path in sorted((tasks_root() / kind_name).glob("*.yaml")):
             key = f"{kind_name}/{path.stem}"
             if only and key not in only and kind_name not in only:
                 continue
-            if needs_network(kind.load(path, profile)) and not online:
+            try:
+                spec = kind.load(path, profile)
+            except PipelineError as exc:
+                if invalid is None:
+                    raise
+                logger.error("%s: invalid spec, not built: %s", key, exc)
+                invalid.append((kind_name, path.stem, str(exc)))
+                continue
+            if needs_network(spec) and not online:
                 skipped.append(f"{key}: needs the network (run with --online to include it)")
                 continue
             entries.append((kind_name, path.stem, kind.task(path.stem, profile)))
@@ -45,9 +76,20 @@ def spec_entries(profile: str = "full", online: bool = False, only=()) -> tuple[
     return entries, skipped
 
 
-def spec_tasks(profile: str = "full", online: bool = False, only=()) -> tuple[list[luigi.Task], list[str]]:
+def check_selection(only) -> None:
+    """Every ``kind/name`` (or bare kind) in ``only`` names at least one spec under ``tasks/``."""
+    known = {f"{k}/{p.stem}" for k in spec_kinds() for p in (tasks_root() / k).glob("*.yaml")}
+    kinds = set(spec_kinds())
+    for item in only or ():
+        if item not in known and item not in kinds:
+            raise PipelineError(f"--specs {item}: no such spec under {tasks_root()} (expected kind/name, one of "
+                                f"{', '.join(sorted(known)) or 'none'}; or a kind: {', '.join(sorted(kinds))})")
+
+
+def spec_tasks(profile: str = "full", online: bool = False, only=(), *,
+               invalid: list | None = None) -> tuple[list[luigi.Task], list[str]]:
     """The final task of every spec under ``tasks/`` (see :func:`spec_entries`) and the skipped specs."""
-    entries, skipped = spec_entries(profile, online, only)
+    entries, skipped = spec_entries(profile, online, only, invalid=invalid)
     return [e[2] for e in entries], skipped
 
 
@@ -88,7 +130,9 @@ class RebuildAll(luigi.WrapperTask):
     online = luigi.BoolParameter(default=False, description="also specs that declare needs_network: true")
 
     def requires(self):
-        return spec_tasks(self.profile, self.online)[0]
+        invalid: list = []
+        tasks, _ = spec_tasks(self.profile, self.online, invalid=invalid)
+        return tasks + [InvalidSpec(kind=k, name=n, profile=self.profile, error=e) for k, n, e in invalid]
 
 
 # --------------------------------------------------------------------------------------------- publishing
@@ -108,6 +152,9 @@ def planned_artifacts(task: StageTask) -> list[dict]:
     """
     out = []
     for t in [task, *_dynamic_deps(task)]:
+        if not t.complete():  # never publish a stage without its marker, or whose files changed
+            raise PipelineError(f"{t.output().local}: not a complete stage (no success marker, or its files "
+                                "changed since it was built); nothing of it is published")
         folder = t.output().path
         vecs = sorted(folder.glob("*.vec"))
         base = f"{t.stage}.{t.artifact_name()}"
@@ -158,7 +205,10 @@ class PublishedTarget(luigi.Target):
 
         if not all(t.complete() for t in self.tasks):
             return False
-        wanted = {(a["name"], a["version"]) for t in self.tasks for a in planned_artifacts(t)}
+        try:
+            wanted = {(a["name"], a["version"]) for t in self.tasks for a in planned_artifacts(t)}
+        except PipelineError:  # an incomplete per-slice stage: run() reports it
+            return False
         try:
             held = {(e["name"], e["version"]) for e in list_artifacts(self.store)}
         except ArtifactError:
@@ -189,6 +239,7 @@ class PublishArtifacts(luigi.Task):
     def run(self):
         from ..artifacts import open_store, publish_file, publish_folder
         from ..identity import file_sha256
+        from ..integrity import check_stage
 
         store = open_store(self.store_url())
         entries, _ = spec_entries(self.profile, self.online, tuple(self.specs))
@@ -197,6 +248,9 @@ class PublishArtifacts(luigi.Task):
             spec_path = tasks_root() / kind / f"{spec_name}.yaml"
             for art in planned_artifacts(task):
                 t = art["task"]
+                problem = check_stage(t.output().path, full=True)  # hash every file right before it leaves
+                if problem:
+                    raise PipelineError(f"{t.output().path}: {problem}; not published (rebuild it first)")
                 provenance = json.loads((t.output().path / "provenance.json").read_text(encoding="utf-8"))
                 provenance.update({
                     "spec": {"kind": kind, "name": spec_name, "profile": self.profile,

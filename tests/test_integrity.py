@@ -1,0 +1,241 @@
+"""Finished stages are checked before use: the marker's file hashes, rebuilds of changed stages,
+publishing only intact stages, `chronolingua verify`, one build per stage under concurrent runs, and
+invalid specs that do not stop the others."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import luigi
+import pytest
+
+from pipeline import CompassModel, DiachronicReport, PublishArtifacts
+from pipeline.artifacts import list_artifacts
+from pipeline.dag.base import SUCCESS, StageTask, copy_from_stage
+from pipeline.identity import file_sha256
+from pipeline.integrity import check_stage, hash_files
+
+from dagutil import build
+from opsutil import PYTHON, REPO, env_for, make_project
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = make_project(tmp_path / "proj")
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+    luigi.task_register.Register.clear_instance_cache()
+    yield root
+    luigi.task_register.Register.clear_instance_cache()
+
+
+def _folder(project: Path, stage: str, prefix: str = "") -> Path:
+    found = [p for p in (project / "outputs" / stage).iterdir() if p.name.startswith(prefix)
+             and not p.name.startswith(".") and (p / SUCCESS).exists()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _ran(res) -> bool:
+    return any(t.task_family for t in res.scheduling_succeeded) and "ran successfully" in res.summary_text
+
+
+def test_marker_records_size_and_sha256_of_every_file(project):
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    folder = _folder(project, "cade-compass")
+    marker = json.loads((folder / SUCCESS).read_text())
+    on_disk = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*")
+               if p.is_file() and p.name not in (SUCCESS, ".verified")}
+    assert set(marker["files"]) == set(on_disk) and "provenance.json" in marker["files"]
+    for rel, p in on_disk.items():
+        assert marker["files"][rel] == {"size": p.stat().st_size, "sha256": file_sha256(p)}
+    assert marker["stage_id"] == f"cade-compass/{folder.name}"
+
+
+def test_truncated_file_in_finished_stage_is_rebuilt_with_a_warning(project, caplog):
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    folder = _folder(project, "cade-compass")
+    vec = folder / "compass.vec"
+    good = vec.read_bytes()
+    vec.write_bytes(good[: len(good) // 2])  # truncated in place
+    with caplog.at_level(logging.WARNING, logger="luigi-interface"):
+        assert not CompassModel(spec="toy").complete()
+        res = build(CompassModel(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    assert "ran successfully" in res.summary_text
+    assert any("compass.vec" in r.getMessage() and "rebuilt" in r.getMessage() for r in caplog.records)
+    assert check_stage(folder, full=True) is None and vec.stat().st_size > 0.9 * len(good)  # whole again
+
+
+def test_same_size_change_is_found_by_the_hash(project):
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    folder = _folder(project, "cade-compass")
+    vec = folder / "compass.vec"
+    data = bytearray(vec.read_bytes())
+    data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
+    vec.write_bytes(bytes(data))  # same size, new mtime: the stat cache no longer vouches for it
+    assert "sha256" in (check_stage(folder) or "")
+    assert not CompassModel(spec="toy").complete()
+
+
+def test_quick_check_reads_nothing_once_verified(project, monkeypatch):
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    folder = _folder(project, "cade-compass")
+    import pipeline.integrity as integrity
+
+    def no_hashing(path, *a, **k):
+        raise AssertionError(f"hashed {path} on the hot path")
+
+    monkeypatch.setattr(integrity, "file_sha256", no_hashing)
+    assert check_stage(folder) is None  # sizes and the stat cache only
+    with pytest.raises(AssertionError, match="hashed"):
+        check_stage(folder, full=True)
+
+
+def test_extra_or_missing_file_and_old_marker_are_not_complete(project):
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    folder = _folder(project, "cade-compass")
+    (folder / "planted.py").write_text("print('hi')\n")
+    assert check_stage(folder) == "planted.py: a file the success marker does not list"
+    (folder / "planted.py").unlink()
+    (folder / "compass.vec").unlink()
+    assert check_stage(folder) == "compass.vec: missing (the success marker lists it)"
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    (folder / SUCCESS).write_text(json.dumps({"stage_id": "x", "created": "y"}))  # a marker without file hashes
+    assert not CompassModel(spec="toy").complete()
+
+
+def test_corrupt_slice_is_rebuilt_before_a_new_report_consumes_it(project):
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    sl = _folder(project, "cade-slice", "lee_a-lee_b-lee_a")
+    vec = sl / "vectors.vec"
+    good = vec.read_bytes()
+    vec.write_bytes(good[:100])
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    spec.write_text(spec.read_text().replace("top_n: 5", "top_n: 4"))  # a new report over the same slices
+    res = build(DiachronicReport(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    assert vec.read_bytes() != good[:100] and check_stage(sl, full=True) is None
+    assert len([p for p in (project / "outputs" / "cade-report").iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_stage_without_marker_or_with_changed_file_is_never_published(project, tmp_path):
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    sl = _folder(project, "cade-slice", "lee_a-lee_b-lee_b")
+    (sl / SUCCESS).unlink()
+    store = tmp_path / "store"
+    res = build(PublishArtifacts(store=str(store)))
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert "not a complete stage" in res.summary_text or not (store / "manifest.json").exists()
+    assert not (store / "manifest.json").exists()  # nothing published, the intact slice neither
+    # a changed file in the report: the report is rebuilt (and, through it, the slice), then published intact
+    report = _folder(project, "cade-report")
+    (report / "top_changed.csv").write_text("word\nforged\n")
+    res = build(PublishArtifacts(store=str(store)))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    assert check_stage(sl, full=True) is None and "forged" not in (report / "top_changed.csv").read_text()
+    import tarfile
+
+    entry = next(e for e in list_artifacts(store) if e["name"].startswith("cade-report"))
+    with tarfile.open(store / entry["path"]) as tar:
+        assert b"forged" not in tar.extractfile("top_changed.csv").read()
+    assert {e["name"] for e in list_artifacts(store)} >= {"cade-slice.lee_a-lee_b-lee_b-seed1"}
+
+
+def test_verify_command_names_the_corrupt_stage(project, capsys):
+    from pipeline.cli import main
+
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    assert main(["verify"]) == 0
+    assert "0 corrupt" in capsys.readouterr().out
+    sl = _folder(project, "cade-slice", "lee_a-lee_b-lee_a")
+    (sl / "syn1neg.npy").write_bytes(b"\x93NUMPY truncated")
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"CORRUPT  cade-slice/{sl.name}: syn1neg.npy:" in out and "1 corrupt" in out
+
+
+def test_files_taken_from_an_upstream_stage_are_copies_not_links(tmp_path):
+    src, dst = tmp_path / "a.bin", tmp_path / "b.bin"
+    src.write_bytes(b"x" * 1000)
+    copy_from_stage(src, dst)
+    assert os.stat(src).st_ino != os.stat(dst).st_ino and os.stat(src).st_nlink == 1
+    with open(src, "r+b") as fh:  # truncating the upstream file leaves the downstream copy whole
+        fh.truncate(10)
+    assert dst.stat().st_size == 1000
+    assert "os.link(" not in "".join(p.read_text() for p in (REPO / "pipeline").rglob("*.py"))
+
+
+# --------------------------------------------------------------------------------------------- concurrency
+
+
+class SlowStage(StageTask):
+    """A stage that takes a moment and logs each build (for the concurrent-run test)."""
+
+    stage = "slow"
+    tag = luigi.Parameter()
+
+    def identity_settings(self):
+        return {"tag": self.tag}
+
+    def artifact_name(self):
+        return self.tag
+
+    def run(self):
+        with open(os.environ["SLOW_LOG"], "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        time.sleep(1.5)
+        with self.writing() as tmp:
+            (tmp / "out.txt").write_text(f"built by {os.getpid()}\n")
+
+
+def test_two_concurrent_runs_build_a_stage_once(tmp_path):
+    project = make_project(tmp_path / "proj")
+    log = tmp_path / "builds.log"
+    env = env_for(project, SLOW_LOG=str(log), PYTHONPATH=f"{REPO}{os.pathsep}{TESTS}")
+    code = ("import luigi, test_integrity as t; "
+            "import sys; ok = luigi.build([t.SlowStage(tag='x')], local_scheduler=True, workers=1); "
+            "sys.exit(0 if ok else 1)")
+    procs = [subprocess.Popen([PYTHON, "-c", code], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len(log.read_text().split()) == 1, outs  # one build; the other run waited and reused it
+    folders = [p for p in (project / "outputs" / "slow").iterdir() if not p.name.startswith(".")]
+    assert len(folders) == 1 and check_stage(folders[0], full=True) is None
+    assert any("reusing it" in o for o in outs)
+
+
+# --------------------------------------------------------------------------------------------- specs
+
+
+def test_invalid_spec_does_not_stop_rebuild_of_the_others(project):
+    from pipeline.dag.ops import RebuildAll
+
+    (project / "tasks" / "diachronic" / "broken.yaml").write_text("corpora: [lee_a]\ncade: {window: -3}\n")
+    res = build(RebuildAll())
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert DiachronicReport(spec="toy").complete()  # the valid spec was built
+    assert "InvalidSpec" in res.summary_text and "broken" in res.summary_text
+    env = env_for(project)
+    got = subprocess.run([PYTHON, "-m", "pipeline", "rebuild"], env=env, cwd=project, capture_output=True,
+                         text=True, timeout=300)
+    assert got.returncode != 0, got.stdout + got.stderr
+    dry = subprocess.run([PYTHON, "-m", "pipeline", "rebuild", "--dry-run"], env=env, cwd=project,
+                         capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 1 and "invalid  diachronic/broken" in dry.stdout, dry.stdout + dry.stderr
+
+
+def test_publish_with_specs_matching_nothing_is_an_error(project, tmp_path, capsys):
+    from pipeline.cli import main
+
+    assert main(["publish", "--store", str(tmp_path / "store"), "--specs", "diachronic/nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --specs diachronic/nope: no such spec") and "diachronic/toy" in err
+    assert not (tmp_path / "store").exists()
