@@ -403,8 +403,14 @@ def stage_lock(target: StageTarget) -> Iterator[None]:
     import fcntl
 
     path = stage_lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise _output_error(target.local, exc) from exc
+        raise
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
