@@ -239,3 +239,33 @@ def test_publish_with_specs_matching_nothing_is_an_error(project, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("error: --specs diachronic/nope: no such spec") and "diachronic/toy" in err
     assert not (tmp_path / "store").exists()
+
+
+# --------------------------------------------------------------------------------------------- shared roots
+
+
+def test_shared_root_changed_file_is_not_mirrored_or_consumed(project, tmp_path, monkeypatch):
+    import pipeline.dag.base as base
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("CHRONOLINGUA_OUTPUTS", f"local://{shared}")
+    monkeypatch.setenv("CHRONOLINGUA_LOCAL_OUTPUTS", str(tmp_path / "machine1"))
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    remote = next(p for p in (shared / "cade-compass").iterdir() if (p / SUCCESS).exists())
+    assert not (remote / ".verified").exists()  # the stat cache stays on the machine that made it
+    vec = remote / "compass.vec"
+    data = bytearray(vec.read_bytes())
+    data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
+    vec.write_bytes(bytes(data))  # same size: the remote listing still matches; the mirror's hash does not
+    monkeypatch.setenv("CHRONOLINGUA_LOCAL_OUTPUTS", str(tmp_path / "machine2"))
+    monkeypatch.setattr(base, "_MIRRORED", set())
+    luigi.task_register.Register.clear_instance_cache()
+    target = CompassModel(spec="toy").output()
+    with pytest.raises(base.CorruptStage, match="compass.vec: sha256 .* does not match"):
+        target.path
+    assert not target.local.exists()  # nothing half-mirrored
+    vec.write_bytes(bytes(data) + b"more")  # a different size: not complete, rebuilt by the next run
+    assert not target.exists()
+    res = build(CompassModel(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS and "ran successfully" in res.summary_text
+    assert CompassModel(spec="toy").output().exists()

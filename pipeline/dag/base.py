@@ -176,15 +176,7 @@ class StageTarget(luigi.Target):
         if self.url is None:
             return _intact(self.local, check_stage(self.local))
         fs, root = _remote(self.url)
-        marker = _remote_marker(fs, root)
-        if marker is None:
-            return False
-        try:
-            listing = fs.find(root, detail=True)
-        except FileNotFoundError:
-            return False
-        sizes = {p[len(root):].lstrip("/"): int(info.get("size") or 0) for p, info in listing.items()}
-        return _intact(self.url, check_listing(marker, sizes))
+        return _intact(self.url, _remote_problem(fs, root))
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -239,6 +231,19 @@ def _remote_marker(fs, root: str) -> dict | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return marker if valid_marker(marker) else None
+
+
+def _remote_problem(fs, root: str) -> str | None:
+    """Quick check of a remote stage folder: a valid marker whose files are all there with their sizes."""
+    if not fs.exists(f"{root}/{SUCCESS}"):
+        return "no success marker"
+    marker = _remote_marker(fs, root)
+    try:
+        listing = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return "no success marker"
+    sizes = {p[len(root):].lstrip("/"): int(info.get("size") or 0) for p, info in listing.items()}
+    return check_listing(marker, sizes)
 
 
 class CorruptStage(PipelineError):
@@ -315,11 +320,12 @@ def _upload(local: Path, url: str) -> None:
     already complete (another worker finished first) is left as it is: its marker wins.
     """
     fs, root = _remote(url)
-    marker = _remote_marker(fs, root)
-    if marker is not None:
+    if _remote_problem(fs, root) is None:
         logger.info("%s: already complete (written by another worker); keeping it", url)
         return
-    if fs.exists(root):  # an earlier attempt without a marker
+    if fs.exists(root):  # an earlier attempt without a marker, or a folder whose files changed: marker first
+        if fs.exists(f"{root}/{SUCCESS}"):
+            fs.rm_file(f"{root}/{SUCCESS}")
         fs.rm(root, recursive=True)
     files = sorted(p for p in local.rglob("*") if p.is_file() and p.name not in (SUCCESS, VERIFIED))
     for f in [*files, local / SUCCESS]:
