@@ -269,3 +269,21 @@ def test_shared_root_changed_file_is_not_mirrored_or_consumed(project, tmp_path,
     res = build(CompassModel(spec="toy"))
     assert res.status == luigi.LuigiStatusCode.SUCCESS and "ran successfully" in res.summary_text
     assert CompassModel(spec="toy").output().exists()
+
+
+def test_verify_checks_a_shared_root(project, tmp_path, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("CHRONOLINGUA_OUTPUTS", f"local://{shared}")
+    monkeypatch.setenv("CHRONOLINGUA_LOCAL_OUTPUTS", str(tmp_path / "machine1"))
+    assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    assert main(["verify"]) == 0 and "2 stage folder(s) checked" in capsys.readouterr().out
+    remote = next(p for p in (shared / "cade-compass").iterdir() if (p / SUCCESS).exists())
+    data = bytearray((remote / "compass.vec").read_bytes())
+    data[5] ^= 1
+    (remote / "compass.vec").write_bytes(bytes(data))
+    assert main(["verify", "--quick"]) == 0  # same size: only the hashes tell
+    capsys.readouterr()
+    assert main(["verify"]) == 1
+    assert f"CORRUPT  cade-compass/{remote.name}: compass.vec: sha256" in capsys.readouterr().out

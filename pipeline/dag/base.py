@@ -246,6 +246,31 @@ def _remote_problem(fs, root: str) -> str | None:
     return check_listing(marker, sizes)
 
 
+def verify_remote(url: str, *, full: bool = True) -> Iterator[tuple[str, str | None]]:
+    """``(stage/folder, problem or None)`` for every remote stage folder with a marker under ``url``.
+
+    ``full`` streams every file and compares its sha256 with the marker (nothing is written locally).
+    """
+    import hashlib
+
+    fs, root = _remote(url)
+    for marker_path in sorted(fs.glob(f"{root}/*/*/{SUCCESS}")):
+        folder = marker_path.rsplit("/", 1)[0]
+        rel = folder[len(root):].lstrip("/")
+        problem = _remote_problem(fs, folder)
+        if problem is None and full:
+            for name, rec in sorted(_remote_marker(fs, folder)["files"].items()):
+                h = hashlib.sha256()
+                with fs.open(f"{folder}/{name}", "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        h.update(block)
+                if h.hexdigest() != rec["sha256"]:
+                    problem = f"{name}: sha256 {h.hexdigest()[:12]}..., the success marker recorded " \
+                              f"{rec['sha256'][:12]}..."
+                    break
+        yield rel, problem
+
+
 class CorruptStage(PipelineError):
     """A finished stage whose files do not match its success marker."""
 
