@@ -19,8 +19,18 @@ version. An artifact's file is written before the manifest names it: a reader
 never sees a manifest entry whose file is still being uploaded.
 
 Fetching streams to ``<dest>.part`` with a progress bar, resumes a cut
-transfer (HTTP ``Range``, or a seek on fsspec files), checks the sha256 and
-only then renames into place (:mod:`pipeline.download`).
+transfer (HTTP ``Range``, or a seek on fsspec files), stops at the size the
+manifest gives, checks the sha256 and only then renames into place
+(:mod:`pipeline.download`).
+
+A store is someone else's server, so a reader trusts nothing in it: every
+manifest entry is checked before use (names, versions and file names are
+plain path components, ``path`` is relative with plain components, ``size``
+is a non-negative integer, ``sha256`` is 64 lowercase hex digits), the
+manifest itself is at most 64 MiB, a store never serves a path outside its
+root, a download writes only inside its destination folder, and ``extract``
+unpacks only regular files and folders into ``<to>/<name>/``, the one thing
+it may replace. A store that does not exist is an error for readers.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -44,13 +54,15 @@ import logging
 import os
 import shutil
 import sys
+import re
+import stat
 import tarfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 from urllib.parse import urlparse
 
-from .errors import InputError, PipelineError
+from .errors import PipelineError
 from .identity import file_sha256
 
 if TYPE_CHECKING:  # gensim is heavy; import it where it is used
@@ -60,10 +72,13 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MANIFEST", "ArtifactError", "Store", "open_store", "publish_file", "publish_folder", "list_artifacts",
            "resolve_artifact", "fetch_artifact", "load_downloaded_vectors", "pack_folder", "default_store",
-           "default_cache"]
+           "default_cache", "validate_entry"]
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+MAX_MANIFEST_BYTES = 64 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PLAIN = "letters, digits and . _ - + only (no slashes, not starting with a dot)"
 
 
 class ArtifactError(PipelineError):
@@ -85,12 +100,68 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _plain(value) -> bool:
+    """A plain path component: ASCII letters, digits and ``. _ - +``, not starting with a dot, at most 200."""
+    return (isinstance(value, str) and 0 < len(value) <= 200 and not value.startswith(".")
+            and all((c.isascii() and c.isalnum()) or c in "._-+" for c in value))
+
+
 def _check_name(value: str, what: str) -> str:
-    ok = value and all(c.isalnum() or c in "._-+" for c in value) and not value.startswith(".")
-    if not ok:
-        raise ArtifactError(f"artifact {what} {value!r}: expected letters, digits and . _ - + only "
-                            "(no slashes, not starting with a dot)")
+    if not _plain(value):
+        raise ArtifactError(f"artifact {what} {value!r:.80}: expected {_PLAIN}")
     return value
+
+
+def _check_rel(rel, where: str) -> str:
+    """``rel`` as a relative POSIX path of plain components (what a store may serve), or an error."""
+    if not (isinstance(rel, str) and len(rel) <= 1000 and all(_plain(p) for p in rel.split("/"))):
+        raise ArtifactError(f"{where}: path {rel!r:.80}: expected a relative path of components of {_PLAIN}; "
+                            "a store serves nothing outside its root")
+    return rel
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# field: (check, what is expected, required)
+_FIELDS = {
+    "name": (_plain, _PLAIN, True),
+    "version": (_plain, _PLAIN, True),
+    "file": (_plain, _PLAIN, True),
+    "path": (lambda v: isinstance(v, str) and len(v) <= 1000 and all(_plain(p) for p in v.split("/")),
+             f"a relative path of components of {_PLAIN}", True),
+    "size": (lambda v: _is_int(v) and v >= 0, "a non-negative integer number of bytes", True),
+    "sha256": (lambda v: isinstance(v, str) and bool(_SHA256.fullmatch(v)), "64 lowercase hex digits", True),
+    "created": (lambda v: isinstance(v, str) and len(v) <= 100, "an ISO date and time (a string)", True),
+    "kind": (lambda v: isinstance(v, str), "a string", False),
+    "provenance": (lambda v: isinstance(v, dict), "an object", False),
+    "licences": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of objects", False),
+}
+
+
+def validate_entry(entry, index: int, where: str) -> dict:
+    """A manifest entry whose every field was checked before use, or an :class:`ArtifactError`.
+
+    The error is one line: the manifest, the entry (its index, and its name
+    and version when those are readable), the field and what was expected.
+    """
+    if not isinstance(entry, dict):
+        raise ArtifactError(f"{where}: artifact #{index}: expected an object; found {type(entry).__name__}; "
+                            "the entry is refused")
+    label = f"artifact #{index}"
+    if _plain(entry.get("name")):
+        label += f" '{entry['name']}'" + (f" version '{entry['version']}'" if _plain(entry.get("version")) else "")
+    for field, (ok, expected, required) in _FIELDS.items():
+        if field not in entry or (entry[field] is None and not required):
+            if required:
+                raise ArtifactError(f"{where}: {label}: field '{field}' is missing; expected {expected}; "
+                                    "the entry is refused")
+            continue
+        if not ok(entry[field]):
+            raise ArtifactError(f"{where}: {label}: field '{field}' {entry[field]!r:.80}: expected {expected}; "
+                                "the entry is refused")
+    return entry
 
 
 # --------------------------------------------------------------------------------------------- stores
@@ -102,24 +173,40 @@ class Store(abc.ABC):
     url: str
     writable = True
 
-    def read_manifest(self) -> dict:
-        raw = self._read_bytes(MANIFEST)
+    def read_manifest(self, missing_ok: bool = False) -> dict:
+        """The manifest with every entry checked (:func:`validate_entry`).
+
+        A store without a manifest is an error unless ``missing_ok`` (a
+        publisher about to write the first one).
+        """
+        raw = self._read_bytes(MANIFEST, MAX_MANIFEST_BYTES)
         if raw is None:
-            return {"format": MANIFEST_FORMAT, "artifacts": []}
+            if missing_ok:
+                return {"format": MANIFEST_FORMAT, "artifacts": []}
+            raise ArtifactError(f"{self.where(MANIFEST)}: expected an artifact store's manifest; "
+                                f"{self._missing()}")
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ArtifactError(f"{self.where(MANIFEST)}: expected a JSON manifest; {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
             raise ArtifactError(f"{self.where(MANIFEST)}: expected an object with a list 'artifacts'")
+        for i, entry in enumerate(data["artifacts"]):
+            validate_entry(entry, i, self.where(MANIFEST))
         return data
+
+    def _missing(self) -> str:
+        return "there is none (no such store, or nothing was ever published to it)"
 
     def where(self, rel: str) -> str:
         return f"{self.url.rstrip('/')}/{rel}"
 
     @abc.abstractmethod
-    def _read_bytes(self, rel: str) -> bytes | None:
-        """The file's bytes, or None when the store has no such file."""
+    def _read_bytes(self, rel: str, limit: int) -> bytes | None:
+        """The file's bytes (at most ``limit``, more is an error), or None when the store has no such file."""
+
+    def _too_big(self, rel: str, limit: int) -> ArtifactError:
+        return ArtifactError(f"{self.where(rel)}: expected at most {limit} bytes; the store serves more")
 
     @abc.abstractmethod
     def put_file(self, local: Path, rel: str) -> None:
@@ -134,8 +221,8 @@ class Store(abc.ABC):
         yield
 
     @abc.abstractmethod
-    def fetch(self, rel: str, dest: Path, sha256: str, progress: bool) -> Path:
-        """Download ``rel`` to ``dest`` (resuming, verified against ``sha256``, placed atomically)."""
+    def fetch(self, rel: str, dest: Path, *, sha256: str, size: int, progress: bool, lock: bool = True) -> Path:
+        """Download ``rel`` to ``dest`` (resuming, at most ``size`` bytes, verified against ``sha256``, atomic)."""
 
 
 class FsStore(Store):
@@ -155,17 +242,34 @@ class FsStore(Store):
             self.root = self.root.rstrip("/")
 
     def _path(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        """The store's path of ``rel``: a relative path of plain components that stays inside the root."""
+        path = f"{self.root}/{_check_rel(rel, self.where(str(rel)))}"
+        if self.local:  # a link inside the store must not lead out of it
+            real = os.path.realpath(path)
+            if real != self.root and not real.startswith(self.root.rstrip(os.sep) + os.sep):
+                raise ArtifactError(f"{self.where(rel)}: leads outside the store ({real}); "
+                                    "a store serves nothing outside its root")
+        return path
 
-    def _read_bytes(self, rel: str) -> bytes | None:
+    def _missing(self) -> str:
+        if self.local and not os.path.isdir(self.root):
+            return f"no such store folder {self.root}"
+        return super()._missing()
+
+    def _read_bytes(self, rel: str, limit: int) -> bytes | None:
         path = self._path(rel)
         try:
+            if self.local and os.path.lexists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+                raise ArtifactError(f"{self.where(rel)}: expected a regular file; found something else")
             with self.fs.open(path, "rb") as fh:
-                return fh.read()
+                raw = fh.read(limit + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise ArtifactError(f"{self.where(rel)}: cannot read ({exc})") from None
+        if len(raw) > limit:
+            raise self._too_big(rel, limit)
+        return raw
 
     def _write_atomic(self, local: Path, rel: str) -> None:
         dest = self._path(rel)
@@ -217,12 +321,12 @@ class FsStore(Store):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def fetch(self, rel: str, dest: Path, sha256: str, progress: bool) -> Path:
+    def fetch(self, rel: str, dest: Path, *, sha256: str, size: int, progress: bool, lock: bool = True) -> Path:
         from .download import download
 
-        if self.local:
-            return download(self._path(rel), dest, sha256=sha256, progress=progress)
-        return _fetch_fsspec(self.fs, self._path(rel), self.where(rel), dest, sha256, progress)
+        path = self._path(rel)
+        return download(path, dest, sha256=sha256, size=size, progress=progress, lock=lock,
+                        fs=None if self.local else self.fs, label=self.where(rel))
 
 
 class HttpStore(Store):
@@ -233,28 +337,41 @@ class HttpStore(Store):
     def __init__(self, url: str):
         self.url = str(url).rstrip("/")
 
-    def _read_bytes(self, rel: str) -> bytes | None:
+    def _read_bytes(self, rel: str, limit: int) -> bytes | None:
         import requests
 
+        url = self.where(_check_rel(rel, self.where(str(rel))))
         try:
-            r = requests.get(self.where(rel), timeout=60)
+            with requests.get(url, timeout=60, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+                if r.status_code == 404:
+                    return None
+                if r.status_code != 200:
+                    raise ArtifactError(f"{url}: expected HTTP 200; got {r.status_code} {r.reason}")
+                length = r.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > limit:
+                    raise self._too_big(rel, limit)
+                raw = bytearray()
+                for block in r.iter_content(1 << 20):
+                    raw += block
+                    if len(raw) > limit:
+                        raise self._too_big(rel, limit)
+                return bytes(raw)
         except requests.RequestException as exc:
-            raise ArtifactError(f"{self.where(rel)}: cannot reach the store ({exc})") from None
-        if r.status_code == 404:
-            return None
-        if r.status_code != 200:
-            raise ArtifactError(f"{self.where(rel)}: expected HTTP 200; got {r.status_code} {r.reason}")
-        return r.content
+            raise ArtifactError(f"{url}: cannot reach the store ({exc})") from None
+
+    def _missing(self) -> str:
+        return "HTTP 404 (no store at this URL, or nothing was ever published to it)"
 
     def _refuse(self, *args, **kwargs):
         raise ArtifactError(f"{self.url}: an HTTP store is read only; publish to the folder or bucket it serves")
 
     put_file = write_manifest = _refuse
 
-    def fetch(self, rel: str, dest: Path, sha256: str, progress: bool) -> Path:
+    def fetch(self, rel: str, dest: Path, *, sha256: str, size: int, progress: bool, lock: bool = True) -> Path:
         from .download import download
 
-        return download(self.where(rel), dest, sha256=sha256, progress=progress)
+        url = self.where(_check_rel(rel, self.where(str(rel))))
+        return download(url, dest, sha256=sha256, size=size, progress=progress, lock=lock)
 
 
 def open_store(url: str | Path) -> Store:
@@ -269,36 +386,6 @@ def open_store(url: str | Path) -> Store:
         return FsStore(url)
     except (ImportError, ValueError) as exc:  # an fsspec protocol whose package is not installed
         raise ArtifactError(f"{url}: expected a folder, http(s):// or an fsspec URL; {exc}") from None
-
-
-def _fetch_fsspec(fs, path: str, where: str, dest: Path, sha256: str, progress: bool,
-                  chunk: int = 1 << 20) -> Path:
-    """Stream an fsspec file to ``dest`` with resume (seek past the partial file), checksum, atomic rename."""
-    from .download import _bar
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and file_sha256(dest) == sha256:
-        return dest
-    part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    try:
-        total = fs.size(path)
-        if offset > total:
-            offset = 0
-        with fs.open(path, "rb") as src, open(part, "ab" if offset else "wb") as out, \
-                _bar(total, offset, dest.name, progress) as bar:
-            src.seek(offset)
-            while block := src.read(chunk):
-                out.write(block)
-                bar.update(len(block))
-    except FileNotFoundError:
-        raise ArtifactError(f"{where}: the manifest names this file but the store does not hold it") from None
-    found = file_sha256(part)
-    if found != sha256:
-        part.unlink()
-        raise InputError(where, f"content with sha256 {sha256}", f"found {found}; nothing was kept")
-    os.replace(part, dest)
-    return dest
 
 
 # --------------------------------------------------------------------------------------------- publish
@@ -358,8 +445,9 @@ def publish_file(store: str | Path | Store, path: Path, *, name: str, version: s
         "provenance": provenance or {},
         "licences": licences or [],
     }
+    validate_entry(entry, 0, f"{path} as {name} {version}")  # what readers will accept, before any upload
     with st.manifest_lock():
-        manifest = st.read_manifest()
+        manifest = st.read_manifest(missing_ok=True)
         for old in manifest["artifacts"]:
             if old["name"] == name and old["version"] == version:
                 if old["sha256"] == digest:
@@ -389,7 +477,10 @@ def publish_folder(store: str | Path | Store, folder: Path, *, name: str, versio
 
 
 def list_artifacts(store: str | Path | Store | None = None) -> list[dict]:
-    """Every manifest entry of a store, sorted by name then creation time."""
+    """Every manifest entry of a store (each checked), sorted by name then creation time.
+
+    A store that does not exist (no folder, no manifest, HTTP 404) is an :class:`ArtifactError`.
+    """
     st = store if isinstance(store, Store) else open_store(store or default_store())
     return list(st.read_manifest()["artifacts"])
 
@@ -416,50 +507,101 @@ def resolve_artifact(entries: Iterable[dict], name: str, version: str | None = N
 
 def fetch_artifact(name: str, *, store: str | Path | Store | None = None, version: str | None = None,
                    to: str | Path | None = None, progress: bool = True, extract: bool = False) -> Path:
-    """Download an artifact, verified by sha256, and return its path.
+    """Download an artifact, verified by sha256 and size, and return its path.
 
     ``to`` is the destination folder (default :func:`default_cache` /
-    ``<name>/<version>``). A cut transfer resumes from the ``.part`` file on
-    the next call. ``extract=True`` unpacks a ``.tar.gz`` artifact into
-    ``<to>/<name>/`` (atomically) and returns that folder.
+    ``<name>/<version>``); nothing is written outside it. A cut transfer
+    resumes from the ``.part`` file on the next call; two fetches of one file
+    wait for each other. ``extract=True`` unpacks a ``.tar.gz`` artifact (only
+    regular files and folders) into ``<to>/<name>/``, atomically, and returns
+    that folder; it is the only thing an extraction replaces.
     """
+    from .download import dest_lock
+
     st = store if isinstance(store, Store) else open_store(store or default_store())
     entry = resolve_artifact(st.read_manifest()["artifacts"], name, version, where=st.where(MANIFEST))
     folder = Path(to) if to is not None else default_cache() / entry["name"] / entry["version"]
     dest = folder / entry["file"]
-    part = dest.with_name(dest.name + ".part")
-    had_part = part.exists()
-    try:
-        st.fetch(entry["path"], dest, entry["sha256"], progress)
-    except InputError:
-        if not had_part:
-            raise
-        # a partial file left by an interrupted fetch of another version: start once from scratch
-        log.warning("%s: resumed content did not verify; fetching %s again from the start", dest, name)
-        part.unlink(missing_ok=True)
-        st.fetch(entry["path"], dest, entry["sha256"], progress)
-    if extract:
-        return _extract(dest, folder / entry["name"])
+    if extract and (not entry["file"].endswith(_TARBALLS) or entry["file"] == entry["name"]):
+        raise ArtifactError(f"{st.where(MANIFEST)}: artifact '{entry['name']}' version '{entry['version']}': "
+                            f"file {entry['file']!r}: expected a .tar.gz artifact to extract; nothing was fetched")
+    folder.mkdir(parents=True, exist_ok=True)
+    with dest_lock(dest):  # held through the extraction: no other fetch swaps the archive meanwhile
+        st.fetch(entry["path"], dest, sha256=entry["sha256"], size=entry["size"], progress=progress, lock=False)
+        if extract:
+            return _extract(dest, folder / entry["name"])
     return dest
 
 
+_TARBALLS = (".tar.gz", ".tgz", ".tar")
+_TAR_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE)
+_TAR_KINDS = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link", tarfile.CHRTYPE: "a character device",
+              tarfile.BLKTYPE: "a block device", tarfile.FIFOTYPE: "a fifo", tarfile.GNUTYPE_SPARSE: "a sparse file"}
+
+
+def _check_member(member: tarfile.TarInfo, where: str) -> None:
+    """Refuse what a published folder never holds: links, devices, fifos, paths that leave the folder."""
+    if member.type not in _TAR_REGULAR:
+        kind = _TAR_KINDS.get(member.type, f"a member of tar type {member.type!r}")
+        target = f" to {member.linkname!r:.80}" if member.type in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+        raise ArtifactError(f"{where}: member {member.name!r:.120} is {kind}{target}; expected only regular files "
+                            "and folders; nothing was extracted")
+    name = member.name
+    if not name or name.startswith("/") or "\x00" in name or ".." in name.split("/"):
+        raise ArtifactError(f"{where}: member {name!r:.120}: expected a relative path inside the artifact's "
+                            "folder (no .., not absolute); nothing was extracted")
+
+
 def _extract(tar_path: Path, dest: Path) -> Path:
-    if not tar_path.name.endswith((".tar.gz", ".tgz", ".tar")):
+    """Unpack ``tar_path`` into a new folder beside ``dest`` and rename it to ``dest`` (replacing only ``dest``)."""
+    import tempfile
+    import zlib
+
+    where = str(tar_path)
+    if not tar_path.name.endswith(_TARBALLS):
         raise ArtifactError(f"{tar_path}: expected a .tar.gz artifact to extract")
-    stamp = dest / ".sha256"
-    digest = file_sha256(tar_path)
-    if stamp.is_file() and stamp.read_text().strip() == digest:
-        return dest
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(tmp, filter="data")
+        old_st = os.lstat(dest)
+    except FileNotFoundError:
+        old_st = None
+    if old_st is not None and not stat.S_ISDIR(old_st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(old_st.st_mode) else "something other than a folder"
+        raise ArtifactError(f"{dest}: expected the artifact's folder (or nothing) to replace; found {kind}; "
+                            "nothing was extracted")
+    digest = file_sha256(tar_path)
+    stamp = dest / ".sha256"
+    if old_st is not None and stamp.is_file() and not stamp.is_symlink() \
+            and stamp.read_text(errors="replace").strip() == digest:
+        return dest
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    old = None
+    try:
+        try:
+            with tarfile.open(tar_path) as tar:
+                members = tar.getmembers()
+                for member in members:
+                    _check_member(member, where)
+                tar.extractall(tmp, members=members, filter="data")
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # FilterError is a TarError
+            msg = " ".join(str(exc).split())
+            raise ArtifactError(f"{where}: expected a .tar.gz of regular files and folders; {msg}; "
+                                "nothing was extracted") from None
         (tmp / ".sha256").write_text(digest + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        os.chmod(tmp, 0o755)
+        if old_st is not None:
+            old = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.old")
+            os.rename(dest, old)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if old is not None:
+                os.rename(old, dest)
+                old = None
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return dest
 
 
@@ -482,7 +624,7 @@ def format_listing(entries: list[dict], out=None) -> None:
         print("(no artifacts)", file=out)
         return
     rows = [(e["name"], e["version"], _human(e["size"]), e["created"], e["sha256"][:12],
-             ", ".join(sorted({str(lic.get("licence")) for lic in e.get("licences", [])})) or "-")
+             ", ".join(sorted({str(lic.get("licence")) for lic in e.get("licences") or []})) or "-")
             for e in entries]
     head = ("name", "version", "size", "created", "sha256", "licences")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]

@@ -7,6 +7,7 @@
     chronolingua publish --store URL                  # build every spec and publish its artifacts
     chronolingua list --store URL                     # what a store holds
     chronolingua download NAME [--version V] [--to DIR] [--store URL]
+    chronolingua verify [--quick]                     # every finished stage against its success marker
     chronolingua clean [--dry-run]                    # stale temporary folders of killed runs
     chronolingua prune [--dry-run]                    # stage folders superseded by a newer identity
 
@@ -119,6 +120,9 @@ def _lock_path():
 
 
 def _publish(ns) -> int:
+    from .dag.ops import check_selection
+
+    check_selection(ns.specs)  # a --specs entry that names no spec is an error, not an empty publish
     args = ["PublishArtifacts", "--store", _store(ns) or "", "--profile", ns.profile]
     if ns.specs:
         import json
@@ -155,9 +159,12 @@ def _dry_run(ns) -> int:
     from .dag.ops import dependency_closure, spec_tasks
     from .maintenance import explain
 
-    tasks, skipped = spec_tasks(ns.profile, ns.online)
+    invalid: list = []
+    tasks, skipped = spec_tasks(ns.profile, ns.online, invalid=invalid)
     for msg in skipped:
         print(f"skip     {msg}")
+    for kind, name, error in invalid:
+        print(f"invalid  {kind}/{name}: {error}")
     n = 0
     for task in dependency_closure(tasks, dynamic=False):
         if not hasattr(task, "stage_id"):
@@ -168,9 +175,34 @@ def _dry_run(ns) -> int:
         n += 1
         extra = " (then its per-slice models, named after the data)" if hasattr(task, "slice_tasks") else ""
         print(f"rebuild  {task.stage_id()}: {reason}{extra}")
-    print(f"{n} stage(s) would be built; {len(tasks)} spec(s) checked")
+    print(f"{n} stage(s) would be built; {len(tasks)} spec(s) checked"
+          + (f"; {len(invalid)} invalid spec(s)" if invalid else ""))
     luigi.task_register.Register.clear_instance_cache()
-    return 0
+    return 1 if invalid else 0
+
+
+def _verify(ns) -> int:
+    import time
+
+    from .dag.base import outputs_root, outputs_url, verify_remote
+    from .integrity import verify_tree
+
+    t0, n, bad = time.perf_counter(), 0, 0
+    if outputs_url():  # the shared root itself (the local mirror is checked whenever a task reads it)
+        found = verify_remote(outputs_url(), full=not ns.quick)
+    else:
+        found = ((f"{f.parent.name}/{f.name}", p) for f, p in verify_tree(outputs_root(), full=not ns.quick))
+    for rel, problem in found:
+        n += 1
+        if problem:
+            bad += 1
+            print(f"CORRUPT  {rel}: {problem}")
+        elif ns.verbose:
+            print(f"ok       {rel}")
+    how = "sizes and stat cache" if ns.quick else "sha256 of every file"
+    print(f"{n} stage folder(s) checked ({how}) in {time.perf_counter() - t0:.2f} s; {bad} corrupt"
+          + ("; they are rebuilt by the next run that needs them" if bad else ""))
+    return 1 if bad else 0
 
 
 def _clean(ns) -> int:
@@ -261,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extract", action="store_true", help="unpack a .tar.gz artifact into <to>/<name>/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_download)
+    p = sub.add_parser("verify", help="check every finished stage's files against its success marker")
+    p.add_argument("--quick", action="store_true", help="sizes and the stat cache only (what complete() does)")
+    p.add_argument("--verbose", action="store_true", help="also list the intact stages")
+    p.set_defaults(func=_verify)
     p = sub.add_parser("clean", help="remove temporary folders left by killed runs (never outputs/.work)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--max-age-hours", type=float, default=24.0,
@@ -279,8 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.func(ns)
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line, always
         return 2
+    except OSError as exc:  # a destination that cannot be written (permissions, a full disk): no traceback
+        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

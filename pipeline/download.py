@@ -1,27 +1,42 @@
-"""The one downloader: streaming, resumable (HTTP Range), checksummed, atomic.
+"""The one downloader: streaming, resumable (HTTP Range), bounded, checksummed, atomic.
 
 Every stage that fetches a model, corpus, vector file or artifact goes
 through :func:`download`. A download is streamed to ``<dest>.part`` (never to
 the final name), resumed from the partial file's size with an HTTP ``Range``
 request after a cut connection or a killed run, checked against an expected
-sha256 when one is given, and only then renamed into place. Local paths and
-``file://`` URLs are copied the same way.
+sha256 when one is given, and only then renamed into place. Local paths,
+``file://`` URLs and fsspec files are copied the same way.
+
+What comes from elsewhere is not trusted: when the expected ``size`` is known
+the client reads at most that many bytes and refuses a longer body; the retry
+budget counts only attempts that brought no new bytes, and a hard cap bounds
+all attempts; the partial file, the final file and the lock are never
+written through a symbolic link or into a device. Two processes fetching the
+same file wait for each other (an flock beside the file).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (d / "a.txt").write_text("hello")
 >>> download(str(d / "a.txt"), d / "b.txt", progress=False).read_text()
 'hello'
+>>> download(str(d / "a.txt"), d / "c.txt", size=3, progress=False)
+Traceback (most recent call last):
+...
+pipeline.errors.InputError: ...a.txt: expected at most 3 bytes (the expected size); the source holds more; nothing was kept
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from .errors import InputError, PipelineError
@@ -29,7 +44,9 @@ from .identity import file_sha256
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached"]
+__all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DownloadError(PipelineError):
@@ -40,6 +57,13 @@ def is_url(location: str) -> bool:
     return urlparse(str(location)).scheme in ("http", "https", "file")
 
 
+def check_sha256(value, where: str) -> str:
+    """``value`` as a lowercase hex sha256, or an :class:`InputError` naming ``where``."""
+    if isinstance(value, str) and _SHA256.fullmatch(value.lower()):
+        return value.lower()
+    raise InputError(where, "a sha256 of 64 hex digits", f"got {value!r:.80}")
+
+
 def _bar(total: int | None, initial: int, name: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -47,83 +71,320 @@ def _bar(total: int | None, initial: int, name: str, enabled: bool):
                 disable=not enabled or not sys.stderr.isatty(), leave=False)
 
 
-def _fetch_http(url: str, part: Path, *, retries: int, timeout: float, chunk: int, progress: bool,
-                session=None) -> None:
+# ------------------------------------------------------------------------------ files we write into
+
+
+def _regular_or_absent(path: Path) -> bool:
+    """True when ``path`` is a regular file, False when absent; anything else (a link, a folder, a device) is refused."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(st.st_mode):
+        return True
+    kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode)
+            else "a device, fifo or socket")
+    raise InputError(path, "a regular file or nothing at this path", f"found {kind}; refusing to write through it")
+
+
+def _size_of(path: Path) -> int:
+    return os.lstat(path).st_size if _regular_or_absent(path) else 0
+
+
+def _open_part(part: Path, append: bool):
+    """Open the partial file for writing without following a link (O_NOFOLLOW) or blocking on a fifo."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    _regular_or_absent(part)
+    try:
+        fd = os.open(part, flags, 0o644)
+    except OSError as exc:
+        raise InputError(part, "a regular file to write into", exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(part, "a regular file to write into", "found something else; nothing was written")
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
+@contextlib.contextmanager
+def dest_lock(dest: str | Path) -> Iterator[None]:
+    """Hold an exclusive flock for fetching ``dest`` (``.<name>.lock`` beside it); a second fetch waits.
+
+    The lock file is removed on release; a waiter that then holds a removed
+    file's lock notices (the path names another inode or none) and locks again.
+    """
+    import fcntl
+
+    dest = Path(dest)
+    path = dest.with_name(f".{dest.name}.lock")
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise DownloadError(f"{path}: cannot open the download lock ({exc.strerror or exc})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DownloadError(f"{path}: expected a regular lock file; found something else")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("%s: another process is fetching this file; waiting for it", dest)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+            mine = os.fstat(fd)
+            if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the holder removed the file we waited on: lock the current one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it, so no one can lock a file that is going away unnoticed
+        os.close(fd)
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | None, chunk: int, bar) -> int:
+    """Copy from ``read`` into ``fh`` until the source ends; never write past ``limit`` bytes in all.
+
+    Reads one byte more than ``limit`` allows, so that a longer (or endless)
+    source is detected and refused instead of filling the disk.
+    """
+    while True:
+        want = chunk if limit is None else min(chunk, limit - written + 1)
+        block = read(want)
+        if not block:
+            return written
+        if limit is not None and written + len(block) > limit:
+            raise _TooLong()
+        fh.write(block)
+        written += len(block)
+        bar.update(len(block))
+
+
+def _too_long(where: str, size: int) -> InputError:
+    return InputError(where, f"at most {size} bytes (the expected size)", "the source holds more; nothing was kept")
+
+
+# ------------------------------------------------------------------------------ transports
+
+
+class _Retry(Exception):
+    """A transient failure (cut connection, timeout, HTTP 5xx) after ``added`` new bytes: try again."""
+
+    def __init__(self, reason: str, added: int):
+        super().__init__(reason)
+        self.added = added
+
+
+def _content_range(value: str | None, url: str) -> tuple[int, int | None]:
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
+    if not m:
+        raise InputError(url, "a 206 response with a Content-Range header 'bytes a-b/n'", f"got {value!r:.80}")
+    return int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
+
+
+def _http_attempt(http, url: str, part: Path, size: int | None, timeout: float, chunk: int,
+                  progress: bool) -> None:
+    """One request: append to (or restart) ``part``; raise :class:`_Retry` when the transfer was cut."""
+    import requests
+    import urllib3
+
+    offset = _size_of(part)
+    # identity encoding: Range offsets must count the bytes that land on disk
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+    try:
+        with http.get(url, headers=headers, stream=True, timeout=timeout) as r:
+            if r.status_code == 416 and offset:  # nothing left to fetch: the partial file is whole
+                return
+            if r.status_code in (401, 403, 404, 410):
+                raise InputError(url, "a URL that serves the file", f"HTTP {r.status_code} {r.reason}")
+            if r.status_code == 429 or r.status_code >= 500:
+                raise _Retry(f"HTTP {r.status_code} {r.reason}", 0)
+            if r.status_code not in (200, 206):
+                raise InputError(url, "HTTP 200 or 206", f"HTTP {r.status_code} {r.reason}")
+            if r.status_code == 206:
+                start, total = _content_range(r.headers.get("Content-Range"), url)
+                if start != offset:
+                    raise InputError(url, f"a response from byte {offset} (the Range asked for)",
+                                     f"Content-Range {r.headers.get('Content-Range')!r:.80}")
+                append = True
+            else:  # 200: the server ignored the Range header; start again
+                append, offset = False, 0
+                length = r.headers.get("Content-Length", "")
+                total = int(length) if length.isdigit() else None
+            if size is not None and total is not None and total != size:
+                if total > size:
+                    raise _too_long(url, size)
+                raise InputError(url, f"{size} bytes (the expected size)", f"the server announces {total}")
+            # read the raw stream without urllib3's length check, so the bytes that did arrive
+            # before a cut are written (and resumed from) instead of being dropped
+            r.raw.enforce_content_length = False
+            with _open_part(part, append) as fh, _bar(total or size, offset, part.name[:-5], progress) as bar:
+                got = _copy_bounded(r.raw.read, fh, offset, size, chunk, bar)
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+            urllib3.exceptions.HTTPError, TimeoutError, ConnectionError) as exc:
+        raise _Retry(str(exc), _size_of(part) - offset) from None
+    except requests.RequestException as exc:
+        raise DownloadError(f"{url}: {exc}") from None
+    expected = total if total is not None else size
+    if expected is not None and got < expected:
+        raise _Retry(f"connection closed at {got} of {expected} bytes", got - offset)
+
+
+def _fetch_http(url: str, part: Path, *, size: int | None, retries: int, max_attempts: int, timeout: float,
+                chunk: int, progress: bool, backoff: float, session=None) -> None:
+    """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all."""
     import requests
 
     http = session or requests.Session()
-    attempt = 0
+    idle = attempts = 0
     while True:
-        offset = part.stat().st_size if part.exists() else 0
-        # identity encoding: Range offsets must count the bytes that land on disk
-        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+        attempts += 1
+        before = _size_of(part)
+        if size is not None and before > size:  # left by a fetch of other content: start again
+            part.unlink()
+            before = 0
+        if size is not None and before == size and size > 0:
+            return  # whole already: verification decides
         try:
-            with http.get(url, headers=headers, stream=True, timeout=timeout) as r:
-                if r.status_code == 416 and offset:  # nothing left to fetch: the partial file is whole
-                    return
-                if r.status_code in (401, 403, 404, 410):
-                    raise InputError(url, "a URL that serves the file", f"HTTP {r.status_code} {r.reason}")
-                r.raise_for_status()
-                if r.status_code == 206:
-                    mode = "ab"
-                    rng = r.headers.get("Content-Range", "")
-                    total = int(rng.rsplit("/", 1)[-1]) if "/" in rng and not rng.endswith("*") else None
-                else:  # 200: the server ignored the Range header; start again
-                    mode, offset = "wb", 0
-                    total = int(r.headers["Content-Length"]) if "Content-Length" in r.headers else None
-                # read the raw stream without urllib3's length check, so the bytes that did arrive
-                # before a cut are written (and resumed from) instead of being dropped
-                r.raw.enforce_content_length = False
-                with open(part, mode) as fh, _bar(total, offset, part.name[:-5], progress) as bar:
-                    while block := r.raw.read(chunk):
-                        fh.write(block)
-                        bar.update(len(block))
-                size = part.stat().st_size
-                if total is not None and size < total:
-                    raise requests.ConnectionError(f"connection closed at {size} of {total} bytes")
-                return
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            attempt += 1
-            if attempt > retries:
-                raise DownloadError(f"{url}: download failed after {retries} retries ({exc}); "
-                                    f"{part} is kept and the next run resumes from it") from None
-            wait = min(30.0, 0.5 * 2 ** (attempt - 1))
-            log.warning("%s: %s; resuming in %.1fs (attempt %d of %d)", url, exc, wait, attempt, retries)
-            time.sleep(wait)
+            return _http_attempt(http, url, part, size, timeout, chunk, progress)
+        except _Retry as exc:
+            reason, added = str(exc), exc.added
+        after = _size_of(part)
+        idle = 0 if added > 0 else idle + 1
+        if idle > retries or attempts >= max_attempts:
+            why = (f"{retries} retries without progress" if idle > retries else f"{attempts} attempts")
+            raise DownloadError(f"{url}: download failed after {why} ({reason}); "
+                                f"{part} is kept and the next run resumes from it")
+        wait = min(30.0, backoff * 2 ** max(0, idle - 1))
+        log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
+                    url, reason, after, wait, attempts, idle, retries)
+        time.sleep(wait)
 
 
-def download(url: str, dest: str | Path, *, sha256: str | None = None, retries: int = 5, timeout: float = 60.0,
-             chunk: int = 1 << 20, progress: bool = True, session=None) -> Path:
-    """Fetch ``url`` (http(s), file:// or a local path) to ``dest`` atomically and return ``dest``.
+def _fetch_local(src: Path, where: str, part: Path, size: int | None, chunk: int, progress: bool) -> None:
+    try:
+        ok = stat.S_ISREG(os.stat(src).st_mode)
+    except OSError:
+        ok = False
+    if not ok:
+        raise InputError(where, "a file to fetch", "no such file")
+    with open(src, "rb") as fh, _open_part(part, False) as out, _bar(size, 0, part.name[:-5], progress) as bar:
+        _copy_bounded(fh.read, out, 0, size, chunk, bar)
 
-    An existing ``dest`` is kept when it matches ``sha256`` (or when no
-    checksum is given). A checksum mismatch removes the downloaded file and
-    raises :class:`InputError` naming the URL, the expected and the found hash.
+
+def _fetch_fsspec(fs, path: str, where: str, part: Path, size: int | None, chunk: int, progress: bool) -> None:
+    """Stream an fsspec file with resume (a seek past the partial file)."""
+    offset = _size_of(part)
+    try:
+        total = fs.size(path)
+        if size is not None and total is not None and total > size:
+            raise _too_long(where, size)
+        limit = size if size is not None else total
+        if limit is not None and offset > limit:  # left by a fetch of other content: start again
+            offset = 0
+        with fs.open(path, "rb") as src, _open_part(part, bool(offset)) as out, \
+                _bar(total, offset, part.name[:-5], progress) as bar:
+            src.seek(offset)
+            _copy_bounded(src.read, out, offset, size, chunk, bar)
+    except FileNotFoundError:
+        raise InputError(where, "a file the store holds", "no such file") from None
+
+
+# ------------------------------------------------------------------------------ the downloader
+
+
+def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int | None = None,
+             retries: int = 5, max_attempts: int | None = None, timeout: float = 60.0, chunk: int = 1 << 20,
+             progress: bool = True, session=None, fs=None, label: str | None = None, lock: bool = True,
+             backoff: float = 0.5) -> Path:
+    """Fetch ``url`` (http(s), file://, a local path, or a path on the fsspec file system ``fs``) to ``dest``.
+
+    Returns ``dest``. An existing ``dest`` is kept when it matches ``sha256``
+    and ``size`` (or when neither is given). With ``size`` the transfer stops
+    there and a longer source is refused; a shorter one is an error. A
+    checksum mismatch removes the downloaded file and raises
+    :class:`InputError` naming the URL, the expected and the found hash (a
+    resumed partial file that does not verify is dropped and fetched once
+    more from the start). A cut HTTP transfer is resumed with ``Range``;
+    ``retries`` bounds the attempts in a row that added no bytes and
+    ``max_attempts`` (default ``20 * (retries + 1)``) all attempts. A network
+    failure raises :class:`DownloadError` and keeps ``<dest>.part`` for the
+    next run. ``lock=False`` when the caller already holds :func:`dest_lock`.
     """
+    where = label or str(url)
+    if sha256 is not None:
+        sha256 = check_sha256(sha256, where)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise InputError(where, "a size of a non-negative integer number of bytes", f"got {size!r:.80}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        if sha256 is None or file_sha256(dest) == sha256.lower():
+    with dest_lock(dest) if lock else contextlib.nullcontext():
+        return _download_locked(str(url), dest, where, sha256=sha256, size=size, retries=retries,
+                                max_attempts=max_attempts or 20 * (retries + 1), timeout=timeout, chunk=chunk,
+                                progress=progress, session=session, fs=fs, backoff=backoff)
+
+
+def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw) -> Path:
+    if _regular_or_absent(dest):
+        if (size is None or os.lstat(dest).st_size == size) and (sha256 is None or file_sha256(dest) == sha256):
             return dest
-        log.warning("%s: checksum differs from the expected one; fetching again", dest)
+        log.warning("%s: content differs from the expected one; fetching again", dest)
         dest.unlink()
     part = dest.with_name(dest.name + ".part")
-    scheme = urlparse(str(url)).scheme
-    if scheme in ("http", "https"):
-        _fetch_http(str(url), part, retries=retries, timeout=timeout, chunk=chunk, progress=progress,
-                    session=session)
-    else:
-        src = Path(urlparse(str(url)).path if scheme == "file" else str(url))
-        if not src.is_file():
-            raise InputError(src, "a file to fetch", "no such file")
-        shutil.copyfile(src, part)
-    if sha256 is not None:
-        found = file_sha256(part)
-        if found != sha256.lower():
+    resumed = _size_of(part) > 0
+    while True:
+        try:
+            _fetch(url, part, where, size=size, fs=fs, **kw)
+        except _TooLong:
+            _discard(part)
+            raise _too_long(where, size) from None
+        except InputError:
+            _discard(part)
+            raise
+        if not os.path.lexists(part):  # a 416 on an empty partial file: nothing was ever written
+            _open_part(part, False).close()
+        got = _size_of(part)
+        if size is not None and got != size:
+            _discard(part)
+            raise InputError(where, f"{size} bytes (the expected size)", f"found {got}; nothing was kept")
+        if sha256 is not None and (found := file_sha256(part)) != sha256:
+            _discard(part)
+            if resumed:  # a partial file left by a fetch of other content: start once from scratch
+                log.warning("%s: resumed content did not verify; fetching %s again from the start", dest, where)
+                resumed = False
+                continue
+            raise InputError(where, f"content with sha256 {sha256}", f"found {found}; nothing was kept")
+        os.replace(part, dest)
+        return dest
+
+
+def _discard(part: Path) -> None:
+    with contextlib.suppress(OSError, InputError):
+        if _regular_or_absent(part):
             part.unlink()
-            raise InputError(url, f"content with sha256 {sha256.lower()}", f"found {found}; nothing was kept")
-    os.replace(part, dest)
-    return dest
+
+
+def _fetch(url: str, part: Path, where: str, *, size, fs, retries, max_attempts, timeout, chunk, progress,
+           session, backoff) -> None:
+    if fs is not None:
+        return _fetch_fsspec(fs, url, where, part, size, chunk, progress)
+    scheme = urlparse(url).scheme
+    if scheme in ("http", "https"):
+        return _fetch_http(url, part, size=size, retries=retries, max_attempts=max_attempts, timeout=timeout,
+                           chunk=chunk, progress=progress, backoff=backoff, session=session)
+    return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress)
 
 
 def cached_download(url: str, cache_dir: str | Path, *, sha256: str | None = None, **kwargs) -> Path:

@@ -131,11 +131,15 @@ def test_missing_name_or_store_is_a_clear_error(store, tmp_path):
         fetch_artifact("aligned.es-to-en.fr", store=store["root"], to=tmp_path, progress=False)
     server = FolderServer(tmp_path / "empty")
     try:
-        assert list_artifacts(server.url) == []  # no manifest yet: an empty store
+        with pytest.raises(ArtifactError, match=r"manifest\.json: expected an artifact store's manifest; HTTP 404"):
+            list_artifacts(server.url)  # no manifest: not a store (readers never see an empty listing)
         with pytest.raises(ArtifactError, match="read only"):
             publish_file(server.url, store["v1"], name="a", version="b")
     finally:
         server.close()
+    # a new local folder is still a fine place to publish to
+    publish_file(tmp_path / "new-store", store["v1"], name="a", version="b")
+    assert [e["name"] for e in list_artifacts(tmp_path / "new-store")] == ["a"]
     with pytest.raises(ArtifactError, match="no artifact store given"):
         list_artifacts("")
 

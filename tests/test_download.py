@@ -86,10 +86,51 @@ def test_missing_file_and_network_failure(server, tmp_path):
     with pytest.raises(InputError, match="HTTP 404"):
         download(server.url + "/nope.bin", tmp_path / "n.bin", progress=False)
     server.cut_after, server.cuts_left = 1000, 10
-    with pytest.raises(DownloadError, match="kept"):
-        download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, retries=1)
+    with pytest.raises(DownloadError, match="after 2 attempts.*kept"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, max_attempts=2, backoff=0)
     assert not (tmp_path / "f.bin").exists()
     assert (tmp_path / "f.bin.part").stat().st_size == 2000  # the next run resumes from here
+
+
+def test_retry_budget_counts_only_attempts_without_progress(server, tmp_path):
+    # ten cuts that each bring bytes do not use up a budget of one retry ...
+    server.cut_after, server.cuts_left = 1000, 10
+    out = download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False, retries=1, backoff=0)
+    assert out.read_bytes() == PAYLOAD and len(server.requests) == 11
+    # ... while cuts that bring nothing do, and the partial file stays for the next run
+    server.cut_after, server.cuts_left = 0, 10
+    with pytest.raises(DownloadError, match="after 2 retries without progress"):
+        download(server.url + "/file.bin", tmp_path / "g.bin", progress=False, retries=2, backoff=0)
+    assert len(server.requests) == 11 + 3 and not (tmp_path / "g.bin").exists()
+
+
+def test_size_bounds_the_transfer(server, tmp_path):
+    with pytest.raises(InputError, match="at most 1000 bytes.*nothing was kept"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", size=1000, progress=False)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+    with pytest.raises(InputError, match=f"{len(PAYLOAD) + 1} bytes.*announces {len(PAYLOAD)}"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", size=len(PAYLOAD) + 1, progress=False)
+    out = download(server.url + "/file.bin", tmp_path / "f.bin", size=len(PAYLOAD), sha256=SHA, progress=False)
+    assert out.read_bytes() == PAYLOAD
+    local = tmp_path / "local.bin"
+    local.write_bytes(b"x" * 100)
+    with pytest.raises(InputError, match="at most 99 bytes"):
+        download(str(local), tmp_path / "l.bin", size=99, progress=False)
+    with pytest.raises(InputError, match="101 bytes.*found 100"):
+        download(str(local), tmp_path / "l.bin", size=101, progress=False)
+    assert not list(tmp_path.glob("l.bin*"))
+    with pytest.raises(InputError, match="sha256 of 64 hex digits"):
+        download(str(local), tmp_path / "l.bin", sha256="abc", progress=False)
+
+
+def test_partial_file_that_is_a_symlink_is_never_written_through(server, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / "f.bin.part").symlink_to(outside)
+    with pytest.raises(InputError, match="symbolic link; refusing to write through it"):
+        download(server.url + "/file.bin", tmp_path / "dl" / "f.bin", progress=False)
+    assert outside.read_bytes() == b"keep me" and not (tmp_path / "dl" / "f.bin").exists()
 
 
 def test_cached_download_and_local_paths(server, tmp_path):
