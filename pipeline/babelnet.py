@@ -8,12 +8,18 @@ which allows a small number of requests per key and day. The client:
   ``~/.config/chronolingua/babelnet.key``); the key is sent as the ``key``
   query parameter and never appears in cache names, logs, errors or outputs;
 * keeps every answer in an on-disk cache (one gzip JSON file per request,
-  named by a hash of the endpoint and its parameters without the key), so no
-  request is ever made twice and an interrupted harvest resumes for free;
-* counts the requests it sends per UTC day against a local budget and raises
-  :class:`BudgetExhausted` before sending one more, leaving the cache whole;
-* asks for gzip, sets timeouts, and retries connection errors, 429 and 5xx
-  answers with exponential backoff (honouring ``Retry-After``);
+  named by a hash of the API version, the endpoint and its parameters without
+  the key), so no request is ever made twice and an interrupted harvest
+  resumes for free; the cache is keyed by request only, so every harvest that
+  points at one cache folder (the pipeline uses ``outputs/.work/babelnet/``)
+  shares it, whatever spec or stage asks;
+* counts the requests it sends per UTC day against a local budget kept in
+  the same folder (one file, updated under an exclusive ``flock`` so
+  concurrent harvests count together) and raises :class:`BudgetExhausted`
+  before sending one more, leaving the cache whole;
+* asks for gzip, sets timeouts, and retries connection errors, cut-off
+  answers (a body shorter than its ``Content-Length``, JSON that breaks off),
+  429 and 5xx answers with exponential backoff (honouring ``Retry-After``);
 * checks every answer against the documented JSON shapes and turns BabelNet's
   refusal (``{"message": "Your key is not valid or the daily requests limit
   has been reached..."}``) into :class:`KeyOrQuotaError`.
@@ -41,6 +47,7 @@ False True
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gzip
 import hashlib
@@ -53,6 +60,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import urlparse
 
 from .errors import PipelineError
 
@@ -148,8 +156,13 @@ class RequestCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(endpoint: str, params: Sequence[tuple[str, str]]) -> str:
-        canon = json.dumps([endpoint, sorted((str(k), str(v)) for k, v in params)], ensure_ascii=False)
+    def key(endpoint: str, params: Sequence[tuple[str, str]], api: str = "") -> str:
+        """The hash naming one request: ``api`` (the base URL's path, e.g. ``/v9``), endpoint, parameters.
+
+        The parameters never include the key, so neither does the hash; the
+        host is left out so that a mirror of one API version shares answers.
+        """
+        canon = json.dumps([api, endpoint, sorted((str(k), str(v)) for k, v in params)], ensure_ascii=False)
         return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
     def path(self, key: str) -> Path:
@@ -180,7 +193,14 @@ class RequestCache:
 
 
 class RequestBudget:
-    """Requests sent per UTC day, persisted in ``<path>`` so separate runs share one budget."""
+    """Requests sent per UTC day, persisted in ``<path>`` so separate runs and stages share one budget.
+
+    The file holds ``{"date": "YYYY-MM-DD", "used": n}`` for the current
+    day; :meth:`spend` checks and counts under an exclusive ``flock`` on
+    ``<path>.lock``, so concurrent harvests (luigi workers, several stages)
+    never lose a count or overspend. The file itself is replaced atomically,
+    so :meth:`used` reads it without the lock.
+    """
 
     def __init__(self, path: str | Path, daily_limit: int, today: Callable[[], str] | None = None):
         self.path = Path(path)
@@ -192,22 +212,42 @@ class RequestBudget:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return 0
-        return int(data.get("used", 0)) if data.get("date") == self._today() else 0
+        if not isinstance(data, dict) or data.get("date") != self._today():
+            return 0
+        try:
+            return max(0, int(data.get("used", 0)))
+        except (TypeError, ValueError):
+            return 0
 
     def remaining(self) -> int:
         return max(0, self.daily_limit - self.used())
 
+    @contextlib.contextmanager
+    def _locked(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock:
+            try:
+                import fcntl
+            except ImportError:  # not POSIX: no cross-process lock
+                yield
+                return
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
     def spend(self) -> None:
         """Count one request, or raise :class:`BudgetExhausted` when none is left today."""
-        used = self.used()
-        if used >= self.daily_limit:
-            raise BudgetExhausted(f"the daily BabelNet request budget ({self.daily_limit}, counted in "
-                                  f"{self.path}) is spent for {self._today()} (UTC); answers so far are cached "
-                                  "and the next run continues from them")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps({"date": self._today(), "used": used + 1}), encoding="utf-8")
-        os.replace(tmp, self.path)
+        with self._locked():
+            used = self.used()
+            if used >= self.daily_limit:
+                raise BudgetExhausted(f"the daily BabelNet request budget ({self.daily_limit}, counted in "
+                                      f"{self.path}) is spent for {self._today()} (UTC); answers so far are "
+                                      "cached and the next run continues from them")
+            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps({"date": self._today(), "used": used + 1}), encoding="utf-8")
+            os.replace(tmp, self.path)
 
 
 # --------------------------------------------------------------------------- client
@@ -223,7 +263,9 @@ def _refusal(data: Any) -> str | None:
 class BabelNetClient:
     """Cached, budgeted access to the BabelNet HTTP API (see the module docstring).
 
-    ``cache_dir`` holds the answers and the budget file (``budget.json``).
+    ``cache_dir`` holds the answers (``responses/``) and the budget file
+    (``budget.json``); it may be shared by any number of clients and
+    processes, since both are keyed by request and day, not by who asks.
     ``sleep`` is injectable so tests need not wait for backoff.
     """
 
@@ -235,6 +277,7 @@ class BabelNetClient:
             raise BabelNetError("an empty BabelNet API key")
         self._key = key
         self.base_url = base_url.rstrip("/")
+        self._api = urlparse(self.base_url).path  # e.g. /v9: answers of another API version are not shared
         self.cache = RequestCache(Path(cache_dir) / "responses")
         self.budget = RequestBudget(Path(cache_dir) / "budget.json", daily_budget, today)
         self.timeout = timeout
@@ -265,11 +308,17 @@ class BabelNetClient:
         return f"{self.base_url}/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params)
 
     def get(self, endpoint: str, params: Sequence[tuple[str, str]]) -> Any:
-        """The JSON answer of ``endpoint`` for ``params`` (without the key), from the cache or the API."""
+        """The JSON answer of ``endpoint`` for ``params`` (without the key), from the cache or the API.
+
+        Connection failures, timeouts, cut-off bodies, malformed JSON, 429 and
+        5xx answers are retried ``retries`` times with exponential backoff;
+        then :class:`BabelNetError` (:class:`KeyOrQuotaError` for 429) says
+        what went wrong. Every attempt counts against the daily budget.
+        """
         import requests
 
         params = [(str(k), str(v)) for k, v in params]
-        cache_key = RequestCache.key(endpoint, params)
+        cache_key = RequestCache.key(endpoint, params, self._api)
         cached = self.cache.get(cache_key)
         if cached is not None:
             self.cache_hits += 1
@@ -279,18 +328,26 @@ class BabelNetClient:
         while True:
             self.budget.spend()
             self.requests_sent += 1
+            retry_after = None
             try:
                 r = self.session.get(f"{self.base_url}/{endpoint}", params=[*params, ("key", self._key)],
                                      headers={"Accept-Encoding": "gzip", "Accept": "application/json"},
                                      timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                problem, retry_after = f"network failure ({self._scrub(type(exc).__name__)})", None
+                problem = f"network failure ({self._scrub(type(exc).__name__)})"
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+                # the body broke off (shorter than its Content-Length) or its gzip data is damaged
+                problem = f"a cut-off or damaged answer ({self._scrub(type(exc).__name__)})"
             else:
                 if r.status_code == 429 or r.status_code >= 500:
                     problem = f"HTTP {r.status_code} {r.reason}"
                     retry_after = r.headers.get("Retry-After")
                 else:
-                    data = self._decode(r, where)
+                    try:
+                        data, problem = r.json(), None  # requests undoes Content-Encoding: gzip
+                    except ValueError as exc:
+                        data, problem = None, (f"expected a JSON answer; found malformed or cut-off JSON ({exc}) "
+                                               f"starting {self._scrub(r.text[:60])!r}; nothing was cached")
                     refusal = _refusal(data)
                     if refusal is not None or r.status_code in (401, 403):
                         raise KeyOrQuotaError(
@@ -299,8 +356,9 @@ class BabelNetClient:
                             f"reached -- check ${KEY_ENV}, or rerun tomorrow: cached answers are kept")
                     if r.status_code >= 400:
                         raise BabelNetError(f"{where}: HTTP {r.status_code} {r.reason}")
-                    self.cache.put(cache_key, endpoint, params, data)
-                    return data
+                    if problem is None:
+                        self.cache.put(cache_key, endpoint, params, data)
+                        return data
             attempt += 1
             if attempt > self.retries:
                 exc_type = KeyOrQuotaError if problem.startswith("HTTP 429") else BabelNetError
@@ -315,13 +373,6 @@ class BabelNetClient:
             log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", where, problem, wait, attempt,
                         self.retries)
             self._sleep(wait)
-
-    def _decode(self, r, where: str) -> Any:
-        try:
-            return r.json()  # requests undoes Content-Encoding: gzip
-        except ValueError as exc:
-            raise BabelNetError(f"{where}: expected a JSON answer; found malformed JSON ({exc}) starting "
-                                f"{self._scrub(r.text[:60])!r}; nothing was cached") from None
 
     # -- the documented endpoints
 

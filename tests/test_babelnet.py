@@ -39,7 +39,9 @@ class FakeBabelNet:
 
     def __init__(self):
         self.log: list[tuple[str, dict, dict]] = []  # (endpoint, params, headers)
-        self.script: list[str] = []  # per upcoming request: "503", "429", "malformed", "refuse", "slow"
+        # per upcoming request: "503", "429", "malformed", "refuse", "slow", "short" (the body stops before its
+        # Content-Length, the connection closes), "cut" (a whole answer whose JSON breaks off halfway)
+        self.script: list[str] = []
         self.quota_after: int | None = None  # refuse every request after this many
         outer = self
 
@@ -63,6 +65,7 @@ class FakeBabelNet:
                     return self._send(200, b'{"senses": [{"type": "BabelSense", "prop')
                 if action == "slow":
                     time.sleep(1.0)
+                self.action = action
                 if params.get("key") != [KEY] or action == "refuse":
                     return self._json(REFUSAL)
                 if endpoint == "getVersion":
@@ -84,7 +87,8 @@ class FakeBabelNet:
                 return self._send(404, b"no such endpoint", "text/plain")
 
             def _json(self, value):
-                self._send(200, json.dumps(value).encode("utf-8"))
+                body = json.dumps(value).encode("utf-8")
+                self._send(200, body[: len(body) // 2] if getattr(self, "action", None) == "cut" else body)
 
             def _send(self, code, body, ctype="application/json", headers=None):
                 gz = "gzip" in self.headers.get("Accept-Encoding", "")
@@ -96,7 +100,8 @@ class FakeBabelNet:
                     self.send_header("Content-Encoding", "gzip")
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                short = getattr(self, "action", None) == "short"
+                self.send_header("Content-Length", str(len(body) + (100 if short else 0)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -221,13 +226,80 @@ def test_quota_refusal_mid_harvest_then_resume(server, tmp_path):
     assert res2.complete and res2.cache_hits == 2 and len(server.log) - before == res2.requests_sent == 3
 
 
-def test_malformed_json_is_reported_and_not_cached(server, tmp_path):
-    c, _ = client_for(server, tmp_path)
-    server.script = ["malformed"]
-    with pytest.raises(BabelNetError, match="malformed JSON.*nothing was cached"):
+def test_malformed_json_is_retried_reported_and_not_cached(server, tmp_path):
+    c, sleeps = client_for(server, tmp_path, retries=2)
+    server.script = ["malformed"] * 3
+    with pytest.raises(BabelNetError, match="malformed or cut-off JSON.*nothing was cached.*after 2 retries"):
         c.synset("bn:00044994n", ["EN"])
+    assert len(server.log) == 3 and not list((tmp_path / "cache" / "responses").glob("*/*.json.gz"))
     assert c.synset("bn:00044994n", ["EN"])["senses"][0]["properties"]["fullLemma"] == "house"
-    assert len(server.log) == 2
+    assert len(server.log) == 4
+
+
+def test_cut_off_answers_are_retried_like_5xx(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    c, sleeps = client_for(server, tmp_path, retries=3, backoff=0.5)
+    # a body shorter than its Content-Length, then JSON that breaks off: both retried, then the whole answer
+    server.script = ["short", "cut"]
+    assert c.synset_ids("car", "EN") == SYNSET_IDS["car"]
+    assert len(server.log) == 3 and sleeps == [0.5, 1.0] and c.budget.used() == 3
+    assert len(list((tmp_path / "cache" / "responses").glob("*/*.json.gz"))) == 1  # only the whole answer
+    assert c.synset_ids("car", "EN") == SYNSET_IDS["car"] and len(server.log) == 3  # and it is reused
+    server.script = ["short"] * 10
+    with pytest.raises(BabelNetError, match=r"getSynsetIds\?lemma=house.*cut-off.*after 3 retries") as err:
+        c.synset_ids("house", "EN")
+    assert len(server.log) == 3 + 4 and KEY not in str(err.value) and KEY not in caplog.text
+    assert len(list((tmp_path / "cache" / "responses").glob("*/*.json.gz"))) == 1
+
+
+def _spend(path, n, limit):
+    from pipeline.babelnet import RequestBudget
+
+    budget = RequestBudget(path, limit, today=lambda: "2026-11-26")
+    for _ in range(n):
+        try:
+            budget.spend()
+        except BudgetExhausted:
+            pass
+
+
+def test_concurrent_processes_share_one_daily_count(tmp_path):
+    import multiprocessing
+
+    from pipeline.babelnet import RequestBudget
+
+    path = tmp_path / "babelnet" / "budget.json"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_spend, args=(path, 60, 1000)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert RequestBudget(path, 1000, today=lambda: "2026-11-26").used() == 240  # no count lost
+    procs = [ctx.Process(target=_spend, args=(path, 50, 250)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert RequestBudget(path, 250, today=lambda: "2026-11-26").used() == 250  # and none overspent
+
+
+def test_a_shared_cache_keeps_api_versions_apart(server, tmp_path):
+    c, _ = client_for(server, tmp_path)
+    harvest_synsets(c, ["car"], "EN", ["EN", "ES"])
+    assert len(server.log) == 3
+    # another harvest on the same folder (another stage) asks only for what is not cached...
+    other, _ = client_for(server, tmp_path)
+    res = harvest_synsets(other, ["car", "house"], "EN", ["EN", "ES"])
+    assert res.complete and res.requests_sent == 2 and len(server.log) == 5 and other.budget.used() == 5
+    # ...but answers of another API version are not taken for this one's
+    v10 = BabelNetClient(KEY, tmp_path / "cache", base_url=server.base_url.replace("/v9", "/v10"),
+                         sleep=lambda s: None)
+    assert v10.synset_ids("car", "EN") == SYNSET_IDS["car"] and len(server.log) == 6
+    assert server.log[-1][0] == "getSynsetIds"
+    names = [f.name for f in (tmp_path / "cache").rglob("*") if f.is_file()]
+    assert not any(KEY in n for n in names)
 
 
 def test_network_failure_mid_harvest_keeps_the_cache(server, tmp_path):

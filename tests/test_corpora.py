@@ -296,6 +296,28 @@ def test_slicing_by_corpus_and_errors(tmp_path):
         Slicing(by="decade")
 
 
+@pytest.mark.parametrize("name, damage, fragments", [
+    ("b.txt.gz", lambda whole: whole[: len(whole) // 2], ["gzip data is broken", "after line", "cut short"]),
+    ("b.txt", lambda whole: b"fine words\n" * 40 + b"caf\xe9\n", ["UTF-8", "line 41"]),
+])
+def test_a_damaged_corpus_file_is_named_when_slices_are_prepared(tmp_path, name, damage, fragments):
+    text = "".join(f"line {i} of the corpus with a few words\n" for i in range(3000))
+    folder = make_corpus(tmp_path, "users", {"a.txt": "some words here\n"})
+    (folder / name).write_bytes(damage(gzip.compress(text.encode()) if name.endswith(".gz") else b""))
+    out = tmp_path / "outputs" / ".tmp-corpus-users-0123" / "slices"  # where a stage prepares its slices
+    with pytest.raises(InputError) as exc:
+        prepare_slices([load_declaration(folder)], Slicing(by="corpus"), Tokenizer("en"), out)
+    msg = str(exc.value)
+    assert msg.startswith(f"{folder / name}: ") and exc.value.path == str(folder / name), msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    assert ".tmp-" not in msg and "partial" not in msg, msg
+    if name.endswith(".gz"):  # the line reached is the count of whole lines decompressed before the break
+        reached = int(msg.split("after line ")[1].split()[0])
+        assert 0 < reached < 3000
+    assert not list(out.glob("*")) and not list(out.glob(".*"))  # no slice, no partial file left
+
+
 def test_long_sentences_wrap(tmp_path, monkeypatch):
     monkeypatch.setattr(reader_mod, "MAX_SENTENCE_TOKENS", 4)
     d = load_declaration(make_corpus(tmp_path, "long", {"a.txt": "a b c d e f g h i j"}))

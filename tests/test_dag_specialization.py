@@ -300,3 +300,54 @@ for line in sys.stdin.read().splitlines():
     assert set(zip(ap["word_a"], ap["word_b"])) == {("motorcar", "automóvil")}
     (project / "en-es.autobil.bin").write_bytes(b"v2")
     assert _constraints_name() != c0  # the dictionary's content is an input
+
+
+def test_babelnet_answers_and_daily_count_are_shared_across_stage_identities(project, monkeypatch, caplog):
+    import logging
+
+    from pipeline.babelnet import RequestBudget
+
+    caplog.set_level(logging.DEBUG)
+    server = FakeBabelNet()
+    try:
+        spec = project / "tasks" / "specialization" / "toy.yaml"
+
+        def write(lemmas, budget):
+            spec.write_text(SPEC.replace("  wordnet: {path: wordnet, pos: [n, a]}\n", (
+                "  babelnet: {lemmas: [%s], target_langs: [EN, ES], base_url: '%s', daily_budget: %d,"
+                " retries: 0}\n") % (", ".join(lemmas), server.base_url, budget)).replace("description: toy",
+                                                                                      "needs_network: true"))
+            return _constraints_name()
+
+        monkeypatch.setenv("BABELNET_KEY", KEY)
+        first = write(["car"], 3)
+        res = build(SpecializationConstraints(spec="toy"))
+        assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+        assert len(server.log) == 3  # car's ids and its two synsets: the day's budget of 3 is spent
+        # one more lemma is another stage, but car's answers and the day's count carry over: the new stage
+        # gets one request (house's ids) out of a budget of 4 and stops before house's synset
+        second = write(["car", "house"], 4)
+        assert second != first
+        res = build(SpecializationConstraints(spec="toy"))
+        assert res.status != luigi.LuigiStatusCode.SUCCESS
+        assert [e for e, _, _ in server.log[3:]] == ["getSynsetIds"] and server.log[3][1]["lemma"] == ["house"]
+        shared = project / "outputs" / ".work" / "babelnet"
+        assert RequestBudget(shared / "budget.json", 4).used() == 4
+        write(["car", "house"], 10)
+        res = build(SpecializationConstraints(spec="toy"))
+        assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+        assert [e for e, _, _ in server.log[4:]] == ["getSynset"] and len(server.log) == 5  # house's synset only
+        assert RequestBudget(shared / "budget.json", 10).used() == 5
+        m = json.loads((project / "outputs" / "constraints" / second / "metrics.json").read_text())
+        assert m["babelnet_requests_sent"] == 1 and m["babelnet_cache_hits"] == 4 and m["babelnet_senses"] == 10
+        # the key is in no file name, no file, no task id and no log record
+        task_id = SpecializationConstraints(spec="toy").task_id
+        assert KEY not in task_id and KEY not in caplog.text
+        assert all(KEY not in r.getMessage() for r in caplog.records)
+        for f in (project / "outputs").rglob("*"):
+            assert KEY not in f.name, f
+            if f.is_file():
+                raw = f.read_bytes()
+                assert KEY.encode() not in (gzip.decompress(raw) if f.name.endswith(".gz") else raw), f
+    finally:
+        server.close()

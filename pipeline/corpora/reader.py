@@ -118,6 +118,7 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     gz = path.name.lower().endswith(".gz")
     where = "decompressed byte" if gz else "byte"
     offset = 0
+    lineno = 0
     try:
         with _open_binary(path) as f:
             for lineno, raw in enumerate(f, 1):
@@ -139,7 +140,9 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
                 offset += len(raw)
                 yield lineno, text
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise InputError(path, "gzip-compressed text", f"the gzip data is broken ({exc})") from None
+        # every line read so far was whole: the data breaks off after them
+        raise InputError(path, "gzip-compressed text", f"the gzip data is broken ({exc}) after line {lineno} "
+                         f"({offset} decompressed bytes read); the file is cut short or damaged") from None
 
 
 # ---------------------------------------------------------------------------

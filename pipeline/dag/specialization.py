@@ -12,9 +12,12 @@
   encoder's in ``vectors-before/``), the loss curve and before/after metrics.
 
 The BabelNet key comes from the environment or a key file, never from a
-parameter; answers and the request budget live under
-``outputs/.work/constraints-<name>-<hash>/babelnet/`` and training
-checkpoints under ``outputs/.work/specialized-<name>-<hash>/``.
+parameter, and is in no task id, output, cache file or message. Answers
+(one file per request, named by a hash of the request without the key) and
+the daily request count live in ``outputs/.work/babelnet/``, shared by every
+spec and stage: a spec with one more lemma asks BabelNet only for that
+lemma, and a new stage identity does not reset the day's count. Training
+checkpoints live under ``outputs/.work/specialized-<name>-<hash>/``.
 """
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ import luigi
 from ..errors import InputError, PipelineError
 from ..spec import to_mapping
 from ..specialization.spec import SpecializationSpec, load_specialization_spec
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, project_root, stage_threads, tasks_root,
-                   work_dir, write_json)
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root, stage_threads,
+                   tasks_root, work_dir, write_json)
 from .registry import register_kind
 
 logger = logging.getLogger("luigi-interface")
@@ -60,6 +63,11 @@ def _fingerprint_files(paths: list[Path], where: str, what: str) -> str:
     if key not in _FINGERPRINTS:
         _FINGERPRINTS[key] = fingerprint_paths(paths)
     return _FINGERPRINTS[key]
+
+
+def babelnet_dir() -> Path:
+    """BabelNet's answers and daily request count, shared by every stage (keyed by request, not by stage)."""
+    return outputs_root() / ".work" / "babelnet"
 
 
 def _model_files(folder: Path) -> list[Path]:
@@ -143,8 +151,7 @@ class SpecializationConstraints(StageTask):
                 raise InputError(path, "a lemma list (one lemma per line) for babelnet.lemmas_file", "no such file")
             lemmas += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
                        if line.strip() and not line.startswith("#")]
-        digest, _, _ = self._identity()
-        cache = work_dir(self.stage, self.artifact_name(), digest) / "babelnet"
+        cache = babelnet_dir()
         client = BabelNetClient(resolve_key(b.key_env), cache, base_url=b.base_url, daily_budget=b.daily_budget,
                                 timeout=b.timeout, retries=b.retries)
         result = harvest_synsets(client, lemmas, b.search_lang, b.target_langs, pos=b.pos,
