@@ -1,28 +1,40 @@
 """Reading and writing static word vectors (the output contract for every vector set).
 
-Every vector set is written twice:
+Every vector set is written in these forms:
 
 * ``X.vec`` -- word2vec text format: a header line ``<count> <dim>``, then one
   line per word, ``word v1 v2 ...``. gensim ``KeyedVectors.load_word2vec_format``
   and fastText read it. Keys cannot contain whitespace in this format, so
   multiword keys ("new york") are written with ``_`` ("new_york").
-* ``X.kv`` -- gensim's own ``KeyedVectors.save`` pickle (plus a ``.npy``
-  sidecar for large matrices): exact floats and the per-word counts, loads fast.
+* ``X.npy`` -- the exact float32 matrix (NumPy ``.npy``, no pickle), with its keys
+  in ``X.vocab`` (``word count`` per line, gensim's ``fvocab`` format) when the
+  vectors carry counts (gensim vecattr ``"count"``), else in ``X.keys`` (one key
+  per line). This is the fast binary form the pipeline itself reads.
+* ``X.kv`` -- gensim's own ``KeyedVectors.save``, kept for users who load it with
+  ``KeyedVectors.load``. It is a pickle, which runs code when loaded, so the
+  pipeline never reads one: :func:`load_vectors` refuses it unless told
+  ``allow_pickle=True`` for a file you wrote yourself.
 
-When the vectors carry counts (gensim vecattr ``"count"``), they are also written
-beside the text file as ``X.vocab`` (``word count`` per line, gensim's ``fvocab``
-format), and :func:`load_vectors` picks that file up again.
+:func:`load_vectors` also picks ``X.vocab`` up beside ``X.vec``.
 
 >>> import tempfile, numpy as np
 >>> kv = make_keyed_vectors(["new york", "city"], np.eye(2, dtype=np.float32), counts=[7, 3])
 >>> d = tempfile.mkdtemp()
 >>> paths = save_vectors(kv, f"{d}/demo")
 >>> sorted(paths)
-['kv', 'vec', 'vocab']
+['kv', 'npy', 'vec', 'vocab']
 >>> back = load_vectors(paths["vec"])
 >>> back.index_to_key, int(back.get_vecattr("new_york", "count"))
 (['new_york', 'city'], 7)
->>> load_vectors(paths["kv"]).index_to_key
+>>> exact = load_vectors(paths["npy"])
+>>> exact.index_to_key, int(exact.get_vecattr("city", "count")), exact.vectors.dtype.name
+(['new_york', 'city'], 3, 'float32')
+>>> try:
+...     load_vectors(paths["kv"])
+... except InputError as exc:
+...     print("refused:", "pickle" in str(exc))
+refused: True
+>>> load_vectors(paths["kv"], allow_pickle=True).index_to_key
 ['new_york', 'city']
 """
 from __future__ import annotations
@@ -41,7 +53,7 @@ if TYPE_CHECKING:  # gensim is heavy; import it where it is used
 
 _WHITESPACE = re.compile(r"\s+")
 
-__all__ = ["save_vectors", "load_vectors", "make_keyed_vectors", "file_key", "has_counts"]
+__all__ = ["save_vectors", "load_vectors", "read_matrix", "make_keyed_vectors", "file_key", "has_counts"]
 
 
 def file_key(key: str) -> str:
@@ -100,37 +112,53 @@ def _with_file_keys(kv: "KeyedVectors", where: Path) -> "KeyedVectors":
     return make_keyed_vectors(keys, kv.vectors, counts)
 
 
+MAX_DIM = 100_000  # a larger dimension in a header is a corrupt or hostile file, not vectors
+_GZIP_MAX_RATIO = 1100  # deflate expands at most ~1032x: a bound on a .gz file's text size
+
+
 def save_vectors(kv: "KeyedVectors", path_without_suffix: str | Path, precision: int = 7) -> dict[str, Path]:
-    """Write ``X.vec`` (word2vec text), ``X.kv`` (gensim binary) and, with counts, ``X.vocab``.
+    """Write ``X.vec`` (word2vec text), ``X.npy`` with ``X.vocab`` or ``X.keys``, and ``X.kv`` (gensim).
 
     Word order is kept as in ``kv`` (frequency order for gensim-trained vectors).
-    Both forms hold the same keys (whitespace replaced by ``_``). ``precision`` is
+    Every form holds the same keys (whitespace replaced by ``_``). ``precision`` is
     the number of significant digits in the text form (7 is below float32
-    round-off for typical embedding values; the ``.kv`` form is exact).
+    round-off for typical embedding values; the ``.npy`` and ``.kv`` forms are exact).
+    ``X.vocab`` (``word count``) is written when the vectors carry counts, else
+    ``X.keys`` (one key per line) names the rows of ``X.npy``.
 
-    Returns the written paths: ``{"vec", "kv", "vocab"?, "kv_npy"?}``.
+    Returns the written paths: ``{"vec", "npy", "vocab" or "keys", "kv", "kv_npy"?}``.
     """
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
     vec_path = base.with_name(base.name + ".vec")
+    npy_path = base.with_name(base.name + ".npy")
     kv_path = base.with_name(base.name + ".kv")
+    vocab_path = base.with_name(base.name + ".vocab")
+    keys_path = base.with_name(base.name + ".keys")
     out_kv = _with_file_keys(kv, vec_path)
 
-    vectors = np.asarray(out_kv.vectors, dtype=np.float32)
+    vectors = np.ascontiguousarray(out_kv.vectors, dtype=np.float32)
     fmt = f"{{:.{precision}g}}"
     with open(vec_path, "w", encoding="utf-8", newline="\n") as f:
         f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n")
         for key, row in zip(out_kv.index_to_key, vectors):
             f.write(key + " " + " ".join(map(fmt.format, row.tolist())) + "\n")
-    paths = {"vec": vec_path, "kv": kv_path}
+    np.save(npy_path, vectors, allow_pickle=False)
+    paths = {"vec": vec_path, "npy": npy_path, "kv": kv_path}
 
+    # one key file names the rows of X.npy; a stale one of the other kind would be read instead
     if has_counts(out_kv):
-        vocab_path = base.with_name(base.name + ".vocab")
+        keys_path.unlink(missing_ok=True)
         counts = out_kv.expandos["count"]
         with open(vocab_path, "w", encoding="utf-8", newline="\n") as f:
             for key, count in zip(out_kv.index_to_key, counts.tolist()):
                 f.write(f"{key} {int(count)}\n")
         paths["vocab"] = vocab_path
+    else:
+        vocab_path.unlink(missing_ok=True)
+        with open(keys_path, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(key + "\n" for key in out_kv.index_to_key)
+        paths["keys"] = keys_path
 
     for stale in kv_path.parent.glob(kv_path.name + ".*.npy"):
         stale.unlink()
@@ -141,19 +169,31 @@ def save_vectors(kv: "KeyedVectors", path_without_suffix: str | Path, precision:
     return paths
 
 
-def load_vectors(path: str | Path) -> "KeyedVectors":
-    """Load ``.vec`` / ``.vec.gz`` (word2vec text) or ``.kv`` (gensim) vectors, chosen by suffix.
+def load_vectors(path: str | Path, *, allow_pickle: bool = False) -> "KeyedVectors":
+    """Load ``.npy`` (with its ``.vocab`` / ``.keys``), ``.vec`` / ``.vec.gz`` / ``.txt`` (word2vec text) vectors.
 
-    A ``.vec`` file is checked line by line; a malformed file raises
-    :class:`~pipeline.errors.InputError` naming the file and line. Counts come
-    from a ``X.vocab`` file beside ``X.vec`` when there is one.
+    None of these formats can run code, so they are safe to read from a shared
+    output root or a download. A ``.vec`` file is checked line by line, and its
+    header against the file's size before any memory is set aside; a malformed
+    file raises :class:`~pipeline.errors.InputError` naming the file and line.
+    Counts come from ``X.vocab`` beside ``X.vec`` / ``X.npy`` when there is one.
+
+    A gensim ``.kv`` is a pickle: loading one runs whatever code it names. It is
+    refused unless ``allow_pickle=True``, which is for a local file you made
+    yourself, never for anything another machine or person could have written.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "an existing vector file", "no such file")
     name = path.name
     if name.endswith(".kv"):
+        if not allow_pickle:
+            raise InputError(path, "vectors in a format that cannot run code (.npy with its .vocab or .keys, "
+                             ".vec, .vec.gz, .txt)", "a gensim .kv file is a pickle, which runs code when loaded; "
+                             "read the .npy or .vec beside it (or pass allow_pickle=True for a file you made)")
         return _load_kv(path)
+    if name.endswith(".npy"):
+        return _read_npy_vectors(path)
     if name.endswith(".vec") or name.endswith(".vec.gz") or name.endswith(".txt"):
         kv = _read_text_vectors(path)
         stem = name[: -len(".gz")] if name.endswith(".gz") else name
@@ -161,7 +201,7 @@ def load_vectors(path: str | Path) -> "KeyedVectors":
         if vocab_path.exists():
             kv.expandos["count"] = _read_counts(vocab_path, kv)
         return kv
-    raise InputError(path, "a vector file ending in .vec, .vec.gz, .txt or .kv", f"suffix of {name!r}")
+    raise InputError(path, "a vector file ending in .npy, .vec, .vec.gz, .txt (or .kv)", f"suffix of {name!r}")
 
 
 def _load_kv(path: Path) -> "KeyedVectors":
@@ -176,10 +216,105 @@ def _load_kv(path: Path) -> "KeyedVectors":
     return kv
 
 
+def read_matrix(path: str | Path, what: str = "a float32 matrix") -> np.ndarray:
+    """A 2-d float32 ``.npy`` array, read without pickle; its size is checked against the file's first.
+
+    Raises :class:`~pipeline.errors.InputError` naming the file for anything else
+    (an object array, another dtype or shape, a truncated file, nan or inf).
+    """
+    path = Path(path)
+    try:
+        # a memory map checks the header's shape against the file's size before anything is read
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(path, what, "no such file") from None
+    except (ValueError, OSError, EOFError) as exc:  # object arrays, bad headers, short files
+        raise InputError(path, f"{what} (.npy without pickled objects)", f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(mapped, np.ndarray) or mapped.dtype != np.float32 or mapped.ndim != 2:
+        raise InputError(path, what, f"an array of dtype {getattr(mapped, 'dtype', '?')} and shape "
+                         f"{getattr(mapped, 'shape', '?')}")
+    matrix = np.array(mapped, dtype=np.float32, order="C")
+    del mapped
+    if not np.isfinite(matrix).all():
+        bad = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise InputError(path, f"finite numbers in row {bad}", "found nan or inf")
+    return matrix
+
+
+def _read_npy_vectors(path: Path) -> "KeyedVectors":
+    base = path.with_name(path.name[: -len(".npy")])
+    vocab_path = base.with_name(base.name + ".vocab")
+    keys_path = base.with_name(base.name + ".keys")
+    if vocab_path.is_file():
+        keys, counts = _read_vocab_file(vocab_path)
+    elif keys_path.is_file():
+        keys, counts = _read_keys_file(keys_path), None
+    else:
+        raise InputError(path, f"its keys beside it in {vocab_path.name} or {keys_path.name}", "neither exists")
+    matrix = read_matrix(path, "a (words, dimension) float32 matrix")
+    if matrix.shape[0] != len(keys):
+        raise InputError(path, f"one row per key of {(vocab_path if counts is not None else keys_path).name} "
+                         f"({len(keys)})", f"found {matrix.shape[0]} rows")
+    return make_keyed_vectors(keys, matrix, counts)
+
+
+def _read_key_lines(path: Path):
+    try:
+        with open(path, encoding="utf-8", newline="\n") as f:
+            yield from enumerate(f, start=1)
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "UTF-8 text", str(exc)) from exc
+    except OSError as exc:
+        raise InputError(path, "a readable key file", str(exc)) from exc
+
+
+def _read_keys_file(path: Path) -> list[str]:
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for line_no, line in _read_key_lines(path):
+        key = line.rstrip("\n")
+        if not key or _WHITESPACE.search(key):
+            raise InputError(path, f"one key without whitespace on line {line_no}", f"found {key[:80]!r}")
+        if key in seen:
+            raise InputError(path, f"each key once; line {line_no}", f"{key!r} already on line {seen[key]}")
+        seen[key] = line_no
+        keys.append(key)
+    return keys
+
+
+def _read_vocab_file(path: Path) -> tuple[list[str], np.ndarray]:
+    keys: list[str] = []
+    counts: list[int] = []
+    seen: dict[str, int] = {}
+    for line_no, line in _read_key_lines(path):
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise InputError(path, f"'word count' on line {line_no}", f"found {line.strip()[:80]!r}")
+        if fields[0] in seen:
+            raise InputError(path, f"each word once; line {line_no}", f"{fields[0]!r} already on line "
+                             f"{seen[fields[0]]}")
+        seen[fields[0]] = line_no
+        keys.append(fields[0])
+        counts.append(int(fields[1]))
+    return keys, np.asarray(counts, dtype=np.int64)
+
+
 def _open_text(path: Path):
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", newline="\n")
     return open(path, encoding="utf-8", newline="\n")
+
+
+def _check_header_size(path: Path, n_words: int, dim: int, header_bytes: int) -> None:
+    """Refuse a header announcing more than the file can hold, before its matrix is allocated."""
+    if dim > MAX_DIM:
+        raise InputError(path, f"a dimension of at most {MAX_DIM} in the header on line 1", f"found {dim}")
+    size = path.stat().st_size
+    # a row is a key, then ``dim`` values each of at least one digit after a space
+    room = max(size - header_bytes, 0) * (_GZIP_MAX_RATIO if path.name.endswith(".gz") else 1)
+    if n_words * 2 * dim > room:
+        raise InputError(path, f"{n_words} vectors of dimension {dim}, as the header on line 1 says, to fit in "
+                         f"the file ({size} bytes)", f"it can hold at most {room // (2 * dim)} such rows")
 
 
 def _read_text_vectors(path: Path) -> "KeyedVectors":
@@ -194,6 +329,7 @@ def _read_text_vectors(path: Path) -> "KeyedVectors":
                     path, "a word2vec header '<word count> <dimension>' on line 1", f"found {header.strip()[:80]!r}"
                 )
             n_words, dim = int(parts[0]), int(parts[1])
+            _check_header_size(path, n_words, dim, len(header.encode("utf-8")))
             vectors = np.empty((n_words, dim), dtype=np.float32)
             keys: list[str] = []
             key_to_index: dict[str, int] = {}

@@ -346,3 +346,39 @@ def test_progress_callback(lee, compass):
     seen.clear()
     train_compass(lee["a"], CadeSettings(compass_epochs=2), progress=lambda f, m: seen.append((f, m)))
     assert seen[-1][0] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the compass on disk without pickle (another machine's compass is never unpickled)
+
+
+@pytest.mark.parametrize("mode", ["hidden", "both"])
+def test_slice_from_saved_compass_is_bit_identical(lee, compass, tmp_path, mode):
+    """A slice trained from the compass read back by load_compass equals one from the in-memory model, bit for bit."""
+    T.save_compass(compass, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".kv") == [
+        "compass.json", "compass.npy", "compass.syn1neg.npy", "compass.vec", "compass.vocab"]
+    loaded = T.load_compass(tmp_path)
+    assert loaded.wv.index_to_key == compass.wv.index_to_key
+    assert np.array_equal(loaded.wv.expandos["count"], compass.wv.expandos["count"])
+    settings = CadeSettings(threads=1, seed=5, init_mode=mode)
+    a = train_slice(compass, lee["a"], settings, name="a")
+    b = train_slice(loaded, lee["a"], settings, name="a")
+    assert a.wv.index_to_key == b.wv.index_to_key
+    assert a.wv.vectors.tobytes() == b.wv.vectors.tobytes()
+    assert a.syn1neg.tobytes() == b.syn1neg.tobytes()
+    assert np.array_equal(a.wv.expandos["count"], b.wv.expandos["count"])
+    assert a.stats["effective_words"] == b.stats["effective_words"]
+
+
+def test_load_compass_refuses_parts_that_do_not_fit(compass, tmp_path):
+    T.save_compass(compass, tmp_path)
+    np.save(tmp_path / "compass.syn1neg.npy", compass.syn1neg[:-1])
+    with pytest.raises(InputError, match=r"compass\.syn1neg\.npy.*found shape"):
+        T.load_compass(tmp_path)
+    np.save(tmp_path / "compass.syn1neg.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match=r"compass\.syn1neg\.npy.*without pickled objects"):
+        T.load_compass(tmp_path)
+    (tmp_path / "compass.json").unlink()
+    with pytest.raises(InputError, match=r"compass\.json.*no such file"):
+        T.load_compass(tmp_path)

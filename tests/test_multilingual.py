@@ -430,6 +430,22 @@ def test_fasttext_bad_input(tmp_path):
         train_fasttext([tiny, tmp_path / "missing.txt"], tmp_path / "x", FastTextSettings(dim=8))
 
 
+def test_fasttext_errors_name_the_corpora_not_the_temporary_token_files(tmp_path):
+    corpus = tmp_path / "corpora" / "tiny"  # the user's corpus, tokenised by a stage into its temporary folder
+    tokens = tmp_path / "outputs" / "fasttext" / ".tmp-en-tiny-0123" / "_tokens"
+    tokens.mkdir(parents=True)
+    (tokens / "tiny.txt").write_text("hello world\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        train_fasttext([tokens / "tiny.txt"], tokens.parent / "vectors", FastTextSettings(dim=8, bucket=1000),
+                       sources=[corpus])
+    msg = str(exc.value)
+    assert msg.startswith(f"{corpus}: expected tokenised text with words seen at least min_count=5"), msg
+    assert ".tmp-" not in msg and "_tokens" not in msg and exc.value.path == str(corpus)
+    # nothing left after tokenisation: the corpus is named too
+    with pytest.raises(InputError, match=f"^{corpus}: expected text with at least one token"):
+        train_fasttext([], tokens.parent / "vectors", FastTextSettings(dim=8, bucket=1000), sources=[corpus])
+
+
 def test_aligned_space_maps_any_word(lee_model, tmp_path):
     paths, _ = lee_model
     kv = load_pretrained_vectors(paths.vec)
@@ -455,3 +471,63 @@ def test_module_examples_run():
     for module in (bli, dictionaries, mapping):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (not reaped where PID 1 does not reap) is dead too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_fasttext_child_dies_with_its_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(2000)]
+    (tmp_path / "tokens.txt").write_text("".join(" ".join(rng.choice(words, 20)) + "\n" for _ in range(5000)))
+    # a training that would run for many minutes, in a parent that is then killed with SIGKILL
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pipeline.multilingual import train_fasttext, FastTextSettings; "
+        "train_fasttext(sys.argv[1], sys.argv[2], FastTextSettings(dim=50, epochs=100000, min_count=1, "
+        "bucket=100000))"), str(tmp_path / "tokens.txt"), str(tmp_path / "out")])
+    child = None
+    try:
+        deadline = time.time() + 60
+        while child is None and time.time() < deadline and parent.poll() is None:
+            found = [p for p in _children(parent.pid)
+                     if b"fasttext_pybind" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            child = found[0] if found else None
+            time.sleep(0.1)
+        assert child is not None, "no fastText child process appeared"
+        time.sleep(1.0)  # the child is past its start-up, training
+        assert _alive(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.time() + 5
+        while _alive(child) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), f"the fastText child {child} outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -28,10 +28,21 @@ corpus beyond the vocabulary. Learning rate decays linearly from
 exactly as gensim assigns one per job. Threads share the word vectors
 (Hogwild); each chunk's random state depends only on (seed, epoch, chunk), so
 ``threads=1`` is bit-reproducible.
+
+A slice needs only three things of its compass: the vocabulary in the
+compass's order, the compass's word vectors (for ``init_mode="both"``) and its
+context matrix. The slice's own counts, downsampling thresholds
+(``sample_int``) and negative-sampling table (``cum_table``) come from the
+slice corpus and the settings, never from the compass. :func:`save_compass`
+writes those three things in files that cannot run code (``.npy`` without
+pickle, a ``word count`` vocabulary, JSON), and :func:`load_compass` reads them
+back as a :class:`Compass`, which :func:`train_slice` takes in place of the
+gensim model: a compass built by another machine is never unpickled.
 """
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import sys
 import tempfile
@@ -48,7 +59,8 @@ from . import kernel as _k
 
 Progress = Optional[Callable[[float, str], None]]
 
-__all__ = ["CadeSettings", "SliceModel", "TokenCorpus", "load_token_corpus", "train_compass", "train_slice"]
+__all__ = ["CadeSettings", "Compass", "SliceModel", "TokenCorpus", "load_compass", "load_token_corpus",
+           "save_compass", "train_compass", "train_slice"]
 
 _CHUNK_WORDS = 10000  # gensim's batch_words: a chunk holds whole sentences up to this many raw words
 _FLUSH_TOKENS = 1 << 18  # encoder buffer (tokens) before writing to disk
@@ -254,6 +266,95 @@ def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress:
     finally:
         rep.close()
     return model
+
+
+# ---------------------------------------------------------------------------------------------
+# the compass on disk, without pickle
+
+COMPASS_FORMAT = 1
+
+
+@dataclass
+class Compass:
+    """What slice training reads of a compass, as :func:`load_compass` reads it back.
+
+    ``wv``: the compass's ``KeyedVectors`` (its vocabulary in the compass's order, with
+    counts, and its word vectors); ``syn1neg``: its context matrix (float32, one row per
+    word of ``wv``); ``negative``: its number of negative samples; ``info``: the rest of
+    ``compass.json`` (the training settings, for the record).
+    """
+
+    wv: "object"
+    syn1neg: np.ndarray
+    negative: int
+    info: dict = field(default_factory=dict)
+
+
+def save_compass(model, folder, name: str = "compass") -> dict[str, Path]:
+    """Write what a slice needs of a trained compass into ``folder``, in files that cannot run code.
+
+    ``<name>.vec`` / ``<name>.npy`` / ``<name>.vocab`` (the word vectors and the vocabulary
+    in order with counts, see :func:`pipeline.vectors.save_vectors`; also ``<name>.kv``),
+    ``<name>.syn1neg.npy`` (the context matrix) and ``<name>.json`` (the model's settings).
+    Returns the written paths.
+    """
+    from ..vectors import save_vectors
+
+    if getattr(model, "syn1neg", None) is None or not getattr(model, "negative", 0):
+        raise ValueError("the compass must be a Word2Vec trained with negative sampling (syn1neg)")
+    folder = Path(folder)
+    paths = save_vectors(model.wv, folder / name)
+    syn1neg = np.ascontiguousarray(model.syn1neg, dtype=np.float32)
+    paths["syn1neg"] = folder / f"{name}.syn1neg.npy"
+    np.save(paths["syn1neg"], syn1neg, allow_pickle=False)
+    info = {"format": COMPASS_FORMAT, "vocab_size": len(model.wv), "vector_size": int(model.wv.vector_size),
+            "negative": int(model.negative), "window": int(model.window), "sg": int(model.sg),
+            "hs": int(model.hs), "cbow_mean": int(model.cbow_mean), "min_count": int(model.min_count),
+            "sample": float(model.sample), "ns_exponent": float(model.ns_exponent), "epochs": int(model.epochs),
+            "alpha": float(model.alpha), "min_alpha": float(model.min_alpha), "seed": int(model.seed),
+            "corpus_count": int(model.corpus_count), "corpus_total_words": int(model.corpus_total_words or 0)}
+    paths["json"] = folder / f"{name}.json"
+    paths["json"].write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return paths
+
+
+def load_compass(folder, name: str = "compass") -> Compass:
+    """Read a compass written by :func:`save_compass` (no pickle: safe on a folder another machine wrote).
+
+    Raises :class:`InputError` naming the file when a part is missing or does not fit the others.
+    """
+    from ..vectors import load_vectors, read_matrix
+
+    folder = Path(folder)
+    info_path = folder / f"{name}.json"
+    try:
+        if info_path.stat().st_size > 1 << 20:  # a few hundred bytes when save_compass writes it
+            raise InputError(info_path, "a compass description of at most 1 MiB",
+                             f"{info_path.stat().st_size} bytes")
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(info_path, "a compass description (written by save_compass)", "no such file") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(info_path, "a JSON compass description", str(exc)) from exc
+    if not isinstance(info, dict) or info.get("format") != COMPASS_FORMAT:
+        raise InputError(info_path, f"a compass description of format {COMPASS_FORMAT}",
+                         f"found format {info.get('format') if isinstance(info, dict) else info!r}")
+    negative = info.get("negative")
+    if isinstance(negative, bool) or not isinstance(negative, int) or negative < 1 or info.get("hs") != 0:
+        raise InputError(info_path, "a compass trained with negative sampling ('negative' >= 1, 'hs' 0)",
+                         f"negative={negative!r}, hs={info.get('hs')!r}")
+    wv = load_vectors(folder / f"{name}.npy")
+    if "count" not in wv.expandos:
+        raise InputError(folder / f"{name}.vocab", "the compass vocabulary with counts", "no such file")
+    syn1neg_path = folder / f"{name}.syn1neg.npy"
+    syn1neg = read_matrix(syn1neg_path, "the compass context matrix (float32, words x dimension)")
+    if syn1neg.shape != wv.vectors.shape:
+        raise InputError(syn1neg_path, f"one row of {wv.vector_size} values per compass word, "
+                         f"shape {wv.vectors.shape}", f"found shape {syn1neg.shape}")
+    if info.get("vocab_size") != len(wv) or info.get("vector_size") != wv.vector_size:
+        raise InputError(info_path, f"vocab_size {len(wv)} and vector_size {wv.vector_size} (those of "
+                         f"{name}.npy)", f"found {info.get('vocab_size')!r} and {info.get('vector_size')!r}")
+    return Compass(wv=wv, syn1neg=syn1neg, negative=negative, info=info)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,7 +586,9 @@ def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tm
                 progress: Progress = None, name: str = "slice") -> SliceModel:
     """Train one slice against the compass's frozen context matrix.
 
-    The slice vocabulary is the slice's words with at least ``min_count``
+    ``compass`` is the gensim ``Word2Vec`` from :func:`train_compass` or the
+    :class:`Compass` that :func:`load_compass` reads back (the same slice, bit for
+    bit, with one thread). The slice vocabulary is the slice's words with at least ``min_count``
     occurrences in the slice that are also in the compass vocabulary. The
     corpus is read once. ``tmp_dir`` holds the encoded corpus while training
     (default: the system temporary directory). Raises :class:`InputError`

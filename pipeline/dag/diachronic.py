@@ -100,7 +100,7 @@ class CompassModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-compass"
-    version = 2  # 2: the reference's initial vector range
+    version = 3  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle)
 
     def requires(self):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
@@ -114,9 +114,9 @@ class CompassModel(_SpecParams, StageTask):
 
     def run(self):
         from ..cade import train_compass
+        from ..cade.train import save_compass
         from ..corpora import ConcatCorpus, LineCorpus
         from ..evaluation import evaluate_vectors
-        from ..vectors import save_vectors
 
         corpus_dir = self.input().path / "slices"
         slices = self.input().read_json("slices.json")["files"]
@@ -126,8 +126,8 @@ class CompassModel(_SpecParams, StageTask):
         model = train_compass(corpus, settings, progress=self.progress)
         seconds = time.time() - t0
         with self.writing() as tmp:
-            model.save(str(tmp / "compass.model"))
-            save_vectors(model.wv, tmp / "compass")
+            model.save(str(tmp / "compass.model"))  # for users only (a pickle): slices read save_compass's files
+            save_compass(model, tmp)
             metrics = {"vocab_size": len(model.wv), "train_seconds": round(seconds, 2), "threads": settings.threads}
             metrics.update(evaluate_vectors(model.wv))
             write_json(tmp / "metrics.json", metrics)
@@ -142,7 +142,7 @@ class SliceModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-slice"
-    version = 2  # 2: the reference's initial vector range
+    version = 3  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle
 
     def requires(self):
         return {"corpus": PreparedCorpus(spec=self.spec, profile=self.profile),
@@ -155,9 +155,8 @@ class SliceModel(_SpecParams, StageTask):
         return {"cade": to_mapping(self.spec_obj.cade), "slice": self.slice_name, "seed": self.seed}
 
     def run(self):
-        from gensim.models import Word2Vec
-
         from ..cade import train_slice
+        from ..cade.train import load_compass
         from ..corpora import LineCorpus
         from ..evaluation import evaluate_vectors
         from ..vectors import save_vectors
@@ -168,7 +167,7 @@ class SliceModel(_SpecParams, StageTask):
             raise InputError(self.input()["corpus"].path / "slices.json", f"a slice named '{self.slice_name}'",
                              f"slices: {', '.join(files)}")
         corpus = LineCorpus(self.input()["corpus"].path / "slices" / files[self.slice_name])
-        compass = Word2Vec.load(str(self.input()["compass"].path / "compass.model"))
+        compass = load_compass(self.input()["compass"].path)  # never compass.model: a pickle runs code
         settings = _cade_settings(self.spec_obj.cade, self.seed, stage_threads())
         with self.writing() as tmp:
             scratch = tmp / "_scratch"  # the kernel's encoded corpus; same disk as the outputs
@@ -225,7 +224,7 @@ class DiachronicReport(_SpecParams, StageTask):
         tables = []
         slices_first = None
         for i, (seed, ts) in enumerate(tasks.items()):
-            slices = {t.slice_name: load_vectors(t.output().path / "vectors.kv") for t in ts}
+            slices = {t.slice_name: load_vectors(t.output().path / "vectors.npy") for t in ts}
             table = change_table(slices, pairs=[tuple(p) for p in rep.pairs] if rep.pairs else None,
                                  min_freq=rep.min_freq, k=rep.k_neighbours)
             tables.append(table.with_columns(pl.lit(seed).alias("seed")))

@@ -15,7 +15,7 @@ import luigi
 from ..errors import InputError
 from ..spec import LanguageSpec, MultilingualSpec, load_multilingual_spec, to_mapping
 from ..download import cached_download, gunzip_cached, is_url
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, link_or_copy, outputs_root,
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, copy_from_stage, outputs_root,
                    stage_threads, tasks_root, write_json)
 from .registry import register_kind
 
@@ -38,7 +38,7 @@ class FastTextVectors(StageTask):
     role = luigi.ChoiceParameter(choices=["pivot", "source"], description="which language of the spec")
 
     stage = "fasttext"
-    version = 1
+    version = 2  # 2: vectors.npy (+ .vocab / .keys), the form AlignedVectors reads (no pickle)
 
     @property
     def lang_spec(self) -> LanguageSpec:
@@ -76,6 +76,9 @@ class FastTextVectors(StageTask):
 
         ls = self.lang_spec
         s = multilingual_spec(self.spec, self.profile)
+        if ls.vectors and is_url(ls.vectors) and ls.vectors.split("?")[0].endswith((".kv", ".kv.gz")):
+            raise InputError(_spec_path(self.spec), f"pretrained vectors for '{ls.lang}' by URL as .bin, .vec or "
+                             ".vec.gz", f"{ls.vectors} is a gensim .kv, a pickle, which runs code when loaded")
         with self.writing() as tmp:
             metrics = {"lang": ls.lang}
             if ls.vectors:
@@ -85,9 +88,10 @@ class FastTextVectors(StageTask):
                     src = cached_download(ls.vectors, outputs_root() / ".work" / "downloads",
                                           sha256=ls.vectors_sha256)
                     src = gunzip_cached(src)
-                kv = load_pretrained_vectors(src)
+                # a .kv (a pickle) only from the user's own local path; a download is never unpickled
+                kv = load_pretrained_vectors(src, allow_pickle=not is_url(ls.vectors))
                 if src.name.endswith(".bin"):
-                    link_or_copy(src, tmp / "vectors.bin")
+                    copy_from_stage(src, tmp / "vectors.bin")
                 save_vectors(kv, tmp / "vectors")
             else:
                 from ..corpora import Slicing, Tokenizer, load_declaration, prepare_slices
@@ -105,14 +109,14 @@ class FastTextVectors(StageTask):
                 settings = s.fasttext.settings(threads=stage_threads())
                 self.progress(0.2, f"fastText {ls.lang}: training")
                 t0 = time.time()
-                paths = train_fasttext(list(files.values()), tmp / "vectors", settings)
+                paths = train_fasttext(list(files.values()), tmp / "vectors", settings, sources=[d.root for d in decls])
                 metrics["train_seconds"] = round(time.time() - t0, 2)
                 metrics["train_tokens"] = sum(len(line.split()) for f in files.values()
                                               for line in open(f, encoding="utf-8"))
                 shutil.rmtree(tokens)
                 from ..vectors import load_vectors
 
-                kv = load_vectors(paths.kv)
+                kv = load_vectors(tmp / "vectors.npy")
             metrics["vocab_size"] = len(kv)
             metrics["dim"] = kv.vector_size
             if ls.lang == "en":
@@ -129,7 +133,7 @@ class AlignedVectors(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "aligned"
-    version = 1
+    version = 2  # 2: <lang>.npy (+ .vocab / .keys) beside each .vec; inputs read without pickle
 
     @property
     def spec_obj(self) -> MultilingualSpec:
@@ -162,8 +166,9 @@ class AlignedVectors(StageTask):
         s = self.spec_obj
         src, piv = s.source.lang, s.pivot.lang
         where = str(_spec_path(self.lang))
-        kv_p = load_vectors(self.input()["pivot"].path / "vectors.kv")
-        kv_s = load_vectors(self.input()["source"].path / "vectors.kv")
+        # never vectors.kv: a pickle from the (possibly shared) output root would run code here
+        kv_p = load_vectors(self.input()["pivot"].path / "vectors.npy")
+        kv_s = load_vectors(self.input()["source"].path / "vectors.npy")
         if kv_p.vector_size != kv_s.vector_size:
             raise InputError(where, f"vectors of one dimension for '{src}' and '{piv}'",
                              f"found {kv_s.vector_size} and {kv_p.vector_size}")
@@ -200,7 +205,7 @@ class AlignedVectors(StageTask):
             for lang, role in ((src, "source"), (piv, "pivot")):
                 native = self.input()[role].path / "vectors.bin"
                 if native.exists():
-                    link_or_copy(native, tmp / f"{lang}.bin")
+                    copy_from_stage(native, tmp / f"{lang}.bin")
             if train is not None:
                 train.write(tmp / f"dictionary.{src}-{piv}.train.txt")
                 test.write(tmp / f"dictionary.{src}-{piv}.test.txt")

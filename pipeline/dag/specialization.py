@@ -236,7 +236,7 @@ class SpecializedModel(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "specialized"
-    version = 1
+    version = 2  # 2: vectors also as .npy + .keys / .vocab (the form read without pickle)
 
     @property
     def spec_obj(self) -> SpecializationSpec:

@@ -102,6 +102,18 @@ def _retrieval(spec: TransferSpec, english: tuple, candidates: dict) -> dict:
     return out
 
 
+def aligned_space(aligned: Path, lang: str, pivot: str):
+    """``lang``'s space from an AlignedVectors folder: its native ``.bin`` (subwords), else its ``.npy``.
+
+    Never the ``.kv`` beside them: it is a pickle, and the folder may come from a
+    shared output root that another machine wrote.
+    """
+    from ..multilingual import load_aligned_space
+
+    vec = aligned / (f"{lang}.bin" if (aligned / f"{lang}.bin").is_file() else f"{lang}.npy")
+    return load_aligned_space(vec, aligned / f"mapping.{lang}-{pivot}.npy")
+
+
 class _TransferParams:
     lang = luigi.Parameter(description="name of a spec under tasks/transfer/ (usually the target ISO code)")
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
@@ -151,7 +163,6 @@ class TransferModel(_TransferParams, StageTask):
         import numpy as np
         import torch
 
-        from ..multilingual import load_aligned_space
         from ..transfer import initialise_target_model, load_source_model, neighbour_sample, train_target_tokenizer
         from ..transfer.hub import resolve_model
 
@@ -184,8 +195,7 @@ class TransferModel(_TransferParams, StageTask):
                 raise InputError(aligned / name, "a fastText .bin (subword information) for WECHSEL's subword mode",
                                  "missing; give the multilingual spec .bin vectors or use `wechsel: {mode: word}`")
         def space(lang):
-            vec = aligned / (f"{lang}.bin" if (aligned / f"{lang}.bin").is_file() else f"{lang}.kv")
-            return load_aligned_space(vec, aligned / f"mapping.{lang}-{piv}.npy")
+            return aligned_space(aligned, lang, piv)
         lowercase = ml.tokenizer.lowercase if s.wechsel.lowercase is None else s.wechsel.lowercase
         self.progress(0.2, "WECHSEL: subword vectors and neighbours")
         t0 = time.time()
@@ -260,7 +270,7 @@ class PretrainedModel(_TransferParams, StageTask):
             raise InputError(_spec_path(self.lang), "source_model.objective mlm or clm for continued pretraining",
                              f"the transferred model has objective {objective!r}")
         cls = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
-        model = cls.from_pretrained(str(src))
+        model = cls.from_pretrained(str(src), use_safetensors=True)  # a stage folder: never a pickled .bin
         tok = AutoTokenizer.from_pretrained(str(src))
         self.progress(0.0, "tokenising the target text")
         blocks = token_blocks(tok, target_lines(s, outputs_root() / ".work" / "downloads"), p.seq_len, objective)

@@ -123,8 +123,10 @@ class FastTextPaths:
         return dataclasses.asdict(self)
 
 
-def _check_token_files(token_files: Sequence[str | Path]) -> list[Path]:
+def _check_token_files(token_files: Sequence[str | Path], sources: str | None = None) -> list[Path]:
     files = [Path(p) for p in ([token_files] if isinstance(token_files, (str, Path)) else token_files)]
+    if not files and sources:
+        raise InputError(sources, "text with at least one token after tokenisation", "none")
     if not files:
         raise ValueError("train_fasttext needs at least one token file")
     for p in files:
@@ -134,17 +136,23 @@ def _check_token_files(token_files: Sequence[str | Path]) -> list[Path]:
 
 
 def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str | Path,
-                   settings: FastTextSettings = FastTextSettings()) -> FastTextPaths:
+                   settings: FastTextSettings = FastTextSettings(), *,
+                   sources: Sequence[str | Path] | None = None) -> FastTextPaths:
     """Train fastText on token files and write ``<out_base>.bin`` and ``.vec`` / ``.kv`` / ``.vocab``.
 
     ``token_files``: one or more files of one sentence per line, tokens
     separated by spaces (as :func:`pipeline.corpora.prepare_slices` writes);
     several are read as one text, in order. Raises :class:`InputError` naming
-    the files when no word reaches ``min_count``.
+    the files when no word reaches ``min_count`` -- or naming ``sources``,
+    what the token files were made from (e.g. the corpus folders a stage
+    tokenised into its temporary folder), so that the user reads which
+    corpus is too small rather than a temporary path; with ``sources`` an
+    empty ``token_files`` (nothing left after tokenisation) is such an error too.
     """
     from pipeline.vectors import save_vectors
 
-    files = _check_token_files(token_files)
+    source_names = ", ".join(str(p) for p in sources) if sources else None
+    files = _check_token_files(token_files, source_names)
     base = Path(out_base)
     base.parent.mkdir(parents=True, exist_ok=True)
     tmp_input = None
@@ -166,10 +174,10 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
         try:
             _train_unsupervised(train_path, bin_path, settings)
         except RuntimeError as exc:
-            where = ", ".join(str(p) for p in files)
+            where = source_names or ", ".join(str(p) for p in files)
             if "empty vocabulary" in str(exc).lower():
-                raise InputError(where, f"text with words seen at least min_count={settings.min_count} times",
-                                 "no such word") from exc
+                raise InputError(where, f"{'tokenised ' if source_names else ''}text with words seen at least "
+                                 f"min_count={settings.min_count} times", "no such word") from None
             raise RuntimeError(f"fastText training on {where} failed: {exc}"
                                + (" (training diverged: a lower lr helps)" if "NaN" in str(exc) else "")) from exc
     finally:
@@ -188,10 +196,25 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
 # values and keeps zeros elsewhere): reused heap memory then gives NaN errors or garbage vectors, seen
 # on the second training in one process. In a fresh process with large allocations forced onto fresh
 # (zeroed) mmap pages, training matches upstream. The child also passes the seed on, which the
-# package's `train_unsupervised` refuses although the trainer has one.
+# package's `train_unsupervised` refuses although the trainer has one. The child dies with its parent
+# (PR_SET_PDEATHSIG, else a watchdog thread): a worker killed with SIGKILL leaves no trainer behind.
 _CHILD = r"""
-import ctypes, json, sys
+import ctypes, json, os, signal, sys, threading, time
 spec = json.loads(sys.argv[1])
+
+def watch_parent(parent):  # where prctl is missing: poll for the parent's death
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+# die with the parent: a killed luigi worker must not leave a trainer holding cores and memory
+try:
+    if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:  # 1 = PR_SET_PDEATHSIG (Linux)
+        raise OSError(ctypes.get_errno(), "prctl")
+except (OSError, AttributeError):
+    threading.Thread(target=watch_parent, args=(spec["parent"],), daemon=True).start()
+if os.getppid() != spec["parent"]:  # the parent died before the death signal was armed
+    sys.exit(1)
 try:
     ctypes.CDLL(None).mallopt(-3, 4096)  # M_MMAP_THRESHOLD: allocations >= 4 KiB come zeroed from mmap
 except (OSError, AttributeError):
@@ -215,7 +238,7 @@ def _train_unsupervised(path: Path, bin_path: Path, settings: FastTextSettings) 
     import subprocess
     import sys
 
-    spec = {"args": {"input": str(path), **settings.fasttext_args()}, "output": str(bin_path)}
+    spec = {"args": {"input": str(path), **settings.fasttext_args()}, "output": str(bin_path), "parent": os.getpid()}
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}  # it would fill the pages again
     proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -260,20 +283,24 @@ def fasttext_keyed_vectors(model, max_vocab: int | None = None) -> "KeyedVectors
     return make_keyed_vectors(words, vectors, counts)
 
 
-def load_pretrained_vectors(path: str | Path, max_vocab: int | None = None) -> "KeyedVectors":
-    """Word vectors from a fastText ``.bin`` or a ``.vec`` / ``.vec.gz`` / ``.kv`` file.
+def load_pretrained_vectors(path: str | Path, max_vocab: int | None = None, *,
+                            allow_pickle: bool = False) -> "KeyedVectors":
+    """Word vectors from a fastText ``.bin`` or a ``.vec`` / ``.vec.gz`` / ``.npy`` (or ``.kv``) file.
 
     ``max_vocab`` keeps the first (most frequent) words only, as MUSE's
     ``max_vocab`` (200,000) does, without reading the rest of a text file.
-    Malformed files raise :class:`InputError` naming the file and line.
+    Malformed files raise :class:`InputError` naming the file and line. A
+    gensim ``.kv`` is a pickle (it runs code when loaded) and is refused unless
+    ``allow_pickle=True``, for a local file you trust (see
+    :func:`pipeline.vectors.load_vectors`).
     """
     from pipeline.vectors import load_vectors, make_keyed_vectors
 
     path = Path(path)
     if path.name.endswith(".bin"):
         return fasttext_keyed_vectors(load_fasttext_model(path), max_vocab)
-    if max_vocab is None or path.name.endswith(".kv"):
-        kv = load_vectors(path)
+    if max_vocab is None or path.name.endswith((".kv", ".npy")):
+        kv = load_vectors(path, allow_pickle=allow_pickle)
         if max_vocab is not None and max_vocab < len(kv.index_to_key):
             counts = kv.expandos["count"][:max_vocab] if "count" in kv.expandos else None
             kv = make_keyed_vectors(kv.index_to_key[:max_vocab], kv.vectors[:max_vocab], counts)

@@ -11,8 +11,9 @@ mapping is its own preprocessing (or nothing)::
     v = es["perrito"]                       # OOV or not, a vector in the English space
     en.nearest(v, k=5)                      # [(word, cosine), ...] among English words
 
-Without a ``.bin`` (only a ``.vec`` / ``.kv``), in-vocabulary words still
-work and an unknown word raises ``KeyError``. Give the language's *native*
+Without a ``.bin`` (only a ``.vec`` or ``.npy``), in-vocabulary words still
+work and an unknown word raises ``KeyError``. A gensim ``.kv`` is refused: it
+is a pickle, which runs code when loaded (see :func:`pipeline.vectors.load_vectors`). Give the language's *native*
 vectors: the mapping is applied here.
 
 When the mappings were learnt with preprocessing (``normalize`` in
@@ -107,7 +108,7 @@ class AlignedSpace:
 
 
 def load_aligned_space(vectors_path: str | Path, mapping_path: str | Path | None = None) -> AlignedSpace:
-    """Load a language's space: a fastText ``.bin`` (or ``.vec`` / ``.kv``) and its mapping ``.npy``.
+    """Load a language's space: a fastText ``.bin`` (or ``.vec`` / ``.npy`` vectors) and its mapping ``.npy``.
 
     ``mapping_path`` ``None`` means the pivot without preprocessing (identity).
     """

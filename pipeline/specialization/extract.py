@@ -11,7 +11,7 @@ Two modes:
 
 Results are ``{layer: (n_words, hidden) float32 array}``; :func:`write_vectors`
 stores one set in the word2vec text format (``.vec``, ``_`` for spaces) plus
-gensim's ``.kv``.
+the exact ``.npy`` form (and gensim's ``.kv`` for users; see :mod:`pipeline.vectors`).
 
 >>> from transformers import BertConfig, BertModel, BertTokenizerFast
 >>> import tempfile, pathlib
@@ -170,7 +170,7 @@ def static_vectors(model, tokenizer, words: Sequence[str], mode: str = "isolatio
 
 def write_vectors(words: Sequence[str], matrix: np.ndarray, path_without_suffix: str | Path,
                   counts: np.ndarray | None = None) -> dict[str, Path]:
-    """Write ``X.vec`` (word2vec text, ``_`` for spaces) and ``X.kv``; see :func:`pipeline.vectors.save_vectors`."""
+    """Write ``X.vec`` (word2vec text, ``_`` for spaces), ``X.npy`` and ``X.kv``; see :func:`pipeline.vectors.save_vectors`."""
     from ..vectors import make_keyed_vectors, save_vectors
 
     kv = make_keyed_vectors(list(words), matrix, counts)

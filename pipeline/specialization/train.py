@@ -179,7 +179,14 @@ def train_specialization(model, tokenizer, pairs: pl.DataFrame, settings: TrainS
     result = TrainResult(device=device)
     step = 0
     if ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        try:  # weights_only: tensors and plain containers only; a pickle naming code is refused, never run
+            state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+            log.warning("%s is not a checkpoint of this pipeline (%s: %s); starting afresh", ckpt_path,
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            state = {}
+        if not isinstance(state, dict):
+            state = {}
         if state.get("fingerprint") == fingerprint and int(state["step"]) <= total:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

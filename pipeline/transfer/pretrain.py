@@ -212,7 +212,12 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     start = 0
     ckpt = latest_checkpoint(work_dir)
     if ckpt is not None:
-        state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
+        try:  # weights_only: tensors and plain containers only; a pickle naming code is refused, never run
+            state = torch.load(ckpt / "state.pt", map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+            raise InputError(ckpt / "state.pt", "a checkpoint written by continued pretraining (tensors, numbers, "
+                             "lists and dicts only); remove the folder to start afresh",
+                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
