@@ -261,7 +261,7 @@ def test_shared_root_changed_file_is_not_mirrored_or_consumed(project, tmp_path,
     monkeypatch.setattr(base, "_MIRRORED", set())
     luigi.task_register.Register.clear_instance_cache()
     target = CompassModel(spec="toy").output()
-    with pytest.raises(base.CorruptStage, match="compass.vec: sha256 .* does not match"):
+    with pytest.raises(base.CorruptStage, match=r"compass.vec: expected content with sha256 .* does not match the stage.s success marker"):
         target.path
     assert not target.local.exists()  # nothing half-mirrored
     vec.write_bytes(bytes(data) + b"more")  # a different size: not complete, rebuilt by the next run

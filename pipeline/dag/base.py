@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import luigi
 
 from ..errors import PipelineError
-from ..identity import canonical_json, file_sha256, provenance_record, stage_hash
+from ..identity import canonical_json, provenance_record, stage_hash
 from ..integrity import SUCCESS, VERIFIED, check_listing, check_stage, hash_files, safe_relative, write_marker
 from ..maintenance import remove_stage_folder
 
@@ -283,6 +283,9 @@ def _mirror(url: str, local: Path) -> None:
     """
     if url in _MIRRORED and check_stage(local) is None:
         return
+    from ..download import download
+    from ..errors import InputError
+
     fs, root = _remote(url)
     marker = _remote_marker(fs, root)
     if marker is None:
@@ -296,12 +299,12 @@ def _mirror(url: str, local: Path) -> None:
         for rel, rec in sorted(marker["files"].items()):
             dest = tmp / safe_relative(rel)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _get_bounded(fs, f"{root}/{rel}", dest, rec["size"], f"{url}/{rel}")
-            found = file_sha256(dest)
-            if found != rec["sha256"]:
-                raise CorruptStage(f"{url}/{rel}: sha256 {found} does not match the stage's success marker "
-                                   f"({rec['sha256']}); not used. Rebuild it (remove {url}/{SUCCESS}) or run "
-                                   "`chronolingua verify`")
+            try:  # the one downloader: bounded by the recorded size, checked against the recorded sha256
+                download(f"{root}/{rel}", dest, sha256=rec["sha256"], size=rec["size"], fs=fs, lock=False,
+                         label=f"{url}/{rel}")
+            except InputError as exc:
+                raise CorruptStage(f"{exc}: it does not match the stage's success marker; not used. Rebuild it "
+                                   f"(remove {url}/{SUCCESS}) or run `chronolingua verify`") from None
         write_marker(tmp, {k: v for k, v in marker.items() if k not in ("files", "format")}, marker["files"])
         if local.exists():
             remove_stage_folder(local)
@@ -318,23 +321,6 @@ def _same_marker(local: Path, marker: dict) -> bool:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return mine.get("files") == marker.get("files") and mine.get("stage_id") == marker.get("stage_id")
-
-
-def _get_bounded(fs, src: str, dest: Path, size: int, where: str, chunk: int = 1 << 20) -> None:
-    """Copy one remote file, refusing more bytes than the marker recorded."""
-    try:
-        with fs.open(src, "rb") as fh, open(dest, "wb") as out:
-            left = size
-            while block := fh.read(min(chunk, left + 1)):
-                if len(block) > left:
-                    raise CorruptStage(f"{where}: larger than the {size} bytes the stage's success marker "
-                                       "recorded; not used")
-                out.write(block)
-                left -= len(block)
-    except FileNotFoundError:
-        raise CorruptStage(f"{where}: missing, though the stage's success marker lists it") from None
-    if dest.stat().st_size != size:
-        raise CorruptStage(f"{where}: {dest.stat().st_size} bytes, the stage's success marker recorded {size}")
 
 
 def _upload(local: Path, url: str) -> None:
