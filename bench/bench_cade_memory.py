@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/bench_cade_memory.py [--threads 2] [--corpus auto|bi
 The slice corpus (the benchmark slice of bench_cade_speed: the WEB Bible, or
 lee_background.cor halves) is written to disk once as is (N words) and once
 repeated 10 times (10N words, same vocabulary), and streamed from disk with
-load_token_corpus. The compass (trained once on the N slice, saved) is loaded
+pipeline.corpora.LineCorpus. The compass (trained once on the N slice, saved) is loaded
 in a fresh subprocess per run, which then reports ru_maxrss:
   * base: peak RSS after imports, compass load and kernel compile, before train_slice
     (it holds everything that does not depend on the slice corpus);
@@ -41,13 +41,14 @@ def _maxrss_mb() -> float:
 def child(compass_path: str, corpus_path: str, threads: int, scratch: str) -> None:
     from gensim.models import Word2Vec
 
-    from pipeline.cade import CadeSettings, load_token_corpus, train_slice
+    from pipeline.corpora import LineCorpus
+    from pipeline.diachronic import CadeSettings, train_slice
 
     compass = Word2Vec.load(compass_path)
     train_slice(compass, [compass.wv.index_to_key[:20]] * 6, CadeSettings(slice_epochs=1))  # JIT load
     base = _maxrss_mb()
     t0 = time.perf_counter()
-    sl = train_slice(compass, load_token_corpus(corpus_path), CadeSettings(threads=threads), tmp_dir=scratch)
+    sl = train_slice(compass, LineCorpus(corpus_path), CadeSettings(threads=threads), tmp_dir=scratch)
     seconds = time.perf_counter() - t0
     peak = _maxrss_mb()
     print(json.dumps({"base_mb": base, "peak_mb": peak, "seconds": seconds, "vocab": len(sl.wv),
@@ -70,7 +71,8 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_cade_speed import prepare_corpora
 
-    from pipeline.cade import CadeSettings, load_token_corpus, train_compass
+    from pipeline.corpora import LineCorpus
+    from pipeline.diachronic import CadeSettings, train_compass
 
     corp = prepare_corpora(args.corpus)
     name = list(corp["slices"])[-1]
@@ -85,7 +87,7 @@ def main(argv=None):
             for _ in range(args.factor):
                 fh.write(text)
         del text
-        compass = train_compass(load_token_corpus(small), CadeSettings(threads=2))
+        compass = train_compass(LineCorpus(small), CadeSettings(threads=2))
         compass_path = tmp / "compass.model"
         compass.save(str(compass_path))
         del compass

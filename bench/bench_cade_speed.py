@@ -101,19 +101,10 @@ def prepare_corpora(kind: str = "auto") -> dict:
     return {"kind": "lee_background.cor halves x20", "slices": paths}
 
 
-class Concat:
-    def __init__(self, parts):
-        self.parts = parts
-
-    def __iter__(self):
-        for p in self.parts:
-            yield from p
-
-
 def gensim_slice(path, s, threads: int, corpus_file: bool = False) -> dict:
     from gensim.models import Word2Vec
 
-    from pipeline.cade import load_token_corpus
+    from pipeline.corpora import LineCorpus
 
     kw = dict(vector_size=s.vector_size, window=s.window, negative=s.negative, hs=0, sg=0, cbow_mean=1,
               min_count=s.min_count, sample=s.sample, alpha=s.slice_alpha, min_alpha=s.min_alpha,
@@ -126,7 +117,7 @@ def gensim_slice(path, s, threads: int, corpus_file: bool = False) -> dict:
         m.train(corpus_file=str(path), total_examples=m.corpus_count, total_words=m.corpus_total_words,
                 epochs=m.epochs)
     else:
-        corpus = load_token_corpus(path)
+        corpus = LineCorpus(path)
         m.build_vocab(corpus)
         t1 = time.perf_counter()
         m.train(corpus, total_examples=m.corpus_count, total_words=m.corpus_total_words, epochs=m.epochs)
@@ -161,7 +152,8 @@ def main(argv=None):
     import numba
     import numpy as np
 
-    from pipeline.cade import CadeSettings, load_token_corpus, train_compass, train_slice
+    from pipeline.corpora import ConcatCorpus, LineCorpus
+    from pipeline.diachronic import CadeSettings, train_compass, train_slice
 
     corp = prepare_corpora(args.corpus)
     names = list(corp["slices"])
@@ -171,7 +163,7 @@ def main(argv=None):
     print(f"corpus: {corp['kind']}; slices {names}; benchmarked slice: {slice_name} ({slice_path})", flush=True)
 
     t0 = time.perf_counter()
-    compass = train_compass(Concat([load_token_corpus(p) for p in corp["slices"].values()]),
+    compass = train_compass(ConcatCorpus([LineCorpus(p) for p in corp["slices"].values()]),
                             CadeSettings(threads=max(args.threads)))
     compass_s = time.perf_counter() - t0
     print(f"compass: {len(compass.wv)} words, {compass.corpus_total_words} corpus words, {compass_s:.1f}s "
@@ -186,7 +178,7 @@ def main(argv=None):
             g_runs, c_runs, f_runs, r_runs = [], [], [], []
             for r in range(args.repeats):
                 g_runs.append(gensim_slice(slice_path, s, threads))
-                sl = train_slice(compass, load_token_corpus(slice_path), s, tmp_dir=scratch, name=slice_name)
+                sl = train_slice(compass, LineCorpus(slice_path), s, tmp_dir=scratch, name=slice_name)
                 c_runs.append(dict(sl.stats))
                 if not args.no_corpus_file and r == 0:
                     f_runs.append(gensim_slice(slice_path, s, threads, corpus_file=True))

@@ -126,14 +126,14 @@ def main() -> None:
     import torch
 
     from pipeline.multilingual.dictionaries import BilingualDictionary, load_dictionary, read_freedict
-    from pipeline.specialization import (TrainSettings, apertium_pairs, pivot_dictionary, prepare_constraints,
-                                         read_wordnet_senses, simlex_words, train_specialization)
+    from pipeline.specialization import (DictionarySource, TrainSettings, apertium_pairs, pivot_dictionary,
+                                         prepare_constraints, read_wordnet_senses, simlex_words, train_specialization)
 
     torch.set_num_threads(args.threads)
     t_start = time.time()
     simlex = {("en", w) for w in simlex_words()}
     freedict = read_freedict("/usr/share/dictd/freedict-eng-spa")
-    dictionaries = [(freedict, "en", "es", 0.2, 0)]
+    dictionaries = [DictionarySource(freedict, "en", "es", 0.2, 0)]
     heldout = set(simlex)
     bli_val = None
     if args.val_size:
@@ -144,19 +144,19 @@ def main() -> None:
     sources = {}
     for path, src, tgt in args.extra_dict:
         d = load_dictionary(path)
-        dictionaries.append((d, src, tgt, 0, 0))
+        dictionaries.append(DictionarySource(d, src, tgt))
         sources[os.path.basename(path)] = len(d)
     if args.pivot:
         via, *refs = args.pivot
         refs = [_dictionary_arg(r) for r in refs]
-        pairs = pivot_dictionary([(load_dictionary(p).pairs, a, b) for p, a, b in refs], "en", "es", via,
+        pairs = pivot_dictionary([DictionarySource(load_dictionary(p), a, b) for p, a, b in refs], "en", "es", via,
                                  args.pivot_fanout)
-        dictionaries.append((BilingualDictionary(tuple(pairs)), "en", "es", 0, 0, f"en-es-via-{via}"))
+        dictionaries.append(DictionarySource(BilingualDictionary(tuple(pairs)), "en", "es", name=f"en-es-via-{via}"))
         sources[f"en-es-via-{via} ({', '.join(os.path.basename(p) for p, _, _ in refs)})"] = len(pairs)
     wordnet = read_wordnet_senses("/usr/share/wordnet")
     for bidix in args.apertium:
         pairs = apertium_pairs(bidix, zip(wordnet["word"], wordnet["synset"].str.slice(-1)))
-        dictionaries.append((BilingualDictionary(tuple(pairs)), "en", "es", 0, 0, "en-es-apertium"))
+        dictionaries.append(DictionarySource(BilingualDictionary(tuple(pairs)), "en", "es", name="en-es-apertium"))
         sources[f"en-es-apertium ({os.path.basename(bidix)}, WordNet lemmas)"] = len(pairs)
     # one split of the dictionary for every experiment: its test (and validation) words are held out of all
     both = prepare_constraints([wordnet], dictionaries, heldout, max_synset_size=10)

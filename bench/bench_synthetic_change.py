@@ -6,6 +6,8 @@ The corpus's sentences (default: the World English Bible) are shuffled
 every word. In the second half, N (target, donor) pairs get a known change by
 one of two designs (``--designs``, both by default):
 
+The designs are the library's (:mod:`pipeline.diachronic.synthetic`):
+
 * ``insert`` (the pseudo-word method): a fraction ``--rate`` of the donor's
   occurrences is replaced by the target, so the target starts appearing in
   the donor's contexts. The target's frequency grows too (donors are 300-3000
@@ -41,36 +43,7 @@ import numpy as np
 
 from common import add_training_args, method_names, save_result, shuffled_halves, trained_methods, write_lines
 
-
-def inject(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
-    """Replace donor tokens by their target with probability ``rate``."""
-    out = []
-    for s in sentences:
-        out.append([pairs[w] if w in pairs and rng.random() < rate else w for w in s])
-    return out
-
-
-def swap(sentences, pairs: dict[str, str], rate: float, rng: random.Random):
-    """For each donor -> target pair, exchange k = round(rate * count(target)) occurrences of each
-    word for the other (random positions): both keep their frequency, the target gains donor contexts."""
-    positions = {w: [] for p in pairs.items() for w in p}
-    for i, s in enumerate(sentences):
-        for j, w in enumerate(s):
-            if w in positions:
-                positions[w].append((i, j))
-    out = [list(s) for s in sentences]
-    for donor, target in pairs.items():
-        k = round(rate * len(positions[target]))
-        if k > len(positions[donor]):
-            raise ValueError(f"donor {donor!r} has fewer than {k} occurrences")
-        for i, j in rng.sample(positions[target], k):
-            out[i][j] = donor
-        for i, j in rng.sample(positions[donor], k):
-            out[i][j] = target
-    return out
-
-
-DESIGNS = {"insert": inject, "swap": swap}
+from pipeline.diachronic.synthetic import DESIGNS, choose_pairs
 
 
 MEASURES = ("cosine_distance", "local_neighbourhood_distance")
@@ -78,7 +51,7 @@ MEASURES = ("cosine_distance", "local_neighbourhood_distance")
 
 def rankings(a, b, floor: int) -> dict[str, list[str]]:
     """Every word with at least ``floor`` occurrences in both slices, most changed first, per measure."""
-    from pipeline.change import change_table
+    from pipeline.diachronic.change import change_table
 
     table = change_table({"a": a, "b": b}, pairs=[("a", "b")], min_freq=floor, k=25)
     return {m: table.sort(m, descending=True)["word"].to_list() for m in MEASURES}
@@ -95,14 +68,12 @@ def main():
     ap.add_argument("--target-band", type=int, nargs=2, default=[40, 200], metavar=("LO", "HI"),
                     help="targets are drawn among words seen LO..HI times in each half")
     args = ap.parse_args()
-    from pipeline.change import average_precision
+    from pipeline.diachronic.change import average_precision
 
     rng = random.Random(0)
     a_sents, b_clean, ca, cb = shuffled_halves(args.corpus, rng)
-    band = lambda lo, hi: sorted(w for w in ca if lo <= ca[w] <= hi and lo <= cb[w] <= hi and w.isalpha() and len(w) > 2)
-    targets = rng.sample(band(*args.target_band), args.pairs)
-    donors = rng.sample([w for w in band(300, 3000) if w not in targets], args.pairs)
-    pairs = dict(zip(donors, targets))  # donor -> target
+    pairs = choose_pairs(ca, cb, args.pairs, rng, target_band=tuple(args.target_band))  # donor -> target
+    targets, donors = list(pairs.values()), list(pairs)
     relevant = set(targets)
     work = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     rows, summary, tables = {}, {}, []

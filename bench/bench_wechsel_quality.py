@@ -65,7 +65,7 @@ def main() -> None:
     from pipeline.multilingual.mapping import Alignment
     from pipeline.transfer import initialise_target_model, load_source_model, train_target_tokenizer
     from pipeline.transfer.evaluate import encode_mean, parallel_verses, retrieval_metrics
-    from pipeline.transfer.hub import resolve_model
+    from pipeline.models import resolve_model
 
     torch.set_num_threads(args.threads)
     t_all = time.time()

@@ -1,5 +1,6 @@
 """Shared pieces of the CADE benchmarks: corpora as token files, CADE and the
-classic baseline (independent Word2Vec per slice + orthogonal Procrustes)."""
+classic baseline (independent Word2Vec per slice + orthogonal Procrustes), both
+from the library (:mod:`pipeline.diachronic`)."""
 from __future__ import annotations
 
 import json
@@ -46,10 +47,10 @@ def write_lines(sentences, path: Path) -> Path:
 
 def train_cade(slice_files: dict[str, Path], settings, workdir: Path) -> dict:
     """CADE: compass on all slices, then each slice against the frozen compass."""
-    from pipeline.cade import load_token_corpus, train_compass, train_slice
-    from pipeline.corpora import ConcatCorpus
+    from pipeline.corpora import ConcatCorpus, LineCorpus
+    from pipeline.diachronic import train_compass, train_slice
 
-    corpora = {k: load_token_corpus(v) for k, v in slice_files.items()}
+    corpora = {k: LineCorpus(v) for k, v in slice_files.items()}
     compass = train_compass(ConcatCorpus(list(corpora.values())), settings)
     out = {}
     for name, corpus in corpora.items():
@@ -58,30 +59,14 @@ def train_cade(slice_files: dict[str, Path], settings, workdir: Path) -> dict:
 
 
 def train_baseline(slice_files: dict[str, Path], settings) -> dict:
-    """Independent CBOW per slice (same settings, seed and initial vector range as CADE: the reference's),
-    each aligned to the first slice with orthogonal Procrustes on their shared vocabulary."""
-    from gensim.models import Word2Vec
+    """The Procrustes baseline (:func:`pipeline.diachronic.train_procrustes`) at the CADE ``settings``: an
+    independent CBOW per slice (same settings, seed and initial vector range as CADE: the reference's), each
+    aligned to the first slice with orthogonal Procrustes on their shared vocabulary."""
+    from pipeline.corpora import LineCorpus
+    from pipeline.diachronic import ProcrustesSettings, train_procrustes
 
-    from pipeline.alignment import align_keyed_vectors
-    from pipeline.cade import load_token_corpus
-    from pipeline.cade.train import reference_initial_vectors
-
-    out = {}
-    for name, path in slice_files.items():
-        corpus = load_token_corpus(path)
-        m = Word2Vec(vector_size=settings.vector_size, window=settings.window, negative=settings.negative,
-                     min_count=settings.min_count, sample=settings.sample, sg=0, hs=0, epochs=settings.slice_epochs,
-                     alpha=settings.slice_alpha, min_alpha=settings.min_alpha, seed=settings.seed,
-                     workers=settings.threads)
-        m.build_vocab(corpus)
-        reference_initial_vectors(m)
-        m.train(corpus, total_words=m.corpus_total_words, epochs=m.epochs)
-        out[name] = m.wv
-    names = list(out)
-    ref = out[names[0]]
-    for name in names[1:]:
-        out[name] = align_keyed_vectors(out[name], ref)
-    return out
+    return train_procrustes({k: LineCorpus(v) for k, v in slice_files.items()},
+                            ProcrustesSettings.matching(settings, reference="first"))
 
 
 def run_reference_cade(python: str, slice_files: dict[str, Path], workdir: Path, *options: str,
@@ -165,7 +150,7 @@ def trained_methods(files: dict[str, Path], workdir: Path, args):
     (reference settings)."""
     import dataclasses
 
-    from pipeline.cade import CadeSettings
+    from pipeline.diachronic import CadeSettings
 
     for seed in args.seeds:
         settings = CadeSettings(seed=seed, threads=args.threads, compass_epochs=args.epochs,

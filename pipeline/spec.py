@@ -10,12 +10,24 @@ A spec may carry ``profiles``: named overlays (for example ``smoke``, a small
 and fast variant run by CI) that are deep-merged into the spec before
 validation, so a profile is just another set of values with its own identity.
 
+This module is the generic part; each method's spec lives with the method
+(:mod:`pipeline.diachronic.spec`, :mod:`pipeline.multilingual.spec`,
+:mod:`pipeline.transfer.spec`, :mod:`pipeline.specialization.spec`) and is
+read with :func:`load_spec_of_kind`.
+
 >>> import tempfile, pathlib
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Toy:
+...     corpora: tuple[str, ...]
+...     window: int = 5
+...     name: str = ""
 >>> d = pathlib.Path(tempfile.mkdtemp())
->>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nslicing: {by: corpus}\\n")
->>> spec = load_diachronic_spec(d / "toy.yaml")
->>> spec.corpora, spec.slicing.by, spec.cade.vector_size
-(('kjv', 'web'), 'corpus', 100)
+>>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nprofiles: {smoke: {window: 2}}\\n")
+>>> load_spec_of_kind(Toy, "toy", d / "toy.yaml", "smoke")
+Toy(corpora=('kjv', 'web'), window=2, name='toy')
+>>> load_spec_of_kind(Toy, "toy", d / "toy.yaml").window
+5
 """
 from __future__ import annotations
 
@@ -23,31 +35,20 @@ import dataclasses
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
-from .cade.train import CadeSettings
-from .corpora import Slicing, TokenizerSettings
+from .corpora import TokenizerSettings
 from .errors import SpecError
-from .multilingual import FastTextSettings, MappingSettings
 
 __all__ = [
-    "SlicingSpec",
     "TokenizerSpec",
-    "CadeSpec",
-    "ReportSpec",
-    "DiachronicSpec",
+    "settings_section",
     "load_yaml",
-    "load_diachronic_spec",
-    "LanguageSpec",
-    "DictionarySpec",
-    "FastTextSpec",
-    "MappingSpec",
-    "MultilingualSpec",
-    "load_multilingual_spec",
+    "load_spec_of_kind",
     "from_mapping",
     "to_mapping",
     "deep_merge",
@@ -87,114 +88,8 @@ def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc
     return cls
 
 
-SlicingSpec = settings_section(Slicing, "SlicingSpec",
-                               doc="How documents group into slices: by date period, or one slice per corpus.")
+#: The tokenizer section shared by the specs that prepare corpora (diachronic, multilingual).
 TokenizerSpec = settings_section(TokenizerSettings, "TokenizerSpec")
-CadeSpec = settings_section(
-    CadeSettings, "CadeSpec", runtime=("seed", "threads"),
-    doc="CADE settings; defaults are the reference implementation's (DESIGN.md).",
-    COMPASS_KEYS=("vector_size", "window", "negative", "min_count", "sample", "compass_epochs", "compass_alpha",
-                  "min_alpha"))
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """The semantic change report (presentation options are marked in DAG identity)."""
-
-    min_freq: int = 5
-    pairs: Optional[tuple[tuple[str, str], ...]] = None
-    top_n: int = 20
-    k_neighbours: int = 25
-    seeds: tuple[int, ...] = (1,)
-    words: tuple[str, ...] = ()
-    plot_words: int = 3
-    # the measure that ranks the top changed words (and their stability, plot):
-    # CADE's cosine distance is noisy for rare words (bench/bench_change_noise.py)
-    rank_by: str = "local_neighbourhood_distance"
-
-    def __post_init__(self):
-        from .change import MEASURES
-
-        if self.rank_by not in MEASURES:
-            raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
-
-
-@dataclass(frozen=True)
-class DiachronicSpec:
-    corpora: tuple[str, ...]
-    slicing: SlicingSpec = field(default_factory=SlicingSpec)
-    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
-    cade: CadeSpec = field(default_factory=CadeSpec)
-    report: ReportSpec = field(default_factory=ReportSpec)
-    description: str = ""
-    needs_network: bool = False
-    name: str = ""
-
-    def __post_init__(self):
-        if not self.corpora:
-            raise ValueError("at least one corpus under corpora")
-        if self.slicing.by == "corpus" and len(self.corpora) < 2:
-            raise ValueError("at least two corpora when slicing by corpus")
-        if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:
-            raise ValueError("a non-empty list of distinct seeds under report.seeds")
-
-
-@dataclass(frozen=True)
-class LanguageSpec:
-    """One language of a multilingual run: corpora to train fastText on, or pretrained vectors."""
-
-    lang: str
-    corpora: tuple[str, ...] = ()
-    vectors: Optional[str] = None  # pretrained .bin / .vec / .kv: a path or an http(s) URL
-    vectors_sha256: Optional[str] = None
-
-    def __post_init__(self):
-        if not (2 <= len(self.lang) <= 3 and self.lang.isalpha() and self.lang.islower()):
-            raise ValueError(f"an ISO 639 code such as 'en' for lang, not {self.lang!r}")
-        if bool(self.corpora) == bool(self.vectors):
-            raise ValueError(f"either corpora or vectors (not both) for language '{self.lang}'")
-
-
-@dataclass(frozen=True)
-class DictionarySpec:
-    """A bilingual dictionary (FreeDict database or a two-column pair file); none = identical-strings seed."""
-
-    path: Optional[str] = None
-    direction: str = "pivot-source"
-    lowercase: bool = True
-    test_size: float = 0.2
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.direction not in ("pivot-source", "source-pivot"):
-            raise ValueError("'pivot-source' (first column in the pivot language) or 'source-pivot' for direction")
-        if not 0 <= self.test_size < 1 and not (self.test_size >= 1 and float(self.test_size).is_integer()):
-            raise ValueError("a fraction in [0, 1) or a whole number of test source words for test_size")
-
-
-FastTextSpec = settings_section(FastTextSettings, "FastTextSpec", runtime=("threads",))
-MappingSpec = settings_section(MappingSettings, "MappingSpec", runtime=("block_rows",))
-
-
-@dataclass(frozen=True)
-class MultilingualSpec:
-    source: LanguageSpec
-    pivot: LanguageSpec = field(default_factory=lambda: LanguageSpec("en", ("kjv", "web", "sotu")))
-    dictionary: DictionarySpec = field(default_factory=DictionarySpec)
-    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
-    fasttext: FastTextSpec = field(default_factory=FastTextSpec)
-    mapping: MappingSpec = field(default_factory=MappingSpec)
-    description: str = ""
-    needs_network: bool = False
-    name: str = ""
-
-    def __post_init__(self):
-        if self.source.lang == self.pivot.lang:
-            raise ValueError(f"a source language other than the pivot '{self.pivot.lang}'")
-
-
-def load_multilingual_spec(path: Path | str, profile: str | None = None) -> MultilingualSpec:
-    return load_spec_of_kind(MultilingualSpec, "multilingual", path, profile)
 
 
 # --------------------------------------------------------------------------
@@ -339,7 +234,3 @@ def load_spec_of_kind(cls, kind: str, path: Path | str, profile: str | None = No
     if found != kind:
         raise SpecError(path, f"kind: {kind}", f"found kind: {found!r}")
     return from_mapping(cls, data, path)
-
-
-def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
-    return load_spec_of_kind(DiachronicSpec, "diachronic", path, profile)

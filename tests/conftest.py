@@ -3,13 +3,16 @@
 The server plays any web server a store or a model hub may be: it serves
 bytes set per path (with or without ``Content-Length``, honouring or ignoring
 ``Range``), bodies that never end, connections cut after some bytes, slow
-bodies, any status code, and a folder on disk as a fallback. It logs every
-request as ``(path, Range header)``.
+bodies, any status code, and a folder on disk as a fallback (``root``: a path
+without a route answers with the file under it). It logs every request as
+``(path, Range header)``; ``paths`` lists the paths alone.
 
-    def test_x(loopback_server):
+    def test_x(loopback_server, tmp_path):
         loopback_server.serve("/manifest.json", b"{...}")
         loopback_server.serve("/big.bin", endless=True)
+        loopback_server.root = tmp_path / "store"  # any other path: a file of this folder
         requests.get(loopback_server.url + "/manifest.json")
+        assert loopback_server.paths == ["/manifest.json"]
 """
 from __future__ import annotations
 
@@ -77,6 +80,7 @@ class LoopbackServer:
         self.routes[path] = route
         return route
 
+    @property
     def paths(self) -> list[str]:
         """Every path requested so far, in order."""
         with self.lock:

@@ -1,9 +1,7 @@
-"""Helpers of the operations tests: a tiny project on disk, and a Range-capable HTTP server over a folder."""
+"""Helpers of the operations tests: tiny projects on disk (the HTTP server is conftest's ``loopback_server``)."""
 from __future__ import annotations
 
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,73 +37,39 @@ def make_project(root: Path, n_lines: int = 150) -> Path:
     return root
 
 
+ML_SPEC = """\
+pivot: {lang: en, vectors: EN}
+source: {lang: de, vectors: DE}
+dictionary: {path: DICT, direction: source-pivot, test_size: 0.25, seed: 0}
+mapping: {n_refinement: 1, max_rank: 2000}
+"""
+
+
+def make_multilingual_project(root: Path, n_words: int = 400, dim: int = 16):
+    """A project whose spec ``tasks/multilingual/de.yaml`` aligns pretrained vector files (no fastText):
+    random "en" vectors and "de" = en @ Q + noise, with a dictionary mapping the first 300 words to themselves.
+    Returns ``(root, Q)``: the mapping the alignment should find is ``Q.T``."""
+    import numpy as np
+
+    from pipeline.vectors import make_keyed_vectors, save_vectors
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(n_words)]
+    en = rng.standard_normal((n_words, dim)).astype(np.float32)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    de = (en @ q + 0.01 * rng.standard_normal(en.shape)).astype(np.float32)
+    vectors = root / "pretrained"
+    save_vectors(make_keyed_vectors(words, en), vectors / "en")
+    save_vectors(make_keyed_vectors(words, de), vectors / "de")
+    (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words[:300]))
+    (root / "tasks" / "multilingual").mkdir(parents=True)
+    (root / "tasks" / "multilingual" / "de.yaml").write_text(
+        ML_SPEC.replace("EN", str(vectors / "en.vec")).replace("DE", str(vectors / "de.vec"))
+        .replace("DICT", str(root / "dict.tsv")))
+    return root, q
+
+
 def env_for(project: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOLINGUA_")}
     env.update({"CHRONOLINGUA_HOME": str(project), "PYTHONPATH": str(REPO), **extra})
     return env
-
-
-class FolderServer:
-    """Serves a folder over HTTP with Range support.
-
-    ``cut[path] = (n_bytes, times)`` drops the connection after ``n_bytes`` of
-    the body for the next ``times`` responses; ``corrupt`` is a set of paths
-    whose bytes are served with one byte flipped; ``ignore_range`` makes it
-    answer 200 with the whole file; ``requests`` logs ``(path, Range header)``.
-    """
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.cut: dict[str, tuple[int, int]] = {}
-        self.corrupt: set[str] = set()
-        self.ignore_range = False  # a server that answers every request with the whole file
-        self.requests: list[tuple[str, str | None]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                outer.requests.append((self.path, self.headers.get("Range")))
-                f = outer.root / self.path.lstrip("/")
-                if ".." in self.path or not f.is_file():
-                    self.send_error(404)
-                    return
-                data = f.read_bytes()
-                if self.path in outer.corrupt:
-                    mid = len(data) // 2
-                    data = data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
-                start = 0
-                rng = self.headers.get("Range")
-                if rng and not outer.ignore_range:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                n, times = outer.cut.get(self.path, (0, 0))
-                if times > 0:
-                    outer.cut[self.path] = (n, times - 1)
-                    self.wfile.write(body[:n])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)  # connection cut mid-file
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -15,8 +15,8 @@ from pipeline.artifacts import (ArtifactError, fetch_artifact, list_artifacts, l
 from pipeline.errors import InputError
 from pipeline.vectors import make_keyed_vectors, save_vectors
 
-from dagutil import build
-from opsutil import PYTHON, REPO, FolderServer, env_for, make_project
+from dagutil import assert_nothing_ran, build
+from opsutil import PYTHON, REPO, env_for, make_project
 
 
 def _vectors(folder, name="xx", n=3000, dim=40, seed=0):
@@ -77,66 +77,56 @@ def test_folder_artifacts_are_reproducible_and_extract(store, tmp_path):
     assert json.loads((out / "metrics.json").read_text()) == {"n": 1}
 
 
-def test_http_download_newest_or_pinned_version_as_keyed_vectors(store, tmp_path):
-    server = FolderServer(store["root"])
-    try:
-        kv = load_downloaded_vectors("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
-        assert kv.index_to_key[:3] == ["w0", "w1", "w2"]
-        assert np.allclose(kv["w7"], store["kv2"]["w7"], atol=1e-6)  # the newest version (created later)
-        old = fetch_artifact("aligned.es-to-en.es", store=server.url, version="aaaaaaaaaaaa", to=tmp_path / "old",
-                             progress=False)
-        assert old.read_bytes() == store["v1"].read_bytes()
-        assert not list((tmp_path / "dl").glob("*.part"))
-        with pytest.raises(ArtifactError, match="no version 'dddd'.*aaaaaaaaaaaa"):
-            fetch_artifact("aligned.es-to-en.es", store=server.url, version="dddd", to=tmp_path, progress=False)
-    finally:
-        server.close()
+def test_http_download_newest_or_pinned_version_as_keyed_vectors(store, tmp_path, loopback_server):
+    loopback_server.root = store["root"]
+    url = loopback_server.url
+    kv = load_downloaded_vectors("aligned.es-to-en.es", store=url, to=tmp_path / "dl", progress=False)
+    assert kv.index_to_key[:3] == ["w0", "w1", "w2"]
+    assert np.allclose(kv["w7"], store["kv2"]["w7"], atol=1e-6)  # the newest version (created later)
+    old = fetch_artifact("aligned.es-to-en.es", store=url, version="aaaaaaaaaaaa", to=tmp_path / "old",
+                         progress=False)
+    assert old.read_bytes() == store["v1"].read_bytes()
+    assert not list((tmp_path / "dl").glob("*.part"))
+    with pytest.raises(ArtifactError, match="no version 'dddd'.*aaaaaaaaaaaa"):
+        fetch_artifact("aligned.es-to-en.es", store=url, version="dddd", to=tmp_path, progress=False)
 
 
-def test_http_connection_cut_mid_file_resumes_with_range(store, tmp_path):
-    server = FolderServer(store["root"])
+def test_http_connection_cut_mid_file_resumes_with_range(store, tmp_path, loopback_server):
+    loopback_server.root = store["root"]
     rel = "/" + list_artifacts(store["root"])[1]["path"]
     size = store["v2"].stat().st_size
-    server.cut[rel] = (size // 3, 2)
-    try:
-        out = fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
-    finally:
-        server.close()
+    loopback_server.serve(rel, store["v2"].read_bytes(), cut_after=size // 3, cuts=2)
+    out = fetch_artifact("aligned.es-to-en.es", store=loopback_server.url, to=tmp_path / "dl", progress=False)
     assert out.read_bytes() == store["v2"].read_bytes()
-    ranges = [r for p, r in server.requests if p == rel]
+    ranges = [r for p, r in loopback_server.requests if p == rel]
     assert ranges == [None, f"bytes={size // 3}-", f"bytes={2 * (size // 3)}-"]
 
 
-def test_http_corrupted_file_is_rejected_and_nothing_kept(store, tmp_path):
-    server = FolderServer(store["root"])
+def test_http_corrupted_file_is_rejected_and_nothing_kept(store, tmp_path, loopback_server):
+    loopback_server.root = store["root"]
     rel = "/" + list_artifacts(store["root"])[1]["path"]
-    server.corrupt.add(rel)
-    try:
-        with pytest.raises(InputError, match=f"{rel}.*sha256") as e:
-            fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
-        assert list_artifacts(store["root"])[1]["sha256"] in str(e.value)
-        assert not any((tmp_path / "dl").iterdir())
-        # a stale partial of another version is dropped once and the fetch starts over
-        (tmp_path / "dl" / "aligned.es-to-en.es.vec.part").write_bytes(store["v1"].read_bytes()[:5000])
-        server.corrupt.clear()
-        out = fetch_artifact("aligned.es-to-en.es", store=server.url, to=tmp_path / "dl", progress=False)
-        assert out.read_bytes() == store["v2"].read_bytes()
-    finally:
-        server.close()
+    data = store["v2"].read_bytes()
+    mid = len(data) // 2
+    loopback_server.serve(rel, data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:])  # one byte flipped
+    with pytest.raises(InputError, match=f"{rel}.*sha256") as e:
+        fetch_artifact("aligned.es-to-en.es", store=loopback_server.url, to=tmp_path / "dl", progress=False)
+    assert list_artifacts(store["root"])[1]["sha256"] in str(e.value)
+    assert not any((tmp_path / "dl").iterdir())
+    # a stale partial of another version is dropped once and the fetch starts over
+    (tmp_path / "dl" / "aligned.es-to-en.es.vec.part").write_bytes(store["v1"].read_bytes()[:5000])
+    del loopback_server.routes[rel]  # the true file again
+    out = fetch_artifact("aligned.es-to-en.es", store=loopback_server.url, to=tmp_path / "dl", progress=False)
+    assert out.read_bytes() == store["v2"].read_bytes()
 
 
-def test_missing_name_or_store_is_a_clear_error(store, tmp_path):
+def test_missing_name_or_store_is_a_clear_error(store, tmp_path, loopback_server):
     with pytest.raises(ArtifactError, match=r"no artifact named 'aligned\.es-to-en\.fr'.*did you mean "
                                             r"aligned\.es-to-en\.es"):
         fetch_artifact("aligned.es-to-en.fr", store=store["root"], to=tmp_path, progress=False)
-    server = FolderServer(tmp_path / "empty")
-    try:
-        with pytest.raises(ArtifactError, match=r"manifest\.json: expected an artifact store's manifest; HTTP 404"):
-            list_artifacts(server.url)  # no manifest: not a store (readers never see an empty listing)
-        with pytest.raises(ArtifactError, match="read only"):
-            publish_file(server.url, store["v1"], name="a", version="b")
-    finally:
-        server.close()
+    with pytest.raises(ArtifactError, match=r"manifest\.json: expected an artifact store's manifest; HTTP 404"):
+        list_artifacts(loopback_server.url)  # no manifest: not a store (readers never see an empty listing)
+    with pytest.raises(ArtifactError, match="read only"):
+        publish_file(loopback_server.url, store["v1"], name="a", version="b")
     # a new local folder is still a fine place to publish to
     publish_file(tmp_path / "new-store", store["v1"], name="a", version="b")
     assert [e["name"] for e in list_artifacts(tmp_path / "new-store")] == ["a"]
@@ -160,29 +150,26 @@ def test_fsspec_store_publish_list_fetch_with_resume(tmp_path):
     assert fetch_artifact("aligned.de-to-en.de", store=url, to=dest, progress=False).read_bytes() == vec.read_bytes()
 
 
-def test_cli_download_and_list_over_http(store, tmp_path):
-    server = FolderServer(store["root"])
+def test_cli_download_and_list_over_http(store, tmp_path, loopback_server):
+    loopback_server.root = store["root"]
     env = env_for(tmp_path)
-    try:
-        console = REPO / ".venv" / "bin" / "chronolingua"  # the console script, where it is installed
-        cmd = [str(console)] if console.exists() else [PYTHON, "-m", "pipeline"]
-        listed = subprocess.run([*cmd, "list", "--store", server.url], env=env, cwd=tmp_path,
-                                capture_output=True, text=True, timeout=60)
-        assert listed.returncode == 0, listed.stderr
-        assert "aligned.es-to-en.es" in listed.stdout and "bbbbbbbbbbbb" in listed.stdout
-        assert "Public domain" in listed.stdout
-        got = subprocess.run([PYTHON, "-m", "pipeline", "download", "aligned.es-to-en.es", "--version",
-                              "aaaaaaaaaaaa", "--to", str(tmp_path / "cli"), "--quiet"],
-                             env={**env, "CHRONOLINGUA_STORE": server.url}, cwd=tmp_path, capture_output=True,
-                             text=True, timeout=60)
-        assert got.returncode == 0, got.stderr
-        assert open(got.stdout.strip(), "rb").read() == store["v1"].read_bytes()
-        bad = subprocess.run([PYTHON, "-m", "pipeline", "download", "nope", "--store", server.url, "--to",
-                              str(tmp_path / "cli")], env=env, cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
-        assert bad.returncode == 2 and "no artifact named 'nope'" in bad.stderr
-    finally:
-        server.close()
+    console = REPO / ".venv" / "bin" / "chronolingua"  # the console script, where it is installed
+    cmd = [str(console)] if console.exists() else [PYTHON, "-m", "pipeline"]
+    listed = subprocess.run([*cmd, "list", "--store", loopback_server.url], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "aligned.es-to-en.es" in listed.stdout and "bbbbbbbbbbbb" in listed.stdout
+    assert "Public domain" in listed.stdout
+    got = subprocess.run([PYTHON, "-m", "pipeline", "download", "aligned.es-to-en.es", "--version",
+                          "aaaaaaaaaaaa", "--to", str(tmp_path / "cli"), "--quiet"],
+                         env={**env, "CHRONOLINGUA_STORE": loopback_server.url}, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert open(got.stdout.strip(), "rb").read() == store["v1"].read_bytes()
+    bad = subprocess.run([PYTHON, "-m", "pipeline", "download", "nope", "--store", loopback_server.url, "--to",
+                          str(tmp_path / "cli")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "no artifact named 'nope'" in bad.stderr
 
 
 def test_publish_artifacts_task_publishes_vectors_and_report_with_provenance(tmp_path, monkeypatch):
@@ -210,5 +197,5 @@ def test_publish_artifacts_task_publishes_vectors_and_report_with_provenance(tmp
     assert len(kv) > 10 and kv.vector_size == 8
     # complete now: a second run publishes nothing new
     manifest = (store / "manifest.json").read_bytes()
-    res = build(PublishArtifacts(store=str(store)))
-    assert "ran successfully" not in res.summary_text and (store / "manifest.json").read_bytes() == manifest
+    assert_nothing_ran(build(PublishArtifacts(store=str(store))), PublishArtifacts(store=str(store)))
+    assert (store / "manifest.json").read_bytes() == manifest

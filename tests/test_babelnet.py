@@ -199,7 +199,7 @@ def test_budget_stops_cleanly_and_next_run_continues(server, tmp_path):
     c, res = run()  # car's ids and first synset, then the budget is spent
     assert not res.complete and "budget" in res.stopped_because and res.lemmas_done == 0
     assert len(server.log) == 2 and c.budget.remaining() == 0
-    with pytest.raises(BudgetExhausted):
+    with pytest.raises(BudgetExhausted, match=r"daily BabelNet request budget \(2, counted in .*\) is spent"):
         c.synset_ids("house", "EN")
     _, res = run()  # the same day, a new process: no request goes out
     assert not res.complete and len(server.log) == 2
@@ -334,11 +334,3 @@ def test_resolve_key(tmp_path, monkeypatch):
     assert resolve_key() == "abc123"
     monkeypatch.setenv("BABELNET_KEY", "from-env")
     assert resolve_key() == "from-env"
-
-
-def test_module_doctest():
-    import doctest
-
-    import pipeline.babelnet as m
-
-    assert doctest.testmod(m).failed == 0

@@ -1,7 +1,6 @@
 """CADE: gensim compass + slices trained by our kernel against the compass's frozen context matrix."""
 from __future__ import annotations
 
-import gzip
 from collections import Counter
 
 
@@ -13,9 +12,10 @@ from gensim.models import Word2Vec  # noqa: E402
 from gensim.test.utils import datapath  # noqa: E402
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP  # noqa: E402
 
-from pipeline.cade import CadeSettings, SliceModel, load_token_corpus, train_compass, train_slice  # noqa: E402
-from pipeline.cade import kernel as K  # noqa: E402
-from pipeline.cade import train as T  # noqa: E402
+from pipeline.corpora import LineCorpus  # noqa: E402
+from pipeline.diachronic import CadeSettings, TrainedSlice, train_compass, train_slice  # noqa: E402
+from pipeline.diachronic import cade as T  # noqa: E402
+from pipeline.diachronic import kernel as K  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 
 LEE = datapath("lee_background.cor")
@@ -27,7 +27,7 @@ LEE = datapath("lee_background.cor")
 
 @pytest.fixture(scope="module")
 def lee():
-    sents = list(load_token_corpus(LEE))
+    sents = list(LineCorpus(LEE))
     half = len(sents) // 2
     return {"all": sents, "a": sents[:half], "b": sents[half:]}
 
@@ -37,7 +37,7 @@ def compass(lee):
     return train_compass(lee["all"], CadeSettings(threads=1))
 
 
-def _rows(compass, sl: SliceModel):
+def _rows(compass, sl: TrainedSlice):
     return np.array([compass.wv.key_to_index[w] for w in sl.wv.index_to_key])
 
 
@@ -238,24 +238,6 @@ def test_settings_validation():
         CadeSettings(init_mode="output")
     with pytest.raises(ValueError):
         CadeSettings(threads=0)
-
-
-def test_load_token_corpus(tmp_path):
-    p = tmp_path / "c.txt"
-    p.write_text("a b c\n\nd  e\n", encoding="utf-8")
-    gz = tmp_path / "c.txt.gz"
-    with gzip.open(gz, "wt", encoding="utf-8") as fh:
-        fh.write("a b c\n\nd  e\n")
-    for path in (p, gz):
-        corpus = load_token_corpus(path)
-        assert list(corpus) == [["a", "b", "c"], [], ["d", "e"]]
-        assert list(corpus) == list(corpus)  # restartable
-    with pytest.raises(InputError, match="no such file"):
-        load_token_corpus(tmp_path / "missing.txt")
-    bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"ok\n\xff\xfe\n")
-    with pytest.raises(InputError, match="UTF-8"):
-        list(load_token_corpus(bad))
 
 
 # ---------------------------------------------------------------------------------------------

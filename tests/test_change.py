@@ -1,4 +1,5 @@
-"""Semantic change measures (pipeline.change), Procrustes (pipeline.alignment) and plots (pipeline.plots)."""
+"""Semantic change measures (pipeline.diachronic.change), Procrustes (pipeline.alignment) and plots
+(pipeline.diachronic.plots)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import polars as pl
 import pytest
 
 from pipeline.alignment import align_keyed_vectors, procrustes
-from pipeline.change import (
+from pipeline.diachronic.change import (
     average_precision,
     change_table,
     default_pairs,
@@ -234,7 +235,7 @@ def _is_png(path):
 
 
 def test_plots_write_png(tmp_path):
-    from pipeline.plots import plot_slice_stats, plot_top_changed, plot_trajectory
+    from pipeline.diachronic.plots import plot_slice_stats, plot_top_changed, plot_trajectory
 
     slices = _slices(3)
     table = change_table(slices, k=5)

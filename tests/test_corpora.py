@@ -1,6 +1,7 @@
 """Tests of the corpus layer (no luigi): declarations, reading, tokenisation, slices, stats, importers."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import logging
@@ -65,7 +66,7 @@ def test_declaration_minimal_and_full(tmp_path):
     assert d.files == ("a/*.txt", "b/*.jsonl") and d.text_field == "body"
     assert (d.date.source, d.date.pattern) == ("filename", r"^(\d{4})")
     assert (d.slices.width, d.slices.start, d.slices.end) == (50, 1790, None)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'name'"):
         d.name = "other"  # frozen
 
 
@@ -238,7 +239,7 @@ def test_tokenizer_settings():
     assert list(ws.sentences('Hello, world! (This) is "fine".')) == [["hello", "world"], ["this", "is", "fine"]]
     punct = Tokenizer("en", TokenizerSettings(keep_punctuation=True))
     assert list(punct.sentences("Yes, sir. Go!")) == [["yes", ",", "sir", "."], ["go", "!"]]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unicode_form must be one of NFC, .*'NFX'"):
         TokenizerSettings(unicode_form="NFX")
 
 
@@ -292,7 +293,7 @@ def test_slicing_by_corpus_and_errors(tmp_path):
     assert files["weblike"].name == "weblike.txt"
     with pytest.raises(InputError, match="date"):  # undated corpus cannot be sliced by period
         prepare_slices([a], Slicing(by="period", width=10), Tokenizer("en"), tmp_path / "o3")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Slicing.by must be 'period' or 'corpus'; found 'decade'"):
         Slicing(by="decade")
 
 
@@ -325,14 +326,31 @@ def test_long_sentences_wrap(tmp_path, monkeypatch):
     assert files["long"].read_text() == "a b c d\ne f g h\ni j\n"
 
 
-def test_line_corpus_is_restartable(tmp_path):
-    p = tmp_path / "s.txt"
-    p.write_text("a b c\n\nd e\n")
-    corpus = LineCorpus(p)
-    assert list(corpus) == [["a", "b", "c"], ["d", "e"]]
-    assert list(corpus) == list(corpus)
-    with pytest.raises(InputError):
+def test_line_corpus_reads_token_files_as_gensims_line_sentence(tmp_path):
+    """One reader of token files: gensim's LineSentence rules (the reference CADE's reader), .gz too."""
+    from gensim.models.word2vec import LineSentence
+
+    text = "a b c\n\n   \nd  e \t f\r\ng\n"
+    p = tmp_path / "c.txt"
+    p.write_text(text, encoding="utf-8", newline="")
+    gz = tmp_path / "c.txt.gz"
+    with gzip.open(gz, "wt", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    for path in (p, gz):
+        corpus = LineCorpus(path)
+        assert list(corpus) == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+        assert list(corpus) == list(corpus)  # restartable
+        assert list(corpus) == list(LineSentence(str(path)))
+    with pytest.raises(InputError, match="does not exist"):
         LineCorpus(tmp_path / "missing.txt")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n\xff\xfe\n")
+    with pytest.raises(InputError, match=r"bad\.txt.*UTF-8.*line 2"):
+        list(LineCorpus(bad))
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gz.read_bytes()[:-6])
+    with pytest.raises(InputError, match=r"cut\.txt\.gz.*gzip"):
+        list(LineCorpus(cut))
 
 
 # ---------------------------------------------------------------------------

@@ -200,3 +200,67 @@ def test_command_line_exit_codes_from_any_directory(project, tmp_path):
     bad = _luigi(["PreparedCorpus", "--spec", "no_such_spec"], env, elsewhere)
     assert bad.returncode != 0
     assert "no_such_spec.yaml" in bad.stderr + bad.stdout
+
+
+def _procrustes(**extra) -> str:
+    keys = {"vector_size": 16, "window": 3, "negative": 5, "min_count": 3, "epochs": 2, **extra}
+    return SPEC + "method: procrustes\nprocrustes: {" + ", ".join(f"{k}: {v}" for k, v in keys.items()) + "}\n"
+
+
+def test_procrustes_method_builds_its_own_stages_and_reruns_only_what_changed(project):
+    """``method: procrustes``: a word2vec per slice, each mapped onto the reference slice, then the same report;
+    the reference is an alignment setting (the word2vec slices stay), the training settings are not."""
+    import polars as pl
+
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    spec.write_text(_procrustes())
+    res = build(DiachronicReport(spec="toy"))
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    folders = stage_folders(project)
+    assert sorted(f.split("/")[0] for f in folders) == ["corpus", "procrustes-report", "procrustes-slice",
+                                                        "procrustes-slice", "w2v-slice", "w2v-slice"]
+    aligned = sorted(f.split("/")[1] for f in folders if f.startswith("procrustes-slice/"))
+    assert [a.rsplit("-", 1)[0] for a in aligned] == ["lee_a-lee_b-lee_a-to-lee_a-seed1",
+                                                      "lee_a-lee_b-lee_b-to-lee_a-seed1"]
+    report = next((project / "outputs" / "procrustes-report").iterdir())
+    assert pl.read_parquet(report / "change.parquet").height > 100
+    w2v_a = next((project / "outputs" / "w2v-slice").glob("*-lee_a-seed1-*"))
+    ref = next((project / "outputs" / "procrustes-slice").glob("*-lee_a-to-lee_a-*"))
+    assert np.array_equal(np.load(ref / "vectors.npy"), np.load(w2v_a / "vectors.npy"))
+
+    before = stage_folders(project)
+    spec.write_text(_procrustes(reference="last"))
+    assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    new = stage_folders(project) - before
+    assert sorted(f.split("/")[0] for f in new) == ["procrustes-report", "procrustes-slice", "procrustes-slice"]
+
+    spec.write_text(_procrustes(reference="lee_c"))
+    from pipeline.errors import InputError
+
+    luigi.task_register.Register.clear_instance_cache()
+    with pytest.raises(InputError, match=r"slices\.json.*reference slice named 'lee_c'.*slices: lee_a, lee_b"):
+        DiachronicReport(spec="toy").slice_tasks()
+
+
+def test_report_keys_added_later_keep_old_identities(project):
+    """``report.neighbours`` (the neighbours listed per word) was 10 in the code before it became a key: at 10 the
+    report keeps the identity it had, any other value is a new report; the slices are untouched either way."""
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+
+    def report_id(text):
+        spec.write_text(text)
+        luigi.task_register.Register.clear_instance_cache()
+        return DiachronicReport(spec="toy").output().name
+
+    def slice_id():
+        luigi.task_register.Register.clear_instance_cache()
+        return SliceModel(spec="toy", slice_name="lee_a").output().name
+
+    from pipeline import SliceModel
+
+    base, base_slice = report_id(SPEC), slice_id()
+    # what the identity hashed before the key existed, so report folders built then are still complete
+    assert "neighbours" not in DiachronicReport(spec="toy").identity_settings()["report"]
+    assert report_id(SPEC.replace("k_neighbours: 10}", "k_neighbours: 10, neighbours: 10}")) == base
+    assert report_id(SPEC.replace("k_neighbours: 10}", "k_neighbours: 10, neighbours: 5}")) != base
+    assert slice_id() == base_slice

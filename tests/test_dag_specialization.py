@@ -127,8 +127,16 @@ def test_bad_model_fails_cleanly(project):
         SpecializedModel(spec="toy").run()
 
 
-def test_gpu_resource_only_when_asked(project):
+def test_gpu_resource_when_it_trains_on_a_gpu(project, monkeypatch):
+    import pipeline.torchutil as tu
+
     spec = project / "tasks" / "specialization" / "toy.yaml"
+    monkeypatch.setattr(tu, "cuda_available", lambda: True)  # a machine that reports a CUDA device
+    assert SpecializedModel(spec="toy").resources == {}  # device: cpu
+    spec.write_text(SPEC.replace("device: cpu", "device: auto"))
+    luigi.task_register.Register.clear_instance_cache()
+    assert SpecializedModel(spec="toy").resources == {"gpu": 1}  # auto trains on that GPU: it holds the slot
+    monkeypatch.setattr(tu, "cuda_available", lambda: False)
     assert SpecializedModel(spec="toy").resources == {}
     spec.write_text(SPEC.replace("device: cpu", "device: cuda"))
     luigi.task_register.Register.clear_instance_cache()

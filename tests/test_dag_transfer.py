@@ -111,10 +111,16 @@ def test_transfer_and_pretraining_stages(project):
     assert "1 ran successfully" in res.summary_text and "PretrainedModel" in res.summary_text
 
 
-def test_gpu_resource_unless_cpu(project):
+def test_gpu_resource_when_it_runs_on_a_gpu(project, monkeypatch):
+    import pipeline.torchutil as tu
+
     spec = project / "tasks" / "transfer" / "es.yaml"
     spec.write_text(spec.read_text().replace("device: cpu", "device: auto"))
+    monkeypatch.setattr(tu, "cuda_available", lambda: False)
+    assert PretrainedModel(lang="es").resources == {} and TransferModel(lang="es").resources == {}
+    monkeypatch.setattr(tu, "cuda_available", lambda: True)  # auto on a machine with a GPU: it trains there
     assert PretrainedModel(lang="es").resources == {"gpu": 1}
+    assert TransferModel(lang="es").resources == {}  # the similarity search stays on the CPU (wechsel.device)
 
 
 def test_bad_inputs_leave_nothing(project, caplog):

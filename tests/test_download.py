@@ -8,37 +8,19 @@ import pytest
 from pipeline.download import DownloadError, cached_download, download
 from pipeline.errors import InputError
 
-from opsutil import FolderServer
-
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
-class Server(FolderServer):
-    """PAYLOAD at /file.bin; ``cut_after`` bytes for the next ``cuts_left`` responses, then whole."""
-
-    def __init__(self, root):
-        (root / "file.bin").write_bytes(PAYLOAD)
-        super().__init__(root)
-        self.cut_after = 0
-
-    @property
-    def cuts_left(self) -> int:
-        return self.cut.get("/file.bin", (0, 0))[1]
-
-    @cuts_left.setter
-    def cuts_left(self, times: int) -> None:
-        self.cut["/file.bin"] = (self.cut_after, times)
-
-    @property
-    def ranges(self) -> list:
-        return [rng for _, rng in self.requests]
-
-
 @pytest.fixture
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("served"))
-    yield s
-    s.close()
+def server(loopback_server):
+    """conftest's loopback server with PAYLOAD at /file.bin; ``server.file`` is that route (``cut_after`` bytes
+    for the next ``cuts`` responses, ``ranges=False`` for a server that ignores Range)."""
+    loopback_server.file = loopback_server.serve("/file.bin", PAYLOAD)
+    return loopback_server
+
+
+def ranges(server) -> list:
+    return [rng for _, rng in server.requests]
 
 
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -55,25 +37,25 @@ def test_plain_download_with_checksum(server, tmp_path):
 
 
 def test_connection_cut_mid_file_resumes_with_range(server, tmp_path):
-    server.cut_after, server.cuts_left = 300_000, 2
+    server.file.cut_after, server.file.cuts = 300_000, 2
     out = download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False, retries=3)
     assert out.read_bytes() == PAYLOAD
-    assert server.ranges[0] is None
-    assert server.ranges[1] == "bytes=300000-" and server.ranges[2] == "bytes=600000-"
+    assert ranges(server) == [None, "bytes=300000-", "bytes=600000-"]
 
 
 def test_partial_file_from_a_killed_run_is_resumed(server, tmp_path):
     (tmp_path / "f.bin.part").write_bytes(PAYLOAD[:12345])
     download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False)
-    assert server.ranges == ["bytes=12345-"]
+    assert ranges(server) == ["bytes=12345-"]
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
-    server.ignore_range = True
+    server.file.ranges = False
     (tmp_path / "f.bin.part").write_bytes(b"garbage")
     download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    assert ranges(server) == ["bytes=7-"]  # asked to resume, answered with the whole file
 
 
 def test_corrupted_file_is_rejected_and_nothing_kept(server, tmp_path):
@@ -85,7 +67,7 @@ def test_corrupted_file_is_rejected_and_nothing_kept(server, tmp_path):
 def test_missing_file_and_network_failure(server, tmp_path):
     with pytest.raises(InputError, match="HTTP 404"):
         download(server.url + "/nope.bin", tmp_path / "n.bin", progress=False)
-    server.cut_after, server.cuts_left = 1000, 10
+    server.file.cut_after, server.file.cuts = 1000, 10
     with pytest.raises(DownloadError, match="after 2 attempts.*kept"):
         download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, max_attempts=2, backoff=0)
     assert not (tmp_path / "f.bin").exists()
@@ -94,11 +76,11 @@ def test_missing_file_and_network_failure(server, tmp_path):
 
 def test_retry_budget_counts_only_attempts_without_progress(server, tmp_path):
     # ten cuts that each bring bytes do not use up a budget of one retry ...
-    server.cut_after, server.cuts_left = 1000, 10
+    server.file.cut_after, server.file.cuts = 1000, 10
     out = download(server.url + "/file.bin", tmp_path / "f.bin", sha256=SHA, progress=False, retries=1, backoff=0)
     assert out.read_bytes() == PAYLOAD and len(server.requests) == 11
     # ... while cuts that bring nothing do, and the partial file stays for the next run
-    server.cut_after, server.cuts_left = 0, 10
+    server.file.cut_after, server.file.cuts = 0, 10
     with pytest.raises(DownloadError, match="after 2 retries without progress"):
         download(server.url + "/file.bin", tmp_path / "g.bin", progress=False, retries=2, backoff=0)
     assert len(server.requests) == 11 + 3 and not (tmp_path / "g.bin").exists()

@@ -123,7 +123,14 @@ def test_evaluate_vectors_keys_and_coverage(lee_vectors):
     } <= set(metrics)
     assert 0 < metrics["analogy_google_coverage"] < 1
     assert 0 < metrics["similarity_wordsim353_coverage"] < 1
-    assert -1 <= metrics["similarity_simlex999_spearman"] <= 1
+    # the similarity scores are gensim's own evaluate_word_pairs on the same files (case-insensitive lookup,
+    # 300k most frequent words), and its out-of-vocabulary ratio is the uncovered share
+    from gensim.test.utils import datapath
+
+    for name, file_name in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
+        _, spearman, oov_percent = lee_vectors.evaluate_word_pairs(datapath(file_name))
+        assert metrics[f"similarity_{name}_spearman"] == pytest.approx(spearman.statistic, abs=1e-12), name
+        assert metrics[f"similarity_{name}_coverage"] == pytest.approx(1 - oov_percent / 100), name
     json.dumps(metrics)  # plain Python types only
 
 

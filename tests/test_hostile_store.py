@@ -142,7 +142,7 @@ def test_traversal_in_a_manifest_field_writes_nothing(loopback_server, home, cap
                        *(["--to", str(home / "to")] if with_to else []))
     assert_refused(rc, err, "manifest.json", f"field '{field}'", "refused")
     assert out == "" and snapshot(home) == before  # nothing written anywhere, --to not even created
-    assert loopback_server.paths() == ["/store/manifest.json"]  # and nothing fetched
+    assert loopback_server.paths == ["/store/manifest.json"]  # and nothing fetched
 
 
 def test_extract_never_removes_a_folder_outside_to(loopback_server, home, capsys):
@@ -378,7 +378,7 @@ def test_two_downloads_into_one_folder_wait_for_each_other(loopback_server, tmp_
     first = threading.Thread(target=fetch, args=("first",))
     first.start()
     deadline = time.monotonic() + 10
-    while "/toy/v1/toy.vec" not in loopback_server.paths() and time.monotonic() < deadline:
+    while "/toy/v1/toy.vec" not in loopback_server.paths and time.monotonic() < deadline:
         time.sleep(0.005)
     second = threading.Thread(target=fetch, args=("second",))
     second.start()
@@ -387,7 +387,7 @@ def test_two_downloads_into_one_folder_wait_for_each_other(loopback_server, tmp_
     assert results["first"] == results["second"] == tmp_path / "to" / "toy.vec", results
     assert (tmp_path / "to" / "toy.vec").read_bytes() == body
     # the second waited and found the file whole: one transfer, no second writer on the .part
-    assert loopback_server.paths().count("/toy/v1/toy.vec") == 1
+    assert loopback_server.paths.count("/toy/v1/toy.vec") == 1
     assert sorted(p.name for p in (tmp_path / "to").iterdir()) == ["toy.vec"]
 
 

@@ -20,7 +20,7 @@ from pipeline.dag.base import SUCCESS, StageTask, copy_from_stage
 from pipeline.identity import file_sha256
 from pipeline.integrity import check_stage, hash_files
 
-from dagutil import build
+from dagutil import assert_failed, build, outcome
 from opsutil import PYTHON, REPO, env_for, make_project
 
 TESTS = Path(__file__).resolve().parent
@@ -40,10 +40,6 @@ def _folder(project: Path, stage: str, prefix: str = "") -> Path:
              and not p.name.startswith(".") and (p / SUCCESS).exists()]
     assert len(found) == 1, found
     return found[0]
-
-
-def _ran(res) -> bool:
-    return any(t.task_family for t in res.scheduling_succeeded) and "ran successfully" in res.summary_text
 
 
 def test_marker_records_size_and_sha256_of_every_file(project):
@@ -68,7 +64,7 @@ def test_truncated_file_in_finished_stage_is_rebuilt_with_a_warning(project, cap
         assert not CompassModel(spec="toy").complete()
         res = build(CompassModel(spec="toy"))
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
-    assert "ran successfully" in res.summary_text
+    assert outcome(res)["completed"] == {"CompassModel"}, res.summary_text  # rebuilt; its corpus stage reused
     assert any("compass.vec" in r.getMessage() and "rebuilt" in r.getMessage() for r in caplog.records)
     assert check_stage(folder, full=True) is None and vec.stat().st_size > 0.9 * len(good)  # whole again
 
@@ -125,14 +121,13 @@ def test_corrupt_slice_is_rebuilt_before_a_new_report_consumes_it(project):
     assert len([p for p in (project / "outputs" / "cade-report").iterdir() if not p.name.startswith(".")]) == 2
 
 
-def test_stage_without_marker_or_with_changed_file_is_never_published(project, tmp_path):
+def test_stage_without_marker_or_with_changed_file_is_never_published(project, tmp_path, caplog):
     assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
     sl = _folder(project, "cade-slice", "lee_a-lee_b-lee_b")
     (sl / SUCCESS).unlink()
     store = tmp_path / "store"
     res = build(PublishArtifacts(store=str(store)))
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
-    assert "not a complete stage" in res.summary_text or not (store / "manifest.json").exists()
+    assert_failed(res, caplog, "PublishArtifacts", f"{sl}: not a complete stage", "nothing of it is published")
     assert not (store / "manifest.json").exists()  # nothing published, the intact slice neither
     # a changed file in the report: the report is rebuilt (and, through it, the slice), then published intact
     report = _folder(project, "cade-report")
@@ -215,18 +210,18 @@ def test_two_concurrent_runs_build_a_stage_once(tmp_path):
 # --------------------------------------------------------------------------------------------- specs
 
 
-def test_invalid_spec_does_not_stop_rebuild_of_the_others(project):
+def test_invalid_spec_does_not_stop_rebuild_of_the_others(project, caplog):
     from pipeline.dag.ops import RebuildAll
 
     (project / "tasks" / "diachronic" / "broken.yaml").write_text("corpora: [lee_a]\ncade: {window: -3}\n")
     res = build(RebuildAll())
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    assert_failed(res, caplog, "InvalidSpec", "tasks/diachronic/broken.yaml is not a valid spec", "window")
     assert DiachronicReport(spec="toy").complete()  # the valid spec was built
-    assert "InvalidSpec" in res.summary_text and "broken" in res.summary_text
     env = env_for(project)
     got = subprocess.run([PYTHON, "-m", "pipeline", "rebuild"], env=env, cwd=project, capture_output=True,
                          text=True, timeout=300)
-    assert got.returncode != 0, got.stdout + got.stderr
+    assert got.returncode == 30, got.stdout + got.stderr  # luigi.cfg [retcode] task_failed
+    assert "broken.yaml is not a valid spec" in got.stderr, got.stderr[-3000:]
     dry = subprocess.run([PYTHON, "-m", "pipeline", "rebuild", "--dry-run"], env=env, cwd=project,
                          capture_output=True, text=True, timeout=300)
     assert dry.returncode == 1 and "invalid  diachronic/broken" in dry.stdout, dry.stdout + dry.stderr
@@ -267,7 +262,8 @@ def test_shared_root_changed_file_is_not_mirrored_or_consumed(project, tmp_path,
     vec.write_bytes(bytes(data) + b"more")  # a different size: not complete, rebuilt by the next run
     assert not target.exists()
     res = build(CompassModel(spec="toy"))
-    assert res.status == luigi.LuigiStatusCode.SUCCESS and "ran successfully" in res.summary_text
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    assert outcome(res)["completed"] == {"CompassModel"}, res.summary_text
     assert CompassModel(spec="toy").output().exists()
 
 

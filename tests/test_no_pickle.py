@@ -21,8 +21,8 @@ import pytest
 
 from pipeline.errors import InputError
 
-from dagutil import build
-from opsutil import make_project
+from dagutil import build, outcome
+from opsutil import make_multilingual_project, make_project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,43 +106,16 @@ def test_planted_compass_and_slice_pickles_never_run_on_another_worker(tmp_path,
     res = build(DiachronicReport(spec="toy"))
     assert not sentinel.exists(), "the shared compass.model was unpickled"
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
-    assert "SliceModel" in res.summary_text and "ran successfully" in res.summary_text
+    # the slices and the report were rebuilt; the compass (and the corpus) came from the shared root
+    assert outcome(res)["completed"] == {"SliceModel", "DiachronicReport"}, res.summary_text
     assert next(mirror_c.glob("cade-compass/*/compass.model")).read_bytes() == planted[0].read_bytes()
-
-
-ML_SPEC = """\
-pivot: {lang: en, vectors: EN}
-source: {lang: de, vectors: DE}
-dictionary: {path: DICT, direction: source-pivot, test_size: 0.25, seed: 0}
-mapping: {n_refinement: 1, max_rank: 2000}
-"""
-
-
-def _multilingual_project(root: Path) -> Path:
-    """Pretrained "en" vectors and a rotated, noisy copy as "de" (vector files, no fastText training)."""
-    from pipeline.vectors import make_keyed_vectors, save_vectors
-
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(400)]
-    en = rng.standard_normal((len(words), 16)).astype(np.float32)
-    q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
-    de = (en @ q + 0.01 * rng.standard_normal(en.shape)).astype(np.float32)
-    vectors = root / "pretrained"
-    save_vectors(make_keyed_vectors(words, en), vectors / "en")
-    save_vectors(make_keyed_vectors(words, de), vectors / "de")
-    (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words[:300]))
-    (root / "tasks" / "multilingual").mkdir(parents=True)
-    (root / "tasks" / "multilingual" / "de.yaml").write_text(
-        ML_SPEC.replace("EN", str(vectors / "en.vec")).replace("DE", str(vectors / "de.vec"))
-        .replace("DICT", str(root / "dict.tsv")))
-    return root
 
 
 def test_planted_fasttext_vectors_pickle_never_runs_on_another_worker(tmp_path, monkeypatch, shared_root):
     from pipeline import AlignedVectors
 
     shared, machine = shared_root
-    project = _multilingual_project(tmp_path / "proj")
+    project, _ = make_multilingual_project(tmp_path / "proj")
     monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
     machine("a")
     res = build(AlignedVectors(lang="de"))
@@ -156,13 +129,13 @@ def test_planted_fasttext_vectors_pickle_never_runs_on_another_worker(tmp_path, 
     res = build(AlignedVectors(lang="de"))
     assert not sentinel.exists(), "a fastText stage's vectors.kv from the shared root was unpickled"
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
-    assert "AlignedVectors" in res.summary_text and "ran successfully" in res.summary_text
+    assert outcome(res)["completed"] == {"AlignedVectors"}, res.summary_text  # realigned from the shared stages
 
 
 def test_pretrained_kv_by_url_is_refused_before_download(tmp_path, monkeypatch):
     from pipeline.dag.multilingual import FastTextVectors
 
-    project = _multilingual_project(tmp_path / "proj")
+    project, _ = make_multilingual_project(tmp_path / "proj")
     monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
     monkeypatch.delenv("CHRONOLINGUA_OUTPUTS", raising=False)
     _edit(project / "tasks" / "multilingual" / "de.yaml", f"vectors: {project / 'pretrained' / 'de.vec'}",

@@ -2,7 +2,9 @@
 import pytest
 
 from pipeline.errors import SpecError
-from pipeline.spec import load_diachronic_spec, load_multilingual_spec, load_yaml
+from pipeline.diachronic.spec import load_diachronic_spec
+from pipeline.multilingual.spec import load_multilingual_spec
+from pipeline.spec import load_yaml
 
 
 def write(tmp_path, text, name="s.yaml"):
@@ -76,15 +78,18 @@ def test_spec_sections_are_the_algorithm_settings():
     fields left out), validate with the settings' own checks, and give back the settings object."""
     import dataclasses
 
-    from pipeline.cade import CadeSettings
     from pipeline.corpora import Slicing, TokenizerSettings
+    from pipeline.diachronic import CadeSettings, ProcrustesSettings
+    from pipeline.diachronic.spec import CadeSpec, ProcrustesSpec, SlicingSpec
     from pipeline.multilingual import FastTextSettings, MappingSettings
-    from pipeline.spec import CadeSpec, FastTextSpec, MappingSpec, SlicingSpec, TokenizerSpec
+    from pipeline.multilingual.spec import FastTextSpec, MappingSpec
+    from pipeline.spec import TokenizerSpec
 
     def defaults(cls, drop=()):
         return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in drop}
 
     for section, settings, runtime in ((CadeSpec, CadeSettings, ("seed", "threads")), (SlicingSpec, Slicing, ()),
+                                       (ProcrustesSpec, ProcrustesSettings, ("seed", "threads")),
                                        (TokenizerSpec, TokenizerSettings, ()),
                                        (FastTextSpec, FastTextSettings, ("threads",)),
                                        (MappingSpec, MappingSettings, ("block_rows",))):
@@ -106,8 +111,8 @@ def test_a_bad_section_value_is_a_spec_error_naming_the_key_path(tmp_path):
 
 
 @pytest.mark.parametrize("loader_path,kind", [
-    ("pipeline.spec:load_diachronic_spec", "diachronic"),
-    ("pipeline.spec:load_multilingual_spec", "multilingual"),
+    ("pipeline.diachronic.spec:load_diachronic_spec", "diachronic"),
+    ("pipeline.multilingual.spec:load_multilingual_spec", "multilingual"),
     ("pipeline.transfer.spec:load_transfer_spec", "transfer"),
     ("pipeline.specialization.spec:load_specialization_spec", "specialization"),
 ])

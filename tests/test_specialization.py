@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from pipeline.errors import SpecError
-from pipeline.specialization import (drop_heldout, plan_batches, prepare_constraints, read_wordnet_senses,
-                                     senses_frame, synonym_pairs)
+from pipeline.specialization import (DictionarySource, drop_heldout, plan_batches, prepare_constraints,
+                                     read_wordnet_senses, senses_frame, synonym_pairs)
 
 WORDS = ["car", "auto", "automobile", "railcar", "coche", "vagon", "house", "home", "casa", "hogar", "dog", "hound",
          "perro", "cat", "gato", "big", "large", "grande", "small", "little", "new", "york", "city"]
@@ -123,7 +123,7 @@ def test_prepare_constraints_holds_out_evaluation_words(wordnet_dir):
 
     d = BilingualDictionary.from_pairs([(w, w[::-1]) for w in ["car", "house", "dog", "cat", "big", "small", "home",
                                                                "auto", "large", "little"]])
-    cs = prepare_constraints([read_wordnet_senses(wordnet_dir, ("n", "a"))], [(d, "en", "es", 0.3, 1)],
+    cs = prepare_constraints([read_wordnet_senses(wordnet_dir, ("n", "a"))], [DictionarySource(d, "en", "es", 0.3, 1)],
                              heldout={("en", "large")}, max_synset_size=10)
     test = cs.bli_test["en-es"]
     assert len(test) == 3 and len(cs.bli_targets["en-es"]) == 10
@@ -363,20 +363,20 @@ def test_pivot_dictionary_joins_on_the_pivot_word_and_skips_ambiguous_ones():
     en_de = [("home", "haus"), ("cat", "katze")]            # the other direction serves the same side
     es_de = [("perro", "hund"), ("gato", "katze"), ("banco", "bank"), ("casa", "haus"), ("hogar", "haus"),
              ("nueva_york", "new_york")]
-    got = pivot_dictionary([(de_en, "de", "en"), (en_de, "en", "de"), (es_de, "es", "de")], "en", "es", "de",
-                           max_fanout=2)
+    de_en, en_de, es_de = (DictionarySource(de_en, "de", "en"), DictionarySource(en_de, "en", "de"),
+                           DictionarySource(es_de, "es", "de"))
+    got = pivot_dictionary([de_en, en_de, es_de], "en", "es", "de", max_fanout=2)
     # "bank" has three English translations: skipped; "haus" two a side: all four pairs; multiword left out
     assert got == [("cat", "gato"), ("dog", "perro"), ("home", "casa"), ("home", "hogar"), ("house", "casa"),
                    ("house", "hogar")]
-    got3 = pivot_dictionary([(de_en, "de", "en"), (es_de, "es", "de")], "en", "es", "de", max_fanout=3,
-                            multiword=True)
+    got3 = pivot_dictionary([de_en, es_de], "en", "es", "de", max_fanout=3, multiword=True)
     assert ("bench", "banco") in got3 and ("new_york", "nueva_york") in got3
     # the target side is the second language: es-en through de swaps the columns
-    assert ("perro", "dog") in pivot_dictionary([(de_en, "de", "en"), (es_de, "es", "de")], "es", "en", "de")
+    assert ("perro", "dog") in pivot_dictionary([de_en, es_de], "es", "en", "de")
     with pytest.raises(ValueError, match="between de and en or es; found fr-en"):
-        pivot_dictionary([(de_en, "de", "en"), ([("chat", "cat")], "fr", "en")], "en", "es", "de")
+        pivot_dictionary([de_en, DictionarySource([("chat", "cat")], "fr", "en")], "en", "es", "de")
     with pytest.raises(ValueError, match="no de-es dictionary"):
-        pivot_dictionary([(de_en, "de", "en")], "en", "es", "de")
+        pivot_dictionary([de_en], "en", "es", "de")
 
 
 def test_extra_dictionaries_train_only_and_lose_every_test_word():
@@ -387,8 +387,8 @@ def test_extra_dictionaries_train_only_and_lose_every_test_word():
     # a reverse dictionary (es -> en) and a second en-es one (say, through a pivot) reusing the test words
     reverse = BilingualDictionary.from_pairs([(w[::-1], w) for w in words] + [("xx", "car"), ("yy", "zebra")])
     second = BilingualDictionary.from_pairs([(w, w[::-1] + "s") for w in words] + [("zebra", "cebra")])
-    cs = prepare_constraints([], [(main, "en", "es", 0.3, 1), (reverse, "es", "en", 0, 0),
-                                  (second, "en", "es", 0, 0, "en-es-via-de")], max_synset_size=10)
+    cs = prepare_constraints([], [DictionarySource(main, "en", "es", 0.3, 1), DictionarySource(reverse, "es", "en"),
+                                  DictionarySource(second, "en", "es", name="en-es-via-de")], max_synset_size=10)
     assert list(cs.bli_test) == ["en-es"] and len(cs.bli_test["en-es"]) == 3
     test_en = {s for s, _ in cs.bli_test["en-es"]}
     test_es = {t for _, t in cs.bli_test["en-es"]}
@@ -403,7 +403,7 @@ def test_extra_dictionaries_train_only_and_lose_every_test_word():
     assert ("en", "zebra", "es", "cebra") in set(zip(cs.pairs["lang_a"], cs.pairs["word_a"], cs.pairs["lang_b"],
                                                      cs.pairs["word_b"]))
     # two dictionaries of one language pair without a name get distinct ones
-    cs2 = prepare_constraints([], [(main, "en", "es", 0.3, 1), (second, "en", "es", 0, 0)])
+    cs2 = prepare_constraints([], [DictionarySource(main, "en", "es", 0.3, 1), DictionarySource(second, "en", "es")])
     assert "dictionary_en-es.2_pairs" in cs2.metrics and list(cs2.bli_test) == ["en-es"]
     assert any(s.startswith("freedict:en-es.2:") for s in cs2.pairs["synset"])
 
@@ -544,3 +544,76 @@ def test_module_doctests():
 
     for m in (c, e, x, o, s, t):
         assert doctest.testmod(m).failed == 0, m.__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage functions, without luigi
+
+def _stage_settings(wordnet_dir, tmp_path):
+    from pipeline.specialization.spec import (ConstraintsSpec, EvaluationSpec, ExtractSpec, FreeDictSpec,
+                                              SpecializationSpec, TrainSpec, WordListSpec, WordNetSpec)
+
+    (tmp_path / "dict.tsv").write_text("car\tcoche\nhouse\tcasa\nhome\thogar\ndog\tperro\ncat\tgato\n"
+                                       "big\tgrande\nsmall\tpequeño\nrailcar\tvagon\n")
+    (tmp_path / "es_words.txt").write_text("casa\nperro\ngato\n")
+    model = tmp_path / "model"
+    tiny_bert(model, seed=5)
+    constraints = ConstraintsSpec(wordnet=WordNetSpec(path="wordnet", pos=("n", "a")),
+                                  freedict=(FreeDictSpec(path="dict.tsv", test_size=2),))
+    spec = SpecializationSpec(model=str(model), constraints=constraints, name="toy",
+                              train=TrainSpec(batch_pairs=4, lr=1e-3, epochs=1, checkpoint_every=2, device="cpu"),
+                              extract=ExtractSpec(words=(WordListSpec("en"), WordListSpec("es", path="es_words.txt"))),
+                              evaluation=EvaluationSpec(simlex999=False, csls_k=2))
+    return spec.resolved(wordnet_dir.parent)  # wordnet/, dict.tsv and es_words.txt: relative to one folder
+
+
+def test_constraint_and_specialization_stages_without_luigi(wordnet_dir, tmp_path):
+    import json
+
+    import torch
+    from transformers import AutoModel
+
+    from pipeline.specialization.stages import (ConstraintInputs, SpecializedInputs, build_constraints,
+                                                build_specialized, read_bli)
+    from pipeline.specialization.train import CHECKPOINT
+
+    spec = _stage_settings(wordnet_dir, tmp_path)
+    assert spec.constraints.wordnet.path == str(wordnet_dir) and Path(spec.extract.words[1].path).is_absolute()
+    cons = tmp_path / "constraints"
+    cons.mkdir()
+    cm = build_constraints(spec.constraints, ConstraintInputs(spec_file=tmp_path / "toy.yaml"), cons)
+    assert json.loads((cons / "metrics.json").read_text()) == cm
+    assert cm["dictionary_en-es_test_pairs"] == 2 and cm["constraint_pairs"] == pl.read_parquet(
+        cons / "pairs.parquet").height > 0
+    bli = read_bli(cons / "bli")
+    assert list(bli) == ["en-es"] and len(bli["en-es"].pairs) == 2 and "coche" in bli["en-es"].targets
+    pairs = pl.read_parquet(cons / "pairs.parquet")
+    held = {w for pair in bli["en-es"].pairs for w in pair} | {"big", "large"}  # test words and SimLex-999's
+    assert not held & (set(pairs["word_a"]) | set(pairs["word_b"]))
+
+    inputs = SpecializedInputs(constraints=cons, model=spec.model, model_cache=tmp_path / "cache",
+                               corpora=tmp_path / "corpora", work_dir=tmp_path / "work")
+    out = tmp_path / "specialized"
+    out.mkdir()
+    m = build_specialized(spec, inputs, out, threads=1)
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(m))
+    assert m["train_steps"] == -(-m["constraint_pairs"] // 4) and m["train_resumed_from_step"] == 0
+    for key in ("mrr-nn", "precision_at_1-csls_knn_2"):
+        k = f"bli_en-es_{key}"
+        assert m[f"delta_{k}"] == pytest.approx(m[f"after_{k}"] - m[f"before_{k}"])
+    assert not any(k.startswith("delta_") and k.endswith(("_n", "_words", "_queries")) for k in m)  # counts
+    assert sorted(p.name for p in (out / "vectors").glob("*.vec")) == ["en.L2.isolation.vec", "es.L2.isolation.vec"]
+    assert (out / "vectors-before" / "es.L2.isolation.vec").is_file()
+    assert len((out / "losses.tsv").read_text().splitlines()) == m["train_steps"] + 1
+    assert "base_model: " + spec.model in (out / "model" / "README.md").read_text()
+    trained = AutoModel.from_pretrained(out / "model").state_dict()
+    assert not torch.equal(trained["embeddings.word_embeddings.weight"],
+                           AutoModel.from_pretrained(spec.model).state_dict()["embeddings.word_embeddings.weight"])
+    # built again on the same work folder: the finished checkpoint restores the weights, the metrics repeat
+    assert (tmp_path / "work" / CHECKPOINT).is_file()
+    again = tmp_path / "again"
+    again.mkdir()
+    m2 = build_specialized(spec, inputs, again, threads=1)
+    assert m2["train_resumed_from_step"] == m["train_steps"]
+    same = {k for k in m if not k.startswith("train_") or k.startswith("train_loss")}
+    assert {k: m2[k] for k in same} == {k: m[k] for k in same}

@@ -19,7 +19,7 @@ from pipeline.transfer import (create_target_embeddings, load_source_model, spec
                                train_target_tokenizer, transfer_model)
 from pipeline.transfer.reference import VocabTokenizer, reference_create_target_embeddings
 
-from opsutil import FolderServer
+from conftest import LoopbackServer
 from tinymodels import english_lines, tiny_model
 
 SPECIAL = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
@@ -308,18 +308,14 @@ def test_masking_is_bert_style_and_seeded(models):
     assert torch.equal(labels[chosen], blocks[chosen])
 
 
-class StaticServer(FolderServer):
-    """A folder served on loopback (a stand-in for the model hub and corpus hosts), with the paths asked for."""
-
-    @property
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
+# a folder served on loopback (a stand-in for the model hub and corpus hosts); ``.paths``: the paths asked for
+StaticServer = LoopbackServer
 
 
 def test_source_model_from_a_hub_style_server(models, tmp_path, monkeypatch):
     import shutil
 
-    from pipeline.transfer.hub import model_source_identity, resolve_model
+    from pipeline.models import model_source_identity, resolve_model
 
     served = tmp_path / "hub"
     repo = served / "tiny-org" / "tiny-roberta" / "resolve" / "main"

@@ -128,12 +128,3 @@ def test_impossible_vec_header_is_refused_before_allocating(tmp_path, header, ne
     with pytest.raises(InputError, match=needle) as info:
         load_vectors(path)
     assert str(path) in str(info.value)
-
-
-def test_module_examples_run():
-    import doctest
-
-    import pipeline.vectors
-
-    result = doctest.testmod(pipeline.vectors)
-    assert result.attempted >= 10 and result.failed == 0

@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import InputError
 
 __all__ = [
@@ -267,6 +265,8 @@ def load_declaration(corpus_dir: str | Path) -> CorpusDeclaration:
     if not path.is_file():
         raise InputError(path, "a corpus declaration (name, language, licence, source; see corpora/README.md)",
                          "the file does not exist")
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:

@@ -10,7 +10,8 @@ by the corpus.
   (one per ``.jsonl`` record; a text file yields its text in chunks of whole
   lines, at most about 1 MB each - line ends are sentence ends anyway).
 * :func:`prepare_slices` - tokenised slice files, one sentence per line.
-* :class:`LineCorpus` - a restartable iterable of token lists over such a file.
+* :class:`LineCorpus` - a restartable iterable of token lists over such a file (gensim's
+  ``LineSentence`` rules; the one reader of token files).
 * :func:`fingerprint_corpus` - a content hash of a corpus folder.
 """
 from __future__ import annotations
@@ -481,19 +482,35 @@ def prepare_slices(
 
 
 class LineCorpus:
-    """Restartable iterable of token lists over a slice file (one sentence per line, space-separated)."""
+    """Restartable iterable of token lists over a token file: one sentence per line (what
+    :func:`prepare_slices` writes, and what every trainer here reads).
+
+    The rules are gensim's ``LineSentence``'s, which the reference CADE reads its
+    slices with: lines end at ``\\n``, tokens are separated by any whitespace, and a
+    line without tokens (empty, or only whitespace) is skipped rather than given as
+    an empty sentence (skipping one changes no vector: an empty sentence trains
+    nothing and consumes no random draw, in gensim or in the CADE kernel). Long
+    lines are not cut here (:func:`prepare_slices` wraps them). ``.gz`` files are
+    read through gzip. Undecodable bytes, NUL bytes and broken gzip data raise
+    :class:`InputError` naming the file and the line.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.txt"
+    >>> _ = p.write_text("a b c\\n\\n  \\nd\\te  f\\r\\n")
+    >>> list(LineCorpus(p))
+    [['a', 'b', 'c'], ['d', 'e', 'f']]
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(self.path, "a slice file (one sentence per line)", "the file does not exist")
+            raise InputError(self.path, "a token file (one sentence per line)", "the file does not exist")
 
     def __iter__(self) -> Iterator[list[str]]:
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                tokens = line.split()
-                if tokens:
-                    yield tokens
+        for _, line in _iter_lines(self.path):
+            tokens = line.split()
+            if tokens:
+                yield tokens
 
     def __repr__(self) -> str:
         return f"LineCorpus({str(self.path)!r})"

@@ -13,7 +13,8 @@ from pathlib import Path
 import luigi
 
 from ..errors import InputError
-from ..spec import LanguageSpec, MultilingualSpec, load_multilingual_spec, to_mapping
+from ..multilingual.spec import LanguageSpec, MultilingualSpec, load_multilingual_spec
+from ..spec import to_mapping
 from ..download import cached_download, gunzip_cached, is_url
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, copy_from_stage, outputs_root,
                    stage_threads, tasks_root, write_json)

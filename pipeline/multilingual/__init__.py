@@ -23,49 +23,51 @@ Modules: :mod:`.fasttext_train` (training, reading ``.bin`` / ``.vec``),
 :mod:`.dictionaries` (FreeDict and pair files, coverage, splits),
 :mod:`.mapping` (Procrustes + CSLS refinement, identical-string seed,
 preprocessing, saving ``W``), :mod:`.bli` (blockwise neighbour search, CSLS,
-BLI metrics), :mod:`.space` (the aligned space of one language).
+BLI metrics), :mod:`.space` (the aligned space of one language), :mod:`.spec`
+(the run spec, ``tasks/multilingual/*.yaml``).
 """
 from __future__ import annotations
 
-from .bli import csls_penalties, evaluate_bli, knn_mean_similarity, search, topk_rows, unit_rows
-from .dictionaries import (
-    BilingualDictionary,
-    Coverage,
-    load_dictionary,
-    read_freedict,
-    read_pair_file,
-    split_pairs,
-    write_pair_file,
-)
-from .fasttext_train import (
-    FastTextPaths,
-    FastTextSettings,
-    fasttext_keyed_vectors,
-    load_fasttext_model,
-    load_pretrained_vectors,
-    train_fasttext,
-)
-from .mapping import (
-    Alignment,
-    MappingSettings,
-    Preprocessing,
-    align_vectors,
-    evaluate_alignment,
-    fit_mapping,
-    identical_seed,
-    induce_dictionary,
-    load_mapping,
-    save_mapping,
-)
-from .space import AlignedSpace, load_aligned_space
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "csls_penalties", "evaluate_bli", "knn_mean_similarity", "search", "topk_rows", "unit_rows",
-    "BilingualDictionary", "Coverage", "load_dictionary", "read_freedict", "read_pair_file", "split_pairs",
-    "write_pair_file",
-    "FastTextPaths", "FastTextSettings", "fasttext_keyed_vectors", "load_fasttext_model",
-    "load_pretrained_vectors", "train_fasttext",
-    "Alignment", "MappingSettings", "Preprocessing", "align_vectors", "evaluate_alignment", "fit_mapping",
-    "identical_seed", "induce_dictionary", "load_mapping", "save_mapping",
-    "AlignedSpace", "load_aligned_space",
-]
+# name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
+# classes only) does not load the numerical modules
+_EXPORTS = {
+    "bli": ("csls_penalties", "evaluate_bli", "knn_mean_similarity", "search", "topk_rows", "unit_rows"),
+    "dictionaries": ("BilingualDictionary", "Coverage", "load_dictionary", "read_freedict", "read_pair_file",
+                     "split_pairs", "write_pair_file"),
+    "fasttext_train": ("FastTextPaths", "FastTextSettings", "fasttext_keyed_vectors", "load_fasttext_model",
+                       "load_pretrained_vectors", "train_fasttext"),
+    "mapping": ("Alignment", "MappingSettings", "Preprocessing", "align_vectors", "evaluate_alignment",
+                "fit_mapping", "identical_seed", "induce_dictionary", "load_mapping", "save_mapping"),
+    "space": ("AlignedSpace", "load_aligned_space"),
+    "spec": ("MultilingualSpec", "load_multilingual_spec"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .bli import csls_penalties, evaluate_bli, knn_mean_similarity, search, topk_rows, unit_rows
+    from .dictionaries import (BilingualDictionary, Coverage, load_dictionary, read_freedict, read_pair_file,
+                               split_pairs, write_pair_file)
+    from .fasttext_train import (FastTextPaths, FastTextSettings, fasttext_keyed_vectors, load_fasttext_model,
+                                 load_pretrained_vectors, train_fasttext)
+    from .mapping import (Alignment, MappingSettings, Preprocessing, align_vectors, evaluate_alignment, fit_mapping,
+                          identical_seed, induce_dictionary, load_mapping, save_mapping)
+    from .space import AlignedSpace, load_aligned_space
+    from .spec import MultilingualSpec, load_multilingual_spec

@@ -30,11 +30,12 @@ needs a few hundred MB on top of the vectors. The block height is
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ MAX_BLOCK_ELEMENTS = 1 << 26
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """A float32 copy of ``vectors`` with unit-length rows (zero rows stay zero)."""
+    import numpy as np
+
     out = np.array(vectors, dtype=np.float32, copy=True)
     if out.ndim != 2:
         raise ValueError(f"need a (n, dim) matrix, got shape {out.shape}")
@@ -96,6 +99,8 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     (a value outside them is beaten by ``k`` group maxima), so only those
     groups are partitioned. Ties are broken arbitrarily.
     """
+    import numpy as np
+
     b, n = scores.shape
     k = min(k, n)
     if k <= 0:
@@ -136,6 +141,8 @@ def knn_mean_similarity(
     >>> knn_mean_similarity(np.array([[1, 0, 0]], dtype=np.float32), keys, k=2).tolist()
     [0.5]
     """
+    import numpy as np
+
     queries = np.asarray(queries, dtype=np.float32)
     keys = np.asarray(keys, dtype=np.float32)
     _check_dims(queries, keys)
@@ -167,6 +174,8 @@ def csls_penalties(
 
 
 def _scores(q: np.ndarray, keys_t: np.ndarray, q_pen: np.ndarray | None, key_pen: np.ndarray | None) -> np.ndarray:
+    import numpy as np
+
     if q_pen is None:
         return q @ keys_t
     s = (q * np.float32(2.0)) @ keys_t  # 2 cos(q, key), the doubling on the small side
@@ -188,6 +197,8 @@ def search(
     Plain cosine (rows assumed unit length), or CSLS when both penalties are
     given: ``2 q.key - query_penalty - key_penalty`` (see :func:`csls_penalties`).
     """
+    import numpy as np
+
     queries = np.asarray(queries, dtype=np.float32)
     keys = np.asarray(keys, dtype=np.float32)
     _check_dims(queries, keys)
@@ -214,6 +225,8 @@ def bli_method_name(method: str, csls_k: int = 10) -> str:
 
 
 def _gold_by_source(pairs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    import numpy as np
+
     pairs = np.asarray(pairs, dtype=np.int64)
     if pairs.ndim != 2 or pairs.shape[1] != 2:
         raise ValueError(f"pairs must be an (n, 2) array of (source row, target row); got shape {pairs.shape}")
@@ -248,6 +261,8 @@ def evaluate_bli(
     source words) and ``bli_pairs``. Methods: ``"nn"`` (cosine) and
     ``"csls"`` (named ``csls_knn_<csls_k>``).
     """
+    import numpy as np
+
     src = np.asarray(src, dtype=np.float32)
     tgt = np.asarray(tgt, dtype=np.float32)
     _check_dims(src, tgt, "source and target vectors")

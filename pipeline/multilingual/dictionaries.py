@@ -44,8 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Container, Iterable, Iterator, Sequence
 
-import numpy as np
-
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -198,6 +196,8 @@ def split_pairs(pairs: Sequence[tuple[str, str]], test_size: float | int = 0.2, 
     >>> sorted({s for s, _ in test}), len(train) + len(test)
     (['a', 'b'], 5)
     """
+    import numpy as np
+
     sources = sorted({s for s, _ in pairs})
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
         raise ValueError(f"test_size must be a fraction or a count; found {test_size!r}")

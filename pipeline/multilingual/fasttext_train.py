@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
-
 from pipeline.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
@@ -149,6 +148,8 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
     corpus is too small rather than a temporary path; with ``sources`` an
     empty ``token_files`` (nothing left after tokenisation) is such an error too.
     """
+    import numpy as np
+
     from pipeline.vectors import save_vectors
 
     source_names = ", ".join(str(p) for p in sources) if sources else None
@@ -269,6 +270,8 @@ def load_fasttext_model(path: str | Path):
 
 def fasttext_keyed_vectors(model, max_vocab: int | None = None) -> "KeyedVectors":
     """The in-vocabulary word vectors of a fastText model, most frequent first, with counts (no ``</s>``)."""
+    import numpy as np
+
     from pipeline.vectors import make_keyed_vectors
 
     words, freqs = model.get_words(include_freq=True)
@@ -310,6 +313,8 @@ def load_pretrained_vectors(path: str | Path, max_vocab: int | None = None, *,
 
 def _read_vec_head(path: Path, max_vocab: int) -> "KeyedVectors":
     import gzip
+
+    import numpy as np
 
     from pipeline.vectors import make_keyed_vectors
 

@@ -48,14 +48,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-import numpy as np
-
-from pipeline.alignment import procrustes
 from pipeline.errors import InputError
 
 from .bli import DEFAULT_BLOCK_ROWS, evaluate_bli, knn_mean_similarity, search, unit_rows
 
 if TYPE_CHECKING:
+    import numpy as np
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
@@ -156,6 +154,8 @@ class Preprocessing:
 
     @classmethod
     def fit(cls, vectors: np.ndarray, steps: str | Sequence[str] | None) -> tuple["Preprocessing", np.ndarray]:
+        import numpy as np
+
         steps = _parse_steps(steps)
         out = np.array(vectors, dtype=np.float32, copy=True)
         means = []
@@ -170,6 +170,8 @@ class Preprocessing:
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         """The same steps with the fitted means, on a (n, dim) matrix or one vector."""
+        import numpy as np
+
         out = np.array(vectors, dtype=np.float32, copy=True)
         one = out.ndim == 1
         if one:
@@ -183,10 +185,14 @@ class Preprocessing:
         return out[0] if one else out
 
     def to_json(self) -> dict:
+        import numpy as np
+
         return {"steps": list(self.steps), "means": [m.astype(np.float64).tolist() for m in self.means]}
 
     @classmethod
     def from_json(cls, data: dict) -> "Preprocessing":
+        import numpy as np
+
         steps = _parse_steps(data.get("steps", []))
         means = tuple(np.asarray(m, dtype=np.float32) for m in data.get("means", []))
         if len(means) != steps.count("center"):
@@ -195,6 +201,8 @@ class Preprocessing:
 
 
 def _renorm(m: np.ndarray) -> None:
+    import numpy as np
+
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     m /= norms
@@ -223,6 +231,8 @@ class Alignment:
 
     def map(self, vectors: np.ndarray) -> np.ndarray:
         """Source vectors (a (n, dim) matrix or one vector) into the shared space."""
+        import numpy as np
+
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape[-1] != self.dim:
             raise InputError(None, f"vectors of dimension {self.dim} (the mapping's)", f"found {vectors.shape[-1]}")
@@ -235,6 +245,8 @@ class Alignment:
     @classmethod
     def identity(cls, dim: int, preprocessing: Preprocessing | None = None) -> "Alignment":
         """The map of the pivot language onto itself (its own preprocessing on both sides)."""
+        import numpy as np
+
         prep = preprocessing or Preprocessing()
         return cls(np.eye(dim, dtype=np.float32), prep, prep)
 
@@ -253,6 +265,8 @@ def identical_seed(src_words: Iterable[str], tgt_words: Iterable[str],
 
 def pair_rows(pairs: Iterable[tuple[str, str]], src_index: dict, tgt_index: dict) -> tuple[np.ndarray, int]:
     """``(rows, n_unknown)``: ``(n, 2)`` row indices of the pairs known on both sides, duplicates removed."""
+    import numpy as np
+
     rows = []
     unknown = 0
     seen = set()
@@ -279,6 +293,8 @@ def _candidates(queries: np.ndarray, keys: np.ndarray, q_pen: np.ndarray, k_pen:
                 n_queries: int, block_rows: int) -> np.ndarray:
     """MUSE ``get_candidates``: the CSLS best key of each of the first ``n_queries`` queries, as (n, 2)
     pairs sorted by the margin between the best and second-best score."""
+    import numpy as np
+
     scores, idx = search(queries[:n_queries], keys, 2, q_pen[:n_queries], k_pen, block_rows)
     if scores.shape[1] == 1:
         margin = np.zeros(len(scores), dtype=np.float32)
@@ -295,6 +311,8 @@ def induce_dictionary(src: np.ndarray, tgt: np.ndarray, settings: MappingSetting
     both in frequency order. Pairs are ordered by confidence (the margin of
     the best over the second-best candidate), S2T pairs first.
     """
+    import numpy as np
+
     k, rank, rows = settings.csls_k, settings.max_rank, settings.block_rows
     n_s, n_t = len(src), len(tgt)
     r_s = min(rank, n_s) if rank else n_s
@@ -323,6 +341,8 @@ def induce_dictionary(src: np.ndarray, tgt: np.ndarray, settings: MappingSetting
 
 
 def _seed_rows(seed: np.ndarray, n_s: int, n_t: int) -> np.ndarray:
+    import numpy as np
+
     seed = np.asarray(seed, dtype=np.int64).reshape(-1, 2) if len(seed) else np.empty((0, 2), np.int64)
     if len(seed) == 0:
         raise InputError(None, "at least one seed pair (a dictionary pair or an identical word) known on both sides",
@@ -349,6 +369,10 @@ def fit_mapping(
     it. ``where`` names the inputs in errors. Returns the :class:`Alignment`
     of the last step.
     """
+    import numpy as np
+
+    from pipeline.alignment import procrustes
+
     src = np.asarray(src, dtype=np.float32)
     tgt = np.asarray(tgt, dtype=np.float32)
     _check_dims(src, tgt, where)
@@ -454,6 +478,8 @@ def save_mapping(alignment: Alignment, path: str | Path) -> dict[str, Path]:
     Returns ``{"npy": ..., "json": ...}``. ``W`` alone is enough without
     preprocessing (``source_vector @ W``).
     """
+    import numpy as np
+
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"the mapping path must end in .npy; found {path.name!r}")
@@ -474,6 +500,8 @@ def save_mapping(alignment: Alignment, path: str | Path) -> dict[str, Path]:
 
 def load_mapping(path: str | Path) -> Alignment:
     """Read what :func:`save_mapping` wrote (a bare ``.npy`` without its ``.json`` means no preprocessing)."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "a mapping matrix file (.npy)", "no such file")

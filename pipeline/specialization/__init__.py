@@ -9,13 +9,13 @@ type-level vectors are then read out the same way. The steps::
 
     from transformers import AutoModel, AutoTokenizer
     from pipeline.multilingual.dictionaries import read_freedict
-    from pipeline.specialization import (TrainSettings, prepare_constraints, read_wordnet_senses,
-        train_specialization, isolated_vectors, write_vectors, simlex_words, simlex_spearman)
+    from pipeline.specialization import (DictionarySource, TrainSettings, prepare_constraints,
+        read_wordnet_senses, train_specialization, isolated_vectors, write_vectors, simlex_words, simlex_spearman)
 
     model = AutoModel.from_pretrained("bert-base-multilingual-cased")
     tok = AutoTokenizer.from_pretrained("bert-base-multilingual-cased")
-    cs = prepare_constraints([read_wordnet_senses("/usr/share/wordnet")],
-                             [(read_freedict("/usr/share/dictd/freedict-eng-spa"), "en", "es", 0.2, 0)],
+    eng_spa = DictionarySource(read_freedict("/usr/share/dictd/freedict-eng-spa"), "en", "es", test_size=0.2)
+    cs = prepare_constraints([read_wordnet_senses("/usr/share/wordnet")], [eng_spa],
                              heldout={("en", w) for w in simlex_words()})
     before = simlex_spearman(model, tok)
     train_specialization(model, tok, cs.pairs, TrainSettings(), "work/")
@@ -27,22 +27,26 @@ Modules: :mod:`.constraints` (WordNet, FreeDict and BabelNet senses ->
 pairs, hold-out, batch plan; polars), :mod:`.objective` (the loss),
 :mod:`.encoding` (how a word is embedded), :mod:`.train` (the resumable
 loop), :mod:`.extract` (static vectors: isolation / aggregate),
-:mod:`.evaluate` (SimLex-999, BLI), :mod:`.spec` (the run spec). The BabelNet
-client is :mod:`pipeline.babelnet`.
+:mod:`.evaluate` (SimLex-999, BLI), :mod:`.spec` (the run spec),
+:mod:`.stages` (the two stages as functions: settings + inputs + output
+folder -> metrics) and :mod:`.card` (the model card). The BabelNet client is
+:mod:`pipeline.babelnet`; devices, optimiser and checkpoints are
+:mod:`pipeline.torchutil`'s.
 """
 from __future__ import annotations
 
-from .constraints import (ConstraintSet, apertium_pairs, babelnet_senses, drop_heldout, freedict_senses,
-                          language_pair_weights, pivot_dictionary, plan_batches, prepare_constraints,
-                          read_heldout_file, read_wordnet_senses, senses_frame, subsample_pairs, synonym_pairs)
+from .constraints import (ConstraintSet, DictionarySource, apertium_pairs, babelnet_senses, drop_heldout,
+                          freedict_senses, language_pair_weights, pivot_dictionary, plan_batches,
+                          prepare_constraints, read_heldout_file, read_wordnet_senses, senses_frame, subsample_pairs,
+                          synonym_pairs)
 from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
 from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
 from .spec import SpecializationSpec, load_specialization_spec
 from .train import TrainResult, TrainSettings, train_specialization
 
 __all__ = [
-    "ConstraintSet", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses", "language_pair_weights",
-    "pivot_dictionary", "plan_batches",
+    "ConstraintSet", "DictionarySource", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses",
+    "language_pair_weights", "pivot_dictionary", "plan_batches",
     "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame", "subsample_pairs",
     "synonym_pairs", "bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words", "aggregated_vectors",
     "isolated_vectors", "static_vectors", "write_vectors", "SpecializationSpec", "load_specialization_spec",

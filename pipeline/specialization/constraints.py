@@ -37,6 +37,7 @@ import logging
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -44,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import InputError
-from ..multilingual.dictionaries import normalize_term
+from ..multilingual.dictionaries import BilingualDictionary, normalize_term
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ __all__ = [
     "senses_frame",
     "read_wordnet_senses",
     "freedict_senses",
+    "DictionarySource",
     "pivot_dictionary",
     "apertium_pairs",
     "parse_apertium_bilingual",
@@ -147,11 +149,35 @@ def freedict_senses(pairs: Iterable[tuple[str, str]], source_lang: str, target_l
     return senses_frame(records, source=f"freedict-{source_lang}-{target_lang}")
 
 
-def pivot_dictionary(dictionaries: Iterable[tuple[Iterable[tuple[str, str]], str, str]], source_lang: str,
-                     target_lang: str, via: str, max_fanout: int = 3, multiword: bool = False) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class DictionarySource:
+    """A bilingual dictionary read as ``source_lang`` -> ``target_lang`` pairs, as a constraint source.
+
+    For :func:`prepare_constraints`, ``test_size`` of its source words (a
+    fraction, or a whole number of words; split with ``seed``) become the BLI
+    test set ``name`` (default ``"<source_lang>-<target_lang>"``); 0 makes it
+    a source of training pairs only. ``dictionary`` may be a
+    :class:`~pipeline.multilingual.dictionaries.BilingualDictionary` or any
+    iterable of ``(source word, target word)`` pairs.
+    """
+
+    dictionary: BilingualDictionary
+    source_lang: str
+    target_lang: str
+    test_size: float = 0
+    seed: int = 0
+    name: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.dictionary, BilingualDictionary):
+            object.__setattr__(self, "dictionary", BilingualDictionary(tuple(map(tuple, self.dictionary))))
+
+
+def pivot_dictionary(dictionaries: Iterable[DictionarySource], source_lang: str, target_lang: str, via: str,
+                     max_fanout: int = 3, multiword: bool = False) -> list[tuple[str, str]]:
     """``(source word, target word)`` pairs induced through a pivot language, sorted and distinct.
 
-    ``dictionaries``: ``(pairs, lang_1, lang_2)``, each between ``via`` and
+    ``dictionaries``: each between ``via`` and
     ``source_lang`` or ``target_lang`` (either direction; several may serve
     one side, e.g. deu-eng and eng-deu). Two words are paired when they
     translate one pivot word, and only through pivot words with at most
@@ -159,11 +185,11 @@ def pivot_dictionary(dictionaries: Iterable[tuple[Iterable[tuple[str, str]], str
     word ("Bank") would otherwise pair every sense with every other. Pairs
     with a multiword entry (``_``) are left out unless ``multiword``.
 
-    >>> en_de = [("bank", "bank"), ("bench", "bank"), ("bank", "ufer"), ("dog", "hund")]
-    >>> es_de = [("perro", "hund"), ("banco", "bank"), ("orilla", "ufer")]
-    >>> pivot_dictionary([(en_de, "en", "de"), (es_de, "es", "de")], "en", "es", via="de", max_fanout=1)
+    >>> en_de = DictionarySource([("bank", "bank"), ("bench", "bank"), ("bank", "ufer"), ("dog", "hund")], "en", "de")
+    >>> es_de = DictionarySource([("perro", "hund"), ("banco", "bank"), ("orilla", "ufer")], "es", "de")
+    >>> pivot_dictionary([en_de, es_de], "en", "es", via="de", max_fanout=1)
     [('bank', 'orilla'), ('dog', 'perro')]
-    >>> pivot_dictionary([(en_de, "en", "de"), (es_de, "es", "de")], "en", "es", via="de", max_fanout=2)
+    >>> pivot_dictionary([en_de, es_de], "en", "es", via="de", max_fanout=2)
     [('bank', 'banco'), ('bank', 'orilla'), ('bench', 'banco'), ('dog', 'perro')]
     """
     if max_fanout < 1:
@@ -171,7 +197,8 @@ def pivot_dictionary(dictionaries: Iterable[tuple[Iterable[tuple[str, str]], str
     if len({source_lang, target_lang, via}) != 3:
         raise ValueError(f"three different languages for a pivot: {source_lang}, {target_lang} via {via}")
     sides: dict[str, list[tuple[str, str]]] = {source_lang: [], target_lang: []}
-    for pairs, lang_1, lang_2 in dictionaries:  # rows (pivot word, word)
+    for d in dictionaries:  # rows (pivot word, word)
+        pairs, lang_1, lang_2 = d.dictionary.pairs, d.source_lang, d.target_lang
         if lang_1 == via and lang_2 in sides:
             sides[lang_2].extend((p, w) for p, w in pairs)
         elif lang_2 == via and lang_1 in sides:
@@ -374,25 +401,24 @@ def read_heldout_file(path: str | Path, default_lang: str = "en") -> set[tuple[s
     return out
 
 
+@dataclass(frozen=True)
 class ConstraintSet:
     """Training pairs, held-out BLI test pairs per dictionary and their candidate targets, and counts."""
 
-    def __init__(self, pairs: pl.DataFrame, bli_test: dict[str, list[tuple[str, str]]],
-                 bli_targets: dict[str, list[str]], metrics: dict):
-        self.pairs = pairs
-        self.bli_test = bli_test
-        self.bli_targets = bli_targets
-        self.metrics = metrics
+    pairs: pl.DataFrame
+    bli_test: dict[str, list[tuple[str, str]]]
+    bli_targets: dict[str, list[str]]
+    metrics: dict
 
 
-def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[tuple] = (),
+def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[DictionarySource] = (),
                         heldout: Iterable[tuple[str, str]] = (), *, max_synset_size: int | None = 10,
                         max_pairs: int | None = None, seed: int = 0) -> ConstraintSet:
     """Pairs to train on, with every evaluation word held out.
 
-    ``dictionaries``: ``(BilingualDictionary, source_lang, target_lang, test_size, seed[, name])``;
-    each is split by source word (:meth:`BilingualDictionary.split`); the test
-    pairs become a BLI set named ``name`` (default ``"<src>-<tgt>"``; a name
+    Each of ``dictionaries`` (:class:`DictionarySource`) is split by source
+    word (:meth:`BilingualDictionary.split`); the test pairs become a BLI set
+    named ``name`` (default ``"<src>-<tgt>"``; a name
     already taken gets ``.2``, ``.3``, ...) whose words (both sides) are held
     out of *every* source, and the training pairs become senses. A
     dictionary with ``test_size`` 0 (e.g. the reverse dictionary spa-eng
@@ -405,8 +431,9 @@ def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[t
     bli_test, bli_targets = {}, {}
     metrics: dict = {}
     for entry in dictionaries:
-        d, src, tgt, test_size, split_seed = entry[:5]
-        base = entry[5] if len(entry) > 5 and entry[5] else f"{src}-{tgt}"
+        d, src, tgt, test_size, split_seed = (entry.dictionary, entry.source_lang, entry.target_lang,
+                                              entry.test_size, entry.seed)
+        base = entry.name or f"{src}-{tgt}"
         name, k = base, 1
         while f"dictionary_{name}_pairs" in metrics:
             k += 1

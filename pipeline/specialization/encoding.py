@@ -8,45 +8,26 @@ embedding layer (``hidden_states`` indexing).
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Sequence
 
-__all__ = ["resolve_model_location", "surface", "encode_batch", "pick_device", "layer_name"]
-
-
-def resolve_model_location(location: str) -> str:
-    """A hub id or a path as given; ``pkg:<module>/<sub/path>`` is a folder inside an installed package.
-
-    >>> resolve_model_location("bert-base-multilingual-cased")
-    'bert-base-multilingual-cased'
-    """
-    if location.startswith("pkg:"):
-        module, _, sub = location[4:].partition("/")
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.origin:
-            from ..errors import InputError
-
-            raise InputError(location, f"an installed Python package '{module}' holding the model", "not installed")
-        return str(Path(spec.origin).parent / sub)
-    return location
+__all__ = ["surface", "encode_batch", "layer_name"]
 
 
 def surface(word: str) -> str:
-    """The text an encoder sees for a key: ``new_york`` -> ``new york``."""
+    """The text an encoder sees for a key.
+
+    >>> surface("new_york")
+    'new york'
+    """
     return word.replace("_", " ")
 
 
-def pick_device(name: str = "auto") -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def layer_name(layer: int, n_layers: int) -> int:
-    """The non-negative hidden-state index of ``layer`` (``-1`` -> ``n_layers``)."""
+    """The non-negative hidden-state index of ``layer``.
+
+    >>> layer_name(-1, 6), layer_name(0, 6), layer_name(-7, 6)
+    (6, 0, 0)
+    """
     index = layer if layer >= 0 else n_layers + 1 + layer
     if not 0 <= index <= n_layers:
         raise ValueError(f"layer {layer} is outside 0..{n_layers} (or -1..-{n_layers + 1})")

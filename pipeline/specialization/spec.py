@@ -14,7 +14,7 @@ from the environment or a key file; see :mod:`pipeline.babelnet`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +27,14 @@ __all__ = [
     "TrainSpec", "WordListSpec", "ExtractSpec",
     "EvaluationSpec", "SpecializationSpec", "load_specialization_spec",
 ]
+
+
+def _under(root: Path | str, path: str | None) -> str | None:
+    """``path`` as is when absolute (``~`` expanded), else below ``root``."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else Path(root) / p)
 
 
 def _iso(code: str, key: str) -> None:
@@ -184,6 +192,20 @@ class ConstraintsSpec:
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ValueError("a positive max_pairs (or null)")
 
+    def resolved(self, root: Path | str) -> "ConstraintsSpec":
+        """The same constraints with every relative path taken relative to ``root`` (the project folder)."""
+        def r(path):
+            return _under(root, path)
+
+        return replace(
+            self, wordnet=self.wordnet and replace(self.wordnet, path=r(self.wordnet.path)),
+            freedict=tuple(replace(d, path=r(d.path)) for d in self.freedict),
+            pivots=tuple(replace(pv, dictionaries=tuple(replace(d, path=r(d.path)) for d in pv.dictionaries))
+                         for pv in self.pivots),
+            apertium=tuple(replace(a, path=r(a.path), lemmas_from=r(a.lemmas_from)) for a in self.apertium),
+            babelnet=self.babelnet and replace(self.babelnet, lemmas_file=r(self.babelnet.lemmas_file)),
+            holdout_files=tuple(r(p) for p in self.holdout_files))
+
 
 TrainSpec = settings_section(TrainSettings, "TrainSpec", module=__name__)
 
@@ -224,6 +246,10 @@ class ExtractSpec:
         if not self.layers:
             raise ValueError("at least one layer")
 
+    def resolved(self, root: Path | str) -> "ExtractSpec":
+        """The same settings with every relative word-list path taken relative to ``root``."""
+        return replace(self, words=tuple(replace(w, path=_under(root, w.path)) for w in self.words))
+
 
 @dataclass(frozen=True)
 class EvaluationSpec:
@@ -249,6 +275,13 @@ class SpecializationSpec:
     def __post_init__(self):
         if self.constraints.babelnet is not None and not self.needs_network:
             raise ValueError("needs_network: true for a spec with babelnet constraints")
+
+    def resolved(self, root: Path | str) -> "SpecializationSpec":
+        """The same spec with the paths of its constraints and word lists taken relative to ``root``.
+
+        ``model`` stays as written (see :func:`pipeline.models.resolve_model`).
+        """
+        return replace(self, constraints=self.constraints.resolved(root), extract=self.extract.resolved(root))
 
 
 def load_specialization_spec(path: Path | str, profile: str | None = None) -> SpecializationSpec:

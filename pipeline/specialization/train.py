@@ -9,19 +9,16 @@ from ``(seed, step)``, so a run resumed from a checkpoint produces the same
 loss curve as one that never stopped.
 
 A checkpoint (``<work_dir>/checkpoint.pt``: weights, optimizer state, step,
-losses and a fingerprint of the data and settings) is written through a
-temporary file and ``os.replace`` every ``checkpoint_every`` steps and at the
-end; a checkpoint whose fingerprint differs (other data or settings) is
-ignored.
+losses and a fingerprint of the data and settings) is written atomically
+every ``checkpoint_every`` steps and at the end; a checkpoint whose
+fingerprint differs (other data or settings) is ignored. Device, optimiser
+groups, schedule and checkpoints are :mod:`pipeline.torchutil`'s, shared with
+continued pretraining.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +26,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from ..torchutil import DEVICES, fingerprint, linear_schedule
 from .constraints import plan_batches
 
 log = logging.getLogger(__name__)
@@ -69,7 +67,7 @@ class TrainSettings:
             raise ValueError("a warmup_ratio in [0, 1)")
         if self.lr_decay not in ("constant", "linear"):
             raise ValueError("constant or linear for lr_decay")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ValueError("auto, cpu or cuda for device")
 
     def fingerprint_fields(self) -> dict:
@@ -98,38 +96,21 @@ def lr_factor(step: int, total: int, warmup: int, decay: str = "constant") -> fl
     """The learning-rate multiplier of 0-based ``step`` in a plan of ``total`` steps.
 
     Linear warm-up over the first ``warmup`` steps, then 1 (``constant``) or a
-    linear decay that reaches 0 after the plan's last step (``linear``).
+    linear decay that reaches 0 at the plan's last step (``linear``); see
+    :func:`pipeline.torchutil.linear_schedule`.
 
     >>> [round(lr_factor(s, 10, 2, "linear"), 3) for s in range(10)]
     [0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0]
     >>> [lr_factor(s, 4, 0) for s in range(4)]
     [1.0, 1.0, 1.0, 1.0]
     """
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    if decay == "linear":
-        return max(0.0, (total - 1 - step) / max(1, total - 1 - max(warmup - 1, 0)))
-    return 1.0
+    return linear_schedule(step, warmup, max(warmup - 1, 0), total - 1 if decay == "linear" else None)
 
 
 def _fingerprint(pairs: pl.DataFrame, settings: TrainSettings) -> str:
-    h = hashlib.sha256(json.dumps(settings.fingerprint_fields(), sort_keys=True).encode())
-    for col in ("lang_a", "word_a", "lang_b", "word_b", "synset"):
-        h.update("\x1f".join(pairs[col].to_list()).encode("utf-8"))
-        h.update(b"\x1e")
-    return h.hexdigest()
-
-
-def _atomic_save(obj, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return fingerprint(settings.fingerprint_fields(),
+                       *("\x1f".join(pairs[col].to_list()).encode("utf-8")
+                         for col in ("lang_a", "word_a", "lang_b", "word_b", "synset")))
 
 
 def _codes(values: list[str]) -> np.ndarray:
@@ -147,12 +128,13 @@ def train_specialization(model, tokenizer, pairs: pl.DataFrame, settings: TrainS
     """
     import torch
 
-    from .encoding import encode_batch, pick_device
+    from ..torchutil import adamw, autocast, load_checkpoint, pick_device, save_checkpoint, set_lr
+    from .encoding import encode_batch
     from .objective import MultiPositiveInfoNCE
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(settings.device)
+    device = pick_device(settings.device, "train.device")
     model.to(device)
     plan = plan_batches(pairs["lang_pair"].to_list(), settings.batch_pairs, settings.epochs,
                         settings.lang_pair_alpha, settings.seed)
@@ -166,56 +148,41 @@ def train_specialization(model, tokenizer, pairs: pl.DataFrame, settings: TrainS
     n = pairs.height
     key_a, key_b = word_keys[:n], word_keys[n:]
 
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {"params": [p for name, p in model.named_parameters() if not name.endswith(no_decay)],
-         "weight_decay": settings.weight_decay},
-        {"params": [p for name, p in model.named_parameters() if name.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=settings.lr)
+    optimizer = adamw(model, settings.lr, settings.weight_decay)
     loss_fn = MultiPositiveInfoNCE(settings.temperature)
-    fingerprint = _fingerprint(pairs, settings)
+    fp = _fingerprint(pairs, settings)
     ckpt_path = work_dir / CHECKPOINT
     result = TrainResult(device=device)
     step = 0
-    if ckpt_path.is_file():
-        try:  # weights_only: tensors and plain containers only; a pickle naming code is refused, never run
-            state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-            log.warning("%s is not a checkpoint of this pipeline (%s: %s); starting afresh", ckpt_path,
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-            state = {}
-        if not isinstance(state, dict):
-            state = {}
-        if state.get("fingerprint") == fingerprint and int(state["step"]) <= total:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            step = int(state["step"])
-            result.losses = list(state["losses"])
-            result.resumed_from_step = step
-            log.info("resuming specialization from step %d of %d (%s)", step, total, ckpt_path)
-        else:
-            log.warning("%s belongs to other data or settings (or went past max_steps); starting afresh", ckpt_path)
+    state = load_checkpoint(ckpt_path, fp, what="specialization training", map_location=device)
+    if state is not None and int(state["step"]) > total:
+        log.warning("%s went past max_steps (step %s of %d); starting afresh", ckpt_path, state["step"], total)
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        result.losses = list(state["losses"])
+        result.resumed_from_step = step
+        log.info("resuming specialization from step %d of %d (%s)", step, total, ckpt_path)
 
     def save(at: int) -> None:
-        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": at,
-                      "losses": result.losses, "fingerprint": fingerprint, "total_steps": total}, ckpt_path)
+        save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": at,
+                                    "losses": result.losses, "total_steps": total}, fp)
 
     warmup = int(settings.warmup_ratio * len(plan))  # of the whole schedule: max_steps only stops early
-    autocast = device.startswith("cuda") and settings.bf16
     model.train()
     t0 = time.time()
     start = step
     while step < total:
         rows = plan[step]
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, len(plan), warmup, settings.lr_decay)
+        set_lr(optimizer, settings.lr * lr_factor(step, len(plan), warmup, settings.lr_decay))
         torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout masks depend on the step only
         words = list(words_a[rows]) + list(words_b[rows])
         labels = torch.as_tensor(np.concatenate([synsets[rows], synsets[rows]]), device=device)
         keys = torch.as_tensor(np.concatenate([key_a[rows], key_b[rows]]), device=device)
         ignore = keys[:, None] == keys[None, :]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with autocast(device, settings.bf16):
             emb = encode_batch(model, tokenizer, words, (settings.layer,), settings.max_length, device)
             loss = loss_fn(emb[settings.layer], labels, ignore)
         optimizer.zero_grad(set_to_none=True)

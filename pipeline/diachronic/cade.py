@@ -7,7 +7,7 @@ compass's rows for the slice's words and kept FROZEN, so only the slice's word
 vectors move and every slice lands in the compass's space.
 
 gensim 4 cannot freeze ``syn1neg``, so slices are trained here by a compiled
-kernel (:mod:`pipeline.cade.kernel`) that mirrors gensim's CBOW
+kernel (:mod:`pipeline.diachronic.kernel`) that mirrors gensim's CBOW
 negative-sampling update without the ``syn1neg`` update. The vocabulary,
 counts, downsampling thresholds, negative-sampling table and random initial
 word vectors are gensim's own: a ``Word2Vec`` is built for the slice with
@@ -38,10 +38,12 @@ writes those three things in files that cannot run code (``.npy`` without
 pickle, a ``word count`` vocabulary, JSON), and :func:`load_compass` reads them
 back as a :class:`Compass`, which :func:`train_slice` takes in place of the
 gensim model: a compass built by another machine is never unpickled.
+
+Corpora are restartable iterables of token lists; a prepared slice file is read
+with :class:`pipeline.corpora.LineCorpus` (gensim's ``LineSentence`` rules).
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import sys
@@ -55,12 +57,11 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import InputError
-from . import kernel as _k
 
 Progress = Optional[Callable[[float, str], None]]
 
-__all__ = ["CadeSettings", "Compass", "SliceModel", "TokenCorpus", "load_compass", "load_token_corpus",
-           "save_compass", "train_compass", "train_slice"]
+__all__ = ["CadeSettings", "Compass", "TrainedSlice", "load_compass", "reference_initial_vectors", "save_compass",
+           "train_compass", "train_slice"]
 
 _CHUNK_WORDS = 10000  # gensim's batch_words: a chunk holds whole sentences up to this many raw words
 _FLUSH_TOKENS = 1 << 18  # encoder buffer (tokens) before writing to disk
@@ -102,7 +103,7 @@ class CadeSettings:
 
 
 @dataclass
-class SliceModel:
+class TrainedSlice:
     """A trained slice: word vectors in the compass's space and the (frozen) context matrix used."""
 
     wv: "object"  # gensim.models.KeyedVectors, with "count" and "sample_int" vecattrs
@@ -111,51 +112,12 @@ class SliceModel:
     name: str = "slice"
 
 
-# ---------------------------------------------------------------------------------------------
-# corpus reading
+def _kernel():
+    """The compiled kernel module, imported on first use (numba is slow to import; specs and tasks import this
+    module only for :class:`CadeSettings`)."""
+    from . import kernel
 
-
-class TokenCorpus:
-    """Restartable iterable over a token file: one sentence per line, tokens separated by single spaces.
-
-    ``.gz`` files are read through gzip. Empty lines give empty sentences.
-    """
-
-    def __init__(self, path):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise InputError(self.path, "a token corpus file (one sentence per line)", "no such file")
-
-    def __repr__(self):
-        return f"TokenCorpus({str(self.path)!r})"
-
-    def _open(self):
-        if self.path.suffix == ".gz":
-            return gzip.open(self.path, "rt", encoding="utf-8", newline="\n")
-        return open(self.path, "r", encoding="utf-8", newline="\n")
-
-    def __iter__(self):
-        line_no = 0
-        try:
-            with self._open() as fh:
-                for line_no, line in enumerate(fh, 1):
-                    line = line.rstrip("\r\n")
-                    if not line:
-                        yield []
-                        continue
-                    toks = line.split(" ")
-                    if "" in toks:  # tolerate repeated / edge spaces
-                        toks = [t for t in toks if t]
-                    yield toks
-        except UnicodeDecodeError as e:
-            raise InputError(self.path, "UTF-8 text", f"undecodable bytes after line {line_no}: {e.reason}") from e
-        except (OSError, EOFError) as e:  # truncated gzip, unreadable file
-            raise InputError(self.path, "a readable token corpus file", f"{type(e).__name__}: {e}") from e
-
-
-def load_token_corpus(path) -> TokenCorpus:
-    """Open a token corpus (one sentence per line, single spaces; ``.gz`` allowed) as a restartable iterable."""
-    return TokenCorpus(path)
+    return kernel
 
 
 def _corpus_label(corpus, default: str) -> str:
@@ -493,6 +455,7 @@ class _Chunks:
 
 def _finalise(enc: _Encoded, table: np.ndarray, tmp: Path) -> _Chunks:
     """Remap provisional ids to the slice vocabulary (dropping the rest) and write the chunk file."""
+    _k = _kernel()
     path = tmp / "chunks.i32"
     n_chunks = len(enc.chunk_sents)
     chunk_sents = np.asarray(enc.chunk_sents, dtype=np.int64)
@@ -583,7 +546,7 @@ def _prepare_slice(compass, corpus, settings: CadeSettings, tmp: Path, name: str
 
 
 def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tmp_dir=None,
-                progress: Progress = None, name: str = "slice") -> SliceModel:
+                progress: Progress = None, name: str = "slice") -> TrainedSlice:
     """Train one slice against the compass's frozen context matrix.
 
     ``compass`` is the gensim ``Word2Vec`` from :func:`train_compass` or the
@@ -639,7 +602,7 @@ def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tm
         "train_seconds": round(t_end - t_train, 4),
         "words_per_second": round(raw_trained / seconds, 1) if seconds > 0 else 0.0,
     }
-    return SliceModel(wv=wv, syn1neg=syn1neg, stats=stats, name=name)
+    return TrainedSlice(wv=wv, syn1neg=syn1neg, stats=stats, name=name)
 
 
 def _safe(name: str) -> str:
@@ -648,6 +611,7 @@ def _safe(name: str) -> str:
 
 def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeSettings, progress, name) -> int:
     """Train all epochs over the chunk file; returns the effective words trained."""
+    _k = _kernel()
     epochs = settings.slice_epochs
     n_chunks = len(chunks)
     n_jobs = n_chunks * epochs

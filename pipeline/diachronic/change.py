@@ -1,7 +1,7 @@
 """Semantic change between time slices whose vectors live in one space.
 
 The slices come from CADE (one shared output matrix, so no alignment is needed)
-or from independent models aligned with :func:`pipeline.alignment.align_keyed_vectors`.
+or from independent models aligned with orthogonal Procrustes (:mod:`.procrustes`).
 Two measures of change for a word ``w`` between slices ``a`` and ``b``:
 
 * ``cosine_distance``: ``1 - cos(w_a, w_b)`` -- the global measure.
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.errors import InputError
+from ..errors import InputError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -131,7 +131,7 @@ def _ordinal_rank_desc(values: np.ndarray) -> np.ndarray:
 
 
 def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | None) -> np.ndarray | None:
-    from pipeline.vectors import has_counts
+    from ..vectors import has_counts
 
     if has_counts(kv):
         return np.asarray(kv.expandos["count"], dtype=np.int64)[rows]

@@ -11,30 +11,15 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from pipeline.errors import InputError
+from ..errors import InputError
+from ..figures import pyplot as _pyplot
+from ..figures import save_figure as _save
 
 if TYPE_CHECKING:
     import polars as pl
     from gensim.models import KeyedVectors
 
-__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats", "plot_loss_curve"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=150, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
+__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats"]
 
 
 def _pca_2d(points: np.ndarray) -> np.ndarray:
@@ -113,9 +98,9 @@ def plot_top_changed(
     """Horizontal bars of the ``n`` most changed words of one slice pair (most changed on top).
 
     ``pair`` defaults to the table's last pair, which for
-    :func:`pipeline.change.default_pairs` is first-vs-last slice.
+    :func:`.change.default_pairs` is first-vs-last slice.
     """
-    from pipeline.change import table_pairs, top_changed
+    from .change import table_pairs, top_changed
 
     pairs = table_pairs(table)
     if not pairs:
@@ -175,19 +160,3 @@ def plot_slice_stats(stats_df: "pl.DataFrame", path: str | Path) -> Path:
     fig.tight_layout()
     return _save(fig, path)
 
-
-def plot_loss_curve(losses, path: str | Path, title: str = "continued pretraining", window: int = 10) -> Path:
-    """Per-step training loss with a running mean."""
-    plt = _pyplot()
-    losses = np.asarray(losses, dtype=float)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = np.arange(1, len(losses) + 1)
-    ax.plot(steps, losses, lw=0.8, alpha=0.5, label="loss")
-    if len(losses) >= window:
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, lw=1.8, label=f"mean of {window}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
-    return _save(fig, path)

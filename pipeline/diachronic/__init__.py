@@ -1,0 +1,45 @@
+"""Diachronic word vectors: slices of a corpus in one space (CADE, or the Procrustes baseline), and their change.
+
+No luigi here. The steps a task strings together::
+
+    from pipeline.corpora import ConcatCorpus, LineCorpus
+    from pipeline.diachronic import (CadeSettings, change_table, top_changed, train_compass, train_slice,
+        ProcrustesSettings, train_procrustes)
+
+    slices = {"1790-1839": LineCorpus("slices/1790-1839.txt"), "1990-2039": LineCorpus("slices/1990-2039.txt")}
+    settings = CadeSettings(seed=1, threads=2)
+    compass = train_compass(ConcatCorpus(slices.values()), settings)
+    vectors = {name: train_slice(compass, text, settings, name=name).wv for name, text in slices.items()}
+    table = change_table(vectors, min_freq=20, k=25)
+    top_changed(table, n=20, measure="local_neighbourhood_distance")
+    # the classic baseline at the same settings: word2vec per slice + orthogonal Procrustes
+    baseline = train_procrustes(slices, ProcrustesSettings.matching(settings))
+
+Modules: :mod:`.cade` (compass, slices against its frozen context matrix,
+the compass on disk without pickle) with its compiled kernel :mod:`.kernel`,
+:mod:`.procrustes` (the baseline), :mod:`.change` (change measures, rankings,
+stability across seeds, AP / MRR), :mod:`.synthetic` (known changes injected
+into real text), :mod:`.plots` (figures), :mod:`.spec` (the run spec,
+``tasks/diachronic/*.yaml``, where ``method: cade | procrustes`` chooses) and
+:mod:`.stages` (each stage as ``build_x(settings, inputs, out_dir) -> metrics``).
+"""
+from __future__ import annotations
+
+from .cade import (Compass, CadeSettings, TrainedSlice, load_compass, reference_initial_vectors, save_compass,
+                   train_compass, train_slice)
+from .change import (MEASURES, average_precision, change_table, default_pairs, mean_reciprocal_rank,
+                     nearest_neighbours, stability_across_seeds, table_pairs, top_changed)
+from .procrustes import (ProcrustesSettings, align_to_reference, reference_slice, train_independent_slice,
+                         train_procrustes)
+from .spec import DiachronicSpec, load_diachronic_spec
+from .synthetic import choose_pairs, inject_change, insert_pseudowords, swap_preserving_frequency
+
+__all__ = [
+    "Compass", "CadeSettings", "TrainedSlice", "load_compass", "reference_initial_vectors", "save_compass",
+    "train_compass", "train_slice",
+    "MEASURES", "average_precision", "change_table", "default_pairs", "mean_reciprocal_rank", "nearest_neighbours",
+    "stability_across_seeds", "table_pairs", "top_changed",
+    "ProcrustesSettings", "align_to_reference", "reference_slice", "train_independent_slice", "train_procrustes",
+    "DiachronicSpec", "load_diachronic_spec",
+    "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency",
+]

@@ -1,0 +1,109 @@
+"""The diachronic run spec (``tasks/diachronic/*.yaml``), validated into typed objects.
+
+Sections take their keys, types and defaults from the algorithms' settings
+(:func:`pipeline.spec.settings_section`): ``slicing`` from
+:class:`pipeline.corpora.Slicing`, ``cade`` from :class:`.cade.CadeSettings`,
+``procrustes`` from :class:`.procrustes.ProcrustesSettings`. ``method``
+chooses how the slices are put into one space: ``cade`` (the default) or
+``procrustes`` (the classic baseline).
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nslicing: {by: corpus}\\n")
+>>> spec = load_diachronic_spec(d / "toy.yaml")
+>>> spec.corpora, spec.slicing.by, spec.method, spec.cade.vector_size
+(('kjv', 'web'), 'corpus', 'cade', 100)
+>>> _ = (d / "base.yaml").write_text("corpora: [kjv, web]\\nslicing: {by: corpus}\\nmethod: procrustes\\n"
+...                                  "procrustes: {architecture: sgns, min_count: 3}\\n")
+>>> spec = load_diachronic_spec(d / "base.yaml")
+>>> spec.procrustes.settings(seed=2, threads=1).architecture, spec.min_count
+('sgns', 3)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..corpora import Slicing
+from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
+from .cade import CadeSettings
+from .procrustes import ProcrustesSettings
+
+__all__ = ["METHODS", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "DiachronicSpec",
+           "load_diachronic_spec"]
+
+#: How the slices get into one space.
+METHODS = ("cade", "procrustes")
+
+SlicingSpec = settings_section(Slicing, "SlicingSpec", module=__name__,
+                               doc="How documents group into slices: by date period, or one slice per corpus.")
+CadeSpec = settings_section(
+    CadeSettings, "CadeSpec", runtime=("seed", "threads"), module=__name__,
+    doc="CADE settings; defaults are the reference implementation's (DESIGN.md).",
+    COMPASS_KEYS=("vector_size", "window", "negative", "min_count", "sample", "compass_epochs", "compass_alpha",
+                  "min_alpha"))
+ProcrustesSpec = settings_section(
+    ProcrustesSettings, "ProcrustesSpec", runtime=("seed", "threads"), module=__name__,
+    doc="The Procrustes baseline: an independent word2vec per slice, aligned to one reference slice.",
+    TRAIN_KEYS=("vector_size", "architecture", "window", "negative", "min_count", "sample", "epochs", "alpha",
+                "min_alpha"))
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """The semantic change report (presentation options are marked in DAG identity)."""
+
+    min_freq: int = 5
+    pairs: Optional[tuple[tuple[str, str], ...]] = None
+    top_n: int = 20
+    k_neighbours: int = 25
+    seeds: tuple[int, ...] = (1,)
+    words: tuple[str, ...] = ()
+    plot_words: int = 3
+    # the measure that ranks the top changed words (and their stability, plot):
+    # CADE's cosine distance is noisy for rare words (bench/bench_change_noise.py)
+    rank_by: str = "local_neighbourhood_distance"
+    # nearest neighbours listed per word and slice in neighbours.parquet
+    neighbours: int = 10
+
+    def __post_init__(self):
+        from .change import MEASURES
+
+        if self.rank_by not in MEASURES:
+            raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
+        if self.neighbours < 1:
+            raise ValueError("a positive integer for neighbours")
+
+
+@dataclass(frozen=True)
+class DiachronicSpec:
+    corpora: tuple[str, ...]
+    slicing: SlicingSpec = field(default_factory=SlicingSpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    method: str = "cade"
+    cade: CadeSpec = field(default_factory=CadeSpec)
+    procrustes: ProcrustesSpec = field(default_factory=ProcrustesSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    description: str = ""
+    needs_network: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        if not self.corpora:
+            raise ValueError("at least one corpus under corpora")
+        if self.slicing.by == "corpus" and len(self.corpora) < 2:
+            raise ValueError("at least two corpora when slicing by corpus")
+        if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:
+            raise ValueError("a non-empty list of distinct seeds under report.seeds")
+        if self.method not in METHODS:
+            raise ValueError(f"one of {', '.join(METHODS)} for method, not {self.method!r}")
+
+    @property
+    def min_count(self) -> int:
+        """The chosen method's vocabulary floor (the prepared corpus's statistics count words above it)."""
+        return self.cade.min_count if self.method == "cade" else self.procrustes.min_count
+
+
+def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
+    return load_spec_of_kind(DiachronicSpec, "diachronic", path, profile)

@@ -1,0 +1,298 @@
+"""The diachronic stages as plain functions: settings + inputs + an output folder -> metrics.
+
+Each ``build_*`` writes its files, ``metrics.json`` last among them, into
+``out_dir`` (an existing, empty folder) and returns the metrics. Inputs are the
+folders of earlier stages (or corpus folders). No luigi here: the tasks of
+:mod:`pipeline.dag.diachronic` only choose the folders, the threads and the
+seeds, and make the writing atomic. From Python::
+
+    from pipeline.diachronic import CadeSettings, stages
+    stages.build_prepared_corpus(spec, {"sotu": "corpora/sotu"}, "out/corpus")
+    stages.build_compass(CadeSettings(seed=1), "out/corpus", "out/compass")
+    stages.build_cade_slice(CadeSettings(seed=1), {"corpus": "out/corpus", "compass": "out/compass"},
+                            "out/slice-1790", slice_name="1790-1839")
+
+=====================  ==============================================================
+stage                  files
+=====================  ==============================================================
+prepared corpus        ``slices/<slice>.txt``, ``slices.json``, ``slice_stats.parquet``,
+                       ``vocabulary_overlap.parquet``, ``slice_stats.png``
+compass (CADE)         ``compass.model`` (gensim, for users only: a pickle), the
+                       :func:`.cade.save_compass` files
+CADE slice             ``vectors.{vec,npy,vocab,kv}``, ``syn1neg.npy``
+word2vec slice         ``vectors.{vec,npy,vocab,kv}`` (its own space)
+Procrustes slice       ``vectors.{vec,npy,vocab,kv}`` (mapped onto the reference slice)
+report                 ``change.parquet``, ``top_changed.{parquet,csv}``,
+                       ``stability.{parquet,csv}``, ``neighbours.parquet``, ``plots/``
+=====================  ==============================================================
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .cade import CadeSettings
+    from .procrustes import ProcrustesSettings
+    from .spec import DiachronicSpec, ReportSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_prepared_corpus", "build_compass", "build_cade_slice", "build_word2vec_slice",
+           "build_procrustes_slice", "build_report", "slice_files", "report_words"]
+
+Progress = Optional[Callable[[float, str], None]]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def slice_files(corpus: str | Path) -> dict[str, Path]:
+    """``{slice name: token file}`` of a prepared corpus folder, in slice order (from its ``slices.json``)."""
+    corpus = Path(corpus)
+    listing = json.loads((corpus / "slices.json").read_text(encoding="utf-8"))
+    return {name: corpus / "slices" / listing["files"][name] for name in listing["slices"]}
+
+
+def _slice_corpus(corpus: Path, slice_name: str):
+    from ..corpora import LineCorpus
+
+    files = slice_files(corpus)
+    if slice_name not in files:
+        raise InputError(Path(corpus) / "slices.json", f"a slice named '{slice_name}'", f"slices: {', '.join(files)}")
+    return LineCorpus(files[slice_name])
+
+
+# --------------------------------------------------------------------------------------------- corpus
+
+
+def build_prepared_corpus(spec: "DiachronicSpec", corpus_dirs: Mapping[str, str | Path], out_dir: str | Path,
+                          progress: Progress = None) -> dict:
+    """Tokenise the corpora (``{name: corpus folder}``, in the spec's order) into slices, with statistics.
+
+    Statistics count words at or above the spec's method's ``min_count``. Raises
+    :class:`InputError` for corpora of several languages or fewer than two slices.
+    """
+    from ..corpora import Tokenizer, load_declaration, prepare_slices
+    from ..corpora.stats import overlap_warnings, slice_statistics, vocabulary_overlap
+    from .plots import plot_slice_stats
+
+    out_dir = Path(out_dir)
+    decls = [load_declaration(Path(d)) for d in corpus_dirs.values()]
+    languages = {d.language for d in decls}
+    if len(languages) != 1:
+        raise InputError(", ".join(str(d.path) for d in decls), "corpora of one language for a diachronic run",
+                         f"found {', '.join(f'{d.name}: {d.language}' for d in decls)}")
+    tokenizer = Tokenizer(languages.pop(), spec.tokenizer.settings())
+    slices_dir = out_dir / "slices"
+    slices_dir.mkdir()
+    files = prepare_slices(decls, spec.slicing.settings(), tokenizer, slices_dir, progress=progress)
+    if len(files) < 2:
+        raise InputError(next(iter(corpus_dirs.values())), "documents in at least two slices",
+                         f"found slices {sorted(files)}")
+    stats = slice_statistics(files, min_count=spec.min_count)
+    overlap = vocabulary_overlap(files, min_count=spec.min_count)
+    warnings = overlap_warnings(overlap)
+    for w in warnings:
+        logger.warning("%s: %s", spec.name or "diachronic", w)
+    stats.write_parquet(out_dir / "slice_stats.parquet")
+    overlap.write_parquet(out_dir / "vocabulary_overlap.parquet")
+    _write_json(out_dir / "slices.json", {"slices": list(files), "files": {k: v.name for k, v in files.items()}})
+    metrics = {"n_slices": len(files), "tokens_total": int(stats["tokens"].sum()), "overlap_warnings": len(warnings)}
+    for row in stats.iter_rows(named=True):
+        metrics[f"tokens_{row['slice']}"] = int(row["tokens"])
+        metrics[f"types_min_count_{row['slice']}"] = int(row["types_min_count"])
+    _write_json(out_dir / "metrics.json", metrics)
+    plot_slice_stats(stats, out_dir / "slice_stats.png")
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------- CADE
+
+
+def build_compass(settings: "CadeSettings", corpus: str | Path, out_dir: str | Path, progress: Progress = None) -> dict:
+    """CADE's compass: CBOW on every slice of the prepared ``corpus`` folder, in slice order."""
+    from ..corpora import ConcatCorpus, LineCorpus
+    from ..evaluation import evaluate_vectors
+    from .cade import save_compass, train_compass
+
+    out_dir = Path(out_dir)
+    text = ConcatCorpus([LineCorpus(p) for p in slice_files(corpus).values()])
+    t0 = time.time()
+    model = train_compass(text, settings, progress=progress)
+    seconds = time.time() - t0
+    model.save(str(out_dir / "compass.model"))  # for users only (a pickle): slices read save_compass's files
+    save_compass(model, out_dir)
+    metrics = {"vocab_size": len(model.wv), "train_seconds": round(seconds, 2), "threads": settings.threads}
+    metrics.update(evaluate_vectors(model.wv))
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def build_cade_slice(settings: "CadeSettings", inputs: Mapping[str, str | Path], out_dir: str | Path, *,
+                     slice_name: str, progress: Progress = None) -> dict:
+    """One CADE slice against the frozen context matrix of the compass.
+
+    ``inputs``: ``{"corpus": prepared corpus folder, "compass": compass folder}``. The
+    compass is read with :func:`.cade.load_compass` (never ``compass.model``: a pickle runs code).
+    """
+    import numpy as np
+
+    from ..evaluation import evaluate_vectors
+    from ..vectors import save_vectors
+    from .cade import load_compass, train_slice
+
+    out_dir = Path(out_dir)
+    text = _slice_corpus(Path(inputs["corpus"]), slice_name)
+    compass = load_compass(inputs["compass"])
+    scratch = out_dir / "_scratch"  # the kernel's encoded corpus; same disk as the outputs
+    scratch.mkdir()
+    result = train_slice(compass, text, settings, tmp_dir=scratch, progress=progress, name=slice_name)
+    shutil.rmtree(scratch)
+    save_vectors(result.wv, out_dir / "vectors")
+    np.save(out_dir / "syn1neg.npy", result.syn1neg)
+    metrics = {"slice": slice_name, "vocab_size": len(result.wv), "threads": settings.threads}
+    metrics.update({f"train_{k}": v for k, v in result.stats.items()})
+    metrics.update(evaluate_vectors(result.wv))
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------- Procrustes baseline
+
+
+def build_word2vec_slice(settings: "ProcrustesSettings", corpus: str | Path, out_dir: str | Path, *,
+                         slice_name: str, progress: Progress = None) -> dict:
+    """One slice's own word2vec (the Procrustes baseline before alignment), from the prepared ``corpus`` folder."""
+    from ..evaluation import evaluate_vectors
+    from ..vectors import save_vectors
+    from .procrustes import train_independent_slice
+
+    out_dir = Path(out_dir)
+    text = _slice_corpus(Path(corpus), slice_name)
+    t0 = time.time()
+    kv = train_independent_slice(text, settings, progress=progress, name=slice_name)
+    seconds = time.time() - t0
+    save_vectors(kv, out_dir / "vectors")
+    metrics = {"slice": slice_name, "vocab_size": len(kv), "threads": settings.threads,
+               "train_seconds": round(seconds, 2)}
+    metrics.update(evaluate_vectors(kv))
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def build_procrustes_slice(inputs: Mapping[str, str | Path], out_dir: str | Path, *, slice_name: str,
+                           reference: str) -> dict:
+    """One slice's word2vec vectors mapped onto the reference slice's with orthogonal Procrustes.
+
+    ``inputs``: ``{"slice": its word2vec slice folder, "reference": the reference slice's}``
+    (the same folder for the reference slice itself, whose vectors are kept as they are).
+    """
+    from ..vectors import load_vectors, save_vectors
+    from .procrustes import align_to_reference
+
+    out_dir = Path(out_dir)
+    kv = load_vectors(Path(inputs["slice"]) / "vectors.npy")
+    if slice_name == reference:
+        aligned = kv
+        shared = len(kv)
+    else:
+        ref = load_vectors(Path(inputs["reference"]) / "vectors.npy")
+        aligned = align_to_reference({reference: ref, slice_name: kv}, reference)[slice_name]
+        shared = sum(1 for w in kv.index_to_key if w in ref.key_to_index)
+    save_vectors(aligned, out_dir / "vectors")
+    metrics = {"slice": slice_name, "reference": reference, "vocab_size": len(aligned), "anchor_words": shared}
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def _safe(word: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in word)[:60]
+
+
+def report_words(settings: "ReportSpec", top) -> list[str]:
+    """The words the report lists neighbours of and plots: ``settings.words``, then up to
+    ``settings.plot_words`` of the top changed words (``top``, ranked) of its first slice pair."""
+    import polars as pl
+
+    words = list(settings.words)
+    if settings.plot_words:
+        first_pair = top.select(["slice_a", "slice_b"]).row(0) if top.height else None
+        if first_pair:
+            auto = top.filter((pl.col("slice_a") == first_pair[0]) & (pl.col("slice_b") == first_pair[1]))
+            words += [w for w in auto["word"].to_list() if w not in words][: settings.plot_words]
+    return words
+
+
+def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str | Path]], out_dir: str | Path,
+                 progress: Progress = None) -> dict:
+    """The semantic change report over slices that share one space.
+
+    ``slices``: ``{seed: {slice name: slice folder holding vectors.npy}}``, slices in
+    order. Every seed gets a change table (``change.parquet`` holds them all); the
+    first seed's gives the top changed words (ranked by ``settings.rank_by``), the
+    ``settings.neighbours`` nearest neighbours of the report's words
+    (:func:`report_words`) in every slice, and the plots; the top lists of all seeds
+    give their stability.
+    """
+    import polars as pl
+
+    from ..vectors import load_vectors
+    from .change import change_table, nearest_neighbours, stability_across_seeds, top_changed
+    from .plots import plot_top_changed, plot_trajectory
+
+    out_dir = Path(out_dir)
+    if not slices:
+        raise ValueError("build_report needs the slices of at least one seed")
+    pairs = [tuple(p) for p in settings.pairs] if settings.pairs else None
+    tables = []
+    slices_first = None
+    for i, (seed, folders) in enumerate(slices.items()):
+        vectors = {name: load_vectors(Path(folder) / "vectors.npy") for name, folder in folders.items()}
+        table = change_table(vectors, pairs=pairs, min_freq=settings.min_freq, k=settings.k_neighbours)
+        tables.append(table.with_columns(pl.lit(seed).alias("seed")))
+        if slices_first is None:
+            slices_first = vectors
+        if progress is not None:
+            progress((i + 1) / (len(slices) + 1), f"change table seed {seed}")
+    pl.concat(tables).write_parquet(out_dir / "change.parquet")
+    main = tables[0].drop("seed")
+    top = top_changed(main, n=settings.top_n, measure=settings.rank_by)
+    top.write_parquet(out_dir / "top_changed.parquet")
+    top.write_csv(out_dir / "top_changed.csv")
+    stability, mean_jaccard = stability_across_seeds([t.drop("seed") for t in tables], n=settings.top_n,
+                                                     measure=settings.rank_by)
+    stability.write_parquet(out_dir / "stability.parquet")
+    stability.write_csv(out_dir / "stability.csv")
+    plots = out_dir / "plots"
+    plots.mkdir()
+    plot_top_changed(main, plots / "top_changed.png", n=settings.top_n, measure=settings.rank_by)
+    neighbour_frames = []
+    for w in report_words(settings, top):
+        if not any(w in kv.key_to_index for kv in slices_first.values()):
+            logger.warning("word '%s' is in no slice; skipped", w)
+            continue
+        neighbour_frames.append(nearest_neighbours(slices_first, w, k=settings.neighbours)
+                                .with_columns(pl.lit(w).alias("word")))
+        plot_trajectory(slices_first, w, plots / f"trajectory_{_safe(w)}.png")
+    if neighbour_frames:
+        pl.concat(neighbour_frames).write_parquet(out_dir / "neighbours.parquet")
+    metrics = {"n_words": int(main["word"].n_unique()),
+               "n_pairs": int(main.select(["slice_a", "slice_b"]).unique().height),
+               "n_seeds": len(slices), "top_n_mean_jaccard_across_seeds": mean_jaccard}
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics

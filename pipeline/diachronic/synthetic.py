@@ -1,0 +1,97 @@
+"""Synthetic semantic change: known changes injected into one slice of real text.
+
+The words given a change are known, so a method's change ranking can be scored
+against them (:func:`.change.average_precision`). Two designs, both on a list
+of (donor -> target) word pairs:
+
+* ``insert`` (:func:`insert_pseudowords`, the pseudo-word method): each donor
+  token becomes its target with probability ``rate``, so the target starts to
+  appear in the donor's contexts. The target's frequency grows with its change
+  of meaning, and the donor's falls with none.
+* ``swap`` (:func:`swap_preserving_frequency`): for each pair, k = round(rate x
+  the target's count) target tokens become the donor and k donor tokens become
+  the target, at random positions. Both keep their frequencies; a fraction
+  ``rate`` of the target's contexts are now the donor's. The donors change
+  too (by k / their count), so leave them out of a ranking.
+
+:func:`choose_pairs` draws targets and donors from frequency bands of two
+unchanged slices (e.g. two halves of one shuffled corpus).
+
+>>> import random
+>>> sents = [["the", "cat", "sat"], ["the", "dog", "ran"], ["a", "dog", "sat"]]
+>>> insert_pseudowords(sents, {"dog": "cat"}, 1.0, random.Random(0))
+[['the', 'cat', 'sat'], ['the', 'cat', 'ran'], ['a', 'cat', 'sat']]
+>>> swapped = swap_preserving_frequency(sents, {"dog": "cat"}, 1.0, random.Random(0))
+>>> sorted(w for s in swapped for w in s) == sorted(w for s in sents for w in s)
+True
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable, Mapping, Sequence
+
+__all__ = ["DESIGNS", "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"]
+
+Sentences = Sequence[Sequence[str]]
+
+
+def insert_pseudowords(sentences: Sentences, pairs: Mapping[str, str], rate: float,
+                       rng: random.Random) -> list[list[str]]:
+    """Each donor token (a key of ``pairs``) replaced by its target with probability ``rate``; new lists."""
+    out = []
+    for s in sentences:
+        out.append([pairs[w] if w in pairs and rng.random() < rate else w for w in s])
+    return out
+
+
+def swap_preserving_frequency(sentences: Sentences, pairs: Mapping[str, str], rate: float,
+                              rng: random.Random) -> list[list[str]]:
+    """For each donor -> target pair, k = round(rate * count(target)) occurrences of each word exchanged for
+    the other (random positions): both keep their frequency, the target gains donor contexts. Raises
+    :class:`ValueError` when a donor has fewer than k occurrences."""
+    positions = {w: [] for p in pairs.items() for w in p}
+    for i, s in enumerate(sentences):
+        for j, w in enumerate(s):
+            if w in positions:
+                positions[w].append((i, j))
+    out = [list(s) for s in sentences]
+    for donor, target in pairs.items():
+        k = round(rate * len(positions[target]))
+        if k > len(positions[donor]):
+            raise ValueError(f"donor {donor!r} has fewer than {k} occurrences")
+        for i, j in rng.sample(positions[target], k):
+            out[i][j] = donor
+        for i, j in rng.sample(positions[donor], k):
+            out[i][j] = target
+    return out
+
+
+DESIGNS: dict[str, Callable[..., list[list[str]]]] = {"insert": insert_pseudowords,
+                                                      "swap": swap_preserving_frequency}
+
+
+def inject_change(sentences: Sentences, pairs: Mapping[str, str], rate: float, design: str = "insert",
+                  rng: random.Random | int = 1) -> list[list[str]]:
+    """``sentences`` with a known change of every target of ``pairs`` (donor -> target) by ``design``
+    (``insert`` or ``swap``); ``rng`` is a ``random.Random`` or a seed."""
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {', '.join(DESIGNS)}, not {design!r}")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], not {rate!r}")
+    rng = rng if isinstance(rng, random.Random) else random.Random(rng)
+    return DESIGNS[design](sentences, pairs, rate, rng)
+
+
+def choose_pairs(counts_a: Mapping[str, int], counts_b: Mapping[str, int], n: int, rng: random.Random,
+                 target_band: tuple[int, int] = (40, 200), donor_band: tuple[int, int] = (300, 3000)) -> dict[str, str]:
+    """``n`` (donor -> target) pairs: targets seen ``target_band`` times in each slice, donors (other words)
+    ``donor_band`` times; alphabetic words of three letters or more. Raises :class:`ValueError` when a band
+    holds fewer than ``n`` words."""
+
+    def band(lo: int, hi: int) -> list[str]:
+        return sorted(w for w in counts_a if lo <= counts_a[w] <= hi and lo <= counts_b.get(w, 0) <= hi
+                      and w.isalpha() and len(w) > 2)
+
+    targets = rng.sample(band(*target_band), n)
+    donors = rng.sample([w for w in band(*donor_band) if w not in targets], n)
+    return dict(zip(donors, targets))

@@ -1,0 +1,217 @@
+"""The two transfer stages as plain functions: settings + inputs + an output folder -> metrics.
+
+No luigi here (:mod:`pipeline.dag.transfer` only wires these to tasks).
+
+* :func:`build_transfer` writes ``model/`` (the source model with a new
+  tokenizer and WECHSEL embeddings, a Hugging Face folder with a model card),
+  ``report.json`` (summary, a sample of neighbours, fallback tokens),
+  ``neighbours.npz`` and ``metrics.json`` (verse retrieval of WECHSEL, the
+  random initialisation and the English model when the spec evaluates);
+* :func:`build_pretrained` continues pretraining such a model and writes
+  ``model/``, ``losses.json``, ``loss.png`` and ``metrics.json``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..errors import InputError
+from .spec import TransferSpec
+
+__all__ = ["AlignedInput", "TransferInputs", "PretrainInputs", "aligned_space", "build_transfer", "build_pretrained"]
+
+Progress = Optional[Callable[[float, str], None]]
+
+
+def _report(progress: Progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def aligned_space(aligned: Path, lang: str, pivot: str):
+    """``lang``'s space from an AlignedVectors folder: its native ``.bin`` (subwords), else its ``.npy``.
+
+    Never the ``.kv`` beside them: it is a pickle, and the folder may come from a
+    shared output root that another machine wrote.
+    """
+    from ..multilingual import load_aligned_space
+
+    vec = aligned / (f"{lang}.bin" if (aligned / f"{lang}.bin").is_file() else f"{lang}.npy")
+    return load_aligned_space(vec, aligned / f"mapping.{lang}-{pivot}.npy")
+
+
+@dataclass(frozen=True)
+class AlignedInput:
+    """An aligned-vectors stage folder and what its spec says: ``source`` mapped into ``pivot``'s space."""
+
+    folder: Path
+    source: str            # the language mapped (the transfer's target language)
+    pivot: str             # the space's language (the source model's)
+    lowercase: bool        # whether the static vectors were trained on lowercased text
+    spec_name: str = ""    # the multilingual spec, named in error messages
+
+
+@dataclass(frozen=True)
+class TransferInputs:
+    """What the transfer stage reads: the aligned static vectors, the corpus root and the download cache."""
+
+    aligned: AlignedInput
+    corpora: Path          # the corpus root: target corpora, evaluation verses, licences
+    downloads: Path        # fetched models (``models/``) and target texts
+    spec_file: Optional[Path] = None  # the spec, named in error messages
+
+
+def _retrieval(settings: TransferSpec, corpora: Path, english: tuple, candidates: dict) -> dict:
+    from .evaluate import verse_retrieval
+
+    ev = settings.evaluation
+    return verse_retrieval(corpora / ev.source_verses / "verses.tsv", corpora / ev.target_verses / "verses.tsv",
+                           ev.books, english, candidates, batch_size=ev.batch_size, max_length=ev.max_length)
+
+
+def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path, *, threads: int = 0,
+                   progress: Progress = None) -> dict:
+    """WECHSEL: a tokenizer trained on the target text and embeddings initialised from the aligned space.
+
+    Writes the stage folder ``out_dir``; returns its metrics.
+    """
+    import numpy as np
+    import torch
+
+    from ..models import resolve_model
+    from . import initialise_target_model, load_source_model, neighbour_sample, train_target_tokenizer
+    from .card import model_card
+    from .corpus import target_lines
+    from .evaluate import random_init_baseline
+
+    s = settings
+    out_dir = Path(out_dir)
+    a = inputs.aligned
+    if threads:
+        torch.set_num_threads(threads)
+    if a.source != s.target.lang:
+        raise InputError(inputs.spec_file, f"static_vectors naming a multilingual spec whose source language is "
+                         f"'{s.target.lang}'", f"tasks/multilingual/{a.spec_name or s.static_vectors}.yaml maps "
+                         f"'{a.source}' into '{a.pivot}'")
+    _report(progress, 0.0, f"source model {s.source_model.model}")
+    folder = resolve_model(s.source_model.model, s.source_model.revision, inputs.downloads / "models")
+    source = load_source_model(folder, s.source_model.kind, s.source_model.objective)
+    english = None
+    if s.evaluation.enabled:  # the untouched English model, before surgery changes it in place
+        from transformers import AutoModel
+
+        english = (AutoModel.from_pretrained(str(folder)), source.tokenizer)
+    _report(progress, 0.05, "training the target tokenizer")
+    t0 = time.time()
+    target_tok = train_target_tokenizer(source.tokenizer, target_lines(s.target, inputs.corpora, inputs.downloads),
+                                        s.tokenizer.vocab_size, s.tokenizer.min_frequency)
+    tok_seconds = time.time() - t0
+    for name in (f"{a.pivot}.bin", f"{a.source}.bin"):
+        if s.wechsel.mode == "subword" and not (a.folder / name).is_file():
+            raise InputError(a.folder / name, "a fastText .bin (subword information) for WECHSEL's subword mode",
+                             "missing; give the multilingual spec .bin vectors or use `wechsel: {mode: word}`")
+    wechsel = replace(s.wechsel, lowercase=a.lowercase if s.wechsel.lowercase is None else s.wechsel.lowercase)
+    _report(progress, 0.2, "WECHSEL: subword vectors and neighbours")
+    t0 = time.time()
+    model, result, info = initialise_target_model(
+        source, target_tok, aligned_space(a.folder, a.pivot, a.pivot), aligned_space(a.folder, a.source, a.pivot),
+        wechsel, progress=lambda f: _report(progress, 0.2 + 0.5 * f, "WECHSEL: neighbours"))
+    info.update({"kind": source.kind, "objective": source.objective,
+                 "source_head_newly_initialised": list(source.newly_initialised)})
+    metrics = {**{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None},
+               "tokenizer_seconds": round(tok_seconds, 2), "wechsel_seconds": round(time.time() - t0, 2)}
+    if s.evaluation.enabled:
+        _report(progress, 0.75, "evaluating: verse retrieval")
+        E = english[0].get_input_embeddings().weight.detach().numpy()
+        rnd = random_init_baseline(model, E, len(target_tok), s.wechsel.seed)
+        metrics.update(_retrieval(s, inputs.corpora, english, {"wechsel": (model, target_tok),
+                                                               "random_init": (rnd, target_tok),
+                                                               "english_model": english}))
+    out = out_dir / "model"
+    model.save_pretrained(out)
+    target_tok.save_pretrained(out)
+    (out / "README.md").write_text(model_card(s, info, metrics, corpora=inputs.corpora), encoding="utf-8")
+    report = {"summary": info, "sample": neighbour_sample(result, source.tokenizer, target_tok, n=50),
+              "fallback_tokens": [target_tok.convert_ids_to_tokens(int(i))
+                                  for i in np.flatnonzero(result.fallback)][:500]}
+    _write_json(out_dir / "report.json", report)
+    np.savez_compressed(out_dir / "neighbours.npz", neighbours=result.neighbours, weights=result.weights,
+                        similarities=result.similarities, fallback=result.fallback, copied=result.copied)
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+@dataclass(frozen=True)
+class PretrainInputs:
+    """What continued pretraining reads: a transfer stage folder, the target text and its resumable state."""
+
+    transferred: Path      # a transfer stage folder (see build_transfer)
+    corpora: Path          # the corpus root: target corpora, evaluation verses, licences
+    downloads: Path        # fetched models (``models/``) and target texts
+    work_dir: Path         # resumable state (checkpoints)
+    spec_file: Optional[Path] = None  # the spec, named in error messages
+
+
+def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Path, *, threads: int = 0,
+                     progress: Progress = None) -> dict:
+    """Continue pretraining the transferred model on the target text (its own objective, MLM or CLM).
+
+    Resumes from the newest checkpoint in ``inputs.work_dir``. Writes the stage
+    folder ``out_dir``; returns its metrics.
+    """
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    from ..figures import plot_loss_curve
+    from ..models import model_name, resolve_model
+    from .card import model_card
+    from .corpus import target_lines
+    from .pretrain import continued_pretraining, token_blocks
+
+    s = settings
+    p = s.pretraining
+    out_dir = Path(out_dir)
+    if threads:
+        torch.set_num_threads(threads)
+    src = Path(inputs.transferred) / "model"
+    objective = json.loads((Path(inputs.transferred) / "metrics.json").read_text())["objective"]
+    if objective not in ("mlm", "clm"):
+        raise InputError(inputs.spec_file, "source_model.objective mlm or clm for continued pretraining",
+                         f"the transferred model has objective {objective!r}")
+    cls = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    model = cls.from_pretrained(str(src), use_safetensors=True)  # a stage folder: never a pickled .bin
+    tok = AutoTokenizer.from_pretrained(str(src))
+    _report(progress, 0.0, "tokenising the target text")
+    blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
+    result = continued_pretraining(model, tok, blocks, p, inputs.work_dir, objective,
+                                   progress=lambda f, m: _report(progress, 0.05 + 0.9 * f, m))
+    losses = result.pop("losses")
+    metrics = {**result, "objective": objective, "steps": p.steps, "blocks": int(len(blocks)),
+               "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
+               "mean_loss_last_10": float(np.mean(losses[-10:])) if losses else None}
+    if s.evaluation.enabled:  # the same retrieval check as the transfer stage, after pretraining
+        from transformers import AutoModel
+
+        _report(progress, 0.96, "evaluating: verse retrieval")
+        folder = resolve_model(s.source_model.model, s.source_model.revision, inputs.downloads / "models")
+        english = (AutoModel.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder)))
+        metrics.update(_retrieval(s, inputs.corpora, english, {"pretrained": (model, tok)}))
+    out = out_dir / "model"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    info = json.loads((Path(inputs.transferred) / "report.json").read_text())["summary"]
+    (out / "README.md").write_text(model_card(s, info, {}, {**metrics}, corpora=inputs.corpora), encoding="utf-8")
+    _write_json(out_dir / "losses.json", losses)
+    if losses:
+        name = f"{model_name(s.source_model.model)}-to-{s.target.lang}"
+        plot_loss_curve(losses, out_dir / "loss.png", title=f"{name}: continued pretraining")
+    _write_json(out_dir / "metrics.json", metrics)
+    return metrics

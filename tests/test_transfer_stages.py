@@ -1,0 +1,96 @@
+"""The transfer stage functions without luigi: a tiny BERT, word-mode WECHSEL, continued pretraining."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinymodels import english_lines, tiny_model
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Corpora whose target side is English text too, parallel held-out verses, and aligned word vectors in
+    which a word has one vector in both languages: WECHSEL can find every subword's true neighbour."""
+    from pipeline.multilingual import Alignment, save_mapping
+    from pipeline.vectors import make_keyed_vectors, save_vectors
+
+    root = tmp_path_factory.mktemp("transfer")
+    lines = english_lines()
+    held = lines[:20]
+    verses = "ref\ttext\n" + "".join(f"Held 1:{i + 1}\t{ln}\n" for i, ln in enumerate(held))
+    for name, lang, text in (("lee_en", "en", lines[20:150]), ("lee_es", "es", lines[150:])):
+        d = root / "corpora" / name
+        d.mkdir(parents=True)
+        (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: {lang}\nlicence: test licence\nsource: gensim\n"
+                                       "files: '*.txt'\n")
+        (d / "text.txt").write_text("\n".join(text) + "\n")
+        (d / "held.txt").write_text("\n".join(held) + "\n")
+        (d / "verses.tsv").write_text(verses)
+    counts = Counter(w.lower() for line in lines for w in line.split() if w.isalpha())
+    words = [w for w, _ in counts.most_common(3000)]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 16)).astype(np.float32)
+    aligned = root / "aligned"
+    for lang in ("en", "es"):
+        save_vectors(make_keyed_vectors(words, vectors, [counts[w] for w in words]), aligned / lang)
+        save_mapping(Alignment.identity(16), aligned / f"mapping.{lang}-en.npy")
+    return root, tiny_model("bert", root / "tiny-bert", seed=3), aligned
+
+
+def _settings(model: Path):
+    from pipeline.transfer.spec import (EvaluationSpec, PretrainingSpec, SourceModelSpec, TargetSpec,
+                                        TokenizerTrainSpec, TransferSpec, WechselSpec)
+
+    return TransferSpec(SourceModelSpec(model=str(model)),
+                        TargetSpec("es", corpora=("lee_es",), holdout=("held.txt",)), "es",
+                        tokenizer=TokenizerTrainSpec(vocab_size=500), wechsel=WechselSpec(mode="word", neighbors=5),
+                        evaluation=EvaluationSpec("lee_en", "lee_es", ("Held",)),
+                        pretraining=PretrainingSpec(steps=2, batch_size=2, seq_len=32, checkpoint_every=1,
+                                                    device="cpu", log_every=0))
+
+
+def test_transfer_and_pretraining_stage_functions(project, tmp_path):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from pipeline.errors import InputError
+    from pipeline.transfer.stages import (AlignedInput, PretrainInputs, TransferInputs, build_pretrained,
+                                          build_transfer)
+
+    root, model, aligned = project
+    settings = _settings(model)
+    inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
+                            downloads=tmp_path / "downloads")
+    out = tmp_path / "transfer"
+    out.mkdir()
+    torch.manual_seed(0)
+    m = build_transfer(settings, inputs, out, threads=1)
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(m))
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    assert AutoModel.from_pretrained(out / "model").config.vocab_size == len(tok) <= 500
+    assert m["target_subwords_matched"] > 0.8 * len(tok) and m["retrieval_pairs"] == 20
+    # the English model reads the same verses as itself; WECHSEL's initialisation is far better than random
+    assert m["retrieval_mrr-english_model"] == pytest.approx(1.0)
+    assert m["retrieval_mrr-wechsel"] > m["retrieval_mrr-random_init"] + 0.2, m
+    assert "test licence" in (out / "model" / "README.md").read_text()
+    assert set(np.load(out / "neighbours.npz")) == {"neighbours", "weights", "similarities", "fallback", "copied"}
+    with pytest.raises(InputError, match=r"source language is 'es'.*maps 'de' into 'en'"):
+        build_transfer(settings, TransferInputs(AlignedInput(aligned, source="de", pivot="en", lowercase=True),
+                                                corpora=root / "corpora", downloads=tmp_path / "d"), tmp_path)
+
+    pre = PretrainInputs(out, corpora=root / "corpora", downloads=tmp_path / "downloads", work_dir=tmp_path / "work")
+    p_out = tmp_path / "pretrain"
+    p_out.mkdir()
+    pm = build_pretrained(settings, pre, p_out, threads=1)
+    assert json.loads((p_out / "metrics.json").read_text()) == json.loads(json.dumps(pm))
+    assert pm["objective"] == "mlm" and pm["steps_run"] == 2 and 0 < pm["retrieval_mrr-pretrained"] <= 1
+    assert len(json.loads((p_out / "losses.json").read_text())) == 2 and (p_out / "loss.png").stat().st_size > 0
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["checkpoint-00000001", "checkpoint-00000002"]
+    again = tmp_path / "again"
+    again.mkdir()
+    pm2 = build_pretrained(settings, pre, again, threads=1)  # resumed from the last checkpoint: nothing to train
+    assert pm2["resumed_from_step"] == 2 and pm2["steps_run"] == 0
+    assert pm2["final_loss"] == pm["final_loss"] and pm2["retrieval_mrr-pretrained"] == pm["retrieval_mrr-pretrained"]
