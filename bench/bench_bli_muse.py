@@ -95,7 +95,7 @@ def run_ours(src_vec: Path, tgt_vec: Path, train_pairs, test_pairs, settings, re
 
         def evaluate(iteration, al):
             m = evaluate_alignment(kv_src, kv_tgt, al, test_pairs)
-            steps.append({"iteration": iteration, "pairs": al.history[-1]["pairs"], **m})
+            steps.append({"iteration": iteration, "refinement_pairs": al.history[-1]["pairs"], **m})
 
         t0 = time.perf_counter()
         align_vectors(kv_src, kv_tgt, train_pairs, settings, callback=evaluate)

@@ -71,18 +71,22 @@ def minilm():
     return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
 
 
+#: the stages' metric names (README, "Metric names") of the measures reported; ``val_`` marks the validation split
+BLI = "bli_en-es"
+MRR_NN, MRR_CSLS = f"{BLI}_mrr-nn", f"{BLI}_mrr-csls_knn_10"
+P1_NN, P1_CSLS = f"{BLI}_precision_at_1-nn", f"{BLI}_precision_at_1-csls_knn_10"
+
+
 def measure(model, tok, bli_test, bli_targets, bli_val=None) -> dict:
     from pipeline.specialization import bli_metrics, simlex_spearman
 
     t0 = time.time()
     out = {"simlex999_spearman": simlex_spearman(model, tok)["simlex999_spearman"]}
-    for prefix, pairs in (("bli", bli_test), ("val_bli", bli_val)):
+    for prefix, pairs in (("", bli_test), ("val_", bli_val)):
         if not pairs:
             continue
-        m = bli_metrics(model, tok, pairs, bli_targets, csls_k=10)
-        out.update({f"{prefix}_mrr_nn": m["mrr-nn"], f"{prefix}_p1_nn": m["precision_at_1-nn"],
-                    f"{prefix}_mrr_csls": m["mrr-csls_knn_10"], f"{prefix}_p1_csls": m["precision_at_1-csls_knn_10"],
-                    f"{prefix}_queries": m["bli_queries"], f"{prefix}_targets": m["bli_targets"]})
+        m = bli_metrics(model, tok, pairs, bli_targets, name="en-es", csls_k=10)
+        out.update({f"{prefix}{k}": v for k, v in m.items()})
     out["eval_seconds"] = round(time.time() - t0, 1)
     return out
 
@@ -205,11 +209,11 @@ def main() -> None:
                 print(f"{name} after {point} steps: {after}", flush=True)
         last = curve[-1]
         if bli_val and name != "wordnet_simlex":
-            best, selected_by = max(curve, key=lambda c: c["val_bli_mrr_nn"]), "best validation BLI MRR (nn)"
+            best, selected_by = max(curve, key=lambda c: c[f"val_{MRR_NN}"]), "best validation BLI MRR (nn)"
         else:
             best, selected_by = last, "last step"
-        keys = [k for k in ("simlex999_spearman", "bli_mrr_nn", "bli_mrr_csls", "bli_p1_nn", "bli_p1_csls",
-                            "val_bli_mrr_nn", "val_bli_mrr_csls") if k in before]
+        keys = [k for k in ("simlex999_spearman", MRR_NN, MRR_CSLS, P1_NN, P1_CSLS, f"val_{MRR_NN}",
+                            f"val_{MRR_CSLS}") if k in before]
         exp = {"train_pairs_available": pairs.height, "batch_pairs": batch, "epochs": settings.epochs, "lr": lr,
                "max_steps": steps, "train_pairs_seen": seen, "steps": res.steps,
                "train_seconds": round(seconds, 1), "pairs_per_second": round(seen / seconds, 2),
@@ -229,8 +233,8 @@ def main() -> None:
         a = e["after"]
         print(f"{name:<16} {e['batch_pairs']:>5} {e['lr']:>7.0e} {a['steps']:>5} {e['train_pairs_seen']:>10} "
               f"{e['train_seconds']:>8.0f} {before['simlex999_spearman']:>13.4f} {a['simlex999_spearman']:>7.4f} "
-              f"{before['bli_mrr_nn']:>10.4f} {a['bli_mrr_nn']:>7.4f} {before['bli_mrr_csls']:>8.4f} "
-              f"{a['bli_mrr_csls']:>7.4f} {before['bli_p1_nn']:>6.4f} {a['bli_p1_nn']:>7.4f}  ({e['selected_by']})")
+              f"{before[MRR_NN]:>10.4f} {a[MRR_NN]:>7.4f} {before[MRR_CSLS]:>8.4f} "
+              f"{a[MRR_CSLS]:>7.4f} {before[P1_NN]:>6.4f} {a[P1_NN]:>7.4f}  ({e['selected_by']})")
     print(f"total wall time {result['total_seconds']:.0f} s on {args.threads} CPU threads")
     print(save_result("specialization" if not args.only else "specialization_" + "+".join(args.only), result))
 

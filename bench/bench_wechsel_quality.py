@@ -64,7 +64,8 @@ def main() -> None:
                                        train_fasttext)
     from pipeline.multilingual.mapping import Alignment
     from pipeline.transfer import initialise_target_model, load_source_model, train_target_tokenizer
-    from pipeline.transfer.evaluate import encode_mean, parallel_verses, retrieval_metrics
+    from pipeline.evaluators import RetrievalEvaluator
+    from pipeline.transfer.evaluate import encode_mean, parallel_verses
     from pipeline.models import resolve_model
 
     torch.set_num_threads(args.threads)
@@ -88,7 +89,7 @@ def main() -> None:
     train, test = kept.split(test_size=0.2, seed=0)
     alignment = align_vectors(kv_es, kv_en, train.pairs, MappingSettings(n_refinement=5))
     bli = evaluate_alignment(kv_es, kv_en, alignment, test.pairs)
-    result["bli_es_en_p1_csls"] = bli["precision_at_1-csls_knn_10"]
+    result["bli_es-en_precision_at_1-csls_knn_10"] = bli["precision_at_1-csls_knn_10"]
     save_mapping(alignment, work / "mapping.es-en.npy")
     save_mapping(Alignment.identity(args.dim, alignment.target), work / "mapping.en-en.npy")
     en_space = load_aligned_space(work / "en.bin", work / "mapping.en-en.npy")
@@ -116,11 +117,14 @@ def main() -> None:
                                            [args.book])
     result["pairs"] = len(refs)
     q = encode_mean(english, source.tokenizer, en_txt)
+
+    def retrieval(name, candidate):  # the names the transfer stage writes (retrieval_mrr-wechsel, ...)
+        found = RetrievalEvaluator(q, es_txt, name, lambda c, texts: encode_mean(*c, texts))(candidate)
+        return {k: round(v, 4) for k, v in found.items() if k != "retrieval_pairs"}
+
     rows = {"wechsel": (model, tgt_tok), "random_init": (rnd, tgt_tok), "english_model": (english, source.tokenizer)}
-    for name, (m, tok) in rows.items():
-        for k, v in retrieval_metrics(q, encode_mean(m, tok, es_txt)).items():
-            if k != "n":
-                result[f"{k}-{name}"] = round(v, 4)
+    for name, candidate in rows.items():
+        result.update(retrieval(name, candidate))
     if args.pretrain_steps:
         from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
 
@@ -133,10 +137,9 @@ def main() -> None:
             r = continued_pretraining(m, tgt_tok, blocks, settings, work / f"ckpt-{name}", "mlm")
             result[f"pretrain_seconds-{name}"] = round(time.time() - t0, 1)
             result[f"pretrain_final_loss-{name}"] = round(float(np.mean(r["losses"][-10:])), 4)
-            for k, v in retrieval_metrics(q, encode_mean(m, tgt_tok, es_txt)).items():
-                if k != "n":
-                    result[f"{k}-{name}+{args.pretrain_steps}steps"] = round(v, 4)
-    result["mrr_ratio_wechsel_over_random"] = round(result["mrr-wechsel"] / result["mrr-random_init"], 2)
+            result.update(retrieval(f"{name}_pretrained_{args.pretrain_steps}_steps", (m, tgt_tok)))
+    ratio = result["retrieval_mrr-wechsel"] / result["retrieval_mrr-random_init"]
+    result["mrr_ratio_wechsel_over_random"] = round(ratio, 2)
     result["total_seconds"] = round(time.time() - t_all, 1)
     for k, v in result.items():
         print(f"{k:36s} {v}")

@@ -24,11 +24,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable
 
-import numpy as np
-
 from pipeline.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
@@ -41,6 +40,8 @@ def procrustes(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
     Schönemann (1966): ``U S V^T = svd(X^T Y)``, ``W = U V^T``.
     """
+    import numpy as np
+
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if X.ndim != 2 or X.shape != Y.shape:
@@ -50,6 +51,8 @@ def procrustes(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def _preprocess(vectors: np.ndarray, normalize: bool, center: bool) -> np.ndarray:
+    import numpy as np
+
     out = np.asarray(vectors, dtype=np.float32).copy()
 
     def unit(m):
@@ -115,6 +118,7 @@ def align_keyed_vectors(
 
     Returns new vectors with the source keys, order and counts.
     """
+    import numpy as np
     from pipeline.vectors import has_counts, make_keyed_vectors
 
     if kv_src.vector_size != kv_tgt.vector_size:

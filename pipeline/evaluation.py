@@ -1,8 +1,12 @@
 """Intrinsic evaluation of static word vectors, shared by every stage that makes vectors.
 
-:func:`evaluate_vectors` is the one contract: vectors in, a flat dict of
-self-describing metrics out (ready for ``metrics.json``). A metric that cannot
-be computed because no test item is covered is ``None`` (JSON ``null``), never 0.
+The measuring functions here return the measures of one benchmark
+(``accuracy``, ``spearman``, ``coverage``, ``n``); the evaluators of
+:mod:`pipeline.evaluators` name them (``analogy_google_accuracy``,
+``simlex999_spearman``) and :func:`evaluate_vectors` runs all of them: vectors
+in, a flat dict of metrics out (ready for ``metrics.json``). A metric that
+cannot be computed because no test item is covered is ``None`` (JSON
+``null``), never 0.
 
 * Word analogy: the Google analogy set (Mikolov et al. 2013), solved with
   3CosAdd -- ``argmax_d cos(d, b - a + c)`` over the ``restrict_vocab`` most
@@ -31,16 +35,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.evaluators import ANALOGY_SETS, RESTRICT_VOCAB, SIMILARITY_SETS, dataset_path, intrinsic_evaluator
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
-
-RESTRICT_VOCAB = 300_000
-#: benchmark name -> file name in gensim's test data
-SIMILARITY_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
-ANALOGY_SETS = {"google": "questions-words.txt"}
 
 __all__ = [
     "evaluate_vectors",
@@ -65,9 +65,7 @@ class AnalogyResult(NamedTuple):
 
 
 def _gensim_data(name: str) -> Path:
-    from gensim.test.utils import datapath
-
-    return Path(datapath(name))
+    return dataset_path(name)
 
 
 def _vocab_index(kv: "KeyedVectors", restrict_vocab: int | None, lowercase: bool) -> tuple[dict[str, int], int]:
@@ -274,23 +272,12 @@ def similarity_spearman(
 
 
 def evaluate_vectors(kv: "KeyedVectors", lowercase: bool = True, restrict_vocab: int | None = RESTRICT_VOCAB) -> dict:
-    """Every intrinsic benchmark on ``kv``, as one flat dict for ``metrics.json``.
+    """Every intrinsic benchmark on ``kv`` (:func:`pipeline.evaluators.intrinsic_evaluator`), one flat dict.
 
     Keys: ``analogy_google_{accuracy,coverage,n}`` and
-    ``similarity_{wordsim353,simlex999}_{spearman,coverage,n}``. Lookups are
+    ``{wordsim353,simlex999}_{spearman,coverage,n}``. Lookups are
     case-insensitive when ``lowercase`` (the most frequent case variant of a
     word stands for it) and limited to the first ``restrict_vocab`` keys, which
     for gensim-trained vectors are the most frequent words.
     """
-    metrics: dict = {}
-    for name, file_name in ANALOGY_SETS.items():
-        res = analogy_accuracy(kv, _gensim_data(file_name), restrict_vocab, lowercase)
-        metrics[f"analogy_{name}_accuracy"] = res["accuracy"]
-        metrics[f"analogy_{name}_coverage"] = res["coverage"]
-        metrics[f"analogy_{name}_n"] = res["n"]
-    for name, file_name in SIMILARITY_SETS.items():
-        res = similarity_spearman(kv, _gensim_data(file_name), restrict_vocab, lowercase)
-        metrics[f"similarity_{name}_spearman"] = res["spearman"]
-        metrics[f"similarity_{name}_coverage"] = res["coverage"]
-        metrics[f"similarity_{name}_n"] = res["n"]
-    return metrics
+    return intrinsic_evaluator(restrict_vocab, lowercase)(kv)

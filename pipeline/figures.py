@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["pyplot", "save_figure", "plot_loss_curve"]
 
@@ -34,6 +36,8 @@ def save_figure(fig, path: str | Path) -> Path:
 
 def plot_loss_curve(losses, path: str | Path, title: str = "continued pretraining", window: int = 10) -> Path:
     """Per-step training loss with a running mean."""
+    import numpy as np
+
     plt = pyplot()
     losses = np.asarray(losses, dtype=float)
     fig, ax = plt.subplots(figsize=(7, 4))

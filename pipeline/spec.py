@@ -10,6 +10,18 @@ A spec may carry ``profiles``: named overlays (for example ``smoke``, a small
 and fast variant run by CI) that are deep-merged into the spec before
 validation, so a profile is just another set of values with its own identity.
 
+Settings and stage identity
+---------------------------
+Each algorithm has one frozen settings class (in a light ``settings`` module
+of its package: no numpy, polars, numba or torch). A field that does not
+change results (threads, device, checkpointing, logging) is marked there, once,
+with :func:`runtime_field`; a key added after stages were first built, with
+:func:`added_field` (left out of the identity while it has the value the code
+used before it existed). A spec section is generated from the settings class
+(:func:`settings_section`) and keeps the marks, and every stage's identity is
+:func:`identity_of` its sections: what is left once the marked fields are
+dropped.
+
 This module is the generic part; each method's spec lives with the method
 (:mod:`pipeline.diachronic.spec`, :mod:`pipeline.multilingual.spec`,
 :mod:`pipeline.transfer.spec`, :mod:`pipeline.specialization.spec`) and is
@@ -21,11 +33,15 @@ read with :func:`load_spec_of_kind`.
 ... class Toy:
 ...     corpora: tuple[str, ...]
 ...     window: int = 5
+...     threads: int = runtime_field(1)
 ...     name: str = ""
 >>> d = pathlib.Path(tempfile.mkdtemp())
->>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nprofiles: {smoke: {window: 2}}\\n")
->>> load_spec_of_kind(Toy, "toy", d / "toy.yaml", "smoke")
-Toy(corpora=('kjv', 'web'), window=2, name='toy')
+>>> _ = (d / "toy.yaml").write_text("corpora: [kjv, web]\\nprofiles: {smoke: {window: 2, threads: 4}}\\n")
+>>> toy = load_spec_of_kind(Toy, "toy", d / "toy.yaml", "smoke")
+>>> toy
+Toy(corpora=('kjv', 'web'), window=2, threads=4, name='toy')
+>>> identity_of(toy)
+{'corpora': ['kjv', 'web'], 'window': 2, 'name': 'toy'}
 >>> load_spec_of_kind(Toy, "toy", d / "toy.yaml").window
 5
 """
@@ -39,13 +55,16 @@ from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .corpora import TokenizerSettings
+from .corpora.tokenize import TokenizerSettings
 from .errors import SpecError
 
 __all__ = [
     "TokenizerSpec",
+    "runtime_field",
+    "added_field",
+    "identity_of",
+    "runtime_names",
+    "in_identity",
     "settings_section",
     "load_yaml",
     "load_spec_of_kind",
@@ -54,32 +73,121 @@ __all__ = [
     "deep_merge",
 ]
 
+# field metadata read by identity_of, settings_section and from_mapping
+_IDENTITY = "identity"                  # False: the field does not change results
+_HASHED_BELOW = "hashed_below_version"  # ... but stage versions below this still hash it
+_IDENTITY_DEFAULT = "identity_default"  # left out of the identity while equal to this value
+_IN_SPEC = "in_spec"                    # False: not a spec key (the run environment supplies it)
+_KEY = "key"                            # the YAML key, where it is not the field's name
+_EXPECTED = "expected"                  # what an error says is expected, instead of the type's name
+_SINGLE = "single"                      # a lone value stands for a one-item list
 
-def settings_section(settings_cls, name: str, runtime: tuple[str, ...] = (), doc: str = "",
+_MISSING = dataclasses.MISSING
+
+
+def _field(default, default_factory, metadata: dict):
+    if default_factory is not _MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def runtime_field(default=_MISSING, *, default_factory=_MISSING, in_spec: bool = True,
+                  hashed_below_version: int | None = None):
+    """A settings field that does not change results (threads, device, checkpointing, logging, progress).
+
+    It is left out of every stage identity (:func:`identity_of`), so changing
+    it reruns nothing. ``in_spec=False``: not a spec key either (the run
+    environment gives it, e.g. threads from ``luigi.cfg``).
+    ``hashed_below_version``: the stages that read it hashed it before it was
+    marked; stage versions below this one still do, so the folders already
+    built keep their ids (it leaves their identity at their next version).
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Training:
+    ...     lr: float = 0.1
+    ...     device: str = runtime_field("cpu", hashed_below_version=2)
+    ...     log_every: int = runtime_field(10)
+    >>> identity_of(Training(), version=1), identity_of(Training(), version=2)
+    ({'lr': 0.1, 'device': 'cpu'}, {'lr': 0.1})
+    """
+    metadata: dict = {_IDENTITY: False}
+    if not in_spec:
+        metadata[_IN_SPEC] = False
+    if hashed_below_version is not None:
+        metadata[_HASHED_BELOW] = hashed_below_version
+    return _field(default, default_factory, metadata)
+
+
+def added_field(default, *, before):
+    """A settings field added after stages were first built: left out of the identity while it equals ``before``.
+
+    ``before`` is the value the code used before the key existed, so a spec
+    that does not set the key (or sets it to that value) keeps the ids of the
+    folders built before; any other value is a new identity.
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Report:
+    ...     top_n: int = 20
+    ...     neighbours: int = added_field(10, before=10)
+    >>> identity_of(Report()), identity_of(Report(neighbours=5))
+    ({'top_n': 20}, {'top_n': 20, 'neighbours': 5})
+    """
+    return field(default=default, metadata={_IDENTITY_DEFAULT: before})
+
+
+def runtime_names(cls) -> tuple[str, ...]:
+    """The fields of a settings or spec class marked with :func:`runtime_field`."""
+    return tuple(f.name for f in fields(cls) if f.metadata.get(_IDENTITY, True) is False)
+
+
+def in_identity(f: dataclasses.Field, value, version: int | None = None) -> bool:
+    """Whether field ``f`` with ``value`` is part of the identity of a stage at ``version`` (see its marks)."""
+    md = f.metadata
+    if md.get(_IDENTITY, True) is False:
+        below = md.get(_HASHED_BELOW)
+        return below is not None and version is not None and version < below
+    return not (_IDENTITY_DEFAULT in md and value == md[_IDENTITY_DEFAULT])
+
+
+def identity_of(obj, version: int | None = None):
+    """The part of a settings or spec object that changes results: :func:`to_mapping` without the marked fields.
+
+    ``version`` is the stage's algorithm version (see ``hashed_below_version``
+    of :func:`runtime_field`); nested sections follow their own marks.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: identity_of(getattr(obj, f.name), version) for f in fields(obj)
+                if in_identity(f, getattr(obj, f.name), version)}
+    if isinstance(obj, (tuple, list)):
+        return [identity_of(v, version) for v in obj]
+    return obj
+
+
+def settings_section(settings_cls, name: str, given: tuple[str, ...] = (), doc: str = "",
                      module: str = __name__, **attrs):
-    """A frozen spec section with the fields, types and defaults of an algorithm's settings class.
+    """A frozen spec section with the fields, types, defaults and marks of an algorithm's settings class.
 
-    Fields named in ``runtime`` (threads, seeds, block sizes: the run
-    environment's business) are left out. Validation is the settings class's
-    own (``__post_init__`` builds one); ``section.settings(**runtime)`` gives
-    the settings object the algorithm takes. ``module`` is the defining
-    module's name (for repr and pickling).
+    Fields marked ``runtime_field(in_spec=False)`` (threads, block sizes: the
+    run environment's business) and those named in ``given`` (values the task
+    supplies, such as each run's seed) are left out. Validation is the
+    settings class's own (``__post_init__`` builds one);
+    ``section.settings(**values)`` gives the settings object the algorithm
+    takes. ``module`` is the defining module's name (for repr and pickling);
+    ``attrs`` become class attributes.
     """
     hints = typing.get_type_hints(settings_cls)
     specs = []
     for f in fields(settings_cls):
-        if f.name in runtime or not f.init:
+        if f.name in given or not f.init or f.metadata.get(_IN_SPEC, True) is False:
             continue
-        default = (field(default=f.default) if f.default is not dataclasses.MISSING
-                   else field(default_factory=f.default_factory))
-        specs.append((f.name, hints[f.name], default))
+        specs.append((f.name, hints[f.name], _field(f.default, f.default_factory, dict(f.metadata))))
     names = tuple(n for n, _, _ in specs)
 
     def __post_init__(self):
         self.settings()
 
-    def settings(self, **runtime_values):
-        return settings_cls(**{n: getattr(self, n) for n in names}, **runtime_values)
+    def settings(self, **values):
+        return settings_cls(**{n: getattr(self, n) for n in names}, **values)
 
     cls = dataclasses.make_dataclass(name, specs, frozen=True, namespace={
         "__post_init__": __post_init__, "settings": settings,
@@ -111,70 +219,87 @@ def _type_name(tp) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
-def _convert(value: Any, tp, where: str, path: Path):
+def _convert(value: Any, tp, where: str, path: Path, error=SpecError, expected: str | None = None):
+    def fail(found: str):
+        return error(path, f"{expected or _type_name(tp)} at '{where}'", found)
+
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _convert(value, args[0], where, path)
+        return _convert(value, args[0], where, path, error, expected)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {type(value).__name__}")
-        return from_mapping(tp, value, path, where)
+            raise fail(f"found {type(value).__name__}")
+        return from_mapping(tp, value, path, where, error=error)
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {value!r}")
+            raise fail(f"found {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{where}[{i}]", path) for i, v in enumerate(value))
+            return tuple(_convert(v, args[0], f"{where}[{i}]", path, error) for i, v in enumerate(value))
         if len(value) != len(args):
-            raise SpecError(path, f"{_type_name(tp)} at '{where}'", f"found {len(value)} items")
-        return tuple(_convert(v, a, f"{where}[{i}]", path) for i, (v, a) in enumerate(zip(value, args)))
+            raise fail(f"found {len(value)} items")
+        return tuple(_convert(v, a, f"{where}[{i}]", path, error) for i, (v, a) in enumerate(zip(value, args)))
     if tp is bool:
         if not isinstance(value, bool):
-            raise SpecError(path, f"true or false at '{where}'", f"found {value!r}")
+            raise fail(f"found {value!r}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(path, f"an integer at '{where}'", f"found {value!r}")
+            raise fail(f"found {value!r}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(path, f"a number at '{where}'", f"found {value!r}")
+            raise fail(f"found {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise SpecError(path, f"a string at '{where}'", f"found {value!r}")
+            raise fail(f"found {value!r}")
         return str(value)
     raise TypeError(f"unsupported spec type {tp}")
 
 
-def from_mapping(cls, data: dict, path: Path | str, where: str = ""):
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and bad types."""
+def from_mapping(cls, data: dict, path: Path | str, where: str = "", *, given: dict | None = None,
+                 error=SpecError):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and bad types.
+
+    Keys are the field names (or a field's ``key`` metadata); fields marked
+    ``in_spec=False`` are no keys, and take their values from ``given``.
+    Every problem raises ``error`` (an :class:`~pipeline.errors.InputError`)
+    naming ``path`` and the key path; a ``ValueError`` from the class's own
+    checks becomes one too.
+    """
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in fields(cls) if f.init]
-    kwargs = {}
+    keyed = {f.metadata.get(_KEY, f.name): f for f in fields(cls)
+             if f.init and f.metadata.get(_IN_SPEC, True) is not False}
+    names = list(keyed)
+    prefix = f"{where}." if where else ""
+    kwargs = dict(given or {})
     for key, value in data.items():
-        key_path = f"{where}.{key}" if where else str(key)
-        if key not in names:
+        key_path = f"{prefix}{key}"
+        if key not in keyed:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise SpecError(path, f"one of the keys {', '.join(names)} under '{where or '<top>'}'",
-                            f"unknown key '{key_path}'{hint}")
-        kwargs[key] = _convert(value, hints[key], key_path, Path(path))
-    missing = [f.name for f in fields(cls) if f.init and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING and f.name not in kwargs]
+            raise error(path, f"one of the keys {', '.join(prefix + n for n in names)}",
+                        f"unknown key '{key_path}'{hint}")
+        f = keyed[key]
+        if f.metadata.get(_SINGLE) and isinstance(value, str):
+            value = [value]
+        kwargs[f.name] = _convert(value, hints[f.name], key_path, Path(path), error, f.metadata.get(_EXPECTED))
+    missing = [k for k, f in keyed.items() if f.default is _MISSING and f.default_factory is _MISSING
+               and f.name not in kwargs]
     if missing:
-        raise SpecError(path, f"the key '{(where + '.') if where else ''}{missing[0]}'", "it is missing")
+        raise error(path, f"the key '{prefix}{missing[0]}'", "it is missing")
     try:
         return cls(**kwargs)
     except ValueError as exc:
-        raise SpecError(path, f"{exc} (at '{where or '<top>'}')") from None
+        raise error(path, f"{exc} (at '{where}')" if where else str(exc)) from None
 
 
 def to_mapping(obj) -> dict:
-    """A JSON-ready dict of a spec object (tuples become lists)."""
+    """A JSON-ready dict of a spec object (tuples become lists); see :func:`identity_of` for a stage's part."""
 
     def conv(v):
         if dataclasses.is_dataclass(v):
@@ -198,6 +323,8 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 
 def load_yaml(path: Path | str, profile: str | None = None) -> dict:
     """Read a spec file, apply a profile overlay, and return the raw mapping."""
+    import yaml
+
     path = Path(path)
     if not path.is_file():
         raise SpecError(path, "a YAML run spec", "the file does not exist")

@@ -1,4 +1,8 @@
 """Shared helpers of the DAG tests."""
+import json
+import re
+from pathlib import Path
+
 import luigi
 from luigi.execution_summary import _summary_dict  # what luigi's own summary is made of (luigi is pinned)
 
@@ -34,3 +38,47 @@ def assert_failed(res, caplog, family: str, *fragments: str) -> None:
                if r.exc_info and "failed" in r.getMessage() and f"{family}(" in r.getMessage()]
     assert reasons, f"no logged failure of {family}:\n{caplog.text}"
     assert any(all(f in reason for f in fragments) for reason in reasons), reasons
+
+
+def assert_scheduling_failed(res, caplog, family: str, *fragments: str) -> None:
+    """Nothing ran: asking a task of ``family`` whether it is complete raised (a bad spec, a missing input the
+    stage identity fingerprints), and every fragment is in the traceback luigi logged for it."""
+    assert res.status == luigi.LuigiStatusCode.SCHEDULING_FAILED, res.summary_text
+    assert outcome(res) == {"scheduling_error": {family}}, res.summary_text
+    reasons = [r.getMessage() for r in caplog.records
+               if r.getMessage().startswith(f"Will not run {family}(") and "error in complete()" in r.getMessage()]
+    assert reasons, f"no logged scheduling error of {family}:\n{caplog.text}"
+    assert any(all(f in reason for f in fragments) for reason in reasons), reasons
+
+
+#: a stage key: lower-case words joined by ``_`` (``-`` and ``.`` only inside names: ``en-es``, ``1790-1839``)
+STAGE_KEY = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*")
+#: a key that names an evaluation (a benchmark, or a measure of one), whatever its dialect
+EVALUATION_KEY = re.compile(r"(?:^|_)(?:simlex|wordsim|similarity|analogy|bli|retrieval)(?:[0-9_]|$)"
+                            r"|spearman|mrr|precision_at|top1|accuracy")
+
+
+def metric_name_problems(metrics: dict) -> list[str]:
+    """The keys of ``metrics`` outside the README's scheme: every evaluation metric matches
+    :data:`pipeline.evaluators.METRIC_NAME`, every other key :data:`STAGE_KEY`."""
+    from pipeline.evaluators import METRIC_NAME
+
+    problems = []
+    for key in metrics:
+        if not STAGE_KEY.fullmatch(key):
+            problems.append(f"{key}: not lower-case words joined by _")
+        elif EVALUATION_KEY.search(key) and not METRIC_NAME.fullmatch(key):
+            problems.append(f"{key}: an evaluation metric outside <benchmark>_<measure>[-<method>]")
+    return problems
+
+
+def assert_metric_names(outputs: Path, *stages: str) -> dict[str, dict]:
+    """Every ``metrics.json`` under ``outputs`` (a project's outputs folder) follows the metric name scheme,
+    and the ``stages`` named (``aligned``, ...) wrote one. Returns ``{stage/folder: metrics}``."""
+    found = {f"{p.parent.parent.name}/{p.parent.name}": json.loads(p.read_text())
+             for p in sorted(Path(outputs).glob("*/*/metrics.json"))}
+    problems = [f"{where}: {problem}" for where, m in found.items() for problem in metric_name_problems(m)]
+    assert not problems, "\n".join(problems)
+    written = {where.split("/")[0] for where in found}
+    assert set(stages) <= written, f"no metrics.json of {sorted(set(stages) - written)} under {outputs}"
+    return found

@@ -3,20 +3,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-
 import numpy as np
 import pytest
+from gensim.models import Word2Vec
+from gensim.test.utils import datapath
+from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
-gensim = pytest.importorskip("gensim")
-from gensim.models import Word2Vec  # noqa: E402
-from gensim.test.utils import datapath  # noqa: E402
-from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP  # noqa: E402
-
-from pipeline.corpora import LineCorpus  # noqa: E402
-from pipeline.diachronic import CadeSettings, TrainedSlice, train_compass, train_slice  # noqa: E402
-from pipeline.diachronic import cade as T  # noqa: E402
-from pipeline.diachronic import kernel as K  # noqa: E402
-from pipeline.errors import InputError  # noqa: E402
+from pipeline.corpora import LineCorpus
+from pipeline.diachronic import CadeSettings, TrainedSlice, train_compass, train_slice
+from pipeline.diachronic import cade as T
+from pipeline.diachronic import kernel as K
+from pipeline.errors import InputError
 
 LEE = datapath("lee_background.cor")
 

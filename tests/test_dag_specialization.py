@@ -9,10 +9,11 @@ import luigi
 import numpy as np
 import pytest
 
+from pipeline.babelnet import BabelNetError
 from pipeline.dag.base import SUCCESS
 from pipeline.dag.specialization import SpecializationConstraints, SpecializedModel
 
-from dagutil import build
+from dagutil import assert_failed, assert_metric_names, assert_nothing_ran, assert_scheduling_failed, build
 from test_babelnet import KEY, FakeBabelNet
 from test_specialization import WORDNET_ADJ, WORDNET_DATA, tiny_bert
 
@@ -77,10 +78,11 @@ def test_specialized_model_stage(project):
     assert not trained & {"big", "large"}  # SimLex-999 holds "big" and "large": held out
     m = json.loads((out / "metrics.json").read_text())
     assert m["train_steps"] == 2 * -(-m["constraint_pairs"] // 4) and m["train_loss_last"] is not None
+    assert_metric_names(project / "outputs", "constraints", "specialized")
     for key in ("before_simlex999_spearman", "after_simlex999_spearman", "before_bli_en-es_mrr-nn",
                 "after_bli_en-es_mrr-nn", "delta_bli_en-es_mrr-nn", "after_bli_en-es_precision_at_1-csls_knn_8"):  # k <= 8 targets
         assert key in m, key
-    assert m["after_bli_en-es_bli_queries"] == 2
+    assert m["after_bli_en-es_queries"] == 2 and m["after_bli_en-es_targets"] == 8
     # the model folder loads from the path alone and differs from the original
     from transformers import AutoModel, AutoTokenizer
 
@@ -111,20 +113,18 @@ def test_specialized_model_stage(project):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["settings"]["train"]["batch_pairs"] == 4 and "model" in prov["inputs"]
     # a second run does nothing
-    assert "ran successfully" not in build(SpecializedModel(spec="toy")).summary_text
+    model = SpecializedModel(spec="toy")
+    assert_nothing_ran(build(model), model)
 
 
-def test_bad_model_fails_cleanly(project):
+def test_bad_model_fails_cleanly(project, caplog):
     spec = project / "tasks" / "specialization" / "toy.yaml"
     spec.write_text(SPEC.replace("model: model", "model: ./no_such_model_folder_xyz"))
     res = build(SpecializedModel(spec="toy"))
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    # the model is fingerprinted when the scheduler asks whether the stage is complete: it fails there
+    assert_scheduling_failed(res, caplog, "SpecializedModel", "toy.yaml", "model folder", "no_such_model_folder_xyz",
+                             "does not exist")
     assert not list((project / "outputs").glob("specialized/*"))
-    from pipeline.errors import InputError
-
-    luigi.task_register.Register.clear_instance_cache()
-    with pytest.raises(InputError, match="toy.yaml.*model folder.*no_such_model_folder_xyz.*does not exist"):
-        SpecializedModel(spec="toy").run()
 
 
 def test_gpu_resource_when_it_trains_on_a_gpu(project, monkeypatch):
@@ -143,7 +143,7 @@ def test_gpu_resource_when_it_trains_on_a_gpu(project, monkeypatch):
     assert SpecializedModel(spec="toy").resources == {"gpu": 1}
 
 
-def test_babelnet_constraints_resume_after_the_budget(project, monkeypatch):
+def test_babelnet_constraints_resume_after_the_budget(project, monkeypatch, caplog):
     server = FakeBabelNet()
     try:
         spec = project / "tasks" / "specialization" / "toy.yaml"
@@ -158,15 +158,18 @@ def test_babelnet_constraints_resume_after_the_budget(project, monkeypatch):
         monkeypatch.setenv("BABELNET_KEY_FILE", str(project / "no-key-here"))
         write(2)
         res = build(SpecializationConstraints(spec="toy"))
-        assert res.status != luigi.LuigiStatusCode.SUCCESS and not server.log  # no key: nothing sent
+        assert_failed(res, caplog, "SpecializationConstraints", "no BabelNet API key", "BABELNET_KEY")
+        assert not server.log  # no key: nothing sent
         monkeypatch.setenv("BABELNET_KEY", KEY)
+        caplog.clear()
         res = build(SpecializationConstraints(spec="toy"))
-        assert res.status != luigi.LuigiStatusCode.SUCCESS and len(server.log) == 2
+        assert_failed(res, caplog, "SpecializationConstraints", "stopped after 0 of 2 lemmas", "budget", "cached")
+        assert len(server.log) == 2
         assert not list((project / "outputs").glob("constraints/*"))
         digest = SpecializationConstraints(spec="toy").output().path.name
         luigi.task_register.Register.clear_instance_cache()
-        with pytest.raises(Exception, match=r"stopped after 0 of 2 lemmas.*budget.*cached"):
-            SpecializationConstraints(spec="toy").run()
+        with pytest.raises(BabelNetError, match=r"stopped after 0 of 2 lemmas.*budget.*cached"):
+            SpecializationConstraints(spec="toy").run()  # the day's budget is spent: it stops at once
         write(20)  # the budget is not part of the stage identity: same stage, same cache
         assert SpecializationConstraints(spec="toy").output().path.name == digest
         res = build(SpecializationConstraints(spec="toy"))
@@ -183,7 +186,7 @@ def test_babelnet_constraints_resume_after_the_budget(project, monkeypatch):
         server.close()
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch):
+def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, caplog):
     import pipeline.specialization as spec_mod
 
     real = spec_mod.train_specialization
@@ -195,7 +198,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch):
         return real(*args, progress=stop, **kwargs)
 
     monkeypatch.setattr(spec_mod, "train_specialization", interrupted)
-    assert build(SpecializedModel(spec="toy")).status != luigi.LuigiStatusCode.SUCCESS
+    assert_failed(build(SpecializedModel(spec="toy")), caplog, "SpecializedModel", "power cut")
     assert not list((project / "outputs").glob("specialized/*"))
     assert list((project / "outputs" / ".work").glob("specialized-toy-*/checkpoint.pt"))
     monkeypatch.setattr(spec_mod, "train_specialization", real)
@@ -337,7 +340,7 @@ def test_babelnet_answers_and_daily_count_are_shared_across_stage_identities(pro
         second = write(["car", "house"], 4)
         assert second != first
         res = build(SpecializationConstraints(spec="toy"))
-        assert res.status != luigi.LuigiStatusCode.SUCCESS
+        assert_failed(res, caplog, "SpecializationConstraints", "stopped after 1 of 2 lemmas", "budget")
         assert [e for e, _, _ in server.log[3:]] == ["getSynsetIds"] and server.log[3][1]["lemma"] == ["house"]
         shared = project / "outputs" / ".work" / "babelnet"
         assert RequestBudget(shared / "budget.json", 4).used() == 4

@@ -1,4 +1,4 @@
-"""TransferModel and PretrainedModel on a tiny project: Lee-corpus halves as "en" and "es", a tiny BERT."""
+"""TransferModel and PretrainedModel on a tiny project: the Lee corpus as both "en" and "es", a tiny BERT."""
 from __future__ import annotations
 
 import json
@@ -12,14 +12,14 @@ from gensim.test.utils import datapath
 from pipeline import PretrainedModel, TransferModel
 from pipeline.dag.base import SUCCESS
 
-from dagutil import build
+from dagutil import assert_failed, assert_metric_names, build, outcome
 from tinymodels import tiny_model
 
 ML_SPEC = """\
 pivot: {lang: en, corpora: [lee_en]}
 source: {lang: es, corpora: [lee_es]}
 dictionary: {path: DICT, direction: source-pivot, test_size: 0.25, seed: 0}
-fasttext: {dim: 24, epochs: 3, min_count: 3, bucket: 20000, minn: 3, maxn: 5}
+fasttext: {dim: 24, epochs: 10, lr: 0.1, min_count: 3, bucket: 20000, minn: 3, maxn: 5}
 mapping: {n_refinement: 1, max_rank: 2000}
 """
 
@@ -32,24 +32,27 @@ wechsel: {neighbors: 5}
 evaluation: {source_verses: lee_en, target_verses: lee_es, books: [Held]}
 pretraining: {steps: 4, batch_size: 2, seq_len: 32, checkpoint_every: 2, device: cpu}
 """
+VERSES = 20
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     root = tmp_path / "proj"
     lines = [ln for ln in Path(datapath("lee_background.cor")).read_text().splitlines() if ln.strip()]
-    half = len(lines) // 2
-    for name, lang, part in (("lee_en", "en", lines[:half]), ("lee_es", "es", lines[half:])):
+    # both "languages" read the same English text: their fastText spaces align well, so WECHSEL's neighbours
+    # mean something; the held-out lines, in neither text, are the parallel verses retrieval is scored on
+    held, text = lines[:VERSES], lines[VERSES:]
+    verses = "ref\ttext\n" + "".join(f"Held 1:{i + 1}\t{ln}\n" for i, ln in enumerate(held))
+    for name, lang in (("lee_en", "en"), ("lee_es", "es")):
         d = root / "corpora" / name
         d.mkdir(parents=True)
         (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: {lang}\nlicence: test licence\nsource: gensim\n"
                                        "files: '*.txt'\n")
-        (d / "text.txt").write_text("\n".join(part[20:]) + "\n")
-        held = part[:20]
+        (d / "text.txt").write_text("\n".join(text) + "\n")
         if lang == "es":  # a word only the held-out file has, often enough to become a token if it leaked
             held = [ln + " zorblax zorblax" for ln in held]
         (d / "held.txt").write_text("\n".join(held) + "\n")
-        (d / "verses.tsv").write_text("ref\ttext\n" + "".join(f"Held 1:{i + 1}\t{ln}\n" for i, ln in enumerate(held)))
+        (d / "verses.tsv").write_text(verses)
     counts = Counter(w.lower() for line in lines for w in line.split() if w.isalpha())
     words = [w for w, c in counts.most_common(600)][100:]
     (root / "dict.tsv").write_text("".join(f"{w}\t{w}\n" for w in words))
@@ -82,9 +85,12 @@ def test_transfer_and_pretraining_stages(project):
     assert metrics["target_subwords_matched"] + metrics["target_subwords_fallback"] == len(tok)
     assert metrics["target_subwords_matched"] > 0.8 * len(tok)
     assert metrics["special_tokens_copied"] == 5
-    for name in ("wechsel", "random_init", "english_model"):
-        assert 0 < metrics[f"retrieval_mrr-{name}"] <= 1
-    assert metrics["retrieval_pairs"] == 20
+    # the English model reads the same verses as itself; WECHSEL's initialisation retrieves far better than a
+    # random one (by 0.26 on average over 13 runs, never by less than 0.15: fastText's threads and the order of
+    # the target tokenizer's ids vary it)
+    assert metrics["retrieval_pairs"] == VERSES and metrics["retrieval_mrr-english_model"] == pytest.approx(1.0)
+    assert metrics["retrieval_mrr-wechsel"] > metrics["retrieval_mrr-random_init"] + 0.1, metrics
+    assert_metric_names(project / "outputs", "fasttext", "aligned", "transfer", "pretrain")
     report = json.loads((tr / "report.json").read_text())
     first = report["sample"][0]
     assert len(first["neighbours"]) == 5
@@ -100,7 +106,9 @@ def test_transfer_and_pretraining_stages(project):
     assert (pt / "loss.png").stat().st_size > 0
     assert AutoModel.from_pretrained(pt / "model").config.vocab_size == len(tok)
     pm = json.loads((pt / "metrics.json").read_text())
-    assert 0 < pm["retrieval_mrr-pretrained"] <= 1 and pm["steps_run"] == 4 and pm["tokens_per_second"] > 0
+    assert pm["steps_run"] == 4 and pm["tokens_per_second"] > 0
+    # four steps went on from WECHSEL's initialisation: still far better than a random one
+    assert pm["retrieval_mrr-pretrained"] > metrics["retrieval_mrr-random_init"] + 0.1, (pm, metrics)
     work = next((project / "outputs" / ".work").glob("pretrain-tiny-bert-to-es-*"))
     assert sorted(p.name for p in work.iterdir()) == ["checkpoint-00000002", "checkpoint-00000004"]
     assert PretrainedModel(lang="es").resources == {}
@@ -108,7 +116,7 @@ def test_transfer_and_pretraining_stages(project):
     spec = project / "tasks" / "transfer" / "es.yaml"
     spec.write_text(spec.read_text().replace("steps: 4", "steps: 2"))
     res = build(PretrainedModel(lang="es"))
-    assert "1 ran successfully" in res.summary_text and "PretrainedModel" in res.summary_text
+    assert outcome(res) == {"completed": {"PretrainedModel"}, "already_done": {"TransferModel"}}, res.summary_text
 
 
 def test_gpu_resource_when_it_runs_on_a_gpu(project, monkeypatch):
@@ -129,23 +137,20 @@ def test_bad_inputs_leave_nothing(project, caplog):
     # every target file held out: no text to train the tokenizer on
     spec.write_text(text.replace('holdout: ["held.txt"]', 'holdout: ["*.txt"]'))
     res = build(TransferModel(lang="es"))
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
-    assert "no non-empty documents" in caplog.text
+    assert_failed(res, caplog, "TransferModel", "no non-empty documents")
     out = project / "outputs" / "transfer"
     assert not out.exists() or not any(out.iterdir())
     # a source model folder that does not exist
     spec.write_text(text.replace("model: /", "model: /no/such/"))
     caplog.clear()
     res = build(TransferModel(lang="es"))
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
-    assert "/no/such/" in caplog.text and "no such folder" in caplog.text
+    assert_failed(res, caplog, "TransferModel", "/no/such/", "no such folder")
     assert not out.exists() or not any(out.iterdir())
     # static vectors of another target language
     spec.write_text(text.replace("lang: es, corpora", "lang: de, corpora"))
     caplog.clear()
     res = build(TransferModel(lang="es"))
-    assert res.status != luigi.LuigiStatusCode.SUCCESS
-    assert "source language is 'de'" in caplog.text
+    assert_failed(res, caplog, "TransferModel", "source language is 'de'", "maps 'es' into 'en'")
     assert not out.exists() or not any(out.iterdir())
 
 

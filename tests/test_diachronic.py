@@ -10,17 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gensim.test.utils import datapath
 
-gensim = pytest.importorskip("gensim")
-from gensim.test.utils import datapath  # noqa: E402
-
-from pipeline.corpora import ConcatCorpus, LineCorpus  # noqa: E402
-from pipeline.diachronic import (CadeSettings, ProcrustesSettings, align_to_reference, choose_pairs,  # noqa: E402
+from pipeline.corpora import ConcatCorpus, LineCorpus
+from pipeline.diachronic import (CadeSettings, ProcrustesSettings, align_to_reference, choose_pairs,
                                  inject_change, insert_pseudowords, reference_slice, swap_preserving_frequency,
                                  train_compass, train_independent_slice, train_procrustes, train_slice)
-from pipeline.diachronic import stages  # noqa: E402
-from pipeline.diachronic.spec import DiachronicSpec, ReportSpec, load_diachronic_spec  # noqa: E402
-from pipeline.errors import InputError  # noqa: E402
+from pipeline.diachronic import stages
+from pipeline.diachronic.spec import DiachronicSpec, ReportSpec, load_diachronic_spec
+from pipeline.errors import InputError
 
 LEE = Path(datapath("lee_background.cor"))
 SMALL = CadeSettings(vector_size=16, window=3, negative=5, min_count=3, compass_epochs=2, slice_epochs=2, threads=1,

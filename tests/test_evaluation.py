@@ -102,7 +102,7 @@ def test_similarity_spearman_by_hand():
 def test_no_coverage_gives_none_not_zero():
     kv = make_keyed_vectors(["zzxq", "qqzx", "xxqz"], np.eye(3))
     metrics = evaluate_vectors(kv)
-    for key in ("analogy_google_accuracy", "similarity_wordsim353_spearman", "similarity_simlex999_spearman"):
+    for key in ("analogy_google_accuracy", "wordsim353_spearman", "simlex999_spearman"):
         assert metrics[key] is None
     assert metrics["analogy_google_coverage"] == 0.0
     assert metrics["analogy_google_n"] == 0
@@ -116,21 +116,21 @@ def test_evaluate_vectors_keys_and_coverage(lee_vectors):
         "analogy_google_accuracy",
         "analogy_google_coverage",
         "analogy_google_n",
-        "similarity_wordsim353_spearman",
-        "similarity_wordsim353_coverage",
-        "similarity_simlex999_spearman",
-        "similarity_simlex999_coverage",
+        "wordsim353_spearman",
+        "wordsim353_coverage",
+        "simlex999_spearman",
+        "simlex999_coverage",
     } <= set(metrics)
     assert 0 < metrics["analogy_google_coverage"] < 1
-    assert 0 < metrics["similarity_wordsim353_coverage"] < 1
+    assert 0 < metrics["wordsim353_coverage"] < 1
     # the similarity scores are gensim's own evaluate_word_pairs on the same files (case-insensitive lookup,
     # 300k most frequent words), and its out-of-vocabulary ratio is the uncovered share
     from gensim.test.utils import datapath
 
     for name, file_name in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
         _, spearman, oov_percent = lee_vectors.evaluate_word_pairs(datapath(file_name))
-        assert metrics[f"similarity_{name}_spearman"] == pytest.approx(spearman.statistic, abs=1e-12), name
-        assert metrics[f"similarity_{name}_coverage"] == pytest.approx(1 - oov_percent / 100), name
+        assert metrics[f"{name}_spearman"] == pytest.approx(spearman.statistic, abs=1e-12), name
+        assert metrics[f"{name}_coverage"] == pytest.approx(1 - oov_percent / 100), name
     json.dumps(metrics)  # plain Python types only
 
 

@@ -74,8 +74,9 @@ def test_project_specs_validate():
 
 
 def test_spec_sections_are_the_algorithm_settings():
-    """Spec sections take their keys, types and defaults from the algorithm modules' settings (runtime-only
-    fields left out), validate with the settings' own checks, and give back the settings object."""
+    """Spec sections take their keys, types, defaults and identity marks from the algorithms' settings (the
+    fields the task or the run environment gives left out), validate with the settings' own checks, and give
+    back the settings object."""
     import dataclasses
 
     from pipeline.corpora import Slicing, TokenizerSettings
@@ -88,12 +89,29 @@ def test_spec_sections_are_the_algorithm_settings():
     def defaults(cls, drop=()):
         return {f.name: f.default for f in dataclasses.fields(cls) if f.name not in drop}
 
-    for section, settings, runtime in ((CadeSpec, CadeSettings, ("seed", "threads")), (SlicingSpec, Slicing, ()),
-                                       (ProcrustesSpec, ProcrustesSettings, ("seed", "threads")),
-                                       (TokenizerSpec, TokenizerSettings, ()),
-                                       (FastTextSpec, FastTextSettings, ("threads",)),
-                                       (MappingSpec, MappingSettings, ("block_rows",))):
-        assert defaults(section) == defaults(settings, runtime), section.__name__
+    from pipeline.diachronic.settings import ReportSettings
+    from pipeline.diachronic.spec import ReportSpec
+    from pipeline.specialization.settings import ExtractSettings, TrainSettings, WordEvaluationSettings
+    from pipeline.specialization.spec import ExtractSpec, TrainSpec, WordEvaluationSpec
+    from pipeline.transfer.settings import PretrainSettings, RetrievalSettings, TokenizerTrainSettings, \
+        WechselSettings
+    from pipeline.transfer.spec import PretrainingSpec, RetrievalSpec, TokenizerTrainSpec, WechselSpec
+
+    # seed: the task's (one per run); threads, block_rows: the run environment's (runtime_field(in_spec=False))
+    for section, settings, left_out in ((CadeSpec, CadeSettings, ("seed", "threads")), (SlicingSpec, Slicing, ()),
+                                        (ProcrustesSpec, ProcrustesSettings, ("seed", "threads")),
+                                        (ReportSpec, ReportSettings, ()),
+                                        (TokenizerSpec, TokenizerSettings, ()),
+                                        (FastTextSpec, FastTextSettings, ("threads",)),
+                                        (MappingSpec, MappingSettings, ("block_rows",)),
+                                        (TrainSpec, TrainSettings, ()), (ExtractSpec, ExtractSettings, ()),
+                                        (WordEvaluationSpec, WordEvaluationSettings, ()),
+                                        (TokenizerTrainSpec, TokenizerTrainSettings, ()),
+                                        (WechselSpec, WechselSettings, ()), (RetrievalSpec, RetrievalSettings, ()),
+                                        (PretrainingSpec, PretrainSettings, ())):
+        assert defaults(section) == defaults(settings, left_out), section.__name__
+        assert {f.name: f.metadata for f in dataclasses.fields(section)} == {
+            f.name: f.metadata for f in dataclasses.fields(settings) if f.name not in left_out}, section.__name__
     cade = CadeSpec(slice_alpha=0.01).settings(seed=3, threads=2)
     assert isinstance(cade, CadeSettings) and (cade.slice_alpha, cade.seed, cade.threads) == (0.01, 3, 2)
     assert FastTextSpec(dim=50).settings(threads=4) == FastTextSettings(dim=50, threads=4)

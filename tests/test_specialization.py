@@ -532,20 +532,6 @@ def test_spec_mirrors_train_settings_and_project_specs_validate():
             assert spec.needs_network == (spec.constraints.babelnet is not None)
 
 
-def test_module_doctests():
-    import doctest
-
-    import pipeline.specialization.constraints as c
-    import pipeline.specialization.encoding as e
-    import pipeline.specialization.extract as x
-    import pipeline.specialization.objective as o
-    import pipeline.specialization.spec as s
-    import pipeline.specialization.train as t
-
-    for m in (c, e, x, o, s, t):
-        assert doctest.testmod(m).failed == 0, m.__name__
-
-
 # ---------------------------------------------------------------------------------------------
 # the stage functions, without luigi
 

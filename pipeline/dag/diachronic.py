@@ -12,13 +12,9 @@ from __future__ import annotations
 import luigi
 
 from ..diachronic.spec import CadeSpec, DiachronicSpec, ProcrustesSpec, load_diachronic_spec
-from ..spec import to_mapping
+from ..spec import identity_of
 from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads
 from .registry import register_kind
-
-#: report keys added after report stages were first built, with the value the code used before each existed:
-#: at that value a key is left out of the stage identity, so the folders built before keep their ids
-_REPORT_KEYS_SINCE = {"neighbours": 10}
 
 
 def diachronic_spec(name: str, profile: str) -> DiachronicSpec:
@@ -47,8 +43,8 @@ class PreparedCorpus(_SpecParams, StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        return {"corpora": list(s.corpora), "slicing": to_mapping(s.slicing), "tokenizer": to_mapping(s.tokenizer),
-                "min_count": s.min_count}
+        return {"corpora": list(s.corpora), "slicing": identity_of(s.slicing, self.version),
+                "tokenizer": identity_of(s.tokenizer, self.version), "min_count": s.min_count}
 
     def identity_inputs(self):
         return corpus_fingerprints(self.spec_obj.corpora)
@@ -70,7 +66,8 @@ class CompassModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-compass"
-    version = 3  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle)
+    version = 4  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle)
+    # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
@@ -79,7 +76,7 @@ class CompassModel(_SpecParams, StageTask):
         return f"{'-'.join(self.spec_obj.corpora)}-seed{self.seed}"
 
     def identity_settings(self):
-        cade = to_mapping(self.spec_obj.cade)
+        cade = identity_of(self.spec_obj.cade, self.version)
         return {"cade": {k: cade[k] for k in CadeSpec.COMPASS_KEYS}, "seed": self.seed}
 
     def run(self):
@@ -99,7 +96,8 @@ class SliceModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-slice"
-    version = 3  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle
+    version = 4  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle
+    # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):
         return {"corpus": PreparedCorpus(spec=self.spec, profile=self.profile),
@@ -109,7 +107,7 @@ class SliceModel(_SpecParams, StageTask):
         return f"{'-'.join(self.spec_obj.corpora)}-{self.slice_name}-seed{self.seed}"
 
     def identity_settings(self):
-        return {"cade": to_mapping(self.spec_obj.cade), "slice": self.slice_name, "seed": self.seed}
+        return {"cade": identity_of(self.spec_obj.cade, self.version), "slice": self.slice_name, "seed": self.seed}
 
     def run(self):
         from ..diachronic.stages import build_cade_slice
@@ -129,7 +127,7 @@ class Word2VecSlice(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "w2v-slice"
-    version = 1
+    version = 2  # 2: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
@@ -138,7 +136,7 @@ class Word2VecSlice(_SpecParams, StageTask):
         return f"{'-'.join(self.spec_obj.corpora)}-{self.slice_name}-seed{self.seed}"
 
     def identity_settings(self):
-        p = to_mapping(self.spec_obj.procrustes)
+        p = identity_of(self.spec_obj.procrustes, self.version)
         return {"procrustes": {k: p[k] for k in ProcrustesSpec.TRAIN_KEYS}, "slice": self.slice_name,
                 "seed": self.seed}
 
@@ -203,17 +201,14 @@ class DiachronicReport(_SpecParams, StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        report = to_mapping(s.report)
-        for key, before in _REPORT_KEYS_SINCE.items():
-            if report[key] == before:
-                del report[key]
+        report = identity_of(s.report, self.version)
         # the slices are dynamic dependencies (their names come from the data), so their ids are not among
         # this stage's inputs: the method's settings, the corpus id and the code versions below stand for them
         if s.method == "cade":
-            return {"cade": to_mapping(s.cade), "report": report,
+            return {"cade": identity_of(s.cade, self.version), "report": report,
                     "upstream_versions": {CompassModel.stage: CompassModel.version,
                                           SliceModel.stage: SliceModel.version}}
-        return {"method": s.method, "procrustes": to_mapping(s.procrustes), "report": report,
+        return {"method": s.method, "procrustes": identity_of(s.procrustes, self.version), "report": report,
                 "upstream_versions": {Word2VecSlice.stage: Word2VecSlice.version,
                                       ProcrustesSlice.stage: ProcrustesSlice.version}}
 
@@ -242,7 +237,7 @@ class DiachronicReport(_SpecParams, StageTask):
 
         slices = {seed: {t.slice_name: t.output().path for t in ts} for seed, ts in tasks.items()}
         with self.writing() as tmp:
-            build_report(self.spec_obj.report, slices, tmp, progress=self.progress)
+            build_report(self.spec_obj.report.settings(), slices, tmp, progress=self.progress)
 
 
 register_kind("diachronic", lambda name, profile: DiachronicReport(spec=name, profile=profile), load_diachronic_spec)

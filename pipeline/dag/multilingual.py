@@ -14,7 +14,7 @@ import luigi
 
 from ..errors import InputError
 from ..multilingual.spec import LanguageSpec, MultilingualSpec, load_multilingual_spec
-from ..spec import to_mapping
+from ..spec import identity_of
 from ..download import cached_download, gunzip_cached, is_url
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, copy_from_stage, outputs_root,
                    stage_threads, tasks_root, write_json)
@@ -39,7 +39,8 @@ class FastTextVectors(StageTask):
     role = luigi.ChoiceParameter(choices=["pivot", "source"], description="which language of the spec")
 
     stage = "fasttext"
-    version = 2  # 2: vectors.npy (+ .vocab / .keys), the form AlignedVectors reads (no pickle)
+    version = 3  # 2: vectors.npy (+ .vocab / .keys), the form AlignedVectors reads (no pickle)
+    # 3: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     @property
     def lang_spec(self) -> LanguageSpec:
@@ -55,8 +56,8 @@ class FastTextVectors(StageTask):
         ls = self.lang_spec
         if ls.vectors:
             return {"lang": ls.lang, "vectors": ls.vectors if is_url(ls.vectors) else Path(ls.vectors).name}
-        return {"lang": ls.lang, "corpora": list(ls.corpora), "tokenizer": to_mapping(s.tokenizer),
-                "fasttext": to_mapping(s.fasttext)}
+        return {"lang": ls.lang, "corpora": list(ls.corpora), "tokenizer": identity_of(s.tokenizer, self.version),
+                "fasttext": identity_of(s.fasttext, self.version)}
 
     def identity_inputs(self):
         ls = self.lang_spec
@@ -134,7 +135,8 @@ class AlignedVectors(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "aligned"
-    version = 2  # 2: <lang>.npy (+ .vocab / .keys) beside each .vec; inputs read without pickle
+    version = 3  # 2: <lang>.npy (+ .vocab / .keys) beside each .vec; inputs read without pickle
+    # 3: metric names (bli_<lang>-<pivot>_mrr-nn, not mrr-nn)
 
     @property
     def spec_obj(self) -> MultilingualSpec:
@@ -149,9 +151,9 @@ class AlignedVectors(StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        d = to_mapping(s.dictionary)
+        d = identity_of(s.dictionary, self.version)
         d["path"] = Path(s.dictionary.path).name if s.dictionary.path else None
-        return {"dictionary": d, "mapping": to_mapping(s.mapping)}
+        return {"dictionary": d, "mapping": identity_of(s.mapping, self.version)}
 
     def identity_inputs(self):
         inputs = {"vectors": super().identity_inputs()}
@@ -160,8 +162,8 @@ class AlignedVectors(StageTask):
         return inputs
 
     def run(self):
-        from ..multilingual import (Alignment, align_vectors, evaluate_alignment, load_dictionary,
-                                    save_mapping)
+        from ..evaluators import BliEvaluator
+        from ..multilingual import Alignment, align_vectors, load_dictionary, save_mapping
         from ..vectors import load_vectors, make_keyed_vectors, save_vectors
 
         s = self.spec_obj
@@ -193,15 +195,15 @@ class AlignedVectors(StageTask):
         alignment = align_vectors(kv_s, kv_p, train.pairs if train is not None else None, settings, where=where)
         metrics["mapping_seconds"] = round(time.time() - t0, 2)
         metrics["mapping_steps"] = len(alignment.history)
-        if test is not None and len(test):
-            metrics.update(evaluate_alignment(kv_s, kv_p, alignment, test.pairs, csls_k=s.mapping.csls_k))
+        mapped_s = make_keyed_vectors(kv_s.index_to_key, alignment.map(kv_s.vectors), kv_s.expandos.get("count"))
+        mapped_p = make_keyed_vectors(kv_p.index_to_key, alignment.map_target(kv_p.vectors),
+                                      kv_p.expandos.get("count"))
+        if test is not None and len(test):  # BLI of the vectors published, on the test dictionary published
+            metrics.update(BliEvaluator(test.pairs, f"{src}-{piv}", csls_k=s.mapping.csls_k)((mapped_s, mapped_p)))
         with self.writing() as tmp:
             save_mapping(alignment, tmp / f"mapping.{src}-{piv}.npy")
-            counts = kv_s.expandos.get("count")
-            save_vectors(make_keyed_vectors(kv_s.index_to_key, alignment.map(kv_s.vectors), counts), tmp / src)
-            pcounts = kv_p.expandos.get("count")
-            save_vectors(make_keyed_vectors(kv_p.index_to_key, alignment.map_target(kv_p.vectors), pcounts),
-                         tmp / piv)
+            save_vectors(mapped_s, tmp / src)
+            save_vectors(mapped_p, tmp / piv)
             save_mapping(Alignment.identity(kv_p.vector_size, alignment.target), tmp / f"mapping.{piv}-{piv}.npy")
             for lang, role in ((src, "source"), (piv, "pivot")):
                 native = self.input()[role].path / "vectors.bin"

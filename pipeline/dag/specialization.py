@@ -27,7 +27,7 @@ from pathlib import Path
 import luigi
 
 from ..errors import InputError
-from ..spec import to_mapping
+from ..spec import identity_of
 from ..specialization.spec import SpecializationSpec, load_specialization_spec
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root, stage_threads,
                    tasks_root, work_dir)
@@ -91,7 +91,7 @@ class SpecializationConstraints(StageTask):
         return self.spec
 
     def identity_settings(self):
-        c = to_mapping(self.spec_obj.constraints)
+        c = identity_of(self.spec_obj.constraints, self.version)
         if c["wordnet"]:
             c["wordnet"]["path"] = None  # its content is an input
         for d in c["freedict"]:
@@ -101,9 +101,6 @@ class SpecializationConstraints(StageTask):
                 d["path"] = Path(d["path"]).name
         for a in c["apertium"]:
             a["path"], a["lemmas_from"] = None, None  # their contents are inputs
-        if c["babelnet"]:
-            for k in ("key_env", "timeout", "retries", "daily_budget"):
-                c["babelnet"].pop(k)  # how the harvest runs, not what it finds
         c["holdout_files"] = [Path(p).name for p in c["holdout_files"]]
         return c
 
@@ -156,7 +153,8 @@ class SpecializedModel(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "specialized"
-    version = 2  # 2: vectors also as .npy + .keys / .vocab (the form read without pickle)
+    version = 3  # 2: vectors also as .npy + .keys / .vocab (the form read without pickle)
+    # 3: metric names (bli_en-es_queries, not bli_en-es_bli_queries; simlex999_coverage)
 
     @property
     def spec_obj(self) -> SpecializationSpec:
@@ -187,15 +185,14 @@ class SpecializedModel(StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        train = to_mapping(s.train)
-        train.pop("checkpoint_every")
-        extract = to_mapping(s.extract)
+        train = identity_of(s.train, self.version)
+        extract = identity_of(s.extract, self.version)
         for w in extract["words"]:
             w["path"] = Path(w["path"]).name if w["path"] else None  # its content is an input
         local = Path(self._model_location()).exists() and not s.model.startswith("pkg:")
         return {"model": Path(s.model).name if local else s.model,  # a folder's content is an input
                 "model_revision": s.model_revision, "train": train, "extract": extract,
-                "evaluation": to_mapping(s.evaluation)}
+                "evaluation": identity_of(s.evaluation, self.version)}
 
     def identity_inputs(self):
         inputs = {"constraints": super().identity_inputs()}

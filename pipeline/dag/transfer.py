@@ -13,7 +13,7 @@ from typing import Iterator
 import luigi
 
 from ..models import model_name
-from ..spec import to_mapping
+from ..spec import identity_of
 from ..transfer.spec import TransferSpec, load_transfer_spec
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, stage_threads, tasks_root,
                    work_dir)
@@ -79,9 +79,8 @@ class TransferModel(_TransferParams, StageTask):
 
     def identity_settings(self):
         s = self.spec_obj
-        return {"source_model": to_mapping(s.source_model), "target": to_mapping(s.target),
-                "tokenizer": to_mapping(s.tokenizer), "wechsel": to_mapping(s.wechsel),
-                "evaluation": to_mapping(s.evaluation)}
+        return {key: identity_of(getattr(s, key), self.version)
+                for key in ("source_model", "target", "tokenizer", "wechsel", "evaluation")}
 
     def identity_inputs(self):
         from ..models import model_source_identity
@@ -131,9 +130,8 @@ class PretrainedModel(_TransferParams, StageTask):
         return f"{model_name(s.source_model.model)}-to-{s.target.lang}"
 
     def identity_settings(self):
-        p = to_mapping(self.spec_obj.pretraining)
-        p.pop("log_every", None)
-        return {"pretraining": p, "target": to_mapping(self.spec_obj.target)}
+        s = self.spec_obj
+        return {"pretraining": identity_of(s.pretraining, self.version), "target": identity_of(s.target, self.version)}
 
     def run(self):
         from ..transfer.stages import PretrainInputs, build_pretrained

@@ -19,20 +19,30 @@ Modules: :mod:`.cade` (compass, slices against its frozen context matrix,
 the compass on disk without pickle) with its compiled kernel :mod:`.kernel`,
 :mod:`.procrustes` (the baseline), :mod:`.change` (change measures, rankings,
 stability across seeds, AP / MRR), :mod:`.synthetic` (known changes injected
-into real text), :mod:`.plots` (figures), :mod:`.spec` (the run spec,
+into real text), :mod:`.plots` (figures), :mod:`.settings` (the methods'
+settings, standard library only), :mod:`.spec` (the run spec,
 ``tasks/diachronic/*.yaml``, where ``method: cade | procrustes`` chooses) and
 :mod:`.stages` (each stage as ``build_x(settings, inputs, out_dir) -> metrics``).
+Names are imported from their module on first use.
 """
 from __future__ import annotations
 
-from .cade import (Compass, CadeSettings, TrainedSlice, load_compass, reference_initial_vectors, save_compass,
-                   train_compass, train_slice)
-from .change import (MEASURES, average_precision, change_table, default_pairs, mean_reciprocal_rank,
-                     nearest_neighbours, stability_across_seeds, table_pairs, top_changed)
-from .procrustes import (ProcrustesSettings, align_to_reference, reference_slice, train_independent_slice,
-                         train_procrustes)
-from .spec import DiachronicSpec, load_diachronic_spec
-from .synthetic import choose_pairs, inject_change, insert_pseudowords, swap_preserving_frequency
+import importlib
+from typing import TYPE_CHECKING
+
+# name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
+# classes only) does not load numpy, gensim or numba
+_EXPORTS = {
+    "cade": ("Compass", "TrainedSlice", "load_compass", "reference_initial_vectors", "save_compass", "train_compass",
+             "train_slice"),
+    "change": ("average_precision", "change_table", "default_pairs", "mean_reciprocal_rank", "nearest_neighbours",
+               "stability_across_seeds", "table_pairs", "top_changed"),
+    "procrustes": ("align_to_reference", "reference_slice", "train_independent_slice", "train_procrustes"),
+    "settings": ("CadeSettings", "MEASURES", "ProcrustesSettings"),
+    "spec": ("DiachronicSpec", "load_diachronic_spec"),
+    "synthetic": ("choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "Compass", "CadeSettings", "TrainedSlice", "load_compass", "reference_initial_vectors", "save_compass",
@@ -43,3 +53,26 @@ __all__ = [
     "DiachronicSpec", "load_diachronic_spec",
     "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .cade import (Compass, TrainedSlice, load_compass, reference_initial_vectors, save_compass, train_compass,
+                       train_slice)
+    from .change import (average_precision, change_table, default_pairs, mean_reciprocal_rank, nearest_neighbours,
+                         stability_across_seeds, table_pairs, top_changed)
+    from .procrustes import align_to_reference, reference_slice, train_independent_slice, train_procrustes
+    from .settings import MEASURES, CadeSettings, ProcrustesSettings
+    from .spec import DiachronicSpec, load_diachronic_spec
+    from .synthetic import choose_pairs, inject_change, insert_pseudowords, swap_preserving_frequency

@@ -52,11 +52,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from ..errors import InputError
+from .settings import CadeSettings  # a light module: specs read it without numpy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -65,41 +67,6 @@ __all__ = ["CadeSettings", "Compass", "TrainedSlice", "load_compass", "reference
 
 _CHUNK_WORDS = 10000  # gensim's batch_words: a chunk holds whole sentences up to this many raw words
 _FLUSH_TOKENS = 1 << 18  # encoder buffer (tokens) before writing to disk
-
-
-@dataclass(frozen=True)
-class CadeSettings:
-    """CADE settings; defaults are the reference implementation's."""
-
-    vector_size: int = 100
-    window: int = 5
-    negative: int = 10
-    min_count: int = 5
-    sample: float = 1e-3
-    compass_epochs: int = 5
-    slice_epochs: int = 5
-    compass_alpha: float = 0.025
-    slice_alpha: float = 0.025
-    min_alpha: float = 0.0001
-    init_mode: str = "hidden"  # "hidden": random word vectors (gensim's init); "both": copied from the compass
-    slice_vocab: str = "compass"  # "compass": every compass word seen in the slice (reference); "min_count": also frequent enough in it
-    seed: int = 1
-    threads: int = 1
-
-    def __post_init__(self):
-        if self.init_mode not in ("hidden", "both"):
-            raise ValueError(f"init_mode must be 'hidden' or 'both', not {self.init_mode!r}")
-        if self.slice_vocab not in ("compass", "min_count"):
-            raise ValueError(f"slice_vocab must be 'compass' or 'min_count', not {self.slice_vocab!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs", "threads"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        for name in ("compass_alpha", "slice_alpha"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-        if self.min_alpha < 0 or self.sample < 0:
-            raise ValueError("min_alpha and sample must be >= 0")
 
 
 @dataclass
@@ -188,6 +155,8 @@ def reference_initial_vectors(model) -> None:
     WEB: 0.158 against the original CADE's 0.149; with this, 0.149 —
     ``bench/bench_change_noise.py --reference-python``).
     """
+    import numpy as np
+
     model.wv.vectors *= np.float32(0.5)
 
 
@@ -260,6 +229,7 @@ def save_compass(model, folder, name: str = "compass") -> dict[str, Path]:
     ``<name>.syn1neg.npy`` (the context matrix) and ``<name>.json`` (the model's settings).
     Returns the written paths.
     """
+    import numpy as np
     from ..vectors import save_vectors
 
     if getattr(model, "syn1neg", None) is None or not getattr(model, "negative", 0):
@@ -327,6 +297,8 @@ class _Encoded:
     """The slice corpus as provisional int32 ids on disk, with counts and the chunk plan."""
 
     def __init__(self, tmp: Path):
+        import numpy as np
+
         self.prov_path = tmp / "provisional.i32"
         self.lens_path = tmp / "raw_lens.i32"
         self.index: dict[str, int] = {}  # word -> provisional id, in order of first occurrence (gensim's raw_vocab order)
@@ -340,6 +312,8 @@ class _Encoded:
 
 
 def _encode(corpus, tmp: Path, label: str) -> _Encoded:
+    import numpy as np
+
     enc = _Encoded(tmp)
     index = enc.index
     getitem = index.__getitem__
@@ -438,6 +412,8 @@ class _Chunks:
 
     def read(self, fh, c: int, out: Optional[np.ndarray] = None):
         """Chunk ``c`` as ``(tokens, sentence_lengths)``; reads into ``out`` (int32) when given (no allocation)."""
+        import numpy as np
+
         ns = int(self.n_sents[c])
         n = ns + int(self.n_toks[c])
         fh.seek(int(self.offsets[c]))
@@ -455,6 +431,8 @@ class _Chunks:
 
 def _finalise(enc: _Encoded, table: np.ndarray, tmp: Path) -> _Chunks:
     """Remap provisional ids to the slice vocabulary (dropping the rest) and write the chunk file."""
+    import numpy as np
+
     _k = _kernel()
     path = tmp / "chunks.i32"
     n_chunks = len(enc.chunk_sents)
@@ -511,6 +489,7 @@ def _prepare_slice(compass, corpus, settings: CadeSettings, tmp: Path, name: str
     counts, ``sample_int``, ``cum_table``, seeded random vectors, no training),
     the encoded chunk file, and the compass row of every slice word.
     """
+    import numpy as np
     from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
     label = _corpus_label(corpus, name)
@@ -557,6 +536,8 @@ def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tm
     (default: the system temporary directory). Raises :class:`InputError`
     naming the slice when no word qualifies.
     """
+    import numpy as np
+
     t_start = time.perf_counter()
     if getattr(compass, "syn1neg", None) is None or not getattr(compass, "negative", 0):
         raise ValueError("the compass must be a Word2Vec trained with negative sampling (syn1neg)")
@@ -611,6 +592,8 @@ def _safe(name: str) -> str:
 
 def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeSettings, progress, name) -> int:
     """Train all epochs over the chunk file; returns the effective words trained."""
+    import numpy as np
+
     _k = _kernel()
     epochs = settings.slice_epochs
     n_chunks = len(chunks)

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from ..errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
     from gensim.models import KeyedVectors
 
@@ -47,7 +46,8 @@ __all__ = [
     "MEASURES",
 ]
 
-MEASURES = ("cosine_distance", "local_neighbourhood_distance")
+from .settings import MEASURES  # noqa: E402 (with the report settings, which specs read without numpy)
+
 _PAIR = ["slice_a", "slice_b"]
 
 
@@ -67,6 +67,8 @@ def default_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     m = np.asarray(m, dtype=np.float32)
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -81,6 +83,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     the row's k-th largest that leaves about ``k * step`` candidates per row,
     which are then sorted exactly.
     """
+    import numpy as np
+
     b, n = scores.shape
     step = max(1, min(8, n // (4 * k)))
     threshold = np.partition(scores[:, ::step], -k, axis=1)[:, -k]
@@ -99,6 +103,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _local_neighbourhood_distance(Xa: np.ndarray, Xb: np.ndarray, k: int, block_elements: int) -> np.ndarray:
     """Hamilton et al.'s measure for every row, given unit rows of the same words in two slices."""
+    import numpy as np
+
     n = Xa.shape[0]
     out = np.empty(n, dtype=np.float64)
     block = max(1, min(n, block_elements // max(n, 1)))
@@ -123,6 +129,8 @@ def _local_neighbourhood_distance(Xa: np.ndarray, Xb: np.ndarray, k: int, block_
 
 def _ordinal_rank_desc(values: np.ndarray) -> np.ndarray:
     """1 for the largest value; NaN last; ties in input order."""
+    import numpy as np
+
     key = np.where(np.isnan(values), -np.inf, values)
     order = np.argsort(-key, kind="stable")
     rank = np.empty(len(values), dtype=np.int64)
@@ -131,6 +139,7 @@ def _ordinal_rank_desc(values: np.ndarray) -> np.ndarray:
 
 
 def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | None) -> np.ndarray | None:
+    import numpy as np
     from ..vectors import has_counts
 
     if has_counts(kv):
@@ -147,6 +156,7 @@ def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | Non
 def _pair_table(
     kva: "KeyedVectors", kvb: "KeyedVectors", a: str, b: str, min_freq: int | None, k: int, block_elements: int
 ) -> "pl.DataFrame":
+    import numpy as np
     import polars as pl
 
     words = [w for w in kva.index_to_key if w in kvb.key_to_index]
@@ -279,6 +289,7 @@ def stability_across_seeds(
     slice pairs, ``None`` with fewer than two tables. Identical runs give 1.0,
     runs with disjoint top lists 0.0.
     """
+    import numpy as np
     import polars as pl
 
     if not tables:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
-
 from ..errors import InputError
 from ..figures import pyplot as _pyplot
 from ..figures import save_figure as _save
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
     from gensim.models import KeyedVectors
 
@@ -24,6 +23,8 @@ __all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats"]
 
 def _pca_2d(points: np.ndarray) -> np.ndarray:
     """Project rows onto their first two principal components (SVD of the centred matrix)."""
+    import numpy as np
+
     centred = points - points.mean(axis=0, keepdims=True)
     _, _, Vt = np.linalg.svd(centred, full_matrices=False)
     coords = centred @ Vt[:2].T
@@ -43,6 +44,8 @@ def plot_trajectory(
     where it is a neighbour, coloured and labelled with that slice. Arrows
     follow the word through the slices in the given order.
     """
+    import numpy as np
+
     plt = _pyplot()
     present = [name for name, kv in slices.items() if word in kv.key_to_index]
     if not present:
@@ -100,6 +103,7 @@ def plot_top_changed(
     ``pair`` defaults to the table's last pair, which for
     :func:`.change.default_pairs` is first-vs-last slice.
     """
+    import numpy as np
     from .change import table_pairs, top_changed
 
     pairs = table_pairs(table)
@@ -134,6 +138,8 @@ def plot_slice_stats(stats_df: "pl.DataFrame", path: str | Path) -> Path:
     ``stats_df`` has a ``slice`` column and ``tokens`` / ``types`` columns
     (``n_tokens`` / ``n_types`` are accepted too); rows are drawn in order.
     """
+    import numpy as np
+
     columns = {}
     for name, aliases in _STAT_ALIASES.items():
         found = [c for c in aliases if c in stats_df.columns]

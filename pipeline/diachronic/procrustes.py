@@ -25,63 +25,18 @@ settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional
 
 from ..errors import InputError
+from .settings import ARCHITECTURES, ProcrustesSettings  # a light module: specs read it without gensim
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
-
-    from .cade import CadeSettings
 
 __all__ = ["ProcrustesSettings", "align_to_reference", "reference_slice", "train_independent_slice",
            "train_procrustes"]
 
 Progress = Optional[Callable[[float, str], None]]
-
-ARCHITECTURES = {"cbow": 0, "sgns": 1}  # gensim's sg flag
-
-
-@dataclass(frozen=True)
-class ProcrustesSettings:
-    """Settings of the Procrustes baseline; training defaults are CADE's (the reference's)."""
-
-    vector_size: int = 100
-    architecture: str = "cbow"  # "cbow" or "sgns" (skip-gram with negative sampling)
-    window: int = 5
-    negative: int = 10
-    min_count: int = 5
-    sample: float = 1e-3
-    epochs: int = 5
-    alpha: float = 0.025
-    min_alpha: float = 0.0001
-    reference: str = "first"  # the slice every other one is mapped onto: "first", "last" or a slice name
-    seed: int = 1
-    threads: int = 1
-
-    def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "epochs", "threads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        if not self.alpha > 0:
-            raise ValueError("alpha must be positive")
-        if self.min_alpha < 0 or self.sample < 0:
-            raise ValueError("min_alpha and sample must be >= 0")
-        if not isinstance(self.reference, str) or not self.reference:
-            raise ValueError("reference must be 'first', 'last' or a slice name")
-
-    @classmethod
-    def matching(cls, cade: "CadeSettings", **changes) -> "ProcrustesSettings":
-        """The baseline at a CADE run's settings: its slice epochs and slice learning rate, same seed and threads."""
-        values = dict(vector_size=cade.vector_size, window=cade.window, negative=cade.negative,
-                      min_count=cade.min_count, sample=cade.sample, epochs=cade.slice_epochs,
-                      alpha=cade.slice_alpha, min_alpha=cade.min_alpha, seed=cade.seed, threads=cade.threads)
-        values.update(changes)
-        return cls(**values)
 
 
 def _label(corpus, default: str) -> str:

@@ -1,11 +1,11 @@
 """The diachronic run spec (``tasks/diachronic/*.yaml``), validated into typed objects.
 
-Sections take their keys, types and defaults from the algorithms' settings
-(:func:`pipeline.spec.settings_section`): ``slicing`` from
-:class:`pipeline.corpora.Slicing`, ``cade`` from :class:`.cade.CadeSettings`,
-``procrustes`` from :class:`.procrustes.ProcrustesSettings`. ``method``
-chooses how the slices are put into one space: ``cade`` (the default) or
-``procrustes`` (the classic baseline).
+Sections take their keys, types, defaults and identity marks from the
+algorithms' settings (:func:`pipeline.spec.settings_section`): ``slicing``
+from :class:`pipeline.corpora.Slicing`, ``cade``, ``procrustes`` and
+``report`` from :mod:`.settings` (``CadeSettings``, ``ProcrustesSettings``,
+``ReportSettings``). ``method`` chooses how the slices are put into one
+space: ``cade`` (the default) or ``procrustes`` (the classic baseline).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -23,12 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from ..corpora import Slicing
 from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
-from .cade import CadeSettings
-from .procrustes import ProcrustesSettings
+from .settings import CadeSettings, ProcrustesSettings, ReportSettings
 
 __all__ = ["METHODS", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "DiachronicSpec",
            "load_diachronic_spec"]
@@ -38,42 +36,19 @@ METHODS = ("cade", "procrustes")
 
 SlicingSpec = settings_section(Slicing, "SlicingSpec", module=__name__,
                                doc="How documents group into slices: by date period, or one slice per corpus.")
+# seed: each of the report's runs has its own (report.seeds)
 CadeSpec = settings_section(
-    CadeSettings, "CadeSpec", runtime=("seed", "threads"), module=__name__,
+    CadeSettings, "CadeSpec", given=("seed",), module=__name__,
     doc="CADE settings; defaults are the reference implementation's (DESIGN.md).",
     COMPASS_KEYS=("vector_size", "window", "negative", "min_count", "sample", "compass_epochs", "compass_alpha",
                   "min_alpha"))
 ProcrustesSpec = settings_section(
-    ProcrustesSettings, "ProcrustesSpec", runtime=("seed", "threads"), module=__name__,
+    ProcrustesSettings, "ProcrustesSpec", given=("seed",), module=__name__,
     doc="The Procrustes baseline: an independent word2vec per slice, aligned to one reference slice.",
     TRAIN_KEYS=("vector_size", "architecture", "window", "negative", "min_count", "sample", "epochs", "alpha",
                 "min_alpha"))
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """The semantic change report (presentation options are marked in DAG identity)."""
-
-    min_freq: int = 5
-    pairs: Optional[tuple[tuple[str, str], ...]] = None
-    top_n: int = 20
-    k_neighbours: int = 25
-    seeds: tuple[int, ...] = (1,)
-    words: tuple[str, ...] = ()
-    plot_words: int = 3
-    # the measure that ranks the top changed words (and their stability, plot):
-    # CADE's cosine distance is noisy for rare words (bench/bench_change_noise.py)
-    rank_by: str = "local_neighbourhood_distance"
-    # nearest neighbours listed per word and slice in neighbours.parquet
-    neighbours: int = 10
-
-    def __post_init__(self):
-        from .change import MEASURES
-
-        if self.rank_by not in MEASURES:
-            raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
-        if self.neighbours < 1:
-            raise ValueError("a positive integer for neighbours")
+ReportSpec = settings_section(ReportSettings, "ReportSpec", module=__name__,
+                              doc="The semantic change report: words, measures, seeds and neighbours shown.")
 
 
 @dataclass(frozen=True)

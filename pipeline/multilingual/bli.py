@@ -33,6 +33,7 @@ import logging
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pipeline.errors import InputError
+from pipeline.evaluators import bli_method_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,15 +216,6 @@ def search(
     return out_s, out_i
 
 
-def bli_method_name(method: str, csls_k: int = 10) -> str:
-    """``"nn"`` or ``"csls_knn_<k>"``, as MUSE names them."""
-    if method == "nn":
-        return "nn"
-    if method == "csls":
-        return f"csls_knn_{csls_k}"
-    raise ValueError(f"BLI method must be 'nn' or 'csls'; found {method!r}")
-
-
 def _gold_by_source(pairs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     import numpy as np
 
@@ -256,10 +248,12 @@ def evaluate_bli(
     best-scoring gold translation; MRR is the mean of 1 / rank. Rows are
     length-normalised here.
 
-    Returns a flat dict: ``precision_at_<k>-<method>`` and ``mrr-<method>``
-    (fractions in [0, 1]; MUSE prints percentages), ``bli_queries`` (distinct
-    source words) and ``bli_pairs``. Methods: ``"nn"`` (cosine) and
-    ``"csls"`` (named ``csls_knn_<csls_k>``).
+    Returns the measures, flat: ``precision_at_<k>-<method>`` and
+    ``mrr-<method>`` (fractions in [0, 1]; MUSE prints percentages),
+    ``queries`` (distinct source words) and ``pairs``. Methods: ``"nn"``
+    (cosine) and ``"csls"`` (named ``csls_knn_<csls_k>``).
+    :class:`pipeline.evaluators.BliEvaluator` names them for a language pair
+    (``bli_es-en_mrr-nn``).
     """
     import numpy as np
 
@@ -299,6 +293,6 @@ def evaluate_bli(
         for k in ks:
             metrics[f"precision_at_{k}-{name}"] = float(np.mean(ranks <= k))
         metrics[f"mrr-{name}"] = float(np.mean(1.0 / ranks))
-    metrics["bli_queries"] = int(len(sources))
-    metrics["bli_pairs"] = int(len(gold_cols))
+    metrics["queries"] = int(len(sources))
+    metrics["pairs"] = int(len(gold_cols))
     return metrics

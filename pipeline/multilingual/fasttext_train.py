@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from pipeline.errors import InputError
+from .settings import MODELS, FastTextSettings  # a light module: specs read it without fastText
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,63 +51,6 @@ __all__ = [
 ]
 
 EOS = "</s>"
-MODELS = ("skipgram", "cbow")
-
-
-@dataclass(frozen=True)
-class FastTextSettings:
-    """fastText training settings (fastText's defaults, but ``dim`` 300 as the public ``cc.*`` vectors).
-
-    ``dim``: vector size. ``epochs``: passes over the text. ``minn`` /
-    ``maxn``: character n-gram lengths (``maxn=0`` turns subwords off).
-    ``model``: ``skipgram`` or ``cbow``. ``min_count``: words seen fewer
-    times are dropped. ``lr``: start learning rate. ``threads``: worker
-    threads. ``seed``: random seed. ``window``, ``neg``, ``bucket``
-    (hash buckets for n-grams), ``t`` (subsampling threshold): as in fastText.
-    """
-
-    dim: int = 300
-    epochs: int = 5
-    minn: int = 3
-    maxn: int = 6
-    model: str = "skipgram"
-    min_count: int = 5
-    lr: float = 0.05
-    threads: int = 1
-    seed: int = 0
-    window: int = 5
-    neg: int = 5
-    bucket: int = 2_000_000
-    t: float = 1e-4
-
-    def __post_init__(self):
-        for name in ("dim", "epochs", "min_count", "threads", "window", "neg", "bucket"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"FastTextSettings.{name} must be a positive integer; found {v!r}")
-        for name in ("minn", "maxn", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"FastTextSettings.{name} must be an integer >= 0; found {v!r}")
-        if self.maxn and self.minn > self.maxn:
-            raise ValueError(f"FastTextSettings.minn ({self.minn}) must not exceed maxn ({self.maxn})")
-        if self.model not in MODELS:
-            raise ValueError(f"FastTextSettings.model must be one of {', '.join(MODELS)}; found {self.model!r}")
-        for name in ("lr", "t"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"FastTextSettings.{name} must be a positive number; found {v!r}")
-
-    def to_mapping(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def fasttext_args(self) -> dict:
-        """Keyword arguments of ``fasttext.train_unsupervised``."""
-        return {
-            "model": self.model, "dim": self.dim, "epoch": self.epochs, "minn": self.minn, "maxn": self.maxn,
-            "minCount": self.min_count, "lr": self.lr, "thread": self.threads, "seed": self.seed,
-            "ws": self.window, "neg": self.neg, "bucket": self.bucket, "t": self.t, "verbose": 0,
-        }
 
 
 @dataclass(frozen=True)

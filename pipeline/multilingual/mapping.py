@@ -40,7 +40,6 @@ True
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -51,6 +50,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 from pipeline.errors import InputError
 
 from .bli import DEFAULT_BLOCK_ROWS, evaluate_bli, knn_mean_similarity, search, unit_rows
+from .settings import DICTIONARY_BUILDS, PREPROCESSING_STEPS, MappingSettings  # light: specs read it
+from .settings import parse_steps as _parse_steps
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,68 +74,6 @@ __all__ = [
     "save_mapping",
     "load_mapping",
 ]
-
-PREPROCESSING_STEPS = ("renorm", "center")
-DICTIONARY_BUILDS = ("S2T", "T2S", "S2T|T2S", "S2T&T2S")
-NEIGHBOURHOODS = ("full", "max_rank")
-
-
-def _parse_steps(steps: str | Sequence[str] | None) -> tuple[str, ...]:
-    if steps is None:
-        return ()
-    parts = steps.split(",") if isinstance(steps, str) else list(steps)
-    parts = tuple(p.strip() for p in parts if p and p.strip())
-    for p in parts:
-        if p not in PREPROCESSING_STEPS:
-            raise ValueError(f"normalisation steps must be among {', '.join(PREPROCESSING_STEPS)} "
-                             f"(comma-separated, e.g. 'renorm,center,renorm'); found {p!r}")
-    return parts
-
-
-@dataclass(frozen=True)
-class MappingSettings:
-    """How :func:`fit_mapping` learns the map (MUSE ``supervised.py`` defaults unless noted).
-
-    ``n_refinement``: CSLS refinement steps after the seed Procrustes (0: the
-    seed Procrustes only). ``csls_k``: neighbours in CSLS. ``max_rank``: only
-    the ``max_rank`` most frequent words of each side enter an induced
-    dictionary (0: all; MUSE's unsupervised default 15000, supervised 10000).
-    ``build``: ``S2T``, ``T2S``, ``S2T|T2S`` (union) or ``S2T&T2S`` (mutual
-    nearest neighbours). ``neighbourhood``: ``full`` (as MUSE) or
-    ``max_rank`` (see the module docstring). ``normalize``: preprocessing
-    steps applied to both spaces, e.g. ``"renorm,center,renorm"`` (MUSE's
-    default is none). ``keep_seed``: add the seed pairs to every induced
-    dictionary (not MUSE). ``block_rows``: query rows per block in searches.
-    """
-
-    n_refinement: int = 5
-    csls_k: int = 10
-    max_rank: int = 15000
-    build: str = "S2T&T2S"
-    neighbourhood: str = "full"
-    normalize: str = ""
-    keep_seed: bool = False
-    block_rows: int = DEFAULT_BLOCK_ROWS
-
-    def __post_init__(self):
-        for name in ("n_refinement", "max_rank"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"MappingSettings.{name} must be an integer >= 0; found {v!r}")
-        for name in ("csls_k", "block_rows"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"MappingSettings.{name} must be a positive integer; found {v!r}")
-        if self.build not in DICTIONARY_BUILDS:
-            raise ValueError(f"MappingSettings.build must be one of {', '.join(DICTIONARY_BUILDS)}; "
-                             f"found {self.build!r}")
-        if self.neighbourhood not in NEIGHBOURHOODS:
-            raise ValueError(f"MappingSettings.neighbourhood must be one of {', '.join(NEIGHBOURHOODS)}; "
-                             f"found {self.neighbourhood!r}")
-        object.__setattr__(self, "normalize", ",".join(_parse_steps(self.normalize)))
-
-    def to_mapping(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -454,9 +393,11 @@ def evaluate_alignment(
 ) -> dict:
     """BLI of the mapped source vocabulary against the whole target vocabulary on ``test_pairs``.
 
-    A flat metrics dict (see :func:`pipeline.multilingual.bli.evaluate_bli`)
-    plus ``bli_pairs_unknown``: test pairs skipped because a word is not in the
-    vectors (0 when the pairs were restricted to the vocabularies first).
+    The measures of :func:`pipeline.multilingual.bli.evaluate_bli` plus
+    ``pairs_unknown``: test pairs skipped because a word is not in the vectors
+    (0 when the pairs were restricted to the vocabularies first).
+    :class:`pipeline.evaluators.BliEvaluator` gives them the names of
+    ``metrics.json`` (``bli_<src>-<tgt>_...``).
     """
     rows, unknown = pair_rows(test_pairs, _index(kv_src), _index(kv_tgt))
     if len(rows) == 0:
@@ -464,7 +405,7 @@ def evaluate_alignment(
     src = alignment.map(kv_src.vectors)
     tgt = alignment.map_target(kv_tgt.vectors)
     metrics = evaluate_bli(src, tgt, rows, methods=methods, csls_k=csls_k, ks=ks, block_rows=block_rows)
-    metrics["bli_pairs_unknown"] = int(unknown)
+    metrics["pairs_unknown"] = int(unknown)
     return metrics
 
 

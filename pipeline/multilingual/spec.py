@@ -1,8 +1,8 @@
 """The multilingual run spec (``tasks/multilingual/*.yaml``), validated into typed objects.
 
-``fasttext`` and ``mapping`` take their keys, types and defaults from
-:class:`.fasttext_train.FastTextSettings` and :class:`.mapping.MappingSettings`
-(:func:`pipeline.spec.settings_section`).
+``fasttext`` and ``mapping`` take their keys, types, defaults and identity
+marks from :class:`.settings.FastTextSettings` and
+:class:`.settings.MappingSettings` (:func:`pipeline.spec.settings_section`).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..languages import iso_language
 from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
-from .fasttext_train import FastTextSettings
-from .mapping import MappingSettings
+from .settings import FastTextSettings, MappingSettings
 
 __all__ = ["LanguageSpec", "DictionarySpec", "FastTextSpec", "MappingSpec", "MultilingualSpec",
            "load_multilingual_spec"]
@@ -35,8 +35,7 @@ class LanguageSpec:
     vectors_sha256: Optional[str] = None
 
     def __post_init__(self):
-        if not (2 <= len(self.lang) <= 3 and self.lang.isalpha() and self.lang.islower()):
-            raise ValueError(f"an ISO 639 code such as 'en' for lang, not {self.lang!r}")
+        iso_language(self.lang, "lang")
         if bool(self.corpora) == bool(self.vectors):
             raise ValueError(f"either corpora or vectors (not both) for language '{self.lang}'")
 
@@ -58,8 +57,8 @@ class DictionarySpec:
             raise ValueError("a fraction in [0, 1) or a whole number of test source words for test_size")
 
 
-FastTextSpec = settings_section(FastTextSettings, "FastTextSpec", runtime=("threads",), module=__name__)
-MappingSpec = settings_section(MappingSettings, "MappingSpec", runtime=("block_rows",), module=__name__)
+FastTextSpec = settings_section(FastTextSettings, "FastTextSpec", module=__name__)
+MappingSpec = settings_section(MappingSettings, "MappingSpec", module=__name__)
 
 
 @dataclass(frozen=True)

@@ -35,20 +35,44 @@ folder -> metrics) and :mod:`.card` (the model card). The BabelNet client is
 """
 from __future__ import annotations
 
-from .constraints import (ConstraintSet, DictionarySource, apertium_pairs, babelnet_senses, drop_heldout,
-                          freedict_senses, language_pair_weights, pivot_dictionary, plan_batches,
-                          prepare_constraints, read_heldout_file, read_wordnet_senses, senses_frame, subsample_pairs,
-                          synonym_pairs)
-from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
-from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
-from .spec import SpecializationSpec, load_specialization_spec
-from .train import TrainResult, TrainSettings, train_specialization
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ConstraintSet", "DictionarySource", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses",
-    "language_pair_weights", "pivot_dictionary", "plan_batches",
-    "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame", "subsample_pairs",
-    "synonym_pairs", "bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words", "aggregated_vectors",
-    "isolated_vectors", "static_vectors", "write_vectors", "SpecializationSpec", "load_specialization_spec",
-    "TrainResult", "TrainSettings", "train_specialization",
-]
+# name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
+# classes only) does not load numpy, polars or torch
+_EXPORTS = {
+    "constraints": ("ConstraintSet", "DictionarySource", "apertium_pairs", "babelnet_senses", "drop_heldout",
+                    "freedict_senses", "language_pair_weights", "pivot_dictionary", "plan_batches",
+                    "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame",
+                    "subsample_pairs", "synonym_pairs"),
+    "evaluate": ("bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words"),
+    "extract": ("aggregated_vectors", "isolated_vectors", "static_vectors", "write_vectors"),
+    "spec": ("SpecializationSpec", "load_specialization_spec"),
+    "train": ("TrainResult", "TrainSettings", "train_specialization"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .constraints import (ConstraintSet, DictionarySource, apertium_pairs, babelnet_senses, drop_heldout,
+                              freedict_senses, language_pair_weights, pivot_dictionary, plan_batches,
+                              prepare_constraints, read_heldout_file, read_wordnet_senses, senses_frame,
+                              subsample_pairs, synonym_pairs)
+    from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
+    from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
+    from .spec import SpecializationSpec, load_specialization_spec
+    from .train import TrainResult, TrainSettings, train_specialization

@@ -39,17 +39,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import InputError
 from ..multilingual.dictionaries import BilingualDictionary, normalize_term
 
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "SENSE_COLUMNS",
     "SENSE_SCHEMA",
     "senses_frame",
     "read_wordnet_senses",
@@ -69,12 +71,22 @@ __all__ = [
     "prepare_constraints",
 ]
 
-SENSE_SCHEMA = {"synset": pl.Utf8, "lang": pl.Utf8, "word": pl.Utf8, "source": pl.Utf8}
+SENSE_COLUMNS = ("synset", "lang", "word", "source")  # every one a string
 WORDNET_POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+
+
+def __getattr__(name: str):
+    if name == "SENSE_SCHEMA":  # polars dtypes, built on use: importing this module does not load polars
+        import polars as pl
+
+        return dict.fromkeys(SENSE_COLUMNS, pl.Utf8)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def senses_frame(records: Iterable[tuple[str, str, str]], source: str, lowercase: bool = True) -> pl.DataFrame:
     """A senses table from ``(synset, lang, word)`` records (words normalised, empty ones dropped)."""
+    import polars as pl
+
     rows = {"synset": [], "lang": [], "word": []}
     for synset, lang, word in records:
         w = normalize_term(word, lowercase)
@@ -82,7 +94,7 @@ def senses_frame(records: Iterable[tuple[str, str, str]], source: str, lowercase
             rows["synset"].append(str(synset))
             rows["lang"].append(str(lang).lower())
             rows["word"].append(w)
-    df = pl.DataFrame(rows, schema={k: SENSE_SCHEMA[k] for k in rows})
+    df = pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.Utf8))
     return df.with_columns(pl.lit(source, dtype=pl.Utf8).alias("source")).unique(maintain_order=True)
 
 
@@ -192,6 +204,8 @@ def pivot_dictionary(dictionaries: Iterable[DictionarySource], source_lang: str,
     >>> pivot_dictionary([en_de, es_de], "en", "es", via="de", max_fanout=2)
     [('bank', 'banco'), ('bank', 'orilla'), ('bench', 'banco'), ('dog', 'perro')]
     """
+    import polars as pl
+
     if max_fanout < 1:
         raise ValueError("a positive max_fanout")
     if len({source_lang, target_lang, via}) != 3:
@@ -304,6 +318,8 @@ def synonym_pairs(senses: pl.DataFrame, max_synset_size: int | None = None) -> p
     order). ``max_synset_size`` keeps the first words of a large synset (pairs
     grow with its square).
     """
+    import polars as pl
+
     s = senses.select("synset", "lang", "word").unique(maintain_order=True)
     if max_synset_size:
         s = s.filter(pl.int_range(pl.len()).over("synset") < max_synset_size)
@@ -320,6 +336,8 @@ def synonym_pairs(senses: pl.DataFrame, max_synset_size: int | None = None) -> p
 
 def drop_heldout(pairs: pl.DataFrame, heldout: Iterable[tuple[str, str]]) -> tuple[pl.DataFrame, int]:
     """The pairs with neither word among the held-out ``(lang, word)``; and how many were dropped."""
+    import polars as pl
+
     held = pl.DataFrame(list(set(heldout)), schema={"lang": pl.Utf8, "word": pl.Utf8}, orient="row")
     kept = (pairs.join(held, left_on=["lang_a", "word_a"], right_on=["lang", "word"], how="anti")
             .join(held, left_on=["lang_b", "word_b"], right_on=["lang", "word"], how="anti"))
@@ -328,6 +346,8 @@ def drop_heldout(pairs: pl.DataFrame, heldout: Iterable[tuple[str, str]]) -> tup
 
 def subsample_pairs(pairs: pl.DataFrame, max_pairs: int | None, seed: int = 0) -> pl.DataFrame:
     """At most ``max_pairs`` pairs, each language pair keeping its share (seeded, order kept)."""
+    import polars as pl
+
     if not max_pairs or pairs.height <= max_pairs:
         return pairs
     parts = []
@@ -357,6 +377,8 @@ def plan_batches(lang_pairs: Sequence[str], batch_pairs: int, epochs: int, alpha
     the next ``batch_pairs`` rows of that language pair from a stream that is
     reshuffled whenever it runs out. A resumed run recomputes the same plan.
     """
+    import numpy as np
+
     lang_pairs = np.asarray(lang_pairs, dtype=object)
     n = len(lang_pairs)
     if n == 0:
@@ -425,6 +447,8 @@ def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[D
     swapped, or a :func:`pivot_dictionary`) only adds training pairs.
     ``heldout``: more ``(lang, word)`` never to train on (e.g. SimLex-999).
     """
+    import polars as pl
+
     senses = list(senses)
     held = set(heldout)
     n_simlex = len(held)

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .encoding import encode_batch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def isolated_vectors(model, tokenizer, words: Sequence[str], layers: Sequence[in
                      max_length: int = 16, device: str | None = None,
                      progress: Callable[[float, str], None] | None = None) -> dict[int, np.ndarray]:
     """Each word encoded alone and mean-pooled over its subwords, for every layer in ``layers``."""
+    import numpy as np
     import torch
 
     layers = tuple(layers)
@@ -151,6 +153,8 @@ def static_vectors(model, tokenizer, words: Sequence[str], mode: str = "isolatio
     In ``aggregate`` mode a word with no occurrence gets its isolated vector
     when ``fallback == "isolation"`` (its count stays 0), else a zero row.
     """
+    import numpy as np
+
     if mode == "isolation":
         return isolated_vectors(model, tokenizer, words, layers, batch_size, max_length, device), None
     if mode != "aggregate":

@@ -18,28 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from ..spec import load_spec_of_kind, settings_section
-from .train import TrainSettings
+from ..languages import iso_language
+from ..spec import load_spec_of_kind, runtime_field, settings_section
+from .settings import ExtractSettings, TrainSettings, WordEvaluationSettings, WordList
+from .settings import under as _under
 
 __all__ = [
     "WordNetSpec", "FreeDictSpec", "PivotDictionarySpec", "PivotSpec", "ApertiumSpec", "BabelNetSpec",
     "ConstraintsSpec",
     "TrainSpec", "WordListSpec", "ExtractSpec",
-    "EvaluationSpec", "SpecializationSpec", "load_specialization_spec",
+    "WordEvaluationSpec", "SpecializationSpec", "load_specialization_spec",
 ]
-
-
-def _under(root: Path | str, path: str | None) -> str | None:
-    """``path`` as is when absolute (``~`` expanded), else below ``root``."""
-    if path is None:
-        return None
-    p = Path(path).expanduser()
-    return str(p if p.is_absolute() else Path(root) / p)
-
-
-def _iso(code: str, key: str) -> None:
-    if not (2 <= len(code) <= 3 and code.isalpha() and code.islower()):
-        raise ValueError(f"an ISO 639 code such as 'en' for {key}, not {code!r}")
 
 
 @dataclass(frozen=True)
@@ -54,7 +43,7 @@ class WordNetSpec:
         bad = [p for p in self.pos if p not in ("n", "v", "a", "r")]
         if bad or not self.pos:
             raise ValueError(f"parts of speech among n, v, a, r for wordnet.pos, not {list(self.pos)}")
-        _iso(self.lang, "wordnet.lang")
+        iso_language(self.lang, "wordnet.lang")
 
 
 @dataclass(frozen=True)
@@ -68,8 +57,8 @@ class FreeDictSpec:
     seed: int = 0
 
     def __post_init__(self):
-        _iso(self.source_lang, "source_lang")
-        _iso(self.target_lang, "target_lang")
+        iso_language(self.source_lang, "source_lang")
+        iso_language(self.target_lang, "target_lang")
         if not (0 <= self.test_size < 1 or (self.test_size >= 1 and float(self.test_size).is_integer())):
             raise ValueError("a fraction in [0, 1) or a whole number of source words for test_size")
 
@@ -83,8 +72,8 @@ class PivotDictionarySpec:
     target_lang: str
 
     def __post_init__(self):
-        _iso(self.source_lang, "pivots[].dictionaries[].source_lang")
-        _iso(self.target_lang, "pivots[].dictionaries[].target_lang")
+        iso_language(self.source_lang, "pivots[].dictionaries[].source_lang")
+        iso_language(self.target_lang, "pivots[].dictionaries[].target_lang")
 
 
 @dataclass(frozen=True)
@@ -106,7 +95,7 @@ class PivotSpec:
 
     def __post_init__(self):
         for key in ("via", "source_lang", "target_lang"):
-            _iso(getattr(self, key), f"pivots[].{key}")
+            iso_language(getattr(self, key), f"pivots[].{key}")
         if len({self.via, self.source_lang, self.target_lang}) != 3:
             raise ValueError("three different languages for source_lang, target_lang and via")
         if self.max_fanout < 1:
@@ -141,8 +130,8 @@ class ApertiumSpec:
     multiword: bool = False
 
     def __post_init__(self):
-        _iso(self.source_lang, "apertium[].source_lang")
-        _iso(self.target_lang, "apertium[].target_lang")
+        iso_language(self.source_lang, "apertium[].source_lang")
+        iso_language(self.target_lang, "apertium[].target_lang")
         bad = [p for p in self.pos if p not in ("n", "v", "a", "r")]
         if bad or not self.pos:
             raise ValueError(f"parts of speech among n, v, a, r for apertium[].pos, not {list(self.pos)}")
@@ -158,11 +147,12 @@ class BabelNetSpec:
     target_langs: tuple[str, ...] = ("EN",)  # BabelNet codes; at most 3 besides the search language
     pos: Optional[str] = None                # NOUN, VERB, ADJ, ADV
     max_synsets_per_lemma: int = 5
-    daily_budget: int = 1000                 # requests per UTC day; the harvest stops cleanly when spent
+    daily_budget: int = runtime_field(1000)  # requests per UTC day; the harvest stops cleanly when spent
     base_url: str = "https://babelnet.io/v9"
-    key_env: str = "BABELNET_KEY"
-    timeout: float = 30.0
-    retries: int = 5
+    # how the harvest runs, not what it finds (answers are cached by request; the day's count is shared)
+    key_env: str = runtime_field("BABELNET_KEY")
+    timeout: float = runtime_field(30.0)
+    retries: int = runtime_field(5)
 
     def __post_init__(self):
         if not self.lemmas and not self.lemmas_file:
@@ -208,54 +198,13 @@ class ConstraintsSpec:
 
 
 TrainSpec = settings_section(TrainSettings, "TrainSpec", module=__name__)
-
-
-@dataclass(frozen=True)
-class WordListSpec:
-    """Words to extract static vectors for: a ``.vec`` file or a word list, else the constraint words."""
-
-    lang: str
-    path: Optional[str] = None
-    max_words: Optional[int] = None
-
-    def __post_init__(self):
-        _iso(self.lang, "extract.words[].lang")
-
-
-@dataclass(frozen=True)
-class ExtractSpec:
-    layers: tuple[int, ...] = (-1,)
-    modes: tuple[str, ...] = ("isolation",)
-    words: tuple[WordListSpec, ...] = ()
-    corpora: tuple[str, ...] = ()           # corpus names (under corpora/) for aggregate mode
-    max_sentences: Optional[int] = 20000
-    fallback: str = "isolation"             # aggregate: words never seen get their isolated vector ("none": zero)
-    batch_size: int = 256
-    max_length: int = 16
-    context_max_length: int = 128
-    before: bool = True                     # also write the unspecialized encoder's vectors, for comparison
-
-    def __post_init__(self):
-        bad = [m for m in self.modes if m not in ("isolation", "aggregate")]
-        if bad or not self.modes:
-            raise ValueError(f"modes among isolation, aggregate, not {list(self.modes)}")
-        if "aggregate" in self.modes and not self.corpora:
-            raise ValueError("corpora (names under corpora/) for the aggregate mode")
-        if self.fallback not in ("isolation", "none"):
-            raise ValueError("'isolation' or 'none' for fallback")
-        if not self.layers:
-            raise ValueError("at least one layer")
-
-    def resolved(self, root: Path | str) -> "ExtractSpec":
-        """The same settings with every relative word-list path taken relative to ``root``."""
-        return replace(self, words=tuple(replace(w, path=_under(root, w.path)) for w in self.words))
-
-
-@dataclass(frozen=True)
-class EvaluationSpec:
-    simlex999: bool = True   # English SimLex-999 Spearman, before and after
-    bli: bool = True         # BLI (MRR, P@k) on the held-out dictionary pairs, before and after
-    csls_k: int = 10
+#: one word list of ``extract.words``
+WordListSpec = WordList
+ExtractSpec = settings_section(ExtractSettings, "ExtractSpec", module=__name__, resolved=ExtractSettings.resolved,
+                               doc="How static vectors are read out of the encoder, before and after.")
+WordEvaluationSpec = settings_section(WordEvaluationSettings, "WordEvaluationSpec", module=__name__,
+                                      doc="SimLex-999 and BLI of the static vectors, before and after.")
+EvaluationSpec = WordEvaluationSpec  # the old name (the transfer spec's evaluation is RetrievalSpec)
 
 
 @dataclass(frozen=True)
@@ -265,8 +214,8 @@ class SpecializationSpec:
     model_revision: Optional[str] = None
     train: TrainSpec = field(default_factory=TrainSpec)
     extract: ExtractSpec = field(default_factory=ExtractSpec)
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
-    threads: int = 0                         # torch threads; 0 = the stage's share of the cores
+    evaluation: WordEvaluationSpec = field(default_factory=WordEvaluationSpec)
+    threads: int = runtime_field(0)          # torch threads; 0 = the stage's share of the cores
     description: str = ""
     licence: str = ""                        # the model card's licence line (source model and data)
     needs_network: bool = False

@@ -280,9 +280,8 @@ def _evaluate(model, tok, s: SpecializationSpec, bli: dict[str, BliSet], device:
                                    max_length=s.train.max_length, device=device))
     if s.evaluation.bli:
         for name, b in bli.items():
-            m = bli_metrics(model, tok, b.pairs, b.targets, layer, csls_k=s.evaluation.csls_k,
-                            batch_size=s.extract.batch_size, max_length=s.train.max_length, device=device)
-            out.update({f"bli_{name}_{k}": v for k, v in m.items()})
+            out.update(bli_metrics(model, tok, b.pairs, b.targets, layer, name=name, csls_k=s.evaluation.csls_k,
+                                   batch_size=s.extract.batch_size, max_length=s.train.max_length, device=device))
     return out
 
 

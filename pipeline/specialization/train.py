@@ -19,63 +19,22 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import polars as pl
+from ..torchutil import fingerprint, linear_schedule
+from .settings import TrainSettings  # a light module: specs read it without numpy or torch
 
-from ..torchutil import DEVICES, fingerprint, linear_schedule
-from .constraints import plan_batches
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainSettings", "TrainResult", "train_specialization", "lr_factor", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Training settings; defaults follow BabelBERT (batch 256 pairs, lr 5e-6, 2 epochs, t = 0.07)."""
-
-    batch_pairs: int = 256
-    lr: float = 5e-6
-    epochs: int = 2
-    temperature: float = 0.07
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.0      # linear warm-up over this share of the steps, then constant
-    lr_decay: str = "constant"     # after the warm-up: "constant", or "linear" down to 0 at the plan's last step
-    max_length: int = 16           # subword tokens per word, special tokens included
-    layer: int = -1                # hidden state pooled for the loss
-    lang_pair_alpha: float = 0.5   # language pairs drawn with probability ~ size ** alpha
-    seed: int = 0
-    max_steps: int = 0             # 0: every batch of every epoch; else stop early (a later call may go on)
-    grad_clip: float = 1.0
-    device: str = "auto"           # auto, cpu, cuda
-    bf16: bool = True              # bf16 autocast on a GPU (ignored on the CPU)
-    checkpoint_every: int = 200
-
-    def __post_init__(self):
-        for name in ("batch_pairs", "epochs", "max_length", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"a positive integer for {name}")
-        if self.lr <= 0 or self.temperature <= 0:
-            raise ValueError("positive lr and temperature")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError("a warmup_ratio in [0, 1)")
-        if self.lr_decay not in ("constant", "linear"):
-            raise ValueError("constant or linear for lr_decay")
-        if self.device not in DEVICES:
-            raise ValueError("auto, cpu or cuda for device")
-
-    def fingerprint_fields(self) -> dict:
-        """The settings that change the loss curve (not where it runs, how often it is saved or where it stops)."""
-        d = asdict(self)
-        for name in ("device", "checkpoint_every", "max_steps"):
-            d.pop(name)
-        return d
 
 
 @dataclass
@@ -114,6 +73,8 @@ def _fingerprint(pairs: pl.DataFrame, settings: TrainSettings) -> str:
 
 
 def _codes(values: list[str]) -> np.ndarray:
+    import numpy as np
+
     _, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     return inverse.astype(np.int64)
 
@@ -126,9 +87,11 @@ def train_specialization(model, tokenizer, pairs: pl.DataFrame, settings: TrainS
     Returns the per-step losses (all of them, resumed ones included), the
     number of steps and pairs, and the wall time of this call.
     """
+    import numpy as np
     import torch
 
     from ..torchutil import adamw, autocast, load_checkpoint, pick_device, save_checkpoint, set_lr
+    from .constraints import plan_batches
     from .encoding import encode_batch
     from .objective import MultiPositiveInfoNCE
 

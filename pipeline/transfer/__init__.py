@@ -24,13 +24,20 @@ comes from is :mod:`pipeline.models`; devices, optimiser and checkpoints are
 """
 from __future__ import annotations
 
-import numpy as np
+import importlib
+from typing import TYPE_CHECKING
 
-from .embeddings import TargetEmbeddings, create_target_embeddings, fallback_rows
-from .model import (KINDS, SourceModel, detect_kind, load_source_model, load_source_tokenizer, special_token_pairs,
-                    token_surfaces, tokenizer_model_type, train_target_tokenizer, transfer_model)
-from .spec import WechselSpec
-from .subwords import subword_vectors, subword_vectors_from_words
+# name -> submodule; a name is imported on first use, so that reading a spec does not load numpy, torch or
+# transformers
+_EXPORTS = {
+    "embeddings": ("TargetEmbeddings", "create_target_embeddings", "fallback_rows"),
+    "model": ("KINDS", "SourceModel", "detect_kind", "load_source_model", "load_source_tokenizer",
+              "special_token_pairs", "token_surfaces", "tokenizer_model_type", "train_target_tokenizer",
+              "transfer_model"),
+    "spec": ("WechselSpec",),
+    "subwords": ("subword_vectors", "subword_vectors_from_words"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KINDS", "SourceModel", "detect_kind",
            "load_source_model", "load_source_tokenizer", "special_token_pairs", "token_surfaces",
@@ -38,8 +45,33 @@ __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KIN
            "subword_vectors_from_words", "initialise_target_model", "neighbour_sample", "space_words"]
 
 
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .embeddings import TargetEmbeddings, create_target_embeddings, fallback_rows
+    from .model import (KINDS, SourceModel, detect_kind, load_source_model, load_source_tokenizer,
+                        special_token_pairs, token_surfaces, tokenizer_model_type, train_target_tokenizer,
+                        transfer_model)
+    from .spec import WechselSpec
+    from .subwords import subword_vectors, subword_vectors_from_words
+
+
 def space_words(space, max_words: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """An aligned space's vocabulary (most frequent first), counts and mapped vectors."""
+    import numpy as np
+
     words, vectors = space.vocabulary_matrix(max_words)
     if space.model is not None:
         freq = dict(zip(*space.model.get_words(include_freq=True)))
@@ -51,15 +83,22 @@ def space_words(space, max_words: int | None = None) -> tuple[list[str], np.ndar
 
 
 def initialise_target_model(source: SourceModel, target_tokenizer, source_space, target_space,
-                            settings: WechselSpec = WechselSpec(), *, progress=None):
+                            settings: WechselSpec | None = None, *, progress=None):
     """WECHSEL end to end on a loaded source model: returns (model, TargetEmbeddings, info).
 
     ``source_space`` holds the source model's language, ``target_space`` the
     target's, both mapped into one space. ``settings``: mode, neighbours,
     temperature, seed, ... (:class:`~.spec.WechselSpec`; ``lowercase`` None
-    means False). The source model is changed in place.
+    means False). The source model is changed in place. No ``settings``: WECHSEL's defaults.
     """
-    s = settings
+    import numpy as np
+
+    from .embeddings import create_target_embeddings
+    from .model import special_token_pairs, token_surfaces, transfer_model
+    from .spec import WechselSpec
+    from .subwords import subword_vectors, subword_vectors_from_words
+
+    s = settings if settings is not None else WechselSpec()
     lowercase = bool(s.lowercase)
     if s.mode == "subword":
         S = subword_vectors(token_surfaces(source.tokenizer), source_space, lowercase, s.trained_ngrams_only)
@@ -90,6 +129,8 @@ def initialise_target_model(source: SourceModel, target_tokenizer, source_space,
 def neighbour_sample(result: TargetEmbeddings, source_tokenizer, target_tokenizer, n: int = 50,
                      seed: int = 0) -> list[dict]:
     """For a seeded sample of matched target subwords: their nearest source subwords, similarities, weights."""
+    import numpy as np
+
     matched = np.flatnonzero(~result.fallback & ~result.copied)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(matched, size=min(n, len(matched)), replace=False)) if len(matched) else []

@@ -32,9 +32,10 @@ row, about a second for 50k x 768).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows"]
 
@@ -69,6 +70,8 @@ class TargetEmbeddings:
         same source rows, fallback rows are drawn from the table's own
         N(mean, std), special tokens are copied.
         """
+        import numpy as np
+
         table = np.asarray(source_table)
         flat = table.reshape(len(table), -1)
         out = np.empty((len(self.neighbours), flat.shape[1]), dtype=flat.dtype)
@@ -94,6 +97,8 @@ def fallback_rows(source_matrix: np.ndarray, rows: np.ndarray, seed: int, refere
     the prefix is the same). Otherwise one draw per requested row from
     ``numpy.random.default_rng(seed)``.
     """
+    import numpy as np
+
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return np.empty((0, source_matrix.shape[1]), dtype=source_matrix.dtype)
@@ -129,6 +134,7 @@ def create_target_embeddings(
     ``special_pairs`` lists (target id, source id) of special tokens to copy.
     ``device`` is ``cpu``, ``cuda`` or ``auto``.
     """
+    import numpy as np
     import torch
 
     from ..torchutil import pick_device

@@ -8,15 +8,19 @@ model, and rank every target sentence for each English one by cosine::
     q = encode_mean(en_model, en_tokenizer, english_verses)
     d = encode_mean(es_model, es_tokenizer, spanish_verses)
     retrieval_metrics(q, d)          # {"top1": ..., "mrr": ...}; query i's match is row i
+
+:func:`verse_retrieval` runs a :class:`~pipeline.evaluators.RetrievalEvaluator`
+per candidate model, which names the measures (``retrieval_mrr-wechsel``).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["encode_mean", "retrieval_metrics", "parallel_verses", "verse_retrieval", "random_init_baseline"]
 
@@ -24,6 +28,7 @@ __all__ = ["encode_mean", "retrieval_metrics", "parallel_verses", "verse_retriev
 def encode_mean(model, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
                 device: str = "cpu") -> np.ndarray:
     """Unit-length mean of the last hidden states over each text's tokens (padding excluded)."""
+    import numpy as np
     import torch
 
     base = getattr(model, "base_model", model)
@@ -42,6 +47,8 @@ def encode_mean(model, tokenizer, texts: Sequence[str], batch_size: int = 64, ma
 
 def retrieval_metrics(queries: np.ndarray, docs: np.ndarray) -> dict[str, float]:
     """Top-1 accuracy and MRR of retrieving ``docs[i]`` for ``queries[i]`` among all docs (cosine)."""
+    import numpy as np
+
     if len(queries) != len(docs) or len(queries) == 0:
         raise ValueError(f"need as many queries as documents (got {len(queries)} and {len(docs)})")
     sims = queries @ docs.T
@@ -83,16 +90,19 @@ def verse_retrieval(source_table: str | Path, target_table: str | Path, books: S
     tokenizer), the target side by each candidate (name -> (model, tokenizer)).
 
     Returns ``retrieval_pairs``, ``retrieval_books`` and, per candidate,
-    ``retrieval_<measure>-<name>`` (e.g. ``retrieval_mrr-wechsel``).
+    ``retrieval_top1-<name>`` and ``retrieval_mrr-<name>`` (e.g. ``retrieval_mrr-wechsel``).
     """
+    from ..evaluators import RetrievalEvaluator, metric_name
+
     refs, src_txt, tgt_txt = parallel_verses(source_table, target_table, books)
     q = encode_mean(*english, src_txt, batch_size=batch_size, max_length=max_length)
-    out = {"retrieval_pairs": len(refs), "retrieval_books": ",".join(books)}
-    for name, (model, tok) in candidates.items():
-        d = encode_mean(model, tok, tgt_txt, batch_size=batch_size, max_length=max_length)
-        for k, v in retrieval_metrics(q, d).items():
-            if k != "n":
-                out[f"retrieval_{k}-{name}"] = v
+
+    def encode(candidate, texts):
+        return encode_mean(*candidate, texts, batch_size=batch_size, max_length=max_length)
+
+    out = {metric_name("retrieval", "books"): ",".join(books)}
+    for name, candidate in candidates.items():
+        out.update(RetrievalEvaluator(q, tgt_txt, name, encode)(candidate))
     return out
 
 
@@ -101,6 +111,7 @@ def random_init_baseline(model, source_matrix: np.ndarray, n_rows: int, seed: in
     embedding matrix, seeded: the baseline WECHSEL's initialisation is compared with."""
     import copy
 
+    import numpy as np
     import torch
 
     rnd = copy.deepcopy(model)

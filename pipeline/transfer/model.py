@@ -22,11 +22,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def transfer_model(model, target_tokenizer, result) -> dict:
     and a config whose vocabulary size and special token ids match the
     target tokenizer. Returns what was transferred.
     """
+    import numpy as np
     import torch
 
     inp = model.get_input_embeddings()

@@ -25,52 +25,22 @@ import math
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import InputError
-from ..torchutil import DEVICES, fingerprint, linear_schedule
+from ..torchutil import fingerprint, linear_schedule
+from .settings import PretrainSettings  # a light module: specs read it without torch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PretrainSettings", "token_blocks", "mask_tokens", "continued_pretraining", "latest_checkpoint"]
 
 CKPT_PREFIX = "checkpoint-"
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Continued pretraining settings (also the ``pretraining`` section of a transfer spec).
-
-    ``steps`` 0 means no continued pretraining. ``device``: auto / cpu / cuda;
-    ``bf16``: autocast to bfloat16 on a GPU. The learning rate warms up
-    linearly for ``warmup_steps`` and then decays linearly to 0.
-    """
-
-    steps: int = 0
-    batch_size: int = 16
-    seq_len: int = 128
-    lr: float = 5e-5
-    warmup_steps: int = 0
-    weight_decay: float = 0.01
-    mlm_probability: float = 0.15
-    checkpoint_every: int = 100
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = True
-    log_every: int = 10
-    keep_checkpoints: int = 2
-
-    def __post_init__(self):
-        if self.steps < 0 or self.batch_size < 1 or self.seq_len < 8 or self.checkpoint_every < 1:
-            raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
-        if self.keep_checkpoints < 1:
-            raise ValueError("pretraining.keep_checkpoints >= 1")
-        if self.device not in DEVICES:
-            raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 
 
 def token_blocks(tokenizer, texts: Iterable[str], seq_len: int, objective: str, batch: int = 1000):
@@ -179,6 +149,7 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     (steps run in this call), ``peak_memory_bytes`` (GPU when on one, else the process's
     peak RSS), ``device``, ``resumed_from_step``.
     """
+    import numpy as np
     import torch
 
     from ..torchutil import adamw, autocast, load_checkpoint, pick_device, set_lr

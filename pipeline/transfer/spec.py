@@ -1,5 +1,10 @@
 """Transfer run specs (``tasks/transfer/<name>.yaml``), validated into typed objects.
 
+``tokenizer``, ``wechsel``, ``evaluation`` and ``pretraining`` take their
+keys, types, defaults and identity marks from :mod:`.settings`
+(:func:`pipeline.spec.settings_section`); ``source_model`` and ``target``
+say where the inputs come from.
+
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (d / "xx.yaml").write_text(
@@ -16,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..spec import load_spec_of_kind
-from ..torchutil import DEVICES
-from .pretrain import PretrainSettings as PretrainingSpec
+from ..languages import iso_language
+from ..spec import load_spec_of_kind, settings_section
+from .settings import PretrainSettings, RetrievalSettings, TokenizerTrainSettings, WechselSettings
 
-__all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "EvaluationSpec",
+__all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "RetrievalSpec",
            "PretrainingSpec", "TransferSpec", "load_transfer_spec"]
 
 
@@ -53,51 +58,17 @@ class TargetSpec:
     max_lines: Optional[int] = None    # use at most this many lines (None: all)
 
     def __post_init__(self):
-        if not (2 <= len(self.lang) <= 3 and self.lang.isalpha() and self.lang.islower()):
-            raise ValueError(f"an ISO 639 code such as 'sw' for target.lang, not {self.lang!r}")
+        iso_language(self.lang, "target.lang")
         if bool(self.corpora) == bool(self.url):
             raise ValueError("either target.corpora or target.url (not both)")
 
 
-@dataclass(frozen=True)
-class TokenizerTrainSpec:
-    vocab_size: Optional[int] = None   # None: the source tokenizer's size
-    min_frequency: int = 2
-
-
-@dataclass(frozen=True)
-class WechselSpec:
-    mode: str = "subword"              # subword (fastText n-grams) | word (vectors without subwords)
-    neighbors: int = 10
-    temperature: float = 0.1
-    seed: int = 1234                   # the random fallback rows
-    trained_ngrams_only: bool = True   # ignore fastText n-gram buckets no vocabulary word touched
-    lowercase: Optional[bool] = None   # look subwords up lowercased; None: as the static vectors were trained
-    max_word_vectors: Optional[int] = None   # word mode: the most frequent words only
-    device: str = "cpu"                # cpu | cuda | auto (the similarity search)
-
-    def __post_init__(self):
-        if self.mode not in ("subword", "word"):
-            raise ValueError(f"wechsel.mode subword or word, not {self.mode!r}")
-        if self.neighbors < 1 or self.temperature <= 0:
-            raise ValueError("wechsel.neighbors >= 1 and wechsel.temperature > 0")
-        if self.device not in DEVICES:
-            raise ValueError(f"wechsel.device auto, cpu or cuda, not {self.device!r}")
-
-
-@dataclass(frozen=True)
-class EvaluationSpec:
-    """English-to-target verse retrieval on held-out books (corpora with a verses.tsv)."""
-
-    source_verses: Optional[str] = None   # corpus name, e.g. web
-    target_verses: Optional[str] = None   # corpus name, e.g. rv1909
-    books: tuple[str, ...] = ()
-    max_length: int = 128
-    batch_size: int = 64
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.source_verses and self.target_verses and self.books)
+TokenizerTrainSpec = settings_section(TokenizerTrainSettings, "TokenizerTrainSpec", module=__name__)
+WechselSpec = settings_section(WechselSettings, "WechselSpec", module=__name__)
+RetrievalSpec = settings_section(RetrievalSettings, "RetrievalSpec", module=__name__,
+                                 enabled=RetrievalSettings.enabled)
+EvaluationSpec = RetrievalSpec  # the old name (the specialization spec's evaluation is WordEvaluationSpec)
+PretrainingSpec = settings_section(PretrainSettings, "PretrainingSpec", module=__name__)
 
 
 @dataclass(frozen=True)
@@ -107,7 +78,7 @@ class TransferSpec:
     static_vectors: str                 # tasks/multilingual/<name>.yaml: target language aligned to the source's
     tokenizer: TokenizerTrainSpec = field(default_factory=TokenizerTrainSpec)
     wechsel: WechselSpec = field(default_factory=WechselSpec)
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    evaluation: RetrievalSpec = field(default_factory=RetrievalSpec)
     pretraining: PretrainingSpec = field(default_factory=PretrainingSpec)
     description: str = ""
     needs_network: bool = False

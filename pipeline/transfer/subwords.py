@@ -23,11 +23,12 @@ Both return vectors already mapped into the shared space (the
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["subword_vectors", "subword_vectors_from_words"]
 
@@ -46,6 +47,8 @@ def trained_ngrams(model) -> set[str]:
 
 def subword_vectors(surfaces: Sequence[str], space, lowercase: bool = False, trained_only: bool = True) -> np.ndarray:
     """fastText (n-gram) vectors of subword surfaces, mapped; rows without a vector are zero."""
+    import numpy as np
+
     model = getattr(space, "model", None)
     if model is None:
         raise InputError(getattr(space, "name", None) or None,
@@ -77,6 +80,7 @@ def subword_vectors_from_words(tokenizer, words: Sequence[str], counts: Sequence
                                word_vectors: np.ndarray) -> np.ndarray:
     """Word-based subword vectors: each token's frequency-weighted mean of the (mapped) vectors of the
     words whose tokenization (with and without a leading space) contains it."""
+    import numpy as np
     from scipy import sparse
 
     words = list(words)

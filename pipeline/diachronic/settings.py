@@ -1,0 +1,127 @@
+"""The settings of the diachronic algorithms: CADE, the Procrustes baseline and the change report.
+
+Plain frozen dataclasses with their own checks and nothing heavier than the
+standard library, so a spec is read without loading numpy, gensim or numba
+(the algorithms in :mod:`.cade`, :mod:`.procrustes` and :mod:`.change`
+import them from here). A field that does not change results is marked with
+:func:`pipeline.spec.runtime_field`; see :func:`pipeline.spec.identity_of`.
+
+>>> from pipeline.spec import identity_of
+>>> sorted(set(CadeSettings().__dataclass_fields__) - set(identity_of(CadeSettings())))
+['threads']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..spec import added_field, runtime_field
+
+__all__ = ["ARCHITECTURES", "MEASURES", "CadeSettings", "ProcrustesSettings", "ReportSettings"]
+
+#: word2vec architectures of the Procrustes baseline -> gensim's ``sg`` flag
+ARCHITECTURES = {"cbow": 0, "sgns": 1}
+
+#: the change measures a report ranks words by (see :func:`.change.change_table`)
+MEASURES = ("cosine_distance", "local_neighbourhood_distance")
+
+
+@dataclass(frozen=True)
+class CadeSettings:
+    """CADE settings; defaults are the reference implementation's."""
+
+    vector_size: int = 100
+    window: int = 5
+    negative: int = 10
+    min_count: int = 5
+    sample: float = 1e-3
+    compass_epochs: int = 5
+    slice_epochs: int = 5
+    compass_alpha: float = 0.025
+    slice_alpha: float = 0.025
+    min_alpha: float = 0.0001
+    init_mode: str = "hidden"  # "hidden": random word vectors (gensim's init); "both": copied from the compass
+    slice_vocab: str = "compass"  # "compass": every compass word seen in the slice (reference); "min_count": also frequent enough in it
+    seed: int = 1
+    threads: int = runtime_field(1, in_spec=False)  # threads=1 is bit-reproducible (see .cade)
+
+    def __post_init__(self):
+        if self.init_mode not in ("hidden", "both"):
+            raise ValueError(f"init_mode must be 'hidden' or 'both', not {self.init_mode!r}")
+        if self.slice_vocab not in ("compass", "min_count"):
+            raise ValueError(f"slice_vocab must be 'compass' or 'min_count', not {self.slice_vocab!r}")
+        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs", "threads"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        for name in ("compass_alpha", "slice_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.min_alpha < 0 or self.sample < 0:
+            raise ValueError("min_alpha and sample must be >= 0")
+
+
+@dataclass(frozen=True)
+class ProcrustesSettings:
+    """Settings of the Procrustes baseline; training defaults are CADE's (the reference's)."""
+
+    vector_size: int = 100
+    architecture: str = "cbow"  # "cbow" or "sgns" (skip-gram with negative sampling)
+    window: int = 5
+    negative: int = 10
+    min_count: int = 5
+    sample: float = 1e-3
+    epochs: int = 5
+    alpha: float = 0.025
+    min_alpha: float = 0.0001
+    reference: str = "first"  # the slice every other one is mapped onto: "first", "last" or a slice name
+    seed: int = 1
+    threads: int = runtime_field(1, in_spec=False)
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
+        for name in ("vector_size", "window", "negative", "min_count", "epochs", "threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        if not self.alpha > 0:
+            raise ValueError("alpha must be positive")
+        if self.min_alpha < 0 or self.sample < 0:
+            raise ValueError("min_alpha and sample must be >= 0")
+        if not isinstance(self.reference, str) or not self.reference:
+            raise ValueError("reference must be 'first', 'last' or a slice name")
+
+    @classmethod
+    def matching(cls, cade: CadeSettings, **changes) -> "ProcrustesSettings":
+        """The baseline at a CADE run's settings: its slice epochs and slice learning rate, same seed and threads."""
+        values = dict(vector_size=cade.vector_size, window=cade.window, negative=cade.negative,
+                      min_count=cade.min_count, sample=cade.sample, epochs=cade.slice_epochs,
+                      alpha=cade.slice_alpha, min_alpha=cade.min_alpha, seed=cade.seed, threads=cade.threads)
+        values.update(changes)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The semantic change report: which words, measures, seeds and neighbours it shows."""
+
+    min_freq: int = 5
+    pairs: Optional[tuple[tuple[str, str], ...]] = None
+    top_n: int = 20
+    k_neighbours: int = 25
+    seeds: tuple[int, ...] = (1,)
+    words: tuple[str, ...] = ()
+    plot_words: int = 3
+    # the measure that ranks the top changed words (and their stability, plot):
+    # CADE's cosine distance is noisy for rare words (bench/bench_change_noise.py)
+    rank_by: str = "local_neighbourhood_distance"
+    # nearest neighbours listed per word and slice in neighbours.parquet (added after the first reports,
+    # which listed 10)
+    neighbours: int = added_field(10, before=10)
+
+    def __post_init__(self):
+        if self.rank_by not in MEASURES:
+            raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
+        if self.neighbours < 1:
+            raise ValueError("a positive integer for neighbours")

@@ -1,0 +1,103 @@
+"""The settings of WECHSEL transfer: the target tokenizer, WECHSEL itself, continued pretraining, retrieval.
+
+Plain frozen dataclasses with their own checks and nothing heavier than the
+standard library, so a spec is read without loading numpy, torch or
+transformers (the algorithms import them from here). A field that does not
+change results is marked with :func:`pipeline.spec.runtime_field`; see
+:func:`pipeline.spec.identity_of`.
+
+>>> from pipeline.spec import identity_of
+>>> identity_of(WechselSettings(), version=2)
+{'mode': 'subword', 'neighbors': 10, 'temperature': 0.1, 'seed': 1234, 'trained_ngrams_only': True, \
+'lowercase': None, 'max_word_vectors': None}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..spec import runtime_field
+from ..torchutil import DEVICES
+
+__all__ = ["TokenizerTrainSettings", "WechselSettings", "PretrainSettings", "RetrievalSettings"]
+
+
+@dataclass(frozen=True)
+class TokenizerTrainSettings:
+    """The target tokenizer: the source tokenizer's algorithm trained again on the target text."""
+
+    vocab_size: Optional[int] = None   # None: the source tokenizer's size
+    min_frequency: int = 2
+
+
+@dataclass(frozen=True)
+class WechselSettings:
+    """WECHSEL (Minixhofer et al. 2022): target embeddings as the weighted mean of the nearest source subwords."""
+
+    mode: str = "subword"              # subword (fastText n-grams) | word (vectors without subwords)
+    neighbors: int = 10
+    temperature: float = 0.1
+    seed: int = 1234                   # the random fallback rows
+    trained_ngrams_only: bool = True   # ignore fastText n-gram buckets no vocabulary word touched
+    lowercase: Optional[bool] = None   # look subwords up lowercased; None: as the static vectors were trained
+    max_word_vectors: Optional[int] = None   # word mode: the most frequent words only
+    # cpu | cuda | auto (the similarity search); the transfer stage's ids before version 2 hashed it
+    device: str = runtime_field("cpu", hashed_below_version=2)
+
+    def __post_init__(self):
+        if self.mode not in ("subword", "word"):
+            raise ValueError(f"wechsel.mode subword or word, not {self.mode!r}")
+        if self.neighbors < 1 or self.temperature <= 0:
+            raise ValueError("wechsel.neighbors >= 1 and wechsel.temperature > 0")
+        if self.device not in DEVICES:
+            raise ValueError(f"wechsel.device auto, cpu or cuda, not {self.device!r}")
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Continued pretraining settings (also the ``pretraining`` section of a transfer spec).
+
+    ``steps`` 0 means no continued pretraining. ``device``: auto / cpu / cuda;
+    ``bf16``: autocast to bfloat16 on a GPU. The learning rate warms up
+    linearly for ``warmup_steps`` and then decays linearly to 0. Where it
+    runs, how often it is saved and logged do not change results (the
+    pretrain stage's ids before version 2 hashed ``checkpoint_every``,
+    ``device`` and ``keep_checkpoints``).
+    """
+
+    steps: int = 0
+    batch_size: int = 16
+    seq_len: int = 128
+    lr: float = 5e-5
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    mlm_probability: float = 0.15
+    checkpoint_every: int = runtime_field(100, hashed_below_version=2)
+    seed: int = 0
+    device: str = runtime_field("auto", hashed_below_version=2)
+    bf16: bool = True
+    log_every: int = runtime_field(10)
+    keep_checkpoints: int = runtime_field(2, hashed_below_version=2)
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_size < 1 or self.seq_len < 8 or self.checkpoint_every < 1:
+            raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
+        if self.keep_checkpoints < 1:
+            raise ValueError("pretraining.keep_checkpoints >= 1")
+        if self.device not in DEVICES:
+            raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """English-to-target verse retrieval on held-out books (corpora with a verses.tsv)."""
+
+    source_verses: Optional[str] = None   # corpus name, e.g. web
+    target_verses: Optional[str] = None   # corpus name, e.g. rv1909
+    books: tuple[str, ...] = ()
+    max_length: int = 128
+    batch_size: int = 64
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.source_verses and self.target_verses and self.books)
