@@ -231,9 +231,9 @@ def test_compass_empty_vocab_raises():
 
 
 def test_settings_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="init_mode must be 'hidden' or 'both', not 'output'"):
         CadeSettings(init_mode="output")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="threads must be a positive integer, not 0"):
         CadeSettings(threads=0)
 
 

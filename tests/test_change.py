@@ -221,7 +221,7 @@ def test_average_precision_and_mrr():
     assert average_precision(ranking, {"a", "b", "c", "d"}) == pytest.approx((1 + 2 / 3 + 3 / 5) / 4)
     assert average_precision(["x", "y"], {"a"}) == 0.0
     assert average_precision(["a", "a", "b"], {"a", "b"}) == pytest.approx((1 + 2 / 3) / 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one relevant word"):
         average_precision(ranking, set())
     assert mean_reciprocal_rank([["a"], ["x", "b"], ["x"]], [{"a"}, {"b"}, {"z"}]) == pytest.approx(0.5)
 

@@ -165,7 +165,7 @@ def test_choose_pairs_draws_from_the_bands():
     assert set(pairs.values()) == {"alpha", "betas"}  # ep is too short, zeta1 not alphabetic, omega too rare in b
     assert set(pairs) == {"gamma", "delta"}
     assert pairs == choose_pairs(ca, cb, 2, random.Random(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="3 target words seen 40 to 200 times in each slice; found 2"):
         choose_pairs(ca, cb, 3, random.Random(0))
 
 

@@ -179,7 +179,7 @@ def test_loss_matches_the_formula_and_uses_every_positive():
     ignore[0, 5] = True
     with_ignore = MultiPositiveInfoNCE(t)(emb.detach(), labels, ignore).item()
     assert with_ignore < loss.item()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="temperature must be positive; found 0.0"):
         MultiPositiveInfoNCE(0.0)
 
 

@@ -86,7 +86,9 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     p_out.mkdir()
     pm = build_pretrained(settings, pre, p_out, threads=1)
     assert json.loads((p_out / "metrics.json").read_text()) == json.loads(json.dumps(pm))
-    assert pm["objective"] == "mlm" and pm["steps_run"] == 2 and 0 < pm["retrieval_mrr-pretrained"] <= 1
+    assert pm["objective"] == "mlm" and pm["steps_run"] == 2
+    # two steps went on from WECHSEL's initialisation: still far better than a random one
+    assert pm["retrieval_mrr-pretrained"] > m["retrieval_mrr-random_init"] + 0.2, (pm, m)
     assert len(json.loads((p_out / "losses.json").read_text())) == 2 and (p_out / "loss.png").stat().st_size > 0
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["checkpoint-00000001", "checkpoint-00000002"]
     again = tmp_path / "again"

@@ -92,6 +92,11 @@ def choose_pairs(counts_a: Mapping[str, int], counts_b: Mapping[str, int], n: in
         return sorted(w for w in counts_a if lo <= counts_a[w] <= hi and lo <= counts_b.get(w, 0) <= hi
                       and w.isalpha() and len(w) > 2)
 
-    targets = rng.sample(band(*target_band), n)
-    donors = rng.sample([w for w in band(*donor_band) if w not in targets], n)
+    def draw(words: list[str], role: str, lo: int, hi: int) -> list[str]:
+        if len(words) < n:
+            raise ValueError(f"{n} {role} words seen {lo} to {hi} times in each slice; found {len(words)}")
+        return rng.sample(words, n)
+
+    targets = draw(band(*target_band), "target", *target_band)
+    donors = draw([w for w in band(*donor_band) if w not in targets], "donor", *donor_band)
     return dict(zip(donors, targets))

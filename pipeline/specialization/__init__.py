@@ -47,12 +47,20 @@ _EXPORTS = {
                     "subsample_pairs", "synonym_pairs"),
     "evaluate": ("bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words"),
     "extract": ("aggregated_vectors", "isolated_vectors", "static_vectors", "write_vectors"),
+    "settings": ("TrainSettings",),
     "spec": ("SpecializationSpec", "load_specialization_spec"),
-    "train": ("TrainResult", "TrainSettings", "train_specialization"),
+    "train": ("TrainResult", "train_specialization"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [name for names in _EXPORTS.values() for name in names]
+__all__ = [
+    "ConstraintSet", "DictionarySource", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses",
+    "language_pair_weights", "pivot_dictionary", "plan_batches",
+    "prepare_constraints", "read_heldout_file", "read_wordnet_senses", "senses_frame", "subsample_pairs",
+    "synonym_pairs", "bli_metrics", "simlex_pairs", "simlex_spearman", "simlex_words", "aggregated_vectors",
+    "isolated_vectors", "static_vectors", "write_vectors", "SpecializationSpec", "load_specialization_spec",
+    "TrainResult", "TrainSettings", "train_specialization",
+]
 
 
 def __getattr__(name: str):
@@ -74,5 +82,6 @@ if TYPE_CHECKING:
                               subsample_pairs, synonym_pairs)
     from .evaluate import bli_metrics, simlex_pairs, simlex_spearman, simlex_words
     from .extract import aggregated_vectors, isolated_vectors, static_vectors, write_vectors
+    from .settings import TrainSettings
     from .spec import SpecializationSpec, load_specialization_spec
-    from .train import TrainResult, TrainSettings, train_specialization
+    from .train import TrainResult, train_specialization
