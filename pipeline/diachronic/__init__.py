@@ -27,8 +27,9 @@ Names are imported from their module on first use.
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
 # classes only) does not load numpy, gensim or numba
@@ -42,7 +43,6 @@ _EXPORTS = {
     "spec": ("DiachronicSpec", "load_diachronic_spec"),
     "synthetic": ("choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "Compass", "CadeSettings", "TrainedSlice", "load_compass", "reference_initial_vectors", "save_compass",
@@ -55,16 +55,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=__all__)
 
 
 if TYPE_CHECKING:

@@ -28,8 +28,9 @@ BLI metrics), :mod:`.space` (the aligned space of one language), :mod:`.spec`
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
 # classes only) does not load the numerical modules
@@ -44,21 +45,11 @@ _EXPORTS = {
     "space": ("AlignedSpace", "load_aligned_space"),
     "spec": ("MultilingualSpec", "load_multilingual_spec"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [name for names in _EXPORTS.values() for name in names]
 
 
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=__all__)
 
 
 if TYPE_CHECKING:

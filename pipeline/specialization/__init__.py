@@ -35,8 +35,9 @@ folder -> metrics) and :mod:`.card` (the model card). The BabelNet client is
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # name -> submodule; a name is imported on first use, so that reading a spec (which needs the settings
 # classes only) does not load numpy, polars or torch
@@ -51,7 +52,6 @@ _EXPORTS = {
     "spec": ("SpecializationSpec", "load_specialization_spec"),
     "train": ("TrainResult", "train_specialization"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "ConstraintSet", "DictionarySource", "apertium_pairs", "babelnet_senses", "drop_heldout", "freedict_senses",
@@ -63,16 +63,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=__all__)
 
 
 if TYPE_CHECKING:

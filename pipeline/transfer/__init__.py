@@ -24,8 +24,9 @@ comes from is :mod:`pipeline.models`; devices, optimiser and checkpoints are
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # name -> submodule; a name is imported on first use, so that reading a spec does not load numpy, torch or
 # transformers
@@ -37,7 +38,6 @@ _EXPORTS = {
     "spec": ("WechselSpec",),
     "subwords": ("subword_vectors", "subword_vectors_from_words"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KINDS", "SourceModel", "detect_kind",
            "load_source_model", "load_source_tokenizer", "special_token_pairs", "token_surfaces",
@@ -45,16 +45,7 @@ __all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "KIN
            "subword_vectors_from_words", "initialise_target_model", "neighbour_sample", "space_words"]
 
 
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, extra=__all__)
 
 
 if TYPE_CHECKING:
