@@ -66,7 +66,7 @@ class CompassModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-compass"
-    version = 4  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle)
+    version = 4  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle); 4: metric names (simlex999_*, wordsim353_*)
     # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):
@@ -96,7 +96,7 @@ class SliceModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-slice"
-    version = 4  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle
+    version = 4  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle; 4: metric names
     # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):

@@ -39,7 +39,7 @@ class FastTextVectors(StageTask):
     role = luigi.ChoiceParameter(choices=["pivot", "source"], description="which language of the spec")
 
     stage = "fasttext"
-    version = 3  # 2: vectors.npy (+ .vocab / .keys), the form AlignedVectors reads (no pickle)
+    version = 3  # 2: vectors.npy (+ .vocab / .keys), the form AlignedVectors reads (no pickle); 3: metric names
     # 3: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     @property
@@ -135,7 +135,7 @@ class AlignedVectors(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "aligned"
-    version = 3  # 2: <lang>.npy (+ .vocab / .keys) beside each .vec; inputs read without pickle
+    version = 3  # 2: <lang>.npy (+ .vocab / .keys) beside each .vec; inputs read without pickle; 3: metric names (bli_<src>-<pivot>_...)
     # 3: metric names (bli_<lang>-<pivot>_mrr-nn, not mrr-nn)
 
     @property

@@ -153,7 +153,7 @@ class SpecializedModel(StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "specialized"
-    version = 3  # 2: vectors also as .npy + .keys / .vocab (the form read without pickle)
+    version = 3  # 2: vectors also as .npy + .keys / .vocab (the form read without pickle); 3: metric names, train.device out of the identity
     # 3: metric names (bli_en-es_queries, not bli_en-es_bli_queries; simlex999_coverage)
 
     @property
