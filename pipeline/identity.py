@@ -23,13 +23,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["canonical_json", "stage_hash", "file_sha256", "fingerprint_paths", "package_versions", "provenance_record"]
+__all__ = ["canonical_json", "write_json", "stage_hash", "file_sha256", "fingerprint_paths", "package_versions", "provenance_record"]
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def write_json(path: Path | str, value: Any) -> None:
+    """Write ``value`` as indented, key-sorted JSON to ``path`` atomically (a temporary file, then a rename)."""
+    import uuid
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def stage_hash(stage: str, version: int, settings: Any, inputs: Any, length: int = 12) -> str:

@@ -37,12 +37,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from .identity import file_sha256
+from .identity import file_sha256, write_json
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +61,7 @@ def stage_files(folder: Path) -> list[str]:
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts) or rel.as_posix() == SUCCESS:
             continue
-        if p.is_symlink():  # a stage never holds links: a link is content that can change under it
-            out.append(rel.as_posix())
-        elif p.is_file():
+        if p.is_symlink() or p.is_file():  # links are listed so that hash_files refuses them
             out.append(rel.as_posix())
     return sorted(out)
 
@@ -82,18 +78,13 @@ def hash_files(folder: Path) -> dict[str, dict]:
     return files
 
 
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
 
 def write_marker(folder: Path, record: dict, files: dict[str, dict] | None = None) -> dict:
     """Write the success marker of a finished folder (hashing its files unless ``files`` is given)."""
     folder = Path(folder)
     files = hash_files(folder) if files is None else files
     marker = {**record, "format": MARKER_FORMAT, "files": files}
-    _write_json(folder / SUCCESS, marker)
+    write_json(folder / SUCCESS, marker)
     _write_stat_cache(folder, files)
     return marker
 
@@ -143,7 +134,7 @@ def _stat_key(p: Path) -> list[int]:
 def _write_stat_cache(folder: Path, files: dict[str, dict]) -> None:
     try:
         cache = {rel: _stat_key(folder / rel) for rel in files}
-        _write_json(folder / VERIFIED, cache)
+        write_json(folder / VERIFIED, cache)
     except OSError:  # a read-only mirror: the next check hashes again
         pass
 

@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import luigi
 
 from ..errors import PipelineError
-from ..identity import canonical_json, provenance_record, stage_hash
+from ..identity import canonical_json, provenance_record, stage_hash, write_json
 from ..integrity import SUCCESS, VERIFIED, check_listing, check_stage, hash_files, safe_relative, write_marker
 from ..maintenance import remove_stage_folder
 
@@ -352,10 +352,6 @@ def work_dir(stage: str, name: str, digest: str) -> Path:
     return path
 
 
-def write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

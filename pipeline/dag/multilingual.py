@@ -111,7 +111,7 @@ class FastTextVectors(StageTask):
                 settings = s.fasttext.settings(threads=stage_threads())
                 self.progress(0.2, f"fastText {ls.lang}: training")
                 t0 = time.time()
-                paths = train_fasttext(list(files.values()), tmp / "vectors", settings, sources=[d.root for d in decls])
+                train_fasttext(list(files.values()), tmp / "vectors", settings, sources=[d.root for d in decls])
                 metrics["train_seconds"] = round(time.time() - t0, 2)
                 metrics["train_tokens"] = sum(len(line.split()) for f in files.values()
                                               for line in open(f, encoding="utf-8"))

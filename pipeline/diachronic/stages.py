@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from ..errors import InputError
+from ..identity import write_json
 
 if TYPE_CHECKING:
     from .cade import CadeSettings
@@ -51,11 +50,6 @@ __all__ = ["build_prepared_corpus", "build_compass", "build_cade_slice", "build_
 
 Progress = Optional[Callable[[float, str], None]]
 
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def slice_files(corpus: str | Path) -> dict[str, Path]:
@@ -108,12 +102,12 @@ def build_prepared_corpus(spec: "DiachronicSpec", corpus_dirs: Mapping[str, str 
         logger.warning("%s: %s", spec.name or "diachronic", w)
     stats.write_parquet(out_dir / "slice_stats.parquet")
     overlap.write_parquet(out_dir / "vocabulary_overlap.parquet")
-    _write_json(out_dir / "slices.json", {"slices": list(files), "files": {k: v.name for k, v in files.items()}})
+    write_json(out_dir / "slices.json", {"slices": list(files), "files": {k: v.name for k, v in files.items()}})
     metrics = {"n_slices": len(files), "tokens_total": int(stats["tokens"].sum()), "overlap_warnings": len(warnings)}
     for row in stats.iter_rows(named=True):
         metrics[f"tokens_{row['slice']}"] = int(row["tokens"])
         metrics[f"types_min_count_{row['slice']}"] = int(row["types_min_count"])
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     plot_slice_stats(stats, out_dir / "slice_stats.png")
     return metrics
 
@@ -136,7 +130,7 @@ def build_compass(settings: "CadeSettings", corpus: str | Path, out_dir: str | P
     save_compass(model, out_dir)
     metrics = {"vocab_size": len(model.wv), "train_seconds": round(seconds, 2), "threads": settings.threads}
     metrics.update(evaluate_vectors(model.wv))
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -165,7 +159,7 @@ def build_cade_slice(settings: "CadeSettings", inputs: Mapping[str, str | Path],
     metrics = {"slice": slice_name, "vocab_size": len(result.wv), "threads": settings.threads}
     metrics.update({f"train_{k}": v for k, v in result.stats.items()})
     metrics.update(evaluate_vectors(result.wv))
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -188,7 +182,7 @@ def build_word2vec_slice(settings: "ProcrustesSettings", corpus: str | Path, out
     metrics = {"slice": slice_name, "vocab_size": len(kv), "threads": settings.threads,
                "train_seconds": round(seconds, 2)}
     metrics.update(evaluate_vectors(kv))
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -213,7 +207,7 @@ def build_procrustes_slice(inputs: Mapping[str, str | Path], out_dir: str | Path
         shared = sum(1 for w in kv.index_to_key if w in ref.key_to_index)
     save_vectors(aligned, out_dir / "vectors")
     metrics = {"slice": slice_name, "reference": reference, "vocab_size": len(aligned), "anchor_words": shared}
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -294,5 +288,5 @@ def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str |
     metrics = {"n_words": int(main["word"].n_unique()),
                "n_pairs": int(main.select(["slice_a", "slice_b"]).unique().height),
                "n_seeds": len(slices), "top_n_mean_jaccard_across_seeds": mean_jaccard}
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -13,12 +13,9 @@ of the encoder, so the names are those of every other stage
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from .extract import isolated_vectors
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["simlex_pairs", "simlex_words", "simlex_spearman", "bli_metrics"]
 

@@ -21,12 +21,12 @@ first (:meth:`~.spec.SpecializationSpec.resolved`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from ..errors import InputError, PipelineError
+from ..identity import write_json
 from .spec import ConstraintsSpec, SpecializationSpec
 
 __all__ = ["ConstraintInputs", "SpecializedInputs", "BliSet", "build_constraints", "build_specialized", "read_bli",
@@ -40,9 +40,6 @@ def _report(progress: Progress, fraction: float, message: str) -> None:
         progress(fraction, message)
 
 
-def _write_metrics(out_dir: Path, metrics: dict) -> None:
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n",
-                                          encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,7 +139,7 @@ def build_constraints(settings: ConstraintsSpec, inputs: ConstraintInputs, out_d
         (out_dir / "bli" / f"{name}.targets.txt").write_text("".join(f"{t}\n" for t in cs.bli_targets[name]),
                                                              encoding="utf-8")
     (out_dir / "heldout.txt").write_text("".join(f"{lang} {w}\n" for lang, w in sorted(heldout)), encoding="utf-8")
-    _write_metrics(out_dir, metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -360,5 +357,5 @@ def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, o
     (out_dir / "model" / "README.md").write_text(model_card(s, metrics), encoding="utf-8")
     (out_dir / "losses.tsv").write_text("step\tloss\n" + "".join(
         f"{i + 1}\t{v:.6f}\n" for i, v in enumerate(result.losses)), encoding="utf-8")
-    _write_metrics(out_dir, metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import InputError
+from ..identity import write_json
 from .spec import TransferSpec
 
 __all__ = ["AlignedInput", "TransferInputs", "PretrainInputs", "aligned_space", "build_transfer", "build_pretrained"]
@@ -30,9 +31,6 @@ def _report(progress: Progress, fraction: float, message: str) -> None:
     if progress is not None:
         progress(fraction, message)
 
-
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
 def aligned_space(aligned: Path, lang: str, pivot: str):
@@ -141,10 +139,10 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     report = {"summary": info, "sample": neighbour_sample(result, source.tokenizer, target_tok, n=50),
               "fallback_tokens": [target_tok.convert_ids_to_tokens(int(i))
                                   for i in np.flatnonzero(result.fallback)][:500]}
-    _write_json(out_dir / "report.json", report)
+    write_json(out_dir / "report.json", report)
     np.savez_compressed(out_dir / "neighbours.npz", neighbours=result.neighbours, weights=result.weights,
                         similarities=result.similarities, fallback=result.fallback, copied=result.copied)
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -209,9 +207,9 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
     tok.save_pretrained(out)
     info = json.loads((Path(inputs.transferred) / "report.json").read_text())["summary"]
     (out / "README.md").write_text(model_card(s, info, {}, {**metrics}, corpora=inputs.corpora), encoding="utf-8")
-    _write_json(out_dir / "losses.json", losses)
+    write_json(out_dir / "losses.json", losses)
     if losses:
         name = f"{model_name(s.source_model.model)}-to-{s.target.lang}"
         plot_loss_curve(losses, out_dir / "loss.png", title=f"{name}: continued pretraining")
-    _write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
