@@ -173,7 +173,7 @@ def _dry_run(ns) -> int:
         if reason is None:
             continue
         n += 1
-        extra = " (then its per-slice models, named after the data)" if hasattr(task, "slice_tasks") else ""
+        extra = " (then the stages it yields, named after the data)" if getattr(task, "yields_stages", False) else ""
         print(f"rebuild  {task.stage_id()}: {reason}{extra}")
     print(f"{n} stage(s) would be built; {len(tasks)} spec(s) checked"
           + (f"; {len(invalid)} invalid spec(s)" if invalid else ""))

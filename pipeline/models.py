@@ -32,13 +32,14 @@ from pathlib import Path
 from .download import download
 from .errors import InputError
 
-__all__ = ["model_kind", "local_model_folder", "package_folder", "resolve_model", "model_source_identity",
-           "model_name", "HUB_FILES"]
+__all__ = ["model_kind", "local_model_folder", "known_model_folder", "package_folder", "resolve_model",
+           "model_source_identity", "model_name", "HUB_FILES"]
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
             "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
 HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
+CARD = "README.md"  # the model card (its licence goes into provenance); fetched when served, never in an identity
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _PATH_LIKE = ("/", "./", "../", "~")
 
@@ -113,10 +114,27 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
     get("config.json", True)
     if not any(get(w, False) for w in WEIGHTS):
         raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
-    for name in OPTIONAL:
+    for name in (*OPTIONAL, CARD):
         get(name, False)
     (dest / COMPLETE).write_text(base + "\n", encoding="utf-8")
     return dest
+
+
+def _cache_name(location: str, revision: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", f"{location}@{revision}").strip("_")
+
+
+def known_model_folder(location: str, revision: str = "main", cache_dir: str | Path | None = None,
+                       base: str | Path | None = None) -> Path | None:
+    """The local folder of ``location`` if there is one without the network: a folder, ``pkg:``, or a remote
+    model already complete in ``cache_dir``; else None (nothing is fetched)."""
+    kind = model_kind(location, base)
+    if kind in ("folder", "package"):
+        return local_model_folder(location, base)
+    if kind in ("hub", "url") and cache_dir is not None:
+        folder = Path(cache_dir) / _cache_name(location, revision)
+        return folder if (folder / COMPLETE).is_file() else None
+    return None
 
 
 def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,
@@ -135,8 +153,7 @@ def resolve_model(location: str, revision: str = "main", cache_dir: str | Path |
                          "no such folder")
     if cache_dir is None:
         raise ValueError("a cache folder is needed to fetch a remote model")
-    safe = re.sub(r"[^\w.-]+", "_", f"{location}@{revision}").strip("_")
-    return _fetch_folder(_base_url(location, revision), Path(cache_dir) / safe, progress)
+    return _fetch_folder(_base_url(location, revision), Path(cache_dir) / _cache_name(location, revision), progress)
 
 
 def model_source_identity(location: str, revision: str = "main") -> dict:

@@ -55,7 +55,6 @@ from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
-from .corpora.tokenize import TokenizerSettings
 from .errors import SpecError
 
 __all__ = [
@@ -196,8 +195,16 @@ def settings_section(settings_cls, name: str, given: tuple[str, ...] = (), doc: 
     return cls
 
 
-#: The tokenizer section shared by the specs that prepare corpora (diachronic, multilingual).
-TokenizerSpec = settings_section(TokenizerSettings, "TokenizerSpec")
+def __getattr__(name: str):
+    # TokenizerSpec, the tokenizer section shared by the specs that prepare corpora (diachronic, multilingual),
+    # is built on first use: the tokenizer's settings are marked with this module's added_field, so this
+    # module cannot import them while it loads
+    if name == "TokenizerSpec":
+        from .corpora.tokenize import TokenizerSettings
+
+        spec = globals()["TokenizerSpec"] = settings_section(TokenizerSettings, "TokenizerSpec")
+        return spec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------

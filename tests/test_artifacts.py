@@ -186,9 +186,12 @@ def test_publish_artifacts_task_publishes_vectors_and_report_with_provenance(tmp
     sl = entries["cade-slice.lee_a-lee_b-lee_a-seed1"]
     folder = next((project / "outputs" / "cade-slice").glob(f"lee_a-lee_b-lee_a-seed1-{sl['version']}"))
     assert (store / sl["path"]).read_bytes() == (folder / "vectors.vec").read_bytes()
-    assert {(x["input"], x["licence"]) for x in sl["licences"]} == {("corpus lee_a", "CC-BY-4.0"),
-                                                                  ("corpus lee_b", "Public domain")}
+    assert {(x["kind"], x["name"], x["licence"]) for x in sl["licences"]} == {("corpus", "lee_a", "CC-BY-4.0"),
+                                                                            ("corpus", "lee_b", "Public domain")}
     prov = sl["provenance"]
+    # the records are carried whole: the fingerprint is the corpus hash the stage identity holds
+    assert {x["name"]: x["fingerprint"] for x in sl["licences"]} == next(
+        v for k, v in prov["input_hashes"].items() if k.startswith("corpus/"))
     assert prov["spec"]["kind"] == "diachronic" and prov["spec"]["name"] == "toy" and len(prov["spec"]["sha256"]) == 64
     assert "gensim" in prov["packages"] and prov["settings"]["slice"] == "lee_a"
     corpus_hashes = next(v for k, v in prov["input_hashes"].items() if k.startswith("corpus/"))

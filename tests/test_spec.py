@@ -36,7 +36,7 @@ def test_typo_is_named_with_suggestion(tmp_path):
     ("corpora: [a]\nslicing: {by: corpus}\n", "at least two corpora"),
     ("slicing: {by: period}\n", "'corpora'"),
     ("corpora: [a]\nreport: {seeds: [1, 1]}\n", "distinct seeds"),
-    ("corpora: [a]\nreport: {rank_by: cosine}\n", "cosine_distance, local_neighbourhood_distance for rank_by"),
+    ("corpora: [a]\nreport: {rank_by: cosine}\n", "cosine_distance, local_neighbourhood_distance, euclidean_distance for rank_by"),
     ("corpora: [a]\ncade: {sample: true}\n", "a number at 'cade.sample'"),
     ("[1, 2]\n", "a mapping at the top level"),
     ("corpora: [a\n", "valid YAML"),

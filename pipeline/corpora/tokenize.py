@@ -22,6 +22,13 @@ the inverted marks ``¿ ¡`` even when punctuation is kept; Turkish and
 Azerbaijani lower-case dotted and dotless I correctly; Chinese and Japanese
 split CJK ideographs and kana into one token per character (no segmenter is
 available offline).
+
+Corpora that come tokenised (lemmatised, POS-suffixed, as in SemEval-2020
+Task 1) are taken as they are with ``pretokenized``: each line is a sentence
+and its whitespace-separated chunks are its tokens, nothing else changed.
+
+>>> list(Tokenizer("en", TokenizerSettings(pretokenized=True)).sentences("the plane_nn fly_vb\\n\\nU.S. ,_x Café"))
+[['the', 'plane_nn', 'fly_vb'], ['U.S.', ',_x', 'Café']]
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterator, Optional
+
+from ..spec import added_field
 
 __all__ = ["TokenizerSettings", "Tokenizer", "UNICODE_FORMS"]
 
@@ -50,6 +59,12 @@ class TokenizerSettings:
     ``keep_punctuation``: emit punctuation marks as tokens of their own.
     ``min_token_length``: drop words shorter than this many characters.
     ``strip_numbers``: drop tokens made of digits (and separators) only.
+    ``pretokenized``: the text is already tokens, taken exactly as they are:
+    one sentence per line (``str.splitlines``), tokens split on whitespace
+    (``str.split``: runs of any Unicode whitespace), empty lines skipped.
+    Nothing else is done: no Unicode normalisation, no case change, no
+    punctuation split or stripping, underscores kept (``plane_nn``); every
+    other setting is ignored.
     """
 
     unicode_form: Optional[str] = "NFKC"
@@ -59,6 +74,8 @@ class TokenizerSettings:
     min_token_length: int = 1
     strip_numbers: bool = False
     casefold: bool = False
+    # added after corpora were first prepared, which all went through the normalising tokenizer
+    pretokenized: bool = added_field(False, before=False)
 
     def __post_init__(self):
         if self.unicode_form is not None and self.unicode_form != "none" and self.unicode_form not in UNICODE_FORMS:
@@ -162,8 +179,10 @@ class Tokenizer:
 
     # -- normalisation -----------------------------------------------------
     def normalize(self, text: str) -> str:
-        """Unicode normalisation, ASCII apostrophes/hyphens, and case (per settings)."""
+        """Unicode normalisation, ASCII apostrophes/hyphens, and case (per settings); ``pretokenized``: none."""
         s = self.settings
+        if s.pretokenized:
+            return text
         if self._form:
             text = unicodedata.normalize(self._form, text)
         text = text.translate(_TRANSLATE)
@@ -209,6 +228,12 @@ class Tokenizer:
     def sentences(self, text: str) -> Iterator[list[str]]:
         """Yield each sentence of ``text`` as a list of tokens (empty sentences are skipped)."""
         s = self.settings
+        if s.pretokenized:
+            for line in text.splitlines():
+                toks = line.split()
+                if toks:
+                    yield toks
+            return
         text = self.normalize(text)
         parts = self._split_re.split(text)
         # parts alternate: sentence, break, sentence, break, ...

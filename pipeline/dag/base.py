@@ -485,6 +485,24 @@ class StageTask(luigi.Task):
         deps = luigi.task.flatten(self.requires())
         return sorted(t.output().name for t in deps if isinstance(t.output(), StageTarget))
 
+    def input_records(self) -> list:
+        """The outside inputs this stage reads (:class:`pipeline.inputs.InputRecord`: corpora, dictionaries,
+        models, data by URL), with their fingerprints and licences. Upstream stages are not listed: they
+        declare their own. Provenance and a published artifact's manifest carry these records whole.
+        """
+        return []
+
+    #: True for a stage whose ``run`` first yields more stages, named after its inputs' data (see
+    #: :meth:`dynamic_requires`): a dry run cannot list them before those inputs exist.
+    yields_stages: bool = False
+
+    def dynamic_requires(self) -> list:
+        """The stages ``run`` yields once the static inputs are complete (the declared dynamic-dependency hook).
+
+        Called only when every task of ``requires()`` is complete; the default is none.
+        """
+        return []
+
     @abc.abstractmethod
     def artifact_name(self) -> str:
         """A readable name for the artifact (corpus, language, model)."""
@@ -509,7 +527,9 @@ class StageTask(luigi.Task):
 
     def provenance(self, extra: dict | None = None) -> dict:
         digest, settings, inputs = self._identity()
-        return provenance_record(self.stage, self.stage_id(), self.version, settings, inputs, extra)
+        records = {"input_records": [r.as_dict() for r in self.input_records()]}
+        return provenance_record(self.stage, self.stage_id(), self.version, settings, inputs,
+                                 {**records, **(extra or {})})
 
     def writing(self, extra: dict | None = None):
         """``with self.writing() as tmp:`` — the atomic stage writer for this task."""

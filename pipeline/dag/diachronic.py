@@ -9,11 +9,13 @@ reference slice. Every ``run`` is one call of a stage function of
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import luigi
 
 from ..diachronic.spec import CadeSpec, DiachronicSpec, ProcrustesSpec, load_diachronic_spec
 from ..spec import identity_of
-from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads
+from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, project_root, stage_threads
 from .registry import register_kind
 
 
@@ -49,6 +51,11 @@ class PreparedCorpus(_SpecParams, StageTask):
     def identity_inputs(self):
         return corpus_fingerprints(self.spec_obj.corpora)
 
+    def input_records(self):
+        from ..inputs import corpus_records
+
+        return corpus_records(self._identity()[2], corpora_root())
+
     def run(self):
         from ..diachronic.stages import build_prepared_corpus
 
@@ -66,7 +73,7 @@ class CompassModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-compass"
-    version = 4  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle); 4: metric names (simlex999_*, wordsim353_*)
+    version = 5  # 2: the reference's initial vector range; 3: compass.npy / .vocab / .syn1neg.npy / .json (no pickle); 4: metric names (simlex999_*, wordsim353_*); 5: trained by the project's kernel, not gensim (other vectors, same files)
     # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     def requires(self):
@@ -186,12 +193,24 @@ class DiachronicReport(_SpecParams, StageTask):
 
     spec = luigi.Parameter(description="name of a spec under tasks/diachronic/")
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+    method = luigi.Parameter(default="", description="cade or procrustes (default: the spec's method)")
 
-    version = 1
+    version = 2  # 2: report.stopwords filters the top list, stability and plots; change.parquet's `stopword`
+    # and `euclidean_distance` columns
+
+    @property
+    def method_name(self) -> str:
+        from ..diachronic.spec import METHODS
+        from ..errors import PipelineError
+
+        m = self.method or self.spec_obj.method
+        if m not in METHODS:
+            raise PipelineError(f"--method {m}: expected one of {', '.join(METHODS)}")
+        return m
 
     @property
     def stage(self) -> str:
-        return f"{self.spec_obj.method}-report"  # cade-report, procrustes-report
+        return f"{self.method_name}-report"  # cade-report, procrustes-report
 
     def requires(self):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
@@ -204,11 +223,11 @@ class DiachronicReport(_SpecParams, StageTask):
         report = identity_of(s.report, self.version)
         # the slices are dynamic dependencies (their names come from the data), so their ids are not among
         # this stage's inputs: the method's settings, the corpus id and the code versions below stand for them
-        if s.method == "cade":
+        if self.method_name == "cade":
             return {"cade": identity_of(s.cade, self.version), "report": report,
                     "upstream_versions": {CompassModel.stage: CompassModel.version,
                                           SliceModel.stage: SliceModel.version}}
-        return {"method": s.method, "procrustes": identity_of(s.procrustes, self.version), "report": report,
+        return {"method": self.method_name, "procrustes": identity_of(s.procrustes, self.version), "report": report,
                 "upstream_versions": {Word2VecSlice.stage: Word2VecSlice.version,
                                       ProcrustesSlice.stage: ProcrustesSlice.version}}
 
@@ -218,7 +237,7 @@ class DiachronicReport(_SpecParams, StageTask):
 
         names = self.input().read_json("slices.json")["slices"]
         s = self.spec_obj
-        if s.method == "cade":
+        if self.method_name == "cade":
             return {seed: [SliceModel(spec=self.spec, profile=self.profile, slice_name=n, seed=seed) for n in names]
                     for seed in s.report.seeds}
         try:
@@ -229,6 +248,11 @@ class DiachronicReport(_SpecParams, StageTask):
         return {seed: [ProcrustesSlice(spec=self.spec, profile=self.profile, slice_name=n, reference=ref, seed=seed)
                        for n in names] for seed in s.report.seeds}
 
+    yields_stages = True  # its slices: their names come from the prepared corpus
+
+    def dynamic_requires(self):
+        return [t for ts in self.slice_tasks().values() for t in ts]
+
     def run(self):
         tasks = self.slice_tasks()
         yield [t for ts in tasks.values() for t in ts]  # dynamic: slice names come from the data
@@ -237,7 +261,43 @@ class DiachronicReport(_SpecParams, StageTask):
 
         slices = {seed: {t.slice_name: t.output().path for t in ts} for seed, ts in tasks.items()}
         with self.writing() as tmp:
-            build_report(self.spec_obj.report.settings(), slices, tmp, progress=self.progress)
+            build_report(self.spec_obj.report.settings(), slices, tmp, language=self.language(),
+                         root=project_root(), progress=self.progress)
+
+    def language(self) -> str | None:
+        """The corpora's language (their declarations'), for ``report.stopwords: auto``; None when they differ."""
+        from ..corpora import load_declaration
+
+        s = self.spec_obj
+        langs = {load_declaration(corpora_root() / c).language for c in s.corpora}
+        return langs.pop() if len(langs) == 1 else None
+
+    def _stopword_file(self) -> Path | None:
+        from ..diachronic.settings import stopwords_kind
+
+        value = self.spec_obj.report.stopwords
+        if stopwords_kind(value) != "file":
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else project_root() / path
+
+    def identity_inputs(self):
+        inputs = super().identity_inputs()
+        path = self._stopword_file()
+        if path is None:
+            return inputs
+        from ..errors import InputError
+        from ..identity import file_sha256
+
+        if not path.is_file():
+            raise InputError(path, "a stopword list for report.stopwords (UTF-8, one word a line)", "no such file")
+        return {"corpus": inputs, "stopwords": file_sha256(path)}  # its content, not its name, is an input
+
+    def input_records(self):
+        from ..inputs import file_record
+
+        path = self._stopword_file()
+        return [] if path is None else [file_record("words", path.name, path, self._identity()[2]["stopwords"])]
 
 
 register_kind("diachronic", lambda name, profile: DiachronicReport(spec=name, profile=profile), load_diachronic_spec)

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import time
 from pathlib import Path
 
 import luigi
@@ -15,9 +13,8 @@ import luigi
 from ..errors import InputError
 from ..multilingual.spec import LanguageSpec, MultilingualSpec, load_multilingual_spec
 from ..spec import identity_of
-from ..download import cached_download, gunzip_cached, is_url
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, copy_from_stage, outputs_root,
-                   stage_threads, tasks_root, write_json)
+from ..download import is_url
+from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, stage_threads, tasks_root
 from .registry import register_kind
 
 logger = logging.getLogger("luigi-interface")
@@ -72,60 +69,24 @@ class FastTextVectors(StageTask):
             return {"vectors": file_sha256(path)}
         return corpus_fingerprints(ls.corpora)
 
+    def input_records(self):
+        from ..inputs import corpus_records, file_record, url_record
+
+        ls, inputs = self.lang_spec, self._identity()[2]
+        if ls.vectors and is_url(ls.vectors):
+            return [url_record("vectors", f"{ls.lang} vectors", ls.vectors, inputs, ls.vectors_licence)]
+        if ls.vectors:
+            return [file_record("vectors", f"{ls.lang} vectors", ls.vectors, inputs["vectors"], ls.vectors_licence)]
+        return corpus_records(inputs, corpora_root())
+
     def run(self):
-        from ..multilingual import load_pretrained_vectors, train_fasttext
-        from ..vectors import save_vectors
+        from ..multilingual.stages import FastTextInputs, build_fasttext
 
-        ls = self.lang_spec
-        s = multilingual_spec(self.spec, self.profile)
-        if ls.vectors and is_url(ls.vectors) and ls.vectors.split("?")[0].endswith((".kv", ".kv.gz")):
-            raise InputError(_spec_path(self.spec), f"pretrained vectors for '{ls.lang}' by URL as .bin, .vec or "
-                             ".vec.gz", f"{ls.vectors} is a gensim .kv, a pickle, which runs code when loaded")
+        inputs = FastTextInputs(corpora=corpora_root(), downloads=outputs_root() / ".work" / "downloads",
+                                spec_file=_spec_path(self.spec))
         with self.writing() as tmp:
-            metrics = {"lang": ls.lang}
-            if ls.vectors:
-                src = Path(ls.vectors)
-                if is_url(ls.vectors):  # cached under outputs/.work so a cut download resumes on the next run
-                    self.progress(0.0, f"downloading {ls.vectors}")
-                    src = cached_download(ls.vectors, outputs_root() / ".work" / "downloads",
-                                          sha256=ls.vectors_sha256)
-                    src = gunzip_cached(src)
-                # a .kv (a pickle) only from the user's own local path; a download is never unpickled
-                kv = load_pretrained_vectors(src, allow_pickle=not is_url(ls.vectors))
-                if src.name.endswith(".bin"):
-                    copy_from_stage(src, tmp / "vectors.bin")
-                save_vectors(kv, tmp / "vectors")
-            else:
-                from ..corpora import Slicing, Tokenizer, load_declaration, prepare_slices
-
-                decls = [load_declaration(corpora_root() / name) for name in ls.corpora]
-                wrong = [d.name for d in decls if d.language != ls.lang]
-                if wrong:
-                    raise InputError(_spec_path(self.spec), f"corpora in language '{ls.lang}'",
-                                     f"{', '.join(wrong)} declare another language")
-                tokens = tmp / "_tokens"
-                tokens.mkdir()
-                tokenizer = Tokenizer(ls.lang, s.tokenizer.settings())
-                files = prepare_slices(decls, Slicing(by="corpus"), tokenizer, tokens,
-                                       progress=lambda f, m: self.progress(0.2 * f, m))
-                settings = s.fasttext.settings(threads=stage_threads())
-                self.progress(0.2, f"fastText {ls.lang}: training")
-                t0 = time.time()
-                train_fasttext(list(files.values()), tmp / "vectors", settings, sources=[d.root for d in decls])
-                metrics["train_seconds"] = round(time.time() - t0, 2)
-                metrics["train_tokens"] = sum(len(line.split()) for f in files.values()
-                                              for line in open(f, encoding="utf-8"))
-                shutil.rmtree(tokens)
-                from ..vectors import load_vectors
-
-                kv = load_vectors(tmp / "vectors.npy")
-            metrics["vocab_size"] = len(kv)
-            metrics["dim"] = kv.vector_size
-            if ls.lang == "en":
-                from ..evaluation import evaluate_vectors
-
-                metrics.update(evaluate_vectors(kv))
-            write_json(tmp / "metrics.json", metrics)
+            build_fasttext(multilingual_spec(self.spec, self.profile), inputs, tmp, role=self.role,
+                           threads=stage_threads(), progress=self.progress)
 
 
 class AlignedVectors(StageTask):
@@ -161,58 +122,24 @@ class AlignedVectors(StageTask):
             inputs["dictionary"] = _dictionary_fingerprint(Path(self.spec_obj.dictionary.path))
         return inputs
 
-    def run(self):
-        from ..evaluators import BliEvaluator
-        from ..multilingual import Alignment, align_vectors, load_dictionary, save_mapping
-        from ..vectors import load_vectors, make_keyed_vectors, save_vectors
+    def input_records(self):
+        from ..inputs import file_record
+        from ..multilingual.dictionaries import freedict_paths
 
-        s = self.spec_obj
-        src, piv = s.source.lang, s.pivot.lang
-        where = str(_spec_path(self.lang))
-        # never vectors.kv: a pickle from the (possibly shared) output root would run code here
-        kv_p = load_vectors(self.input()["pivot"].path / "vectors.npy")
-        kv_s = load_vectors(self.input()["source"].path / "vectors.npy")
-        if kv_p.vector_size != kv_s.vector_size:
-            raise InputError(where, f"vectors of one dimension for '{src}' and '{piv}'",
-                             f"found {kv_s.vector_size} and {kv_p.vector_size}")
-        metrics: dict = {"source_lang": src, "pivot_lang": piv, "source_vocab": len(kv_s), "pivot_vocab": len(kv_p)}
-        train = test = None
-        if s.dictionary.path:
-            d = load_dictionary(s.dictionary.path, lowercase=s.dictionary.lowercase)
-            if s.dictionary.direction == "pivot-source":
-                d = d.swapped()
-            kept, coverage = d.restrict(kv_s.key_to_index, kv_p.key_to_index)
-            metrics.update(coverage.as_metrics())
-            if len(kept) == 0:
-                raise InputError(s.dictionary.path, f"dictionary pairs with both words in the {src} and {piv} "
-                                 "vocabularies", f"none of {len(d)} pairs are usable")
-            size = s.dictionary.test_size
-            train, test = kept.split(test_size=int(size) if size >= 1 else size, seed=s.dictionary.seed)
-            metrics.update({"dictionary_train_pairs": len(train), "dictionary_test_pairs": len(test)})
-        settings = s.mapping.settings()
-        self.progress(0.1, f"aligning {src} -> {piv}")
-        t0 = time.time()
-        alignment = align_vectors(kv_s, kv_p, train.pairs if train is not None else None, settings, where=where)
-        metrics["mapping_seconds"] = round(time.time() - t0, 2)
-        metrics["mapping_steps"] = len(alignment.history)
-        mapped_s = make_keyed_vectors(kv_s.index_to_key, alignment.map(kv_s.vectors), kv_s.expandos.get("count"))
-        mapped_p = make_keyed_vectors(kv_p.index_to_key, alignment.map_target(kv_p.vectors),
-                                      kv_p.expandos.get("count"))
-        if test is not None and len(test):  # BLI of the vectors published, on the test dictionary published
-            metrics.update(BliEvaluator(test.pairs, f"{src}-{piv}", csls_k=s.mapping.csls_k)((mapped_s, mapped_p)))
+        path = self.spec_obj.dictionary.path
+        if not path:
+            return []
+        index, _ = freedict_paths(Path(path))
+        return [file_record("dictionary", Path(path).name, index if index.exists() else path,
+                            self._identity()[2]["dictionary"])]
+
+    def run(self):
+        from ..multilingual.stages import AlignmentInputs, build_aligned
+
+        inputs = AlignmentInputs(pivot=self.input()["pivot"].path, source=self.input()["source"].path,
+                                 spec_file=_spec_path(self.lang))
         with self.writing() as tmp:
-            save_mapping(alignment, tmp / f"mapping.{src}-{piv}.npy")
-            save_vectors(mapped_s, tmp / src)
-            save_vectors(mapped_p, tmp / piv)
-            save_mapping(Alignment.identity(kv_p.vector_size, alignment.target), tmp / f"mapping.{piv}-{piv}.npy")
-            for lang, role in ((src, "source"), (piv, "pivot")):
-                native = self.input()[role].path / "vectors.bin"
-                if native.exists():
-                    copy_from_stage(native, tmp / f"{lang}.bin")
-            if train is not None:
-                train.write(tmp / f"dictionary.{src}-{piv}.train.txt")
-                test.write(tmp / f"dictionary.{src}-{piv}.test.txt")
-            write_json(tmp / "metrics.json", metrics)
+            build_aligned(self.spec_obj, inputs, tmp, progress=self.progress)
 
 
 def _dictionary_fingerprint(path: Path) -> str:

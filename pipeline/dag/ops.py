@@ -20,7 +20,7 @@ from pathlib import Path
 import luigi
 
 from ..errors import PipelineError
-from .base import StageTarget, StageTask, corpora_root, pipeline, tasks_root
+from .base import StageTarget, StageTask, pipeline, tasks_root
 from .registry import needs_network, spec_kinds
 
 logger = logging.getLogger("luigi-interface")
@@ -117,10 +117,10 @@ def dependency_closure(tasks, *, dynamic: bool = True) -> list[luigi.Task]:
 
 
 def _dynamic_deps(task) -> list[luigi.Task]:
-    slice_tasks = getattr(task, "slice_tasks", None)  # DiachronicReport: slices come from the data
-    if slice_tasks is None or not all(d.complete() for d in luigi.task.flatten(task.requires())):
+    """The stages ``task`` yields at run time (its declared hook), once its static inputs are complete."""
+    if not getattr(task, "yields_stages", False) or not all(d.complete() for d in luigi.task.flatten(task.requires())):
         return []
-    return luigi.task.flatten(list(slice_tasks().values()))
+    return luigi.task.flatten(task.dynamic_requires())
 
 
 class RebuildAll(luigi.WrapperTask):
@@ -167,31 +167,21 @@ def planned_artifacts(task: StageTask) -> list[dict]:
 
 
 def input_record(task: StageTask) -> tuple[dict, list[dict]]:
-    """Content hashes of every input under ``task`` (corpora, files, upstream stages) and their licences."""
-    from ..corpora import load_declaration
+    """Identity inputs of every stage under ``task`` (by stage id), and every outside input record, whole.
+
+    The records (:class:`pipeline.inputs.InputRecord` as dicts: kind, name, fingerprint, licence, source)
+    are what each stage declares in ``input_records()``; one per (kind, name, fingerprint).
+    """
+    from ..inputs import merge_records
 
     hashes: dict[str, object] = {}
-    licences: dict[str, dict] = {}
+    records = []
     for t in dependency_closure([task]):
         if not isinstance(t, StageTask):
             continue
-        inputs = t.identity_inputs()
-        hashes[t.stage_id()] = inputs
-        if not isinstance(inputs, dict):
-            continue
-        for key, value in inputs.items():
-            folder = corpora_root() / str(key)
-            if isinstance(value, str) and (folder / "corpus.yaml").is_file():
-                decl = load_declaration(folder)
-                licences[f"corpus:{key}"] = {"input": f"corpus {key}", "licence": decl.licence,
-                                             "source": decl.source, "fingerprint": value}
-            elif key in ("dictionary", "url", "vectors") and not isinstance(value, list):
-                settings = t.provenance().get("settings", {})
-                label = settings.get(key, {}).get("path") if isinstance(settings.get(key), dict) else None
-                licences[f"{key}:{t.stage_id()}"] = {
-                    "input": f"{key} {label or settings.get(key) or value}", "fingerprint": value,
-                    "licence": "not declared in the spec; see the source's own terms"}
-    return hashes, sorted(licences.values(), key=lambda x: x["input"])
+        hashes[t.stage_id()] = t.identity_inputs()
+        records += t.input_records()
+    return hashes, [r.as_dict() for r in merge_records(records)]
 
 
 class PublishedTarget(luigi.Target):

@@ -137,6 +137,35 @@ class SpecializationConstraints(StageTask):
                                                      "gensim's SimLex-999 file")
         return inputs
 
+    def input_records(self):
+        from ..evaluation import SIMILARITY_SETS, _gensim_data
+        from ..inputs import InputRecord, NOT_DECLARED, file_record
+        from ..multilingual.dictionaries import freedict_paths
+
+        c, fp = self.spec_obj.constraints, self._identity()[2]
+        out = []
+        if c.wordnet:
+            out.append(file_record("wordnet", "WordNet", _resolve(c.wordnet.path) / "data.noun", fp["wordnet"]))
+        for d in [*c.freedict, *(d for pv in c.pivots for d in pv.dictionaries)]:
+            index, _ = freedict_paths(_resolve(d.path))
+            out.append(file_record("dictionary", Path(d.path).name, index if index.exists() else _resolve(d.path),
+                                   fp[f"dictionary:{Path(d.path).name}"]))
+        for i, a in enumerate(c.apertium):
+            out.append(file_record("apertium", Path(a.path).name, _resolve(a.path), fp[f"apertium:{i}"]))
+            out.append(file_record("wordnet", "WordNet (Apertium lemmas)", _resolve(a.lemmas_from) / "data.noun",
+                                   fp[f"apertium:{i}:lemmas"]))
+        for p in c.holdout_files:
+            out.append(file_record("words", Path(p).name, _resolve(p), fp[f"holdout:{Path(p).name}"]))
+        if c.babelnet:
+            if c.babelnet.lemmas_file:
+                out.append(file_record("words", Path(c.babelnet.lemmas_file).name, _resolve(c.babelnet.lemmas_file),
+                                       fp["babelnet_lemmas"]))
+            out.append(InputRecord("data", "BabelNet", None, NOT_DECLARED,
+                                   "the BabelNet HTTP API (answers under outputs/.work/babelnet/; see its terms of use)"))
+        if c.holdout_simlex999:
+            out.append(file_record("words", "SimLex-999", _gensim_data(SIMILARITY_SETS["simlex999"]), fp["simlex999"]))
+        return out
+
     def run(self):
         from ..specialization.stages import ConstraintInputs, build_constraints
 
@@ -206,6 +235,22 @@ class SpecializedModel(StageTask):
         if "aggregate" in self.spec_obj.extract.modes:
             inputs["corpora"] = corpus_fingerprints(self.spec_obj.extract.corpora)
         return inputs
+
+    def input_records(self):
+        from ..inputs import corpus_records, file_record, model_record
+        from ..models import known_model_folder
+
+        s, fp = self.spec_obj, self._identity()[2]
+        folder = known_model_folder(s.model, s.model_revision or "main", outputs_root() / ".work" / "downloads" / "models",
+                                    base=project_root())
+        out = [model_record(s.model, s.model_revision, fp.get("model") or {"revision": s.model_revision}, folder)]
+        for w in s.extract.words:
+            if w.path:
+                key = f"words:{w.lang}:{Path(w.path).name}"
+                out.append(file_record("words", key.split(":", 1)[1], _resolve(w.path), fp[key]))
+        if "corpora" in fp:
+            out += corpus_records(fp["corpora"], corpora_root())
+        return out
 
     def run(self):
         from ..specialization.stages import SpecializedInputs, build_specialized

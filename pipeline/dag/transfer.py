@@ -97,6 +97,9 @@ class TransferModel(_TransferParams, StageTask):
                                                                s.evaluation.target_verses}))
         return inputs
 
+    def input_records(self):
+        return _source_and_target_records(self.spec_obj, self._identity()[2])
+
     def run(self):
         from ..transfer.stages import AlignedInput, TransferInputs, build_transfer
 
@@ -108,6 +111,25 @@ class TransferModel(_TransferParams, StageTask):
                                 spec_file=_spec_path(self.lang))
         with self.writing({"spec_file": str(_spec_path(self.lang))}) as tmp:
             build_transfer(s, inputs, tmp, threads=stage_threads(), progress=self.progress)
+
+
+def _source_and_target_records(s: TransferSpec, fp: dict | None) -> list:
+    """The source model and the target text (corpora or URL) of a transfer spec, as input records."""
+    from ..inputs import corpus_records, model_record, url_record
+    from ..models import known_model_folder, model_source_identity
+
+    sm = s.source_model
+    ident = (fp or {}).get("source_model") or model_source_identity(sm.model, sm.revision)
+    out = [model_record(sm.model, sm.revision, ident, known_model_folder(sm.model, sm.revision, _downloads() / "models"))]
+    if s.target.corpora:
+        out += corpus_records((fp or {}).get("target_corpora") or corpus_fingerprints(s.target.corpora),
+                              corpora_root())
+    else:
+        out.append(url_record("url", f"{s.target.lang} target text", s.target.url,
+                              {"url": s.target.url, "sha256": s.target.url_sha256}, s.target.licence))
+    if fp and "evaluation" in fp:
+        out += corpus_records(fp["evaluation"], corpora_root())
+    return out
 
 
 class PretrainedModel(_TransferParams, StageTask):
@@ -132,6 +154,9 @@ class PretrainedModel(_TransferParams, StageTask):
     def identity_settings(self):
         s = self.spec_obj
         return {"pretraining": identity_of(s.pretraining, self.version), "target": identity_of(s.target, self.version)}
+
+    def input_records(self):  # the target text it trains on (the source model is the transfer stage's input)
+        return [r for r in _source_and_target_records(self.spec_obj, None) if r.kind != "model"]
 
     def run(self):
         from ..transfer.stages import PretrainInputs, build_pretrained

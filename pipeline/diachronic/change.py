@@ -25,7 +25,7 @@ Two measures of change for a word ``w`` between slices ``a`` and ``b``:
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Sequence
 
 from ..errors import InputError
 
@@ -39,6 +39,7 @@ __all__ = [
     "table_pairs",
     "change_table",
     "top_changed",
+    "left_out_words",
     "stability_across_seeds",
     "nearest_neighbours",
     "average_precision",
@@ -247,12 +248,41 @@ def _ranked(table: "pl.DataFrame", measure: str) -> "pl.DataFrame":
     )
 
 
+def left_out_words(words: "pl.Series", stopwords: Collection[str] | None = None, min_letters: int = 0) -> "pl.Series":
+    """For each word, whether a top list leaves it out: it is one of ``stopwords`` (compared lower-cased), or it has
+    fewer than ``min_letters`` letters (``1``: numbers and punctuation are no words to list).
+
+    >>> import polars as pl
+    >>> left_out_words(pl.Series(["The", "union", "1790", "o'er"]), {"the"}, min_letters=1).to_list()
+    [True, False, True, False]
+    """
+    import polars as pl
+
+    if stopwords:
+        out = words.str.to_lowercase().is_in(sorted({w.lower() for w in stopwords}))
+    else:
+        out = pl.Series([False] * len(words), dtype=pl.Boolean)
+    if min_letters > 0:
+        out = out | (words.str.count_matches(r"\p{L}") < min_letters)
+    return out.alias("stopword")
+
+
 def top_changed(
-    table: "pl.DataFrame", pair: tuple[str, str] | None = None, n: int = 20, measure: str = "cosine_distance"
+    table: "pl.DataFrame", pair: tuple[str, str] | None = None, n: int = 20, measure: str = "cosine_distance", *,
+    stopwords: Collection[str] | None = None, min_letters: int = 0,
 ) -> "pl.DataFrame":
     """The ``n`` most changed words by ``measure``, for ``pair`` or for each pair of the table.
 
-    Returns the table's rows plus ``rank`` (1 = most changed), sorted by pair then rank.
+    ``stopwords`` and ``min_letters`` leave words out first (see :func:`left_out_words`), so the list holds
+    the ``n`` most changed of the words kept, in the order of the full ranking.
+
+    Returns the table's rows plus ``rank`` (1 = most changed; among the words kept), sorted by pair then rank.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"word": ["of", "war", "been", "peace"], "slice_a": "a", "slice_b": "b",
+    ...                   "cosine_distance": [0.9, 0.8, 0.7, 0.6]})
+    >>> top_changed(t, n=2, stopwords={"of", "been"})["word"].to_list()
+    ['war', 'peace']
     """
     import polars as pl
 
@@ -262,6 +292,8 @@ def top_changed(
         if pair not in table_pairs(table):
             raise InputError(None, f"a slice pair of the table, one of {table_pairs(table)}", f"{pair!r}")
         table = table.filter((pl.col("slice_a") == pair[0]) & (pl.col("slice_b") == pair[1]))
+    if stopwords or min_letters > 0:
+        table = table.filter(~left_out_words(table["word"], stopwords, min_letters))
     order = {p: i for i, p in enumerate(table_pairs(table))}
     ranked = _ranked(table, measure).filter(pl.col("rank") <= n)
     pair_order = [order[(a, b)] for a, b in ranked.select(_PAIR).iter_rows()]

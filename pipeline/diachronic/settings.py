@@ -15,15 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..languages import iso_language
 from ..spec import added_field, runtime_field
 
-__all__ = ["ARCHITECTURES", "MEASURES", "CadeSettings", "ProcrustesSettings", "ReportSettings"]
+__all__ = ["ARCHITECTURES", "MEASURES", "CadeSettings", "ProcrustesSettings", "ReportSettings",
+           "stopwords_kind"]
 
 #: word2vec architectures of the Procrustes baseline -> gensim's ``sg`` flag
 ARCHITECTURES = {"cbow": 0, "sgns": 1}
 
 #: the change measures a report ranks words by (see :func:`.change.change_table`)
-MEASURES = ("cosine_distance", "local_neighbourhood_distance")
+MEASURES = ("cosine_distance", "local_neighbourhood_distance", "euclidean_distance")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,22 @@ class ProcrustesSettings:
         return cls(**values)
 
 
+def stopwords_kind(value: str) -> str:
+    """What a ``report.stopwords`` value names: ``"none"``, ``"auto"``, ``"language"`` or ``"file"``.
+
+    A language is its ISO 639 code (two or three letters, checked as every
+    language is); anything else is the path of a word list.
+
+    >>> [stopwords_kind(v) for v in ("none", "auto", "en", "la", "lists/sotu_stop.txt", "stop")]
+    ['none', 'auto', 'language', 'language', 'file', 'file']
+    """
+    if value in ("none", "auto"):
+        return value
+    if value.isascii() and value.isalpha() and len(value) in (2, 3):
+        return "language"
+    return "file"
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     """The semantic change report: which words, measures, seeds and neighbours it shows."""
@@ -119,9 +137,17 @@ class ReportSettings:
     # nearest neighbours listed per word and slice in neighbours.parquet (added after the first reports,
     # which listed 10)
     neighbours: int = added_field(10, before=10)
+    # words left out of the top list, its stability across seeds and its plots (change.parquet keeps every word
+    # and marks these in its `stopword` column): "auto" (the list of the corpora's language), a language code
+    # (stopwordsiso's list), "none", or the path of a word list (one word a line, '#' comment lines)
+    stopwords: str = "auto"
 
     def __post_init__(self):
         if self.rank_by not in MEASURES:
             raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
         if self.neighbours < 1:
             raise ValueError("a positive integer for neighbours")
+        if not isinstance(self.stopwords, str) or not self.stopwords.strip():
+            raise ValueError("'auto', 'none', a language code or the path of a word list for stopwords")
+        if stopwords_kind(self.stopwords) == "language":
+            iso_language(self.stopwords, "report.stopwords")

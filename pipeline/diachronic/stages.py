@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["build_prepared_corpus", "build_compass", "build_cade_slice", "build_word2vec_slice",
-           "build_procrustes_slice", "build_report", "slice_files", "report_words"]
+           "build_procrustes_slice", "build_report", "slice_files", "report_words", "report_stopwords"]
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -232,32 +232,83 @@ def report_words(settings: "ReportSpec", top) -> list[str]:
     return words
 
 
+def report_stopwords(settings: "ReportSpec", language: str | None = None, root: str | Path | None = None
+                     ) -> frozenset[str]:
+    """The words ``settings.stopwords`` leaves out of the report's top list (lower-cased; empty: none).
+
+    ``auto``: the list of ``language`` (the corpora's), none when the language is not given or has no
+    list; a language code: stopwordsiso's list for it; a path: a UTF-8 word list, one word a line, blank
+    lines and lines starting with ``#`` skipped, relative to ``root`` (else the current folder). Raises
+    :class:`InputError` for a language without a list or a word list that cannot be read.
+    """
+    from .settings import stopwords_kind
+
+    value = settings.stopwords
+    kind = stopwords_kind(value)
+    if kind == "none":
+        return frozenset()
+    if kind == "file":
+        path = Path(value)
+        if root is not None and not path.is_absolute():
+            path = Path(root) / path
+        expected = "a stopword list for report.stopwords (UTF-8, one word a line)"
+        if not path.is_file():
+            raise InputError(path, expected, "no such file")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise InputError(path, expected, f"not UTF-8: {exc}") from None
+        words = frozenset(w.strip().lower() for w in lines if w.strip() and not w.lstrip().startswith("#"))
+        if not words:
+            raise InputError(path, expected, "no words in it")
+        return words
+    import stopwordsiso
+
+    if kind == "auto":
+        if language is None or not stopwordsiso.has_lang(language):
+            logger.warning("report.stopwords is auto, but %s: the top list keeps every word",
+                           "the corpora's language is not known here" if language is None
+                           else f"there is no stopword list for '{language}'")
+            return frozenset()
+        value = language
+    if not stopwordsiso.has_lang(value):
+        raise InputError(None, f"a language with a stopword list for report.stopwords "
+                               f"({', '.join(sorted(stopwordsiso.langs()))}), 'none' or a word-list path",
+                         f"found '{value}'")
+    return frozenset(w.lower() for w in stopwordsiso.stopwords(value))
+
+
 def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str | Path]], out_dir: str | Path,
-                 progress: Progress = None) -> dict:
+                 progress: Progress = None, *, language: str | None = None, root: str | Path | None = None) -> dict:
     """The semantic change report over slices that share one space.
 
     ``slices``: ``{seed: {slice name: slice folder holding vectors.npy}}``, slices in
-    order. Every seed gets a change table (``change.parquet`` holds them all); the
-    first seed's gives the top changed words (ranked by ``settings.rank_by``), the
-    ``settings.neighbours`` nearest neighbours of the report's words
-    (:func:`report_words`) in every slice, and the plots; the top lists of all seeds
-    give their stability.
+    order. Every seed gets a change table (``change.parquet`` holds them all, every word,
+    with ``stopword`` marking the words :func:`report_stopwords` leaves out, and tokens
+    without a letter); the first seed's gives the top changed words among the others
+    (ranked by ``settings.rank_by``), the ``settings.neighbours`` nearest neighbours of the
+    report's words (:func:`report_words`) in every slice, and the plots; the top lists of
+    all seeds give their stability. ``language`` (the corpora's) and ``root`` (of
+    relative word-list paths) serve :func:`report_stopwords`.
     """
     import polars as pl
 
     from ..vectors import load_vectors
-    from .change import change_table, nearest_neighbours, stability_across_seeds, top_changed
+    from .change import change_table, left_out_words, nearest_neighbours, stability_across_seeds, top_changed
     from .plots import plot_top_changed, plot_trajectory
 
     out_dir = Path(out_dir)
     if not slices:
         raise ValueError("build_report needs the slices of at least one seed")
+    stopwords = report_stopwords(settings, language, root)
+    min_letters = 1 if stopwords else 0  # with a stopword list, numbers and punctuation are left out too
     pairs = [tuple(p) for p in settings.pairs] if settings.pairs else None
     tables = []
     slices_first = None
     for i, (seed, folders) in enumerate(slices.items()):
         vectors = {name: load_vectors(Path(folder) / "vectors.npy") for name, folder in folders.items()}
         table = change_table(vectors, pairs=pairs, min_freq=settings.min_freq, k=settings.k_neighbours)
+        table = table.with_columns(left_out_words(table["word"], stopwords, min_letters))
         tables.append(table.with_columns(pl.lit(seed).alias("seed")))
         if slices_first is None:
             slices_first = vectors
@@ -265,16 +316,17 @@ def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str |
             progress((i + 1) / (len(slices) + 1), f"change table seed {seed}")
     pl.concat(tables).write_parquet(out_dir / "change.parquet")
     main = tables[0].drop("seed")
-    top = top_changed(main, n=settings.top_n, measure=settings.rank_by)
+    top = top_changed(main.drop("stopword"), n=settings.top_n, measure=settings.rank_by, stopwords=stopwords,
+                      min_letters=min_letters)
     top.write_parquet(out_dir / "top_changed.parquet")
     top.write_csv(out_dir / "top_changed.csv")
-    stability, mean_jaccard = stability_across_seeds([t.drop("seed") for t in tables], n=settings.top_n,
-                                                     measure=settings.rank_by)
+    kept = [t.filter(~pl.col("stopword")).drop("seed") for t in tables]
+    stability, mean_jaccard = stability_across_seeds(kept, n=settings.top_n, measure=settings.rank_by)
     stability.write_parquet(out_dir / "stability.parquet")
     stability.write_csv(out_dir / "stability.csv")
     plots = out_dir / "plots"
     plots.mkdir()
-    plot_top_changed(main, plots / "top_changed.png", n=settings.top_n, measure=settings.rank_by)
+    plot_top_changed(kept[0], plots / "top_changed.png", n=settings.top_n, measure=settings.rank_by)
     neighbour_frames = []
     for w in report_words(settings, top):
         if not any(w in kv.key_to_index for kv in slices_first.values()):

@@ -24,7 +24,8 @@ Modules: :mod:`.fasttext_train` (training, reading ``.bin`` / ``.vec``),
 :mod:`.mapping` (Procrustes + CSLS refinement, identical-string seed,
 preprocessing, saving ``W``), :mod:`.bli` (blockwise neighbour search, CSLS,
 BLI metrics), :mod:`.space` (the aligned space of one language), :mod:`.spec`
-(the run spec, ``tasks/multilingual/*.yaml``).
+(the run spec, ``tasks/multilingual/*.yaml``), :mod:`.stages` (the fastText
+and alignment stages as functions: settings + inputs + an output folder -> metrics).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..languages import iso_language
-from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
+from ..spec import TokenizerSpec, load_spec_of_kind, runtime_field, settings_section
 from .settings import FastTextSettings, MappingSettings
 
 __all__ = ["LanguageSpec", "DictionarySpec", "FastTextSpec", "MappingSpec", "MultilingualSpec",
@@ -33,6 +33,7 @@ class LanguageSpec:
     corpora: tuple[str, ...] = ()
     vectors: Optional[str] = None  # pretrained .bin / .vec / .kv: a path or an http(s) URL
     vectors_sha256: Optional[str] = None
+    vectors_licence: str = runtime_field("")  # the pretrained vectors' licence, as their publisher states it
 
     def __post_init__(self):
         iso_language(self.lang, "lang")

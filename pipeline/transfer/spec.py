@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..languages import iso_language
-from ..spec import load_spec_of_kind, settings_section
+from ..spec import load_spec_of_kind, runtime_field, settings_section
 from .settings import PretrainSettings, RetrievalSettings, TokenizerTrainSettings, WechselSettings
 
 __all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "RetrievalSpec",
@@ -56,6 +56,7 @@ class TargetSpec:
     url_sha256: Optional[str] = None
     holdout: tuple[str, ...] = ()      # file globs inside the corpora kept out of every training step
     max_lines: Optional[int] = None    # use at most this many lines (None: all)
+    licence: str = runtime_field("")   # the licence of the text by URL, as its publisher states it (provenance)
 
     def __post_init__(self):
         iso_language(self.lang, "target.lang")
