@@ -7,6 +7,8 @@
     chronolingua publish --store URL                  # build every spec and publish its artifacts
     chronolingua list --store URL                     # what a store holds
     chronolingua download NAME [--version V] [--to DIR] [--store URL]
+    chronolingua evaluate-change PATH_OR_URL [--sha256 H] [--json F]  # semantic change vs SemEval-style gold
+    chronolingua make-change-benchmark kjv --to DIR   # a SemEval-layout benchmark with injected change
     chronolingua verify [--quick]                     # every finished stage against its success marker
     chronolingua clean [--dry-run]                    # stale temporary folders of killed runs
     chronolingua prune [--dry-run]                    # stage folders superseded by a newer identity
@@ -236,6 +238,108 @@ def _prune(ns) -> int:
     return 0
 
 
+def _spec_name(source: str) -> str:
+    import re
+
+    base = source.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".tar.gz", ".tgz", ".zip", ".tar"):
+        base = base.removesuffix(ext)
+    return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_") or "gold"
+
+
+def _evaluate_change(ns) -> int:
+    """Gold data (a SemEval-layout folder, an archive, or their URL) -> a spec -> the DAG -> scores."""
+    import json
+    from pathlib import Path
+
+    import luigi
+    import yaml
+
+    from .dag.base import outputs_root, tasks_root
+    from .dag.diachronic import ChangeEvaluation
+    from .diachronic.spec import load_diachronic_spec
+    from .download import is_url
+    from .errors import InputError, PipelineError
+
+    name = ns.name or _spec_name(ns.source)
+    gold: dict = {"kind": ns.kind, "language": ns.language}
+    if is_url(ns.source):
+        if not ns.sha256:
+            raise InputError(ns.source, "--sha256 of the archive (it is checked before it is read)", "none given")
+        gold.update(url=ns.source, sha256=ns.sha256)
+    else:
+        path = Path(ns.source).expanduser().resolve()
+        if path.is_dir():  # check the gold now: a bad folder is one line here, not a failed task
+            from .diachronic.gold import read_gold
+
+            read_gold(path)
+        elif not path.is_file():
+            raise InputError(path, "gold change data: a folder in the SemEval-2020 Task 1 layout, its archive "
+                             "(.zip, .tar.gz) or their URL", "no such file or folder")
+        gold["path"] = str(path)
+        if ns.sha256:
+            gold["sha256"] = ns.sha256
+    spec = {"description": f"Semantic change against the gold data of {ns.source} (written by "
+                           "`chronolingua evaluate-change`)",
+            "needs_network": bool(is_url(ns.source)), "gold": gold, "tokenizer": {"pretokenized": True},
+            "procrustes": {"architecture": "sgns"},
+            "report": {"min_freq": ns.min_freq, "seeds": list(range(1, ns.seeds + 1)), "stopwords": "none",
+                       "plot_words": 0},
+            "evaluation": {"methods": list(ns.methods)}}
+    text = ("# Written by `chronolingua evaluate-change`; edit it and run "
+            f"`luigi --module pipeline ChangeEvaluation --spec {name}`.\n"
+            + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    target = tasks_root() / "diachronic" / f"{name}.yaml"
+    if target.exists() and target.read_text(encoding="utf-8") != text and not ns.force:
+        raise PipelineError(f"{target}: a different spec of this name exists; pass --name or --force")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        load_diachronic_spec(tmp)  # validate before it takes the name
+    except BaseException:
+        tmp.unlink()
+        raise
+    tmp.replace(target)
+    print(f"spec     {target}")
+    task = ChangeEvaluation(spec=name, profile=ns.profile)
+    ok = luigi.build([task], local_scheduler=True, workers=1, log_level=ns.log_level)
+    if not ok or not task.complete():
+        print(f"error: the evaluation of {ns.source} did not finish; the log above names the failing stage "
+              "(nothing half-done was kept)", file=sys.stderr)
+        return 1
+    folder = task.output().path
+    evaluation = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
+    print((folder / "summary.md").read_text(encoding="utf-8"))
+    print(f"results  {folder}  (under {outputs_root()})")
+    if ns.json:
+        from .identity import write_json
+
+        write_json(Path(ns.json), evaluation)
+        print(f"json     {ns.json}")
+    return 0
+
+
+def _make_benchmark(ns) -> int:
+    from pathlib import Path
+
+    from .dag.base import corpora_root
+    from .diachronic.benchmark import make_change_benchmark
+
+    def where(c: str) -> Path:
+        p = Path(c).expanduser()
+        return p if p.exists() else corpora_root() / c
+
+    sources = [where(c) for c in ns.corpora]
+    folder = make_change_benchmark(sources[0], ns.to, corpus2=sources[1] if len(sources) > 1 else None,
+                                   design=ns.design, n_targets=ns.targets, max_rate=ns.max_rate,
+                                   n_stable=ns.stable, binary_threshold=ns.threshold, seed=ns.seed,
+                                   overwrite=ns.force, source=", ".join(ns.corpora))
+    print(f"benchmark {folder} (SemEval-2020 Task 1 layout; evaluate it with `chronolingua evaluate-change "
+          f"{folder} --kind token`)")
+    return 0
+
+
 def _all_profiles() -> list[str]:
     from .dag.base import tasks_root
     from .dag.registry import spec_kinds
@@ -293,6 +397,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extract", action="store_true", help="unpack a .tar.gz artifact into <to>/<name>/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_download)
+    p = sub.add_parser("evaluate-change", help="score semantic change methods against gold data (SemEval-2020 "
+                                               "Task 1 layout: a folder, an archive or its URL)")
+    p.add_argument("source", help="folder, .zip / .tar.gz, or http(s) URL of one")
+    p.add_argument("--sha256", help="the archive's sha256 (required for a URL)")
+    p.add_argument("--name", help="the spec's name under tasks/diachronic/ (default: from the source)")
+    p.add_argument("--kind", choices=["lemma", "token"], default="lemma", help="which corpus files (default lemma)")
+    p.add_argument("--language", default="en", help="ISO 639 code of the corpora (default en)")
+    p.add_argument("--methods", nargs="+", default=["cade", "procrustes"], choices=["cade", "procrustes"])
+    p.add_argument("--seeds", type=int, default=3, help="runs per method, averaged (default 3)")
+    p.add_argument("--min-freq", type=int, default=5, help="a target needs this many uses in each corpus")
+    p.add_argument("--profile", default="full")
+    p.add_argument("--json", help="also write the scores to this file")
+    p.add_argument("--force", action="store_true", help="replace a different spec of the same name")
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(func=_evaluate_change)
+    p = sub.add_parser("make-change-benchmark", help="write a SemEval-layout benchmark with graded change "
+                                                     "injected into real text at known rates")
+    p.add_argument("corpora", nargs="+", help="one corpus (split in two) or two (earlier, later): names under "
+                                              "corpora/, corpus folders or token files")
+    p.add_argument("--to", required=True, help="the new benchmark folder")
+    p.add_argument("--design", choices=["swap", "insert"], default="swap")
+    p.add_argument("--targets", type=int, default=16, help="changed targets (default 16)")
+    p.add_argument("--stable", type=int, default=8, help="stable control targets (default 8)")
+    p.add_argument("--max-rate", type=float, default=0.8)
+    p.add_argument("--threshold", type=float, default=0.3, help="binary truth: rate >= this (default 0.3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=_make_benchmark)
     p = sub.add_parser("verify", help="check every finished stage's files against its success marker")
     p.add_argument("--quick", action="store_true", help="sizes and the stat cache only (what complete() does)")
     p.add_argument("--verbose", action="store_true", help="also list the intact stages")

@@ -15,7 +15,8 @@ import luigi
 
 from ..diachronic.spec import CadeSpec, DiachronicSpec, ProcrustesSpec, load_diachronic_spec
 from ..spec import identity_of
-from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, project_root, stage_threads
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root,
+                   stage_threads, tasks_root)
 from .registry import register_kind
 
 
@@ -30,6 +31,12 @@ class _SpecParams:
     def spec_obj(self) -> DiachronicSpec:
         return diachronic_spec(self.spec, self.profile)
 
+    @property
+    def corpus_label(self) -> str:
+        """What names the corpora in folder names: the corpora's names, or the spec's when they are its gold's."""
+        s = self.spec_obj
+        return self.spec if s.gold is not None else "-".join(s.corpora)
+
 
 class PreparedCorpus(_SpecParams, StageTask):
     """Tokenised slices (one sentence per line) plus per-slice statistics."""
@@ -41,28 +48,102 @@ class PreparedCorpus(_SpecParams, StageTask):
     version = 1
 
     def artifact_name(self) -> str:
-        return "-".join(self.spec_obj.corpora)
+        return self.corpus_label
 
     def identity_settings(self):
         s = self.spec_obj
         return {"corpora": list(s.corpora), "slicing": identity_of(s.slicing, self.version),
                 "tokenizer": identity_of(s.tokenizer, self.version), "min_count": s.min_count}
 
+    def requires(self):
+        return GoldData(spec=self.spec, profile=self.profile) if self.spec_obj.gold is not None else []
+
     def identity_inputs(self):
+        if self.spec_obj.gold is not None:
+            return super().identity_inputs()  # the gold stage's id (its corpora are the spec's)
         return corpus_fingerprints(self.spec_obj.corpora)
 
     def input_records(self):
         from ..inputs import corpus_records
 
+        if self.spec_obj.gold is not None:
+            return []  # the gold stage declares them
         return corpus_records(self._identity()[2], corpora_root())
 
     def run(self):
         from ..diachronic.stages import build_prepared_corpus
 
         s = self.spec_obj
+        root = self.input().path if s.gold is not None else corpora_root()
         with self.writing() as tmp:
-            build_prepared_corpus(s, {name: corpora_root() / name for name in s.corpora}, tmp,
-                                  progress=self.progress)
+            build_prepared_corpus(s, {name: root / name for name in s.corpora}, tmp, progress=self.progress)
+
+
+class GoldData(_SpecParams, StageTask):
+    """Gold change data (SemEval-2020 Task 1 layout, a DWUG table, or a generated benchmark), checked, with its
+    two corpora as corpus folders."""
+
+    spec = luigi.Parameter(description="name of a spec under tasks/diachronic/ with a gold section")
+    profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+
+    stage = "gold"
+    version = 1
+
+    def artifact_name(self) -> str:
+        return self.spec
+
+    def _path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else project_root() / p
+
+    def identity_settings(self):
+        g = identity_of(self.spec_obj.gold, self.version)
+        for key in ("path", "corpora_from"):
+            if g.get(key):
+                g[key] = Path(g[key]).name  # their contents are inputs
+        return g
+
+    def identity_inputs(self):
+        from ..errors import InputError
+        from ..identity import fingerprint_paths
+
+        g = self.spec_obj.gold
+        inputs: dict = {}
+        if g.url:
+            inputs["url"] = {"url": g.url, "sha256": g.sha256}
+        elif g.generate is not None:
+            inputs["corpora"] = corpus_fingerprints(g.generate.corpora)
+        else:
+            path = self._path(g.path)
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            if not files:
+                raise InputError(path, "gold change data (gold.path): a SemEval-layout folder or an archive",
+                                 "no such folder or archive, or it is empty")
+            inputs["gold"] = fingerprint_paths(files)
+        if g.corpora_from:
+            root = self._path(g.corpora_from)
+            inputs["corpora_from"] = fingerprint_paths(sorted(p for p in root.rglob("*") if p.is_file()))
+        return inputs
+
+    def input_records(self):
+        from ..inputs import InputRecord, corpus_records, url_record
+
+        g, fp = self.spec_obj.gold, self._identity()[2]
+        if g.url:
+            return [url_record("url", f"gold {self.spec}", g.url, fp["url"], g.licence)]
+        if g.generate is not None:
+            return corpus_records(fp["corpora"], corpora_root())
+        licence = g.licence or "not declared"
+        return [InputRecord("data", f"gold {self.spec}", fp["gold"], licence,
+                            f"{self._path(g.path)}" + (" (licence as the spec declares it)" if g.licence else ""))]
+
+    def run(self):
+        from ..diachronic.stages import GoldInputs, build_gold
+
+        inputs = GoldInputs(project=project_root(), corpora=corpora_root(),
+                            downloads=outputs_root() / ".work" / "downloads", spec_file=_spec_file(self.spec))
+        with self.writing() as tmp:
+            build_gold(self.spec_obj.gold, inputs, tmp, progress=self.progress)
 
 
 class CompassModel(_SpecParams, StageTask):
@@ -80,7 +161,7 @@ class CompassModel(_SpecParams, StageTask):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
 
     def artifact_name(self) -> str:
-        return f"{'-'.join(self.spec_obj.corpora)}-seed{self.seed}"
+        return f"{self.corpus_label}-seed{self.seed}"
 
     def identity_settings(self):
         cade = identity_of(self.spec_obj.cade, self.version)
@@ -111,7 +192,7 @@ class SliceModel(_SpecParams, StageTask):
                 "compass": CompassModel(spec=self.spec, profile=self.profile, seed=self.seed)}
 
     def artifact_name(self) -> str:
-        return f"{'-'.join(self.spec_obj.corpora)}-{self.slice_name}-seed{self.seed}"
+        return f"{self.corpus_label}-{self.slice_name}-seed{self.seed}"
 
     def identity_settings(self):
         return {"cade": identity_of(self.spec_obj.cade, self.version), "slice": self.slice_name, "seed": self.seed}
@@ -140,7 +221,7 @@ class Word2VecSlice(_SpecParams, StageTask):
         return PreparedCorpus(spec=self.spec, profile=self.profile)
 
     def artifact_name(self) -> str:
-        return f"{'-'.join(self.spec_obj.corpora)}-{self.slice_name}-seed{self.seed}"
+        return f"{self.corpus_label}-{self.slice_name}-seed{self.seed}"
 
     def identity_settings(self):
         p = identity_of(self.spec_obj.procrustes, self.version)
@@ -175,7 +256,7 @@ class ProcrustesSlice(_SpecParams, StageTask):
                                            seed=self.seed)}
 
     def artifact_name(self) -> str:
-        return f"{'-'.join(self.spec_obj.corpora)}-{self.slice_name}-to-{self.reference}-seed{self.seed}"
+        return f"{self.corpus_label}-{self.slice_name}-to-{self.reference}-seed{self.seed}"
 
     def identity_settings(self):
         return {"slice": self.slice_name, "reference": self.reference, "seed": self.seed}
@@ -269,6 +350,8 @@ class DiachronicReport(_SpecParams, StageTask):
         from ..corpora import load_declaration
 
         s = self.spec_obj
+        if s.gold is not None:
+            return s.gold.language
         langs = {load_declaration(corpora_root() / c).language for c in s.corpora}
         return langs.pop() if len(langs) == 1 else None
 
@@ -300,4 +383,50 @@ class DiachronicReport(_SpecParams, StageTask):
         return [] if path is None else [file_record("words", path.name, path, self._identity()[2]["stopwords"])]
 
 
-register_kind("diachronic", lambda name, profile: DiachronicReport(spec=name, profile=profile), load_diachronic_spec)
+class ChangeEvaluation(_SpecParams, StageTask):
+    """Every method's change report scored against the spec's gold: graded Spearman with its bootstrap CI,
+    binary accuracy, coverage, over seeds (the spec's ``evaluation`` section)."""
+
+    spec = luigi.Parameter(description="name of a spec under tasks/diachronic/ with gold and evaluation sections")
+    profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+
+    stage = "change-eval"
+    version = 1
+
+    def requires(self):
+        s = self.spec_obj
+        if s.evaluation is None:
+            from ..errors import InputError
+
+            raise InputError(_spec_file(self.spec), "an evaluation section (with a gold section)", "none")
+        return {"gold": GoldData(spec=self.spec, profile=self.profile),
+                "reports": {m: DiachronicReport(spec=self.spec, profile=self.profile, method=m)
+                            for m in s.evaluation.methods}}
+
+    def artifact_name(self) -> str:
+        return self.spec
+
+    def identity_settings(self):
+        return {"evaluation": identity_of(self.spec_obj.evaluation, self.version), "kind": self.spec_obj.gold.kind}
+
+    def run(self):
+        from ..diachronic.stages import build_change_evaluation
+
+        reports = {m: t.path for m, t in self.input()["reports"].items()}
+        with self.writing() as tmp:
+            build_change_evaluation(self.spec_obj.evaluation.settings(), self.input()["gold"].path, reports, tmp,
+                                    kind=self.spec_obj.gold.kind, progress=self.progress)
+
+
+def _spec_file(name: str) -> Path:
+    return tasks_root() / "diachronic" / f"{name}.yaml"
+
+
+def final_task(name: str, profile: str) -> luigi.Task:
+    """A spec's final task: its change evaluation when it has one, else its change report."""
+    if diachronic_spec(name, profile).evaluation is not None:
+        return ChangeEvaluation(spec=name, profile=profile)
+    return DiachronicReport(spec=name, profile=profile)
+
+
+register_kind("diachronic", final_task, load_diachronic_spec)

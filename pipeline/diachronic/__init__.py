@@ -22,7 +22,9 @@ stability across seeds, AP / MRR), :mod:`.synthetic` (known changes injected
 into real text), :mod:`.plots` (figures), :mod:`.settings` (the methods'
 settings, standard library only), :mod:`.spec` (the run spec,
 ``tasks/diachronic/*.yaml``, where ``method: cade | procrustes`` chooses) and
-:mod:`.stages` (each stage as ``build_x(settings, inputs, out_dir) -> metrics``).
+:mod:`.stages` (each stage as ``build_x(settings, inputs, out_dir) -> metrics``), :mod:`.gold` (gold change
+data: SemEval-2020 Task 1 and DWUG, and scoring as the field does), :mod:`.benchmark` (SemEval-layout
+benchmarks generated from real text) and :mod:`.evaluate` (every method and measure scored against gold).
 Names are imported from their module on first use.
 """
 from __future__ import annotations
@@ -41,7 +43,12 @@ _EXPORTS = {
     "procrustes": ("align_to_reference", "reference_slice", "train_independent_slice", "train_procrustes"),
     "settings": ("CadeSettings", "MEASURES", "ProcrustesSettings"),
     "spec": ("DiachronicSpec", "load_diachronic_spec"),
-    "synthetic": ("choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"),
+    "synthetic": ("band_words", "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"),
+    "gold": ("GoldSet", "aggregate_seeds", "binary_accuracy", "bootstrap_spearman_ci", "change_metrics", "corpus_form",
+             "graded_spearman", "read_dwug", "read_gold", "read_semeval", "score_change", "scores_for_targets",
+             "target_counts"),
+    "benchmark": ("make_change_benchmark", "read_sentences"),
+    "evaluate": ("RECOMMENDED", "evaluation_name", "score_reports", "write_evaluation"),
 }
 
 __all__ = [
@@ -51,7 +58,11 @@ __all__ = [
     "stability_across_seeds", "table_pairs", "top_changed",
     "ProcrustesSettings", "align_to_reference", "reference_slice", "train_independent_slice", "train_procrustes",
     "DiachronicSpec", "load_diachronic_spec",
-    "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency",
+    "band_words", "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency",
+    "GoldSet", "aggregate_seeds", "binary_accuracy", "bootstrap_spearman_ci", "change_metrics", "corpus_form",
+    "graded_spearman", "read_dwug", "read_gold", "read_semeval", "score_change", "scores_for_targets",
+    "target_counts", "make_change_benchmark", "read_sentences",
+    "RECOMMENDED", "evaluation_name", "score_reports", "write_evaluation",
 ]
 
 
@@ -66,4 +77,9 @@ if TYPE_CHECKING:
     from .procrustes import align_to_reference, reference_slice, train_independent_slice, train_procrustes
     from .settings import MEASURES, CadeSettings, ProcrustesSettings
     from .spec import DiachronicSpec, load_diachronic_spec
-    from .synthetic import choose_pairs, inject_change, insert_pseudowords, swap_preserving_frequency
+    from .benchmark import make_change_benchmark, read_sentences
+    from .evaluate import RECOMMENDED, evaluation_name, score_reports, write_evaluation
+    from .gold import (GoldSet, aggregate_seeds, binary_accuracy, bootstrap_spearman_ci, change_metrics, corpus_form,
+                       graded_spearman, read_dwug, read_gold, read_semeval, score_change, scores_for_targets,
+                       target_counts)
+    from .synthetic import band_words, choose_pairs, inject_change, insert_pseudowords, swap_preserving_frequency

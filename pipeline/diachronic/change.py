@@ -5,6 +5,10 @@ or from independent models aligned with orthogonal Procrustes (:mod:`.procrustes
 Two measures of change for a word ``w`` between slices ``a`` and ``b``:
 
 * ``cosine_distance``: ``1 - cos(w_a, w_b)`` -- the global measure.
+* ``euclidean_distance``: ``||c(w_a) - c(w_b)||``, where the rows are length-normalised and then
+  mean-centred over the words the two slices share (``c``), the preprocessing of Schlechtweg et al.
+  (2019, "A Wind of Change"); with SGNS + orthogonal Procrustes it was the best type-based measure of
+  SemEval-2020 Task 1. (Without the centring it would order words exactly as cosine distance.)
 * ``local_neighbourhood_distance`` (Hamilton, Leskovec, Jurafsky 2016,
   "Cultural shift or linguistic drift?"): ``N`` = union of the ``k`` nearest
   neighbours of ``w`` in ``a`` and in ``b``; ``s_a`` = cosine similarities of
@@ -170,6 +174,10 @@ def _pair_table(
         ia, ib, fa, fb = ia[keep], ib[keep], fa[keep], fb[keep]
     Xa, Xb = _unit(kva.vectors[ia]), _unit(kvb.vectors[ib])
     cosine = 1.0 - np.einsum("ij,ij->i", Xa.astype(np.float64), Xb.astype(np.float64))
+    # length-normalised, then mean-centred over the pair's words (Schlechtweg et al. 2019's preprocessing)
+    Ca, Cb = Xa.astype(np.float64), Xb.astype(np.float64)
+    Ca, Cb = Ca - Ca.mean(axis=0), Cb - Cb.mean(axis=0)
+    euclidean = np.linalg.norm(Ca - Cb, axis=1)
     kk = min(k, len(words) - 1)
     if kk >= 1:
         local = _local_neighbourhood_distance(Xa, Xb, kk, block_elements)
@@ -186,6 +194,7 @@ def _pair_table(
             "local_neighbourhood_distance": pl.Series(local, dtype=pl.Float64).fill_nan(None),
             "rank_cosine": pl.Series(_ordinal_rank_desc(cosine), dtype=pl.Int64),
             "rank_local_neighbourhood": pl.Series(_ordinal_rank_desc(local), dtype=pl.Int64),
+            "euclidean_distance": pl.Series(euclidean, dtype=pl.Float64),
         }
     )
     return frame.sort("rank_cosine")
@@ -209,7 +218,9 @@ def change_table(
     matrix (memory: a few times that many floats).
 
     Columns: ``word, slice_a, slice_b, freq_a, freq_b, cosine_distance,
-    local_neighbourhood_distance, rank_cosine, rank_local_neighbourhood``
+    local_neighbourhood_distance, rank_cosine, rank_local_neighbourhood, euclidean_distance``
+    (``euclidean_distance``: ``||c(w_a) - c(w_b)||`` with rows length-normalised and then
+    mean-centred over the pair's words, the measure of SemEval-2020's best type-based system)
     (ranks: 1 = most changed within the pair); rows grouped by pair, most
     changed by cosine first.
     """

@@ -18,7 +18,8 @@ from typing import Optional
 from ..languages import iso_language
 from ..spec import added_field, runtime_field
 
-__all__ = ["ARCHITECTURES", "MEASURES", "CadeSettings", "ProcrustesSettings", "ReportSettings",
+__all__ = ["ARCHITECTURES", "MEASURES", "MEASURE_NAMES", "METHODS", "GOLD_LAYOUTS", "BenchmarkSettings",
+           "GoldSettings", "ChangeEvaluationSettings", "CadeSettings", "ProcrustesSettings", "ReportSettings",
            "stopwords_kind"]
 
 #: word2vec architectures of the Procrustes baseline -> gensim's ``sg`` flag
@@ -151,3 +152,113 @@ class ReportSettings:
             raise ValueError("'auto', 'none', a language code or the path of a word list for stopwords")
         if stopwords_kind(self.stopwords) == "language":
             iso_language(self.stopwords, "report.stopwords")
+
+
+#: change measures by their short names, as evaluation results name them (``cade/cosine``)
+MEASURE_NAMES = {"cosine_distance": "cosine", "local_neighbourhood_distance": "lnd",
+                 "euclidean_distance": "euclidean"}
+
+#: how the slices get into one space (the spec's ``method``)
+METHODS = ("cade", "procrustes")
+
+#: the layouts of gold change data (:mod:`.gold`)
+GOLD_LAYOUTS = ("semeval", "dwug")
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """A gold set generated from real text with change injected at known rates (:mod:`.benchmark`).
+
+    ``corpora``: one corpus under ``corpora/`` (shuffled and split into corpus1 and corpus2) or two (the
+    earlier, the later). The other fields are :func:`.benchmark.make_change_benchmark`'s.
+    """
+
+    corpora: tuple[str, ...]
+    design: str = "swap"
+    n_targets: int = 16
+    max_rate: float = 0.8
+    bands: tuple[tuple[int, int], ...] = ((40, 120), (120, 400))
+    donor_band: tuple[int, int] = (500, 5000)
+    n_stable: int = 8
+    binary_threshold: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self):
+        if len(self.corpora) not in (1, 2):
+            raise ValueError("one corpus (split in two) or two corpora for gold.generate.corpora")
+        if self.design not in ("swap", "insert"):
+            raise ValueError(f"design must be 'swap' or 'insert', not {self.design!r}")
+        if self.n_targets < 1 or self.n_stable < 0:
+            raise ValueError("a positive n_targets and a non-negative n_stable")
+        if not 0 < self.max_rate <= 1 or not 0 < self.binary_threshold <= 1:
+            raise ValueError("max_rate and binary_threshold in (0, 1]")
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    """Where a spec's gold change data comes from: exactly one of ``path`` (a folder), ``url`` (a ``.zip``
+    or ``.tar.gz`` of one, with ``sha256``) or ``generate`` (a benchmark made from corpora).
+
+    ``layout``: ``semeval`` (SemEval-2020 Task 1: corpus1/, corpus2/, targets.txt, truth/) or ``dwug``
+    (a DWUG release's ``stats/`` change table, whose corpora come from ``corpora_from``, a SemEval folder).
+    ``kind``: which corpus files are read, ``lemma`` (the official SemEval corpora) or ``token``.
+    """
+
+    path: Optional[str] = None
+    url: Optional[str] = None
+    sha256: Optional[str] = None
+    layout: str = "semeval"
+    corpora_from: Optional[str] = None
+    kind: str = "lemma"
+    language: str = "en"
+    licence: str = runtime_field("")  # the data's licence, as its publisher states it (provenance)
+    generate: Optional[BenchmarkSettings] = None
+
+    def __post_init__(self):
+        if sum(x is not None for x in (self.path, self.url, self.generate)) != 1:
+            raise ValueError("exactly one of gold.path, gold.url or gold.generate")
+        if self.url is not None and not self.sha256:
+            raise ValueError("gold.sha256 with gold.url (the archive is checked before it is read)")
+        if self.sha256 is not None and not (len(self.sha256) == 64
+                                            and all(c in "0123456789abcdef" for c in self.sha256.lower())):
+            raise ValueError(f"64 hex digits (quoted) for gold.sha256, not {self.sha256!r}")
+        if self.layout not in GOLD_LAYOUTS:
+            raise ValueError(f"gold.layout must be one of {', '.join(GOLD_LAYOUTS)}, not {self.layout!r}")
+        if self.layout == "dwug" and not self.corpora_from:
+            raise ValueError("gold.corpora_from (a SemEval folder with the corpora) with layout dwug")
+        if self.kind not in ("lemma", "token"):
+            raise ValueError(f"gold.kind must be 'lemma' or 'token', not {self.kind!r}")
+        iso_language(self.language, "gold.language")
+
+
+@dataclass(frozen=True)
+class ChangeEvaluationSettings:
+    """Scoring a spec's change reports against its gold: which methods and measures, the binary rule, the CI."""
+
+    methods: tuple[str, ...] = ("cade", "procrustes")
+    measures: tuple[str, ...] = MEASURES
+    binary_rule: str = "top_k"  # top_k (k = gold-changed targets), mean_std, mean, or a number (fixed cut)
+    bootstrap: int = 1000
+    bootstrap_seed: int = 0
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in METHODS]
+        if not self.methods or bad:
+            raise ValueError(f"evaluation.methods from {', '.join(METHODS)}, not {list(self.methods)}")
+        bad = [m for m in self.measures if m not in MEASURES]
+        if not self.measures or bad:
+            raise ValueError(f"evaluation.measures from {', '.join(MEASURES)}, not {list(self.measures)}")
+        try:
+            float(self.binary_rule)
+        except ValueError:
+            if self.binary_rule not in ("top_k", "mean_std", "mean"):
+                raise ValueError("evaluation.binary_rule: top_k, mean_std, mean or a number") from None
+        if self.bootstrap < 0:
+            raise ValueError("evaluation.bootstrap >= 0 (0: no CI)")
+
+    def rule(self):
+        """The binary rule as :func:`.gold.binary_accuracy` takes it (a fixed cut is a number)."""
+        try:
+            return float(self.binary_rule)
+        except ValueError:
+            return self.binary_rule

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from ..corpora import Slicing
 from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
-from .settings import CadeSettings, ProcrustesSettings, ReportSettings
+from .settings import (METHODS, CadeSettings, ChangeEvaluationSettings, GoldSettings, ProcrustesSettings,
+                       ReportSettings)
 
-__all__ = ["METHODS", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "DiachronicSpec",
+__all__ = ["METHODS", "GOLD_CORPORA", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "GoldSpec",
+           "EvaluationSpec", "DiachronicSpec",
            "load_diachronic_spec"]
 
-#: How the slices get into one space.
-METHODS = ("cade", "procrustes")
 
 SlicingSpec = settings_section(Slicing, "SlicingSpec", module=__name__,
                                doc="How documents group into slices: by date period, or one slice per corpus.")
@@ -49,24 +50,41 @@ ProcrustesSpec = settings_section(
                 "min_alpha"))
 ReportSpec = settings_section(ReportSettings, "ReportSpec", module=__name__,
                               doc="The semantic change report: words, measures, seeds and neighbours shown.")
+GoldSpec = settings_section(GoldSettings, "GoldSpec", module=__name__,
+                            doc="Gold change data: a SemEval-layout folder or archive, a DWUG table, or generated.")
+EvaluationSpec = settings_section(ChangeEvaluationSettings, "EvaluationSpec", module=__name__,
+                                  doc="Scoring the change reports against the gold: methods, measures, rule.")
+
+#: the corpora (and slices) of a spec with a ``gold`` section
+GOLD_CORPORA = ("corpus1", "corpus2")
 
 
 @dataclass(frozen=True)
 class DiachronicSpec:
-    corpora: tuple[str, ...]
+    corpora: tuple[str, ...] = ()
     slicing: SlicingSpec = field(default_factory=SlicingSpec)
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
     method: str = "cade"
     cade: CadeSpec = field(default_factory=CadeSpec)
     procrustes: ProcrustesSpec = field(default_factory=ProcrustesSpec)
     report: ReportSpec = field(default_factory=ReportSpec)
+    gold: Optional[GoldSpec] = None              # gold change data; its corpora are the spec's
+    evaluation: Optional[EvaluationSpec] = None  # score the reports against the gold (needs gold)
     description: str = ""
     needs_network: bool = False
     name: str = ""
 
     def __post_init__(self):
+        if self.gold is not None:
+            if self.corpora and tuple(self.corpora) != GOLD_CORPORA:
+                raise ValueError("no corpora with a gold section (its corpus1 and corpus2 are the slices)")
+            object.__setattr__(self, "corpora", GOLD_CORPORA)
+            if self.slicing.by != "corpus":
+                object.__setattr__(self, "slicing", SlicingSpec(by="corpus"))
+        if self.evaluation is not None and self.gold is None:
+            raise ValueError("an evaluation section needs a gold section")
         if not self.corpora:
-            raise ValueError("at least one corpus under corpora")
+            raise ValueError("at least one corpus under 'corpora' (or a gold section)")
         if self.slicing.by == "corpus" and len(self.corpora) < 2:
             raise ValueError("at least two corpora when slicing by corpus")
         if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:

@@ -32,6 +32,7 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
@@ -39,6 +40,7 @@ from ..errors import InputError
 from ..identity import write_json
 
 if TYPE_CHECKING:
+    from .settings import ChangeEvaluationSettings, GoldSettings
     from .cade import CadeSettings
     from .procrustes import ProcrustesSettings
     from .spec import DiachronicSpec, ReportSpec
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["build_prepared_corpus", "build_compass", "build_cade_slice", "build_word2vec_slice",
-           "build_procrustes_slice", "build_report", "slice_files", "report_words", "report_stopwords"]
+           "build_procrustes_slice", "build_report", "slice_files", "report_words", "report_stopwords",
+           "GoldInputs", "build_gold", "build_change_evaluation"]
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -342,3 +345,149 @@ def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str |
                "n_seeds": len(slices), "top_n_mean_jaccard_across_seeds": mean_jaccard}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+# --------------------------------------------------------------------------------------------- gold
+
+
+@dataclass(frozen=True)
+class GoldInputs:
+    """Where a gold stage finds things: the project (relative paths), the corpus root (generated
+    benchmarks), the download cache (gold by URL), and the spec file (for messages)."""
+
+    project: Path
+    corpora: Path
+    downloads: Path
+    spec_file: Path
+
+
+def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, progress: Progress) -> Path:
+    """The folder holding the gold data: the given folder, an unpacked archive, or a generated benchmark."""
+    from ..archives import ARCHIVES, unpack_archive
+
+    if settings.generate is not None:
+        from .benchmark import make_change_benchmark
+
+        g = settings.generate
+        folders = [inputs.corpora / c for c in g.corpora]
+        for f in folders:
+            if not (f / "corpus.yaml").is_file():
+                raise InputError(f, "a corpus folder for gold.generate.corpora (run `python -m pipeline "
+                                 "import-corpora`)", "no corpus.yaml there")
+        if progress is not None:
+            progress(0.05, "generating the benchmark")
+        return make_change_benchmark(folders[0] if len(folders) == 1 else folders[0], scratch / "benchmark",
+                                     corpus2=folders[1] if len(folders) == 2 else None, design=g.design,
+                                     n_targets=g.n_targets, max_rate=g.max_rate,
+                                     bands=[tuple(b) for b in g.bands], donor_band=tuple(g.donor_band),
+                                     n_stable=g.n_stable, binary_threshold=g.binary_threshold, seed=g.seed,
+                                     source=f"corpora {', '.join(g.corpora)}")
+    if settings.url is not None:
+        from ..download import cached_download
+
+        if progress is not None:
+            progress(0.02, f"downloading {settings.url}")
+        archive = cached_download(settings.url, inputs.downloads, sha256=settings.sha256)
+        return unpack_archive(archive, scratch / "unpacked")
+    path = Path(settings.path).expanduser()
+    path = path if path.is_absolute() else inputs.project / path
+    if path.is_file() and path.name.endswith(ARCHIVES):
+        if settings.sha256:
+            from ..identity import file_sha256
+
+            found = file_sha256(path)
+            if found != settings.sha256:
+                raise InputError(path, f"an archive with sha256 {settings.sha256} (gold.sha256)", f"sha256 {found}")
+        return unpack_archive(path, scratch / "unpacked")
+    if not path.is_dir():
+        raise InputError(path, f"gold change data (gold.path in {inputs.spec_file}): a folder in the SemEval-2020 "
+                         f"Task 1 layout or an archive ({', '.join(ARCHIVES)})", "no such folder or archive")
+    return path
+
+
+def _copy_corpus(files, dest: Path, kind: str, name: str, language: str, licence: str, source: str) -> None:
+    """The gold's files of one corpus as a corpus folder: ``<dest>/<kind>/*`` (the SemEval layout) + corpus.yaml."""
+    import yaml
+
+    (dest / kind).mkdir(parents=True)
+    for i, f in enumerate(files):
+        shutil.copyfile(f, dest / kind / f"{i:03d}-{Path(f).name}")
+    decl = {"name": name, "language": language, "licence": licence or "not declared (see the gold data's source)",
+            "source": source, "files": [f"{kind}/*.txt", f"{kind}/*.gz"]}
+    (dest / "corpus.yaml").write_text(yaml.safe_dump(decl, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path, progress: Progress = None) -> dict:
+    """Gold change data, read and checked, in one layout: ``corpus1/`` and ``corpus2/`` (corpus folders with a
+    ``corpus.yaml``, the ``settings.kind`` files), ``targets.txt``, ``truth/graded.txt``, ``truth/binary.txt``
+    and ``targets.parquet`` (each target's corpus form and counts in both corpora).
+
+    Bad gold (see :mod:`.gold`), targets absent from both corpora, or an archive whose sha256 does not match
+    raise :class:`InputError` naming the file, before anything is kept.
+    """
+    import tempfile
+
+    import polars as pl
+
+    from .gold import corpus_form, read_dwug, read_gold, read_semeval, target_counts
+    from .spec import GOLD_CORPORA
+
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix=".gold-", dir=out_dir.parent) as scratch:
+        folder = _gold_source(settings, inputs, Path(scratch), progress)
+        if settings.layout == "dwug":
+            corpora_from = Path(settings.corpora_from).expanduser()
+            corpora_from = corpora_from if corpora_from.is_absolute() else inputs.project / corpora_from
+            gold = read_dwug(folder).with_corpora(read_semeval(corpora_from))
+        else:
+            gold = read_gold(folder)
+        if settings.kind not in gold.kinds:
+            raise InputError(gold.root or folder, f"{settings.kind} files in both corpus1/ and corpus2/ "
+                             "(gold.kind)", f"this gold set has {', '.join(gold.kinds) or 'none'}")
+        if progress is not None:
+            progress(0.3, "counting the targets in both corpora")
+        counts = target_counts(gold, settings.kind)  # refuses targets absent from both corpora
+        source = settings.url or (f"generated from corpora {', '.join(settings.generate.corpora)}"
+                                  if settings.generate is not None else str(settings.path))
+        for corpus in GOLD_CORPORA:
+            _copy_corpus(gold.corpus_files(corpus, settings.kind), out_dir / corpus, settings.kind, corpus,
+                         settings.language,
+                         settings.licence, f"{source} ({corpus}/{settings.kind})")
+        for extra in ("README.md", "design.json"):
+            if (folder / extra).is_file():
+                shutil.copyfile(folder / extra, out_dir / extra)
+    (out_dir / "truth").mkdir()
+    (out_dir / "targets.txt").write_text("".join(f"{t}\n" for t in gold.targets), encoding="utf-8")
+    (out_dir / "truth" / "graded.txt").write_text("".join(f"{t}\t{gold.graded[t]!r}\n" for t in gold.targets),
+                                                  encoding="utf-8")
+    (out_dir / "truth" / "binary.txt").write_text("".join(f"{t}\t{int(gold.binary[t])}\n" for t in gold.targets),
+                                                  encoding="utf-8")
+    pl.DataFrame({"target": list(gold.targets),
+                  "form": [corpus_form(t, settings.kind) for t in gold.targets],
+                  "count_corpus1": [counts[t][0] for t in gold.targets],
+                  "count_corpus2": [counts[t][1] for t in gold.targets],
+                  "graded": [float(gold.graded[t]) for t in gold.targets],
+                  "binary": [int(gold.binary[t]) for t in gold.targets]}).write_parquet(out_dir / "targets.parquet")
+    metrics = {"gold_targets": len(gold.targets), "gold_changed": int(sum(gold.binary.values())),
+               "gold_absent-corpus1": sum(1 for c in counts.values() if c[0] == 0),
+               "gold_absent-corpus2": sum(1 for c in counts.values() if c[1] == 0)}
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def build_change_evaluation(settings: "ChangeEvaluationSettings", gold_dir: str | Path,
+                            reports: Mapping[str, str | Path], out_dir: str | Path, *, kind: str,
+                            progress: Progress = None) -> dict:
+    """Every method's change report scored against the gold stage's data (:mod:`.evaluate`).
+
+    ``reports``: ``{method: report folder holding change.parquet}``. Writes ``evaluation.json`` (``{"recommended":
+    NAME, "methods": {NAME: ...}}``), ``scores.parquet`` (per seed), ``trajectories.parquet``, ``summary.md``,
+    ``plots/graded_spearman.png`` and ``metrics.json``.
+    """
+    from .evaluate import score_reports, write_evaluation
+    from .gold import read_semeval
+
+    gold = read_semeval(gold_dir)
+    evaluation, per_seed, trajectories = score_reports(
+        settings, gold, {m: Path(f) / "change.parquet" for m, f in reports.items()}, kind=kind, progress=progress)
+    return write_evaluation(evaluation, per_seed, trajectories, Path(out_dir), gold.name)

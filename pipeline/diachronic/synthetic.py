@@ -14,6 +14,9 @@ of (donor -> target) word pairs:
   ``rate`` of the target's contexts are now the donor's. The donors change
   too (by k / their count), so leave them out of a ranking.
 
+Either design takes one ``rate`` for every pair or a mapping donor -> rate (graded change:
+:mod:`.benchmark` gives each target its own).
+
 :func:`choose_pairs` draws targets and donors from frequency bands of two
 unchanged slices (e.g. two halves of one shuffled corpus).
 
@@ -30,25 +33,35 @@ from __future__ import annotations
 import random
 from typing import Callable, Mapping, Sequence
 
-__all__ = ["DESIGNS", "choose_pairs", "inject_change", "insert_pseudowords", "swap_preserving_frequency"]
+__all__ = ["DESIGNS", "band_words", "choose_pairs", "inject_change", "insert_pseudowords",
+           "swap_preserving_frequency"]
 
 Sentences = Sequence[Sequence[str]]
+#: one rate for every pair, or one per donor (a key of the pairs)
+Rate = float | Mapping[str, float]
 
 
-def insert_pseudowords(sentences: Sentences, pairs: Mapping[str, str], rate: float,
+def _rate_of(rate: Rate, donor: str) -> float:
+    return rate[donor] if isinstance(rate, Mapping) else rate
+
+
+def insert_pseudowords(sentences: Sentences, pairs: Mapping[str, str], rate: Rate,
                        rng: random.Random) -> list[list[str]]:
-    """Each donor token (a key of ``pairs``) replaced by its target with probability ``rate``; new lists."""
+    """Each donor token (a key of ``pairs``) replaced by its target with probability ``rate`` (one for all
+    pairs, or a mapping donor -> rate); new lists."""
+    rates = {d: _rate_of(rate, d) for d in pairs}
     out = []
     for s in sentences:
-        out.append([pairs[w] if w in pairs and rng.random() < rate else w for w in s])
+        out.append([pairs[w] if w in pairs and rng.random() < rates[w] else w for w in s])
     return out
 
 
-def swap_preserving_frequency(sentences: Sentences, pairs: Mapping[str, str], rate: float,
+def swap_preserving_frequency(sentences: Sentences, pairs: Mapping[str, str], rate: Rate,
                               rng: random.Random) -> list[list[str]]:
     """For each donor -> target pair, k = round(rate * count(target)) occurrences of each word exchanged for
-    the other (random positions): both keep their frequency, the target gains donor contexts. Raises
-    :class:`ValueError` when a donor has fewer than k occurrences."""
+    the other (random positions): both keep their frequency, the target gains donor contexts. ``rate`` is one
+    for all pairs, or a mapping donor -> rate. Raises :class:`ValueError` when a donor has fewer than k
+    occurrences."""
     positions = {w: [] for p in pairs.items() for w in p}
     for i, s in enumerate(sentences):
         for j, w in enumerate(s):
@@ -56,7 +69,7 @@ def swap_preserving_frequency(sentences: Sentences, pairs: Mapping[str, str], ra
                 positions[w].append((i, j))
     out = [list(s) for s in sentences]
     for donor, target in pairs.items():
-        k = round(rate * len(positions[target]))
+        k = round(_rate_of(rate, donor) * len(positions[target]))
         if k > len(positions[donor]):
             raise ValueError(f"donor {donor!r} has fewer than {k} occurrences")
         for i, j in rng.sample(positions[target], k):
@@ -70,14 +83,18 @@ DESIGNS: dict[str, Callable[..., list[list[str]]]] = {"insert": insert_pseudowor
                                                       "swap": swap_preserving_frequency}
 
 
-def inject_change(sentences: Sentences, pairs: Mapping[str, str], rate: float, design: str = "insert",
+def inject_change(sentences: Sentences, pairs: Mapping[str, str], rate: Rate, design: str = "insert",
                   rng: random.Random | int = 1) -> list[list[str]]:
     """``sentences`` with a known change of every target of ``pairs`` (donor -> target) by ``design``
-    (``insert`` or ``swap``); ``rng`` is a ``random.Random`` or a seed."""
+    (``insert`` or ``swap``); ``rate`` is one for all pairs or a mapping donor -> rate; ``rng`` is a
+    ``random.Random`` or a seed."""
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {', '.join(DESIGNS)}, not {design!r}")
-    if not 0 <= rate <= 1:
-        raise ValueError(f"rate must be in [0, 1], not {rate!r}")
+    if isinstance(rate, Mapping) and set(pairs) - set(rate):
+        raise ValueError(f"no rate for donor(s) {', '.join(sorted(set(pairs) - set(rate)))}")
+    for r in (rate.values() if isinstance(rate, Mapping) else [rate]):
+        if not 0 <= r <= 1:
+            raise ValueError(f"rate must be in [0, 1], not {r!r}")
     rng = rng if isinstance(rng, random.Random) else random.Random(rng)
     return DESIGNS[design](sentences, pairs, rate, rng)
 
@@ -89,8 +106,7 @@ def choose_pairs(counts_a: Mapping[str, int], counts_b: Mapping[str, int], n: in
     holds fewer than ``n`` words."""
 
     def band(lo: int, hi: int) -> list[str]:
-        return sorted(w for w in counts_a if lo <= counts_a[w] <= hi and lo <= counts_b.get(w, 0) <= hi
-                      and w.isalpha() and len(w) > 2)
+        return band_words(counts_a, counts_b, (lo, hi))
 
     def draw(words: list[str], role: str, lo: int, hi: int) -> list[str]:
         if len(words) < n:
@@ -100,3 +116,11 @@ def choose_pairs(counts_a: Mapping[str, int], counts_b: Mapping[str, int], n: in
     targets = draw(band(*target_band), "target", *target_band)
     donors = draw([w for w in band(*donor_band) if w not in targets], "donor", *donor_band)
     return dict(zip(donors, targets))
+
+
+def band_words(counts_a: Mapping[str, int], counts_b: Mapping[str, int], band: tuple[int, int]) -> list[str]:
+    """The words :func:`choose_pairs` may draw from ``band``, sorted: seen ``lo`` to ``hi`` times in each slice,
+    alphabetic, three letters or more."""
+    lo, hi = band
+    return sorted(w for w in counts_a if lo <= counts_a[w] <= hi and lo <= counts_b.get(w, 0) <= hi
+                  and w.isalpha() and len(w) > 2)

@@ -1,0 +1,184 @@
+"""Scoring change reports against gold change data: every method and measure, over seeds, with CIs.
+
+No luigi here. The inputs are change tables as :func:`.stages.build_report`
+writes them (``change.parquet``: one row per seed, slice pair and word, with
+every measure of :data:`.settings.MEASURES`) and a gold set in the SemEval-2020
+Task 1 layout (:func:`.gold.read_semeval`). Each (method, measure) is named
+``<method>/<measure>`` with the short measure names of
+:data:`.settings.MEASURE_NAMES` (``cade/cosine``, ``procrustes/euclidean``).
+
+Per (method, measure) and seed, the change scores of the gold's pair of slices
+(``corpus1`` vs ``corpus2``) are scored with :func:`.gold.score_change`
+(graded Spearman over the targets, its percentile bootstrap CI, binary accuracy
+under the stated rule, coverage); :func:`.gold.aggregate_seeds` gives the mean
+over seeds and the seed spread. With more than two slices, every pair of the
+table is kept in the trajectories (a target's change score per pair and
+measure, averaged over seeds).
+
+:data:`RECOMMENDED` is the method and measure the project recommends, chosen
+on the generated benchmarks (``bench/bench_change_gold.py``; the README gives
+the figures).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+from ..errors import InputError
+from .settings import MEASURE_NAMES, ChangeEvaluationSettings
+
+logger = logging.getLogger("luigi-interface")
+
+__all__ = ["RECOMMENDED", "evaluation_name", "score_reports", "write_evaluation"]
+
+#: the method and measure the project recommends (and its report ranks by): see the module docstring
+RECOMMENDED = "cade/cosine"
+
+Progress = Optional[Callable[[float, str], None]]
+
+
+def evaluation_name(method: str, measure: str) -> str:
+    """``cade/cosine`` for (``cade``, ``cosine_distance``)."""
+    return f"{method}/{MEASURE_NAMES[measure]}"
+
+
+def _gold_pair(table, where: Path) -> tuple[str, str]:
+    pairs = table.select(["slice_a", "slice_b"]).unique().rows()
+    if ("corpus1", "corpus2") in pairs:
+        return ("corpus1", "corpus2")
+    raise InputError(where, "a change table with the slice pair corpus1 -> corpus2 (the gold's corpora)",
+                     f"pairs {sorted(pairs)}")
+
+
+def score_reports(settings: ChangeEvaluationSettings, gold, tables: Mapping[str, Path], *, kind: str,
+                  progress: Progress = None) -> tuple[dict, "object", "object"]:
+    """Score every method's change table against ``gold``.
+
+    ``tables``: ``{method: change.parquet path}``. Returns ``(evaluation, per_seed, trajectories)``:
+    ``evaluation`` is ``{"recommended": NAME, "methods": {NAME: aggregated scores + "seeds": [...]}}``,
+    ``per_seed`` a polars frame (name, method, measure, seed, scores) and ``trajectories`` one (target,
+    method, measure, slice_a, slice_b, mean score over seeds).
+    """
+    import polars as pl
+
+    from .gold import aggregate_seeds, corpus_form, score_change
+
+    forms = {t: corpus_form(t, kind) for t in gold.targets}
+    methods: dict[str, dict] = {}
+    rows, traj = [], []
+    steps = max(1, len(tables) * len(settings.measures))
+    done = 0
+    for method, path in tables.items():
+        table = pl.read_parquet(path)
+        for measure in settings.measures:
+            if measure not in table.columns:
+                raise InputError(path, f"a change table with a '{measure}' column", f"columns {table.columns}")
+        pair = _gold_pair(table, Path(path))
+        targets_table = table.filter(pl.col("word").is_in(sorted(set(forms.values()))))
+        for measure in settings.measures:
+            name = evaluation_name(method, measure)
+            per_seed = []
+            for seed in sorted(table["seed"].unique().to_list()):
+                sub = targets_table.filter((pl.col("seed") == seed) & (pl.col("slice_a") == pair[0])
+                                           & (pl.col("slice_b") == pair[1]))
+                word_scores = dict(zip(sub["word"].to_list(), sub[measure].to_list()))
+                predicted = {t: word_scores[f] for t, f in forms.items()
+                             if f in word_scores and word_scores[f] is not None}
+                s = score_change(predicted, gold, n_boot=settings.bootstrap, seed=settings.bootstrap_seed,
+                                 rule=settings.rule())
+                per_seed.append({**s, "seed": int(seed)})
+                rows.append({"name": name, "method": method, "measure": measure, "seed": int(seed),
+                             "graded_spearman": s["graded_spearman"], "binary_accuracy": s["binary_accuracy"],
+                             "covered": s["covered"], "n_targets": s["n_targets"]})
+            agg = aggregate_seeds([{k: v for k, v in s.items() if k != "seed"} for s in per_seed])
+            methods[name] = {**agg, "method": method, "measure": measure, "seeds": per_seed}
+            mean = (targets_table.group_by(["word", "slice_a", "slice_b"]).agg(pl.col(measure).mean().alias("score")))
+            by_form = {}
+            for w, a, b, v in mean.iter_rows():
+                by_form.setdefault(w, []).append((a, b, v))
+            for t, f in forms.items():
+                for a, b, v in by_form.get(f, ()):
+                    traj.append({"target": t, "method": method, "measure": measure, "slice_a": a, "slice_b": b,
+                                 "score": v})
+            done += 1
+            if progress is not None:
+                progress(done / steps, f"scored {name}")
+    recommended = RECOMMENDED if RECOMMENDED in methods else next(iter(methods))
+    schema_traj = {"target": pl.String, "method": pl.String, "measure": pl.String, "slice_a": pl.String,
+                   "slice_b": pl.String, "score": pl.Float64}
+    return ({"recommended": recommended, "methods": methods}, pl.DataFrame(rows),
+            pl.DataFrame(traj, schema=schema_traj))
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def summary_markdown(evaluation: Mapping, gold_name: str) -> str:
+    """The evaluation as a markdown table, best graded Spearman first, the recommended one marked."""
+    lines = [f"# Semantic change against gold: {gold_name}", "",
+             f"Recommended (the project's default): `{evaluation['recommended']}`.", "",
+             "| method/measure | graded Spearman (mean over seeds) | 95% CI | seed sd | binary accuracy | "
+             "covered | seeds |", "|---|---|---|---|---|---|---|"]
+    items = sorted(evaluation["methods"].items(), key=lambda kv: -(kv[1]["graded_spearman"] or -9))
+    for name, m in items:
+        ci = m.get("graded_spearman_ci") or [None, None]
+        mark = " (recommended)" if name == evaluation["recommended"] else ""
+        lines.append(f"| `{name}`{mark} | {_fmt(m['graded_spearman'])} | [{_fmt(ci[0])}, {_fmt(ci[1])}] | "
+                     f"{_fmt(m.get('graded_spearman_sd'))} | {_fmt(m['binary_accuracy'])} | "
+                     f"{m['covered']}/{m['n_targets']} | {m['n_seeds']} |")
+    rules = {m["binary_rule"] for m in evaluation["methods"].values()}
+    lines += ["", f"Binary rule: {'; '.join(sorted(rules))}. CI: percentile bootstrap over targets, averaged "
+              "over seeds."]
+    missing = sorted({t for m in evaluation["methods"].values() for t in m["missing"]})
+    if missing:
+        lines.append(f"Targets missing from some slice (not scored): {', '.join(missing)}.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_evaluation(evaluation: Mapping, path: Path) -> None:
+    """Graded Spearman per method/measure: the mean over seeds with its bootstrap CI, each seed a dot."""
+    from ..figures import pyplot
+
+    plt = pyplot()
+    items = sorted(evaluation["methods"].items(), key=lambda kv: -(kv[1]["graded_spearman"] or -9))
+    fig, ax = plt.subplots(figsize=(1.2 * len(items) + 2.5, 3.6))
+    for i, (name, m) in enumerate(items):
+        rho = m["graded_spearman"]
+        if rho is None:
+            continue
+        ci = m.get("graded_spearman_ci")
+        colour = "tab:red" if name == evaluation["recommended"] else "tab:blue"
+        ax.bar(i, rho, color=colour, alpha=0.6)
+        if ci:
+            ax.errorbar(i, rho, yerr=[[rho - ci[0]], [ci[1] - rho]], color="black", capsize=4, lw=1)
+        seeds = [s["graded_spearman"] for s in m["seeds"] if s["graded_spearman"] is not None]
+        ax.scatter([i] * len(seeds), seeds, color="black", s=10, zorder=3)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(items)), [n for n, _ in items], rotation=30, ha="right")
+    ax.set_ylabel("graded Spearman (targets)")
+    ax.set_title("Change scores against gold (bars: mean over seeds; lines: 95% bootstrap CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path, gold_name: str) -> dict:
+    """Write ``evaluation.json``, ``scores.parquet``, ``trajectories.parquet``, ``summary.md``,
+    ``plots/graded_spearman.png``; return the flat metrics (``metrics.json``)."""
+    from ..identity import write_json
+    from .gold import change_metrics
+
+    out_dir = Path(out_dir)
+    write_json(out_dir / "evaluation.json", evaluation)
+    per_seed.write_parquet(out_dir / "scores.parquet")
+    trajectories.write_parquet(out_dir / "trajectories.parquet")
+    (out_dir / "summary.md").write_text(summary_markdown(evaluation, gold_name), encoding="utf-8")
+    (out_dir / "plots").mkdir(exist_ok=True)
+    plot_evaluation(evaluation, out_dir / "plots" / "graded_spearman.png")
+    metrics: dict = {}  # evaluation.json names the recommended one
+    for name, m in evaluation["methods"].items():
+        metrics.update(change_metrics(m, name.replace("/", "_")))
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

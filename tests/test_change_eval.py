@@ -1,0 +1,188 @@
+"""Semantic change against gold through the DAG and `chronolingua evaluate-change`: scores, shape, bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import luigi
+import polars as pl
+import pytest
+from gensim.test.utils import datapath
+from scipy.stats import spearmanr
+
+from dagutil import assert_failed, build
+from opsutil import PYTHON, env_for
+from pipeline.archives import unpack_archive
+from pipeline.diachronic.benchmark import make_change_benchmark
+from pipeline.errors import InputError
+
+LEE = Path(datapath("lee_background.cor"))
+BENCH = dict(n_targets=16, bands=[(10, 30)], donor_band=(35, 5000), n_stable=6, seed=4)
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory) -> Path:
+    lee = [line.split() for line in LEE.read_text(encoding="utf-8").splitlines() if line.split()]
+    return make_change_benchmark(lee, tmp_path_factory.mktemp("gold") / "lee_swap", design="swap", **BENCH)
+
+
+def _project(root: Path) -> Path:
+    (root / "tasks" / "diachronic").mkdir(parents=True)
+    (root / "corpora").mkdir()
+    return root
+
+
+def _spec(gold: str, extra: str = "") -> str:
+    return ("tokenizer: {pretokenized: true}\n"
+            "cade: {vector_size: 30, min_count: 3, compass_epochs: 10, slice_epochs: 10}\n"
+            "procrustes: {architecture: sgns, vector_size: 30, min_count: 3, epochs: 10}\n"
+            "report: {min_freq: 3, seeds: [1, 2], stopwords: none, plot_words: 0, k_neighbours: 10}\n"
+            f"gold: {gold}\nevaluation: {{methods: [cade, procrustes], bootstrap: 200}}\n{extra}")
+
+
+def _truth(folder: Path) -> dict[str, float]:
+    rows = [line.split("\t") for line in (folder / "truth" / "graded.txt").read_text().splitlines()]
+    return {w: float(v) for w, v in rows}
+
+
+def test_evaluation_scores_every_method_and_measure_as_recomputed_from_the_reports(tmp_path, benchmark,
+                                                                                   monkeypatch):
+    project = _project(tmp_path / "proj")
+    (project / "tasks" / "diachronic" / "lee.yaml").write_text(_spec(f"{{path: {benchmark}, kind: token}}"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.diachronic import ChangeEvaluation, DiachronicReport
+
+    task = ChangeEvaluation(spec="lee")
+    res = build(task)
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    out = task.output().path
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert set(ev["methods"]) == {f"{m}/{x}" for m in ("cade", "procrustes") for x in ("cosine", "lnd", "euclidean")}
+    assert ev["recommended"] in ev["methods"]
+    truth = _truth(benchmark)
+    # the graded Spearman of each seed is Spearman's rho of the report's own change scores against the truth
+    report = DiachronicReport(spec="lee", method="cade").output().path
+    table = pl.read_parquet(report / "change.parquet").filter(
+        (pl.col("seed") == 2) & (pl.col("slice_a") == "corpus1") & (pl.col("slice_b") == "corpus2"))
+    scores = dict(zip(table["word"], table["cosine_distance"]))
+    words = [w for w in truth if w in scores]
+    expect = spearmanr([scores[w] for w in words], [truth[w] for w in words]).statistic
+    seed2 = next(s for s in ev["methods"]["cade/cosine"]["seeds"] if s["seed"] == 2)
+    assert seed2["graded_spearman"] == pytest.approx(expect, abs=1e-12)
+    assert seed2["covered"] == len(words) and seed2["n_targets"] == len(truth)
+    cade = ev["methods"]["cade/cosine"]
+    lo, hi = cade["graded_spearman_ci"]
+    assert cade["n_seeds"] == 2 and lo < cade["graded_spearman"] < hi and cade["graded_spearman_sd"] is not None
+    # the injected change is found (on this small corpus, best by SGNS + OP: rho ~0.58 vs CADE's ~0.21)
+    assert max(m["graded_spearman"] for m in ev["methods"].values()) > 0.4
+    assert "top_k" in cade["binary_rule"]
+    # the flat metrics follow the project's metric-name scheme
+    from pipeline.evaluators import METRIC_NAME
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["graded_spearman-cade_cosine"] == cade["graded_spearman"]
+    assert all(METRIC_NAME.fullmatch(k) for k in metrics), [k for k in metrics if not METRIC_NAME.fullmatch(k)]
+    assert (out / "plots" / "graded_spearman.png").stat().st_size > 1000
+    # the corpora came from the gold stage, with their provenance
+    prov = json.loads((task.requires()["gold"].output().path / "provenance.json").read_text())
+    assert prov["input_records"][0]["kind"] == "data" and prov["input_records"][0]["name"] == "gold lee"
+
+
+def test_evaluate_change_command_writes_a_spec_and_the_issue_json(tmp_path, benchmark):
+    project = _project(tmp_path / "proj")
+    env = env_for(project)
+    out = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(benchmark), "--kind", "token",
+                          "--seeds", "1", "--min-freq", "3", "--json", str(tmp_path / "scores.json")],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    spec = project / "tasks" / "diachronic" / "lee_swap.yaml"
+    assert spec.is_file() and "pretokenized: true" in spec.read_text()
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["recommended"] in scores["methods"] and "graded_spearman_ci" in scores["methods"]["cade/cosine"]
+    assert "| `cade/cosine`" in out.stdout and "binary accuracy" in out.stdout
+    # a second run of the same command builds nothing new (same spec, same stages)
+    again = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(benchmark), "--kind", "token",
+                            "--seeds", "1", "--min-freq", "3"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0 and "| `cade/cosine`" in again.stdout
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda d: shutil.rmtree(d / "truth"), "graded.txt"),
+    (lambda d: shutil.rmtree(d / "corpus2"), "corpus2"),
+    (lambda d: (d / "truth" / "graded.txt").write_text((d / "truth" / "graded.txt").read_text()
+                                                       + "notatarget\t0.5\n"), "notatarget"),
+    (lambda d: (d / "truth" / "graded.txt").write_text(
+        "\n".join(f"{line.split(chr(9))[0]}\tmuch" for line in (d / "truth" / "graded.txt").read_text().splitlines())),
+     "much"),
+])
+def test_bad_gold_is_one_line_naming_the_file_and_writes_nothing(tmp_path, benchmark, damage, expected):
+    gold = tmp_path / "gold"
+    shutil.copytree(benchmark, gold)
+    damage(gold)
+    project = _project(tmp_path / "proj")
+    out = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(gold), "--kind", "token"],
+                         env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0] and str(gold) in lines[0]
+    assert not list((project / "tasks" / "diachronic").iterdir()) and not (project / "outputs").exists()
+
+
+def test_targets_absent_from_both_corpora_fail_the_gold_stage_with_nothing_kept(tmp_path, benchmark, monkeypatch,
+                                                                                caplog):
+    gold = tmp_path / "gold"
+    shutil.copytree(benchmark, gold)
+    targets = (gold / "targets.txt").read_text().split()
+    (gold / "targets.txt").write_text("".join(f"{t}\n" for t in targets) + "zzzunseen\n")
+    for name in ("graded", "binary"):
+        f = gold / "truth" / f"{name}.txt"
+        f.write_text(f.read_text() + "zzzunseen\t0\n")
+    project = _project(tmp_path / "proj")
+    (project / "tasks" / "diachronic" / "bad.yaml").write_text(_spec(f"{{path: {gold}, kind: token}}"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.diachronic import GoldData
+
+    assert_failed(build(GoldData(spec="bad")), caplog, "GoldData", "targets.txt", "zzzunseen", "occur in neither")
+    assert not any((project / "outputs" / "gold").iterdir())  # no stage folder, no temporary one
+
+
+def test_an_archive_whose_sha256_does_not_match_is_refused(tmp_path, benchmark, monkeypatch, caplog):
+    archive = tmp_path / "lee_swap.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(benchmark.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"lee_swap/{f.relative_to(benchmark)}")
+    project = _project(tmp_path / "proj")
+    (project / "tasks" / "diachronic" / "z.yaml").write_text(_spec(f"{{path: {archive}, sha256: '{'0' * 64}', "
+                                                                   "kind: token}"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.diachronic import GoldData
+
+    assert_failed(build(GoldData(spec="z")), caplog, "GoldData", str(archive), "0" * 64)
+    assert not any((project / "outputs" / "gold").iterdir())
+
+
+def test_archives_unpack_only_plain_members_inside_the_folder(tmp_path):
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("top/a.txt", "a\n")
+    assert (unpack_archive(good, tmp_path / "out") / "top" / "a.txt").read_text() == "a\n"
+    for name, member in (("up.zip", "../escaped.txt"), ("abs.zip", "/abs.txt")):
+        bad = tmp_path / name
+        with zipfile.ZipFile(bad, "w") as zf:
+            zf.writestr(member, "x")
+        with pytest.raises(InputError, match="member"):
+            unpack_archive(bad, tmp_path / f"out-{name}")
+        assert not (tmp_path / f"out-{name}").exists() and not (tmp_path.parent / "escaped.txt").exists()
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as zf:
+        info = zipfile.ZipInfo("top/link")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(InputError, match="link"):
+        unpack_archive(link, tmp_path / "out-link")
+    assert not list(tmp_path.glob(".out-*"))  # no temporary folder left
