@@ -217,8 +217,6 @@ class GoldSettings:
     def __post_init__(self):
         if sum(x is not None for x in (self.path, self.url, self.generate)) != 1:
             raise ValueError("exactly one of gold.path, gold.url or gold.generate")
-        if self.url is not None and not self.sha256:
-            raise ValueError("gold.sha256 with gold.url (the archive is checked before it is read)")
         if self.sha256 is not None and not (len(self.sha256) == 64
                                             and all(c in "0123456789abcdef" for c in self.sha256.lower())):
             raise ValueError(f"64 hex digits (quoted) for gold.sha256, not {self.sha256!r}")

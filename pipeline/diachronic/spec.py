@@ -81,6 +81,10 @@ class DiachronicSpec:
             object.__setattr__(self, "corpora", GOLD_CORPORA)
             if self.slicing.by != "corpus":
                 object.__setattr__(self, "slicing", SlicingSpec(by="corpus"))
+        if self.gold is not None and self.gold.url and not self.gold.sha256 and not self.needs_network:
+            raise ValueError("gold.sha256 with gold.url (the archive is checked before it is read); only a spec "
+                             "that declares needs_network: true may leave it out (an unpinned download: its "
+                             "sha256 is recorded in the gold stage's source.json, with a warning)")
         if self.evaluation is not None and self.gold is None:
             raise ValueError("an evaluation section needs a gold section")
         if not self.corpora:

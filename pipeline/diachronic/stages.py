@@ -435,12 +435,29 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix=".gold-", dir=out_dir.parent) as scratch:
         folder = _gold_source(settings, inputs, Path(scratch), progress)
-        if settings.layout == "dwug":
-            corpora_from = Path(settings.corpora_from).expanduser()
-            corpora_from = corpora_from if corpora_from.is_absolute() else inputs.project / corpora_from
-            gold = read_dwug(folder).with_corpora(read_semeval(corpora_from))
-        else:
-            gold = read_gold(folder)
+        packed = settings.url or (settings.path if Path(scratch) in folder.parents else None)
+        try:
+            if settings.layout == "dwug":
+                corpora_from = Path(settings.corpora_from).expanduser()
+                corpora_from = corpora_from if corpora_from.is_absolute() else inputs.project / corpora_from
+                gold = read_dwug(folder).with_corpora(read_semeval(corpora_from))
+            else:
+                gold = read_gold(folder)
+        except InputError as exc:
+            if packed is None or exc.path is None or not exc.path.startswith(str(folder)):
+                raise
+            member = Path(exc.path).relative_to(folder)  # name the archive, not the scratch folder it was unpacked to
+            raise InputError(f"{packed} (member {member})", exc.expected, exc.found) from None
+        if settings.url is not None:
+            from ..download import cached_download
+            from ..identity import file_sha256
+
+            found = file_sha256(cached_download(settings.url, inputs.downloads, sha256=settings.sha256))
+            if not settings.sha256:
+                logger.warning("%s: an unpinned download (sha256 %s); pin it with gold.sha256: '%s' in %s",
+                               settings.url, found, found, inputs.spec_file)
+            write_json(out_dir / "source.json", {"url": settings.url, "sha256": found,
+                                                 "pinned": bool(settings.sha256)})
         if settings.kind not in gold.kinds:
             raise InputError(gold.root or folder, f"{settings.kind} files in both corpus1/ and corpus2/ "
                              "(gold.kind)", f"this gold set has {', '.join(gold.kinds) or 'none'}")
