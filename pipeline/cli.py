@@ -263,10 +263,10 @@ def _evaluate_change(ns) -> int:
 
     name = ns.name or _spec_name(ns.source)
     gold: dict = {"kind": ns.kind, "language": ns.language}
-    if is_url(ns.source):
-        if not ns.sha256:
-            raise InputError(ns.source, "--sha256 of the archive (it is checked before it is read)", "none given")
-        gold.update(url=ns.source, sha256=ns.sha256)
+    if is_url(ns.source):  # without --sha256 an unpinned download: its sha256 is recorded, with a warning
+        gold["url"] = ns.source
+        if ns.sha256:
+            gold["sha256"] = ns.sha256
     else:
         path = Path(ns.source).expanduser().resolve()
         if path.is_dir():  # check the gold now: a bad folder is one line here, not a failed task
@@ -400,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate-change", help="score semantic change methods against gold data (SemEval-2020 "
                                                "Task 1 layout: a folder, an archive or its URL)")
     p.add_argument("source", help="folder, .zip / .tar.gz, or http(s) URL of one")
-    p.add_argument("--sha256", help="the archive's sha256 (required for a URL)")
+    p.add_argument("--sha256", help="the archive's sha256 (checked before it is read; without it a URL is an "
+                                    "unpinned download whose sha256 is recorded)")
     p.add_argument("--name", help="the spec's name under tasks/diachronic/ (default: from the source)")
     p.add_argument("--kind", choices=["lemma", "token"], default="lemma", help="which corpus files (default lemma)")
     p.add_argument("--language", default="en", help="ISO 639 code of the corpora (default en)")

@@ -60,7 +60,8 @@ def test_evaluation_scores_every_method_and_measure_as_recomputed_from_the_repor
     assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
     out = task.output().path
     ev = json.loads((out / "evaluation.json").read_text())
-    assert set(ev["methods"]) == {f"{m}/{x}" for m in ("cade", "procrustes") for x in ("cosine", "lnd", "euclidean")}
+    base = {f"{m}/{x}" for m in ("cade", "procrustes") for x in ("cosine", "lnd", "euclidean")}
+    assert set(ev["methods"]) == base | {f"{n}+ens" for n in base}  # two seeds: each also as a seed ensemble
     assert ev["recommended"] in ev["methods"]
     truth = _truth(benchmark)
     # the graded Spearman of each seed is Spearman's rho of the report's own change scores against the truth
@@ -72,6 +73,13 @@ def test_evaluation_scores_every_method_and_measure_as_recomputed_from_the_repor
     expect = spearmanr([scores[w] for w in words], [truth[w] for w in words]).statistic
     seed2 = next(s for s in ev["methods"]["cade/cosine"]["seeds"] if s["seed"] == 2)
     assert seed2["graded_spearman"] == pytest.approx(expect, abs=1e-12)
+    # the ensemble ranks the targets by their score averaged over the seeds
+    both = pl.read_parquet(report / "change.parquet").filter(
+        (pl.col("slice_a") == "corpus1") & (pl.col("slice_b") == "corpus2")).group_by("word").agg(
+        pl.col("cosine_distance").mean())
+    mean = dict(zip(both["word"], both["cosine_distance"]))
+    expect_ens = spearmanr([mean[w] for w in words], [truth[w] for w in words]).statistic
+    assert ev["methods"]["cade/cosine+ens"]["graded_spearman"] == pytest.approx(expect_ens, abs=1e-12)
     assert seed2["covered"] == len(words) and seed2["n_targets"] == len(truth)
     cade = ev["methods"]["cade/cosine"]
     lo, hi = cade["graded_spearman_ci"]

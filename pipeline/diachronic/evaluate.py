@@ -7,6 +7,9 @@ Task 1 layout (:func:`.gold.read_semeval`). Each (method, measure) is named
 ``<method>/<measure>`` with the short measure names of
 :data:`.settings.MEASURE_NAMES` (``cade/cosine``, ``procrustes/euclidean``).
 
+``<name>+ens`` (with two seeds or more) scores the seed ensemble: each target's change score averaged
+over the seeds, ranked once.
+
 Per (method, measure) and seed, the change scores of the gold's pair of slices
 (``corpus1`` vs ``corpus2``) are scored with :func:`.gold.score_change`
 (graded Spearman over the targets, its percentile bootstrap CI, binary accuracy
@@ -41,6 +44,13 @@ Progress = Optional[Callable[[float, str], None]]
 def evaluation_name(method: str, measure: str) -> str:
     """``cade/cosine`` for (``cade``, ``cosine_distance``)."""
     return f"{method}/{MEASURE_NAMES[measure]}"
+
+
+def metric_method(name: str) -> str:
+    """The ``-<method>`` part of a metric name for an evaluation name: ``cade/cosine+ens`` -> ``cade_cosine_ens``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _gold_pair(table, where: Path) -> tuple[str, str]:
@@ -94,6 +104,15 @@ def score_reports(settings: ChangeEvaluationSettings, gold, tables: Mapping[str,
             agg = aggregate_seeds([{k: v for k, v in s.items() if k != "seed"} for s in per_seed])
             methods[name] = {**agg, "method": method, "measure": measure, "seeds": per_seed}
             mean = (targets_table.group_by(["word", "slice_a", "slice_b"]).agg(pl.col(measure).mean().alias("score")))
+            if len(per_seed) > 1:  # the seed ensemble: each target's score averaged over the seeds, scored once
+                pair_mean = mean.filter((pl.col("slice_a") == pair[0]) & (pl.col("slice_b") == pair[1]))
+                word_scores = dict(zip(pair_mean["word"].to_list(), pair_mean["score"].to_list()))
+                predicted = {t: word_scores[f] for t, f in forms.items()
+                             if f in word_scores and word_scores[f] is not None}
+                s = score_change(predicted, gold, n_boot=settings.bootstrap, seed=settings.bootstrap_seed,
+                                 rule=settings.rule())
+                methods[f"{name}+ens"] = {**s, "n_seeds": len(per_seed), "graded_spearman_sd": None,
+                                          "method": method, "measure": measure, "ensemble": True, "seeds": []}
             by_form = {}
             for w, a, b, v in mean.iter_rows():
                 by_form.setdefault(w, []).append((a, b, v))
@@ -179,6 +198,6 @@ def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path,
     plot_evaluation(evaluation, out_dir / "plots" / "graded_spearman.png")
     metrics: dict = {}  # evaluation.json names the recommended one
     for name, m in evaluation["methods"].items():
-        metrics.update(change_metrics(m, name.replace("/", "_")))
+        metrics.update(change_metrics(m, metric_method(name)))
     write_json(out_dir / "metrics.json", metrics)
     return metrics
