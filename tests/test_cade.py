@@ -1,4 +1,5 @@
-"""CADE: gensim compass + slices trained by our kernel against the compass's frozen context matrix."""
+"""CADE: slices trained by our kernel against the frozen context matrix of a compass (trained by our kernel too,
+see test_compass_kernel.py)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -118,8 +119,9 @@ def test_kernel_matches_reference(do_sample):
                                                        do_sample, 3, 4, 0.05, seed)
     got = syn0.copy()
     before1 = syn1neg.copy()
-    eff, rand = K.train_chunk_cbow_frozen(tokens, sent_lens, got, syn1neg, cum_table, sample_ints, do_sample, 3, 4,
-                                          np.float32(0.05), np.uint64(seed), K.EXP_TABLE, *K.new_scratch(D))
+    eff, rand = K.train_chunk_cbow_frozen(tokens, sent_lens, got, syn1neg, cum_table, K.negative_index(cum_table),
+                                          sample_ints, do_sample, 3, 4, np.float32(0.05), np.uint64(seed),
+                                          K.EXP_TABLE, *K.new_scratch(D))
     assert (eff, int(rand)) == (expect_eff, expect_rand)
     assert not np.array_equal(got, syn0)  # it learned something
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-7)
@@ -138,8 +140,8 @@ def test_kernel_one_update_by_hand():
     # window=1 keeps b = 0. Position 0: word 0 from context word 1, whose vector is zero: work = g * 0 = 0.
     # Position 1: word 1 from context word 0: syn0[0] += (1 - sigmoid(syn0[0] . syn1neg[1])) * alpha * syn1neg[1].
     got = syn0.copy()
-    K.train_chunk_cbow_frozen(tokens, lens, got, syn1neg, cum_table, sample_ints, False, 1, 0, np.float32(0.1),
-                              np.uint64(1), K.EXP_TABLE, *K.new_scratch(4))
+    K.train_chunk_cbow_frozen(tokens, lens, got, syn1neg, cum_table, K.negative_index(cum_table), sample_ints,
+                              False, 1, 0, np.float32(0.1), np.uint64(1), K.EXP_TABLE, *K.new_scratch(4))
     v, u = syn0[0].astype(np.float64), syn1neg[1].astype(np.float64)
     sig = K.EXP_TABLE[int((v @ u + 6) * (1000 / 12))]
     exp0 = syn0[0] + (1 - sig) * 0.1 * syn1neg[1]
@@ -154,8 +156,9 @@ def test_kernel_caps_sentence_length():
     syn1neg = np.zeros((V, D), dtype=np.float32)
     tokens = np.zeros(K.MAX_SENTENCE_LEN + 5, dtype=np.int32)
     eff, _ = K.train_chunk_cbow_frozen(tokens, np.array([len(tokens)], dtype=np.int32), syn0, syn1neg,
-                                       np.array([1, 2, 3], dtype=np.uint32), np.zeros(V, dtype=np.uint32), False,
-                                       1, 1, np.float32(0.025), np.uint64(5), K.EXP_TABLE, *K.new_scratch(D))
+                                       np.array([1, 2, 3], dtype=np.uint32), K.negative_index(np.array([1, 2, 3])),
+                                       np.zeros(V, dtype=np.uint32), False, 1, 1, np.float32(0.025), np.uint64(5),
+                                       K.EXP_TABLE, *K.new_scratch(D))
     assert eff == K.MAX_SENTENCE_LEN
 
 

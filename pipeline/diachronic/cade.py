@@ -1,4 +1,4 @@
-"""CADE training: a gensim CBOW compass, then slices trained against its frozen context matrix.
+"""CADE training: a CBOW compass, then slices trained against its frozen context matrix.
 
 CADE (Bianchi, Di Carlo et al. 2020; TWEC, AAAI 2019): the compass is an
 ordinary word2vec CBOW model trained on all slices together. Each slice is
@@ -6,28 +6,33 @@ then trained with its output (context, ``syn1neg``) matrix set to the
 compass's rows for the slice's words and kept FROZEN, so only the slice's word
 vectors move and every slice lands in the compass's space.
 
-gensim 4 cannot freeze ``syn1neg``, so slices are trained here by a compiled
-kernel (:mod:`pipeline.diachronic.kernel`) that mirrors gensim's CBOW
-negative-sampling update without the ``syn1neg`` update. The vocabulary,
-counts, downsampling thresholds, negative-sampling table and random initial
-word vectors are gensim's own: a ``Word2Vec`` is built for the slice with
+Both are trained by a compiled kernel (:mod:`pipeline.diachronic.kernel`) that
+mirrors gensim's CBOW negative-sampling update: with the ``syn1neg`` update for
+the compass (plain word2vec CBOW), without it for the slices (gensim 4 cannot
+freeze ``syn1neg``). The compass kernel runs about twice gensim's
+``corpus_file`` speed (``bench/bench_compass_kernel.py``); gensim's own
+training stays available as ``train_compass(..., backend="gensim")``.
+
+The vocabulary, counts, downsampling thresholds, negative-sampling table and
+random initial word vectors are gensim's own: a ``Word2Vec`` is built with
 ``build_vocab_from_freq`` (the same code path as ``build_vocab`` after its
 corpus scan; the counts come from our single pass over the corpus, which also
-encodes it) and a trim rule keeping only compass words, as the reference does.
-By default (``slice_vocab="compass"``) the rule is the reference's
-(``RULE_KEEP``: every compass word seen in the slice, whatever its count in the
-slice); ``slice_vocab="min_count"`` also asks slice words to reach
-``min_count`` in the slice (``RULE_DEFAULT``). Either way a slice in which no
-compass word reaches ``min_count`` is rejected as too small.
+encodes it). The compass keeps the words reaching ``min_count``. A slice keeps
+compass words only, as the reference does: by default (``slice_vocab="compass"``)
+with the reference's rule (``RULE_KEEP``: every compass word seen in the slice,
+whatever its count in the slice); ``slice_vocab="min_count"`` also asks slice
+words to reach ``min_count`` in the slice (``RULE_DEFAULT``). Either way a
+slice in which no compass word reaches ``min_count`` is rejected as too small.
 
 The corpus is read once, encoded to int32 ids in chunks of whole sentences
 (at most 10000 raw words each, like gensim's jobs) in a temporary binary file,
 and read back chunk by chunk every epoch, so memory does not grow with the
 corpus beyond the vocabulary. Learning rate decays linearly from
-``slice_alpha`` to ``min_alpha`` over epochs x raw words, one value per chunk,
-exactly as gensim assigns one per job. Threads share the word vectors
-(Hogwild); each chunk's random state depends only on (seed, epoch, chunk), so
-``threads=1`` is bit-reproducible.
+``compass_alpha`` (``slice_alpha``) to ``min_alpha`` over epochs x raw words,
+one value per chunk, exactly as gensim assigns one per job. Threads share the
+vectors (Hogwild) and run the kernel without the GIL; each chunk's random
+state depends only on (seed, epoch, chunk), so ``threads=1`` is
+bit-reproducible.
 
 A slice needs only three things of its compass: the vocabulary in the
 compass's order, the compass's word vectors (for ``init_mode="both"``) and its
@@ -160,26 +165,83 @@ def reference_initial_vectors(model) -> None:
     model.wv.vectors *= np.float32(0.5)
 
 
-def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress: Progress = None):
-    """Train the compass: gensim CBOW (negative sampling) on the concatenation of all slices.
+COMPASS_BACKENDS = ("kernel", "gensim")
 
-    ``corpus`` must be restartable (it is read once for the vocabulary and
-    once per epoch). As in the reference, the learning rate decays linearly
-    over epochs x words. Raises :class:`InputError` when no word reaches
-    ``min_count``.
+
+def train_compass(corpus: Iterable[list[str]], settings: CadeSettings, progress: Progress = None, *,
+                  backend: str = "kernel", tmp_dir=None):
+    """Train the compass: CBOW (negative sampling) on the concatenation of all slices.
+
+    Returns a gensim ``Word2Vec`` (vocabulary, ``wv``, ``syn1neg``), trained by
+    ``backend``: ``"kernel"`` (default) the project's compiled kernel, reading
+    ``corpus`` once (``tmp_dir`` holds its encoding while training, default the
+    system temporary directory); ``"gensim"`` gensim's own ``train``, which
+    reads a restartable ``corpus`` once per epoch more. Both build gensim's
+    vocabulary and initial vectors, then decay the learning rate linearly over
+    epochs x words as the reference does; a model from either can be trained on
+    by gensim. Raises :class:`InputError` when no word reaches ``min_count``.
     """
-    from gensim.models.callbacks import CallbackAny2Vec
-
-    model = _word2vec(settings, settings.compass_alpha, settings.compass_epochs)
+    if backend not in COMPASS_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(COMPASS_BACKENDS)}, not {backend!r}")
     label = _corpus_label(corpus, "compass corpus")
     if progress is not None:
         progress(0.0, "compass: building vocabulary")
-    model.build_vocab(corpus)
-    reference_initial_vectors(model)
+    if backend == "gensim":
+        return _train_compass_gensim(corpus, settings, progress, label)
+    import numpy as np
+
+    t_start = time.perf_counter()
+    epochs = settings.compass_epochs
+    if tmp_dir is not None:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cade-compass-", dir=tmp_dir) as tmp_name:
+        tmp = Path(tmp_name)
+        enc = _encode(corpus, tmp, label)
+        model = _vocab_model(settings, enc, "compass")
+        _check_compass_vocab(model, settings, label)
+        k2i = model.wv.key_to_index
+        table = np.fromiter((k2i.get(w, -1) for w in enc.index), dtype=np.int32, count=len(enc.index))
+        chunks = _finalise(enc, table, tmp)
+        del enc, table
+        syn0, syn1neg = model.wv.vectors, model.syn1neg
+        assert syn0.dtype == syn1neg.dtype == np.float32 and syn0.flags.c_contiguous and syn1neg.flags.c_contiguous
+        sample_ints = np.ascontiguousarray(model.wv.expandos["sample_int"], dtype=np.uint32)
+        cum_table = np.ascontiguousarray(model.cum_table, dtype=np.uint32)
+        t_train = time.perf_counter()
+        effective = _run(chunks, syn0, syn1neg, cum_table, sample_ints, settings, progress, "compass", "compass")
+        t_end = time.perf_counter()
+
+    # what gensim's train() leaves on the model, so that gensim can train it further
+    model.train_count += 1
+    model.total_train_time += t_end - t_train
+    if len(chunks):
+        model.min_alpha_yet_reached = _chunk_alpha(settings, epochs - 1, int(chunks.raw_before[-1]),
+                                                   chunks.total_words, "compass")
+    model._clear_post_train()
+    raw = chunks.total_words * epochs
+    model.add_lifecycle_event(
+        "train", msg=f"kernel: trained on {raw} raw words ({effective} effective words) in "
+                     f"{t_end - t_train:.1f}s, {effective / max(t_end - t_train, 1e-9):.0f} effective words/s",
+        backend="kernel", threads=settings.threads, words_trained=int(raw), effective_words=int(effective),
+        prepare_seconds=round(t_train - t_start, 4), train_seconds=round(t_end - t_train, 4))
+    return model
+
+
+def _check_compass_vocab(model, settings: CadeSettings, label: str) -> None:
     if len(model.wv) == 0:
         raise InputError(label, f"a corpus with at least one word occurring {settings.min_count}+ times",
                          f"no word reaches min_count={settings.min_count} "
                          f"({model.corpus_total_words} words, {model.corpus_count} sentences)")
+
+
+def _train_compass_gensim(corpus, settings: CadeSettings, progress: Progress, label: str):
+    """gensim's ``Word2Vec.train`` in iterable mode (the reference TWEC's path)."""
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    model = _word2vec(settings, settings.compass_alpha, settings.compass_epochs)
+    model.build_vocab(corpus)
+    reference_initial_vectors(model)
+    _check_compass_vocab(model, settings, label)
     epochs = settings.compass_epochs
     rep = _Reporter(progress, epochs * model.corpus_total_words, "compass")
 
@@ -471,11 +533,36 @@ def _finalise(enc: _Encoded, table: np.ndarray, tmp: Path) -> _Chunks:
     return _Chunks(path, offsets, chunk_sents, n_toks, chunk_raw, raw_before, enc.total_words)
 
 
-def _chunk_alpha(settings: CadeSettings, epoch: int, raw_before: int, total_words: int) -> float:
+def _schedule(settings: CadeSettings, stage: str) -> tuple[float, int]:
+    """``(start alpha, epochs)`` of ``stage``: ``"compass"`` or ``"slice"``."""
+    if stage == "compass":
+        return settings.compass_alpha, settings.compass_epochs
+    return settings.slice_alpha, settings.slice_epochs
+
+
+def _chunk_alpha(settings: CadeSettings, epoch: int, raw_before: int, total_words: int,
+                 stage: str = "slice") -> float:
     """gensim's ``_get_next_alpha``: linear decay over (epoch + progress within epoch) / epochs."""
-    progress = (epoch + raw_before / max(total_words, 1)) / settings.slice_epochs
-    a = settings.slice_alpha - (settings.slice_alpha - settings.min_alpha) * progress
+    start, epochs = _schedule(settings, stage)
+    progress = (epoch + raw_before / max(total_words, 1)) / epochs
+    a = start - (start - settings.min_alpha) * progress
     return max(settings.min_alpha, a)
+
+
+def _vocab_model(settings: CadeSettings, enc: _Encoded, stage: str, trim_rule=None):
+    """gensim's ``Word2Vec`` for ``stage`` with the vocabulary of the encoded corpus, untrained.
+
+    ``build_vocab_from_freq`` on the counts of our pass is the code path of
+    ``build_vocab(corpus, trim_rule)`` after its scan (raw vocabulary in order of
+    first occurrence): the same vocabulary order, ``sample_int``, ``cum_table`` and
+    seeded initial vectors (brought to the reference's range).
+    """
+    model = _word2vec(settings, *_schedule(settings, stage))
+    word_freq = dict(zip(enc.index.keys(), enc.counts.tolist()))
+    model.build_vocab_from_freq(word_freq, corpus_count=enc.n_sentences, trim_rule=trim_rule)
+    reference_initial_vectors(model)
+    model.corpus_total_words = enc.total_words
+    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,21 +583,13 @@ def _prepare_slice(compass, corpus, settings: CadeSettings, tmp: Path, name: str
     compass_index = compass.wv.key_to_index
     enc = _encode(corpus, tmp, label)
 
-    # gensim builds the vocabulary from the counts of our pass: the same code path as
-    # build_vocab(corpus, trim_rule) after its scan (raw vocabulary in order of first occurrence)
-    model = _word2vec(settings, settings.slice_alpha, settings.slice_epochs)
-    word_freq = dict(zip(enc.index.keys(), enc.counts.tolist()))
-
     keep = RULE_KEEP if settings.slice_vocab == "compass" else RULE_DEFAULT
 
     def trim_rule(word, count, min_count):  # compass words only (and, with RULE_DEFAULT, frequent enough)
         return keep if word in compass_index else RULE_DISCARD
 
-    frequent = any(c >= settings.min_count and w in compass_index for w, c in word_freq.items())
-    model.build_vocab_from_freq(word_freq, corpus_count=enc.n_sentences, trim_rule=trim_rule)
-    reference_initial_vectors(model)
-    model.corpus_total_words = enc.total_words
-    del word_freq
+    frequent = any(c >= settings.min_count and w in compass_index for w, c in zip(enc.index, enc.counts.tolist()))
+    model = _vocab_model(settings, enc, "slice", trim_rule)
     wv = model.wv
     if len(wv) == 0 or not frequent:
         raise InputError(label, f"slice '{name}' with at least one compass word occurring "
@@ -565,7 +644,8 @@ def train_slice(compass, corpus: Iterable[list[str]], settings: CadeSettings, tm
         del model  # only wv is kept
 
         t_train = time.perf_counter()
-        effective = _run(chunks, syn0, syn1neg, cum_table, sample_ints, settings, progress, name)
+        effective = _run(chunks, syn0, syn1neg, cum_table, sample_ints, settings, progress, f"slice {name}",
+                         "slice")
         t_end = time.perf_counter()
 
     raw_trained = chunks.total_words * epochs
@@ -590,31 +670,39 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))[:40]
 
 
-def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeSettings, progress, name) -> int:
-    """Train all epochs over the chunk file; returns the effective words trained."""
+def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeSettings, progress, label: str,
+         stage: str) -> int:
+    """Train all epochs of ``stage`` over the chunk file, in place; returns the effective words trained.
+
+    ``stage``: ``"compass"`` (:func:`.kernel.train_chunk_cbow`, ``syn1neg`` learns too) or ``"slice"``
+    (:func:`.kernel.train_chunk_cbow_frozen`). ``settings.threads`` threads take chunks in order from a shared
+    counter and run the kernel without the GIL, on shared ``syn0`` / ``syn1neg`` (Hogwild, as gensim's workers).
+    """
     import numpy as np
 
     _k = _kernel()
-    epochs = settings.slice_epochs
+    train_chunk = _k.train_chunk_cbow if stage == "compass" else _k.train_chunk_cbow_frozen
+    epochs = _schedule(settings, stage)[1]
     n_chunks = len(chunks)
     n_jobs = n_chunks * epochs
     do_sample = bool(settings.sample)
     window, negative = settings.window, settings.negative
     exp_table = _k.EXP_TABLE
     total_words = chunks.total_words
-    rep = _Reporter(progress, total_words * epochs, f"slice {name}")
+    rep = _Reporter(progress, total_words * epochs, label)
     lock = threading.Lock()
     state = {"next": 0, "done_raw": 0, "effective": 0, "error": None}
 
     max_len = chunks.max_len()
+    cum_index = _k.negative_index(cum_table)
 
     def work_on(job: int, fh, scratch):
         epoch, c = divmod(job, n_chunks)
         toks, lens = chunks.read(fh, c, scratch[3])
-        alpha = np.float32(_chunk_alpha(settings, epoch, int(chunks.raw_before[c]), total_words))
+        alpha = np.float32(_chunk_alpha(settings, epoch, int(chunks.raw_before[c]), total_words, stage))
         seed = np.uint64(_k.chunk_seed(settings.seed, epoch, c))
-        eff, _ = _k.train_chunk_cbow_frozen(toks, lens, syn0, syn1neg, cum_table, sample_ints, do_sample,
-                                            window, negative, alpha, seed, exp_table, *scratch[:3])
+        eff, _ = train_chunk(toks, lens, syn0, syn1neg, cum_table, cum_index, sample_ints, do_sample,
+                             window, negative, alpha, seed, exp_table, *scratch[:3])
         return eff, int(chunks.raw[c]), epoch
 
     def worker():
@@ -645,7 +733,7 @@ def _run(chunks: _Chunks, syn0, syn1neg, cum_table, sample_ints, settings: CadeS
                     state["effective"] += eff
                     rep.update(state["done_raw"], f"epoch {epoch + 1}/{epochs}")
         else:
-            threads = [threading.Thread(target=worker, name=f"cade-{name}-{i}", daemon=True)
+            threads = [threading.Thread(target=worker, name=f"cade-{_safe(label)}-{i}", daemon=True)
                        for i in range(settings.threads)]
             for t in threads:
                 t.start()

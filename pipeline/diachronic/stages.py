@@ -127,7 +127,10 @@ def build_compass(settings: "CadeSettings", corpus: str | Path, out_dir: str | P
     out_dir = Path(out_dir)
     text = ConcatCorpus([LineCorpus(p) for p in slice_files(corpus).values()])
     t0 = time.time()
-    model = train_compass(text, settings, progress=progress)
+    scratch = out_dir / "_scratch"  # the kernel's encoded corpus; same disk as the outputs
+    scratch.mkdir()
+    model = train_compass(text, settings, progress=progress, tmp_dir=scratch)
+    shutil.rmtree(scratch)
     seconds = time.time() - t0
     model.save(str(out_dir / "compass.model"))  # for users only (a pickle): slices read save_compass's files
     save_compass(model, out_dir)
