@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 
 SPEC = """tokenizer: {{pretokenized: true}}
-cade: {{vector_size: {dim}, window: 5, negative: 10, min_count: 5, compass_epochs: 5, slice_epochs: 5}}
+cade: {{vector_size: {dim}, window: 5, negative: 10, min_count: 5, compass_epochs: 5, slice_epochs: 5, slice_alpha: {slice_alpha}}}
 procrustes: {{architecture: sgns, vector_size: {dim}, window: 5, negative: 10, min_count: 5, epochs: 5}}
 report: {{min_freq: 5, seeds: {seeds}, stopwords: none, plot_words: 0}}
 gold:
@@ -45,7 +45,7 @@ evaluation: {{methods: [cade, procrustes]}}
 
 
 def run_one(corpus: str, design: str, gold_seed: int, seeds: list[int], dim: int, targets: int, stable: int,
-            workdir: Path) -> dict:
+            workdir: Path, slice_alpha: float = 0.025) -> dict:
     import luigi
 
     project = workdir / f"{design}-{gold_seed}"
@@ -53,7 +53,8 @@ def run_one(corpus: str, design: str, gold_seed: int, seeds: list[int], dim: int
     if not (project / "corpora").exists():
         (project / "corpora").symlink_to(ROOT / "corpora")
     (project / "tasks" / "diachronic" / "bench.yaml").write_text(SPEC.format(
-        dim=dim, seeds=seeds, corpus=corpus, design=design, targets=targets, stable=stable, gold_seed=gold_seed))
+        dim=dim, seeds=seeds, corpus=corpus, design=design, targets=targets, stable=stable, gold_seed=gold_seed,
+        slice_alpha=slice_alpha))
     os.environ["CHRONOLINGUA_HOME"] = str(project)
     luigi.task_register.Register.clear_instance_cache()
     from pipeline.dag.base import _SPEC_CACHE
@@ -81,18 +82,20 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=100)
     ap.add_argument("--targets", type=int, default=24)
     ap.add_argument("--stable", type=int, default=8)
+    ap.add_argument("--slice-alpha", type=float, default=0.025, help="CADE's slice learning rate (reference 0.025)")
     ap.add_argument("--workdir", help="keep the projects here (default: a temporary folder)")
     a = ap.parse_args()
     workdir = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="bench-change-gold-"))
     results: dict = {"corpus": a.corpus, "seeds": a.seeds, "dim": a.dim, "targets": a.targets,
+                     "slice_alpha": a.slice_alpha,
                      "stable": a.stable, "runs": {}}
     for design in a.designs:
         for g in a.gold_seeds:
-            ev = run_one(a.corpus, design, g, a.seeds, a.dim, a.targets, a.stable, workdir)
+            ev = run_one(a.corpus, design, g, a.seeds, a.dim, a.targets, a.stable, workdir, a.slice_alpha)
             results["runs"][f"{design}/{g}"] = ev
             print(f"{design} gold seed {g}: {ev['seconds']:.0f} s", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"change_gold_{a.corpus}.json"
+    out = RESULTS / f"change_gold_{a.corpus}_alpha{a.slice_alpha:g}.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     for design in a.designs:
         runs = [results["runs"][f"{design}/{g}"] for g in a.gold_seeds]

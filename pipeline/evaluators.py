@@ -78,12 +78,14 @@ RESTRICT_VOCAB = 300_000
 _LANG_PAIR = r"[a-z]{2,3}-[a-z]{2,3}(?:\.[0-9]+)?"  # ".2": a second BLI set of one pair (the constraints stage)
 _METHOD = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
 _BENCHMARK = (rf"(?:{'|'.join(SIMILARITY_SETS)}|analogy_(?:{'|'.join(ANALOGY_SETS)})|bli_{_LANG_PAIR}"
-              r"|retrieval|graded|binary)")  # graded / binary: semantic change against gold (SemEval-2020 subtasks)
+              r"|retrieval)")
 _MEASURE = (rf"(?:(?:precision_at_[0-9]+|mrr|top1)-{_METHOD}"  # scores of one method (BLI) or one model (retrieval)
-            rf"|(?:spearman(?:_ci_lo|_ci_hi|_sd)?|accuracy(?:_sd)?|targets|covered|seeds)(?:-{_METHOD})?"
             r"|spearman|accuracy|coverage|n|queries|pairs|pairs_unknown|targets|books)")
+# semantic change against gold (SemEval-2020 subtask 2 graded, subtask 1 binary), per method and measure
+_CHANGE = (rf"(?:graded_(?:spearman(?:_ci_lo|_ci_hi|_sd)?|targets|covered|seeds)"
+           rf"|binary_accuracy(?:_sd)?)(?:-{_METHOD})?")
 #: every metric name an evaluator makes, with the optional before/after prefix of a stage that measures twice
-METRIC_NAME = re.compile(rf"(?:(?:before|after|delta)_)?{_BENCHMARK}_{_MEASURE}")
+METRIC_NAME = re.compile(rf"(?:(?:before|after|delta)_)?{_BENCHMARK}_{_MEASURE}|{_CHANGE}")
 
 
 def metric_name(benchmark: str, measure: str, method: str | None = None) -> str:
