@@ -36,7 +36,7 @@ logger = logging.getLogger("luigi-interface")
 __all__ = ["RECOMMENDED", "evaluation_name", "score_reports", "write_evaluation"]
 
 #: the method and measure the project recommends (and its report ranks by): see the module docstring
-RECOMMENDED = "cade/cosine"
+RECOMMENDED = "procrustes/euclidean"
 
 Progress = Optional[Callable[[float, str], None]]
 
