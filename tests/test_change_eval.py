@@ -194,3 +194,35 @@ def test_archives_unpack_only_plain_members_inside_the_folder(tmp_path):
     with pytest.raises(InputError, match="link"):
         unpack_archive(link, tmp_path / "out-link")
     assert not list(tmp_path.glob(".out-*"))  # no temporary folder left
+
+
+def test_a_dwug_table_is_scored_on_the_corpora_of_its_semeval_folder(tmp_path, benchmark, monkeypatch):
+    """layout: dwug reads stats/opt/stats_groupings.csv (tab-separated) and takes its corpora from corpora_from."""
+    truth = _truth(benchmark)
+    binary = dict(line.split("\t") for line in (benchmark / "truth" / "binary.txt").read_text().splitlines())
+    release = tmp_path / "dwug_en"
+    (release / "stats" / "opt").mkdir(parents=True)
+    header = "lemma\tgrouping\tchange_binary\tchange_graded\n"
+    rows = "".join(f"{w}\t1_2\t{binary[w]}\t{1 - v:.4f}\n" for w, v in truth.items())  # graded reversed
+    (release / "stats" / "opt" / "stats_groupings.csv").write_text(header + rows)
+    project = _project(tmp_path / "proj")
+    (project / "tasks" / "diachronic" / "dwug.yaml").write_text(
+        _spec(f"{{path: {release}, layout: dwug, corpora_from: {benchmark}, kind: token}}"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.diachronic import ChangeEvaluation
+
+    task = ChangeEvaluation(spec="dwug")
+    assert build(task).status == luigi.LuigiStatusCode.SUCCESS
+    gold = task.requires()["gold"].output().path
+    assert (gold / "truth" / "graded.txt").read_text().splitlines()[0].split("\t")[1] != \
+        (benchmark / "truth" / "graded.txt").read_text().splitlines()[0].split("\t")[1]  # the DWUG values
+    ev = json.loads((task.output().path / "evaluation.json").read_text())
+    # the same predictions against reversed graded truth: every seed's Spearman changes sign
+    report = task.requires()["reports"]["cade"].output().path
+    table = pl.read_parquet(report / "change.parquet").filter(
+        (pl.col("seed") == 1) & (pl.col("slice_a") == "corpus1") & (pl.col("slice_b") == "corpus2"))
+    scores = dict(zip(table["word"], table["cosine_distance"]))
+    words = [w for w in truth if w in scores]
+    expect = spearmanr([scores[w] for w in words], [1 - truth[w] for w in words]).statistic
+    seed1 = next(s for s in ev["methods"]["cade/cosine"]["seeds"] if s["seed"] == 1)
+    assert seed1["graded_spearman"] == pytest.approx(expect, abs=1e-3)
