@@ -428,17 +428,17 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
     Bad gold (see :mod:`.gold`), targets absent from both corpora, or an archive whose sha256 does not match
     raise :class:`InputError` naming the file, before anything is kept.
     """
-    import tempfile
-
     import polars as pl
 
     from .gold import corpus_form, read_dwug, read_gold, read_semeval, target_counts
     from .spec import GOLD_CORPORA
 
     out_dir = Path(out_dir)
-    with tempfile.TemporaryDirectory(prefix=".gold-", dir=out_dir.parent) as scratch:
-        folder = _gold_source(settings, inputs, Path(scratch), progress)
-        packed = settings.url or (settings.path if Path(scratch) in folder.parents else None)
+    scratch = out_dir / "_scratch"  # an unpacked archive or a generated benchmark; inside the stage's own
+    scratch.mkdir()                 # temporary folder, so a killed run leaves nothing beside the stages
+    try:
+        folder = _gold_source(settings, inputs, scratch, progress)
+        packed = settings.url or (settings.path if scratch in folder.parents else None)
         try:
             if settings.layout == "dwug":
                 corpora_from = Path(settings.corpora_from).expanduser()
@@ -476,6 +476,8 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
         for extra in ("README.md", "design.json"):
             if (folder / extra).is_file():
                 shutil.copyfile(folder / extra, out_dir / extra)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     (out_dir / "truth").mkdir()
     (out_dir / "targets.txt").write_text("".join(f"{t}\n" for t in gold.targets), encoding="utf-8")
     (out_dir / "truth" / "graded.txt").write_text("".join(f"{t}\t{gold.graded[t]!r}\n" for t in gold.targets),
