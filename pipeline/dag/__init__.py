@@ -6,8 +6,10 @@ from .diachronic import (ChangeEvaluation, CompassModel, DiachronicReport, GoldD
 from .multilingual import AlignedVectors, FastTextVectors
 from .ops import PublishArtifacts, RebuildAll
 from .specialization import SpecializedModel
+from .static import StaticComparison, StaticCorpus, StaticVectors, TrainedVectors
 from .transfer import PretrainedModel, TransferModel
 
 __all__ = ["StageTarget", "StageTask", "pipeline", "stage_target", "Demo", "ChangeEvaluation", "GoldData",
            "CompassModel", "DiachronicReport", "PreparedCorpus", "SliceModel", "Word2VecSlice", "ProcrustesSlice", "AlignedVectors", "FastTextVectors",
-           "PublishArtifacts", "RebuildAll", "SpecializedModel", "PretrainedModel", "TransferModel"]
+           "PublishArtifacts", "RebuildAll", "SpecializedModel", "PretrainedModel", "TransferModel",
+           "StaticComparison", "StaticCorpus", "StaticVectors", "TrainedVectors"]

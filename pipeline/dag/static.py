@@ -1,0 +1,200 @@
+"""Static vectors from an encoder, compared with vectors trained from scratch on the same corpus.
+
+``luigi --module pipeline StaticComparison --spec en`` reads ``tasks/static/en.yaml``. Stages:
+
+* ``static-corpus/<spec>-<hash>/``: the corpora tokenised into one ``tokens.txt`` and the shared evaluation
+  vocabulary (``vocabulary.txt``: the words seen ``vocabulary.min_count`` times, most frequent first);
+* ``static/<spec>-<method>-<hash>/``: one read-out of the encoder (``<method>.L<i>.vec`` per layer,
+  :func:`pipeline.static.stages.build_static_vectors`);
+* ``static-trained/<spec>-<kind>-<hash>/``: Word2Vec CBOW / skip-gram or fastText trained on ``tokens.txt``;
+* ``static-compare/<spec>-<hash>/``: every set evaluated on the same words (``comparison.parquet`` / ``.md``,
+  a plot, one entry per set in ``metrics.json``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import luigi
+
+from ..spec import identity_of
+from ..static.spec import StaticSpec, load_static_spec
+from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads, tasks_root, work_dir
+from .registry import register_kind
+
+
+def static_spec(name: str, profile: str) -> StaticSpec:
+    return cached_spec("static", name, profile, load_static_spec)
+
+
+def _spec_path(name: str) -> Path:
+    return tasks_root() / "static" / f"{name}.yaml"
+
+
+class _Params:
+    spec = luigi.Parameter(description="name of a spec under tasks/static/")
+    profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
+
+    @property
+    def spec_obj(self) -> StaticSpec:
+        return static_spec(self.spec, self.profile)
+
+
+class StaticCorpus(_Params, StageTask):
+    """The spec's corpora as one token file, and the shared evaluation vocabulary."""
+
+    stage = "static-corpus"
+    version = 1
+
+    def artifact_name(self) -> str:
+        return self.spec
+
+    def identity_settings(self):
+        s = self.spec_obj
+        return {"corpora": list(s.corpora), "tokenizer": identity_of(s.tokenizer, self.version),
+                "vocabulary": identity_of(s.vocabulary, self.version)}
+
+    def identity_inputs(self):
+        return corpus_fingerprints(self.spec_obj.corpora)
+
+    def input_records(self):
+        from ..inputs import corpus_records
+
+        return corpus_records(self._identity()[2], corpora_root())
+
+    def run(self):
+        from ..static.comparison import build_comparison_corpus
+
+        s = self.spec_obj
+        with self.writing() as tmp:
+            build_comparison_corpus(s, {c: corpora_root() / c for c in s.corpora}, tmp, spec_file=_spec_path(self.spec),
+                                    progress=self.progress)
+
+
+class StaticVectors(_Params, StageTask):
+    """One read-out of the spec's encoder (isolation, aggregate or X2Static) for the shared vocabulary."""
+
+    method = luigi.Parameter(description="isolation, aggregate or x2static (one of the spec's readouts)")
+
+    stage = "static"
+    version = 1
+
+    @property
+    def resources(self):  # the teacher runs on a GPU with device cuda (or auto and one visible)
+        from ..torchutil import gpu_resources
+
+        return gpu_resources(self._readout().device)
+
+    def _readout(self):
+        for r in self.spec_obj.readouts:
+            if r.method == self.method:
+                return r
+        from ..errors import InputError
+
+        raise InputError(_spec_path(self.spec), f"a read-out with method {self.method} under 'readouts'",
+                         f"the spec has {', '.join(r.method for r in self.spec_obj.readouts) or 'none'}")
+
+    def requires(self):
+        return StaticCorpus(spec=self.spec, profile=self.profile)
+
+    def artifact_name(self) -> str:
+        return f"{self.spec}-{self.method}"
+
+    def identity_settings(self):
+        s = self.spec_obj
+        return {"model": s.model, "model_revision": s.model_revision,
+                "readout": identity_of(self._readout(), self.version)}
+
+    def identity_inputs(self):
+        from ..models import model_source_identity
+
+        s = self.spec_obj
+        return {"corpus": super().identity_inputs(), "model": model_source_identity(s.model, s.model_revision)}
+
+    def input_records(self):
+        from ..inputs import model_record
+        from ..models import known_model_folder
+
+        s = self.spec_obj
+        return [model_record(s.model, s.model_revision, self._identity()[2]["model"], known_model_folder(s.model))]
+
+    def run(self):
+        from ..static.stages import build_static_vectors
+
+        corpus = self.input().path
+        settings = self._readout().settings(vocabulary="file", vocabulary_path=str(corpus / "vocabulary.txt"),
+                                            threads=stage_threads())
+        digest, _, _ = self._identity()
+        inputs = {"model": self.spec_obj.model, "corpus": corpus / "tokens.txt",
+                  "work_dir": work_dir(self.stage, self.artifact_name(), digest)}  # X2Static's cache: resumable
+        with self.writing() as tmp:
+            build_static_vectors(settings, inputs, tmp, progress=self.progress)
+
+
+class TrainedVectors(_Params, StageTask):
+    """Word2Vec (CBOW or skip-gram) or fastText trained from scratch on the comparison's corpus."""
+
+    kind = luigi.Parameter(description="word2vec_cbow, word2vec_sgns or fasttext")
+
+    stage = "static-trained"
+    version = 1
+
+    def requires(self):
+        return StaticCorpus(spec=self.spec, profile=self.profile)
+
+    def artifact_name(self) -> str:
+        return f"{self.spec}-{self.kind}"
+
+    def identity_settings(self):
+        return {"kind": self.kind, "trained": identity_of(self.spec_obj.trained, self.version)}
+
+    def run(self):
+        from ..identity import write_json
+        from ..static.trained import train_from_scratch
+
+        with self.writing() as tmp:
+            kv = train_from_scratch(self.kind, self.input().path / "tokens.txt", tmp, self.spec_obj.trained.settings(),
+                                    threads=stage_threads())
+            write_json(tmp / "metrics.json", {"vocab_size": len(kv), "dim": kv.vector_size})
+
+
+class StaticComparison(_Params, StageTask):
+    """Every set (read-outs, trained from scratch) evaluated on the same words; one table, a plot, metrics."""
+
+    stage = "static-compare"
+    version = 1
+
+    def requires(self):
+        s = self.spec_obj
+        return {"corpus": StaticCorpus(spec=self.spec, profile=self.profile),
+                "readouts": {r.method: StaticVectors(spec=self.spec, profile=self.profile, method=r.method)
+                             for r in s.readouts},
+                "trained": {k: TrainedVectors(spec=self.spec, profile=self.profile, kind=k) for k in s.trained_kinds}}
+
+    def artifact_name(self) -> str:
+        return self.spec
+
+    def identity_settings(self):
+        s = self.spec_obj
+        return {"extrinsic": identity_of(s.extrinsic, self.version) if s.extrinsic else None}
+
+    def identity_inputs(self):
+        inputs = {"stages": super().identity_inputs()}
+        s = self.spec_obj
+        if s.extrinsic is not None:
+            from ..identity import file_sha256
+
+            inputs["extrinsic"] = file_sha256(corpora_root() / s.extrinsic.corpus / "verses.tsv")
+        return inputs
+
+    def run(self):
+        from ..static.comparison import build_comparison
+
+        folders = {**{f"readout:{m}": t.path for m, t in self.input()["readouts"].items()},
+                   **{f"trained:{k}": t.path for k, t in self.input()["trained"].items()}}
+        s = self.spec_obj
+        verses = corpora_root() / s.extrinsic.corpus / "verses.tsv" if s.extrinsic else None
+        with self.writing() as tmp:
+            build_comparison(s, folders, self.input()["corpus"].path, tmp, verses=verses, progress=self.progress)
+
+
+register_kind("static", lambda name, profile: StaticComparison(spec=name, profile=profile), load_static_spec)

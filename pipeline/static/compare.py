@@ -1,0 +1,247 @@
+"""Several vector sets evaluated on the same words, in one table.
+
+Every set is first cut down to the *shared vocabulary*: the (lower-cased)
+words every set has, intersected with an evaluation ``vocabulary`` when one is
+given, in one order for all sets (the first set's). On these restricted sets:
+
+* Google analogies with 3CosAdd (the existing solver of
+  :mod:`pipeline.evaluation`: accuracy) and the mean reciprocal rank of the
+  expected word (:func:`analogy_ranks`): a question counts when its four words
+  are shared, and the candidates are the shared words other than its three
+  question words -- so every set answers the same questions from the same
+  candidates, as the Hungarian study restricts them (Gedeon 2025);
+* SimLex-999 and WordSim-353: Spearman with coverage on the shared words;
+* optionally BLI (a :class:`~pipeline.evaluators.BliEvaluator` and the target
+  space, per set that has an aligned counterpart; the source side restricted);
+* optionally an extrinsic score (:class:`pipeline.static.tagger.ExtrinsicEvaluator`):
+  the tagger reads the restricted set, so the unknown words are the same for all.
+
+>>> import numpy as np
+>>> from pipeline.vectors import make_keyed_vectors
+>>> a = make_keyed_vectors(["king", "Man", "woman", "queen", "apple"], np.eye(5, dtype=np.float32))
+>>> b = make_keyed_vectors(["queen", "woman", "king", "man"], np.eye(4, dtype=np.float32))
+>>> shared_vocabulary({"a": a, "b": b})
+['king', 'man', 'woman', 'queen']
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+    from gensim.models import KeyedVectors
+
+    from pipeline.evaluators import Evaluator
+
+log = logging.getLogger(__name__)
+
+__all__ = ["shared_vocabulary", "restrict_vectors", "analogy_ranks", "compare_vector_sets", "write_comparison",
+           "comparison_metrics", "set_slug", "SCORE_COLUMNS"]
+
+#: the headline columns drawn in the plot, when present
+SCORE_COLUMNS = ("analogy_google_accuracy", "analogy_google_mrr", "simlex999_spearman", "wordsim353_spearman")
+
+
+def set_slug(name: str) -> str:
+    """A set's name as a metric-name method qualifier: lower case, runs of other characters -> ``_``.
+
+    >>> set_slug("x2static.L6"), set_slug("Word2Vec CBOW")
+    ('x2static_l6', 'word2vec_cbow')
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = "set_" + slug
+    return slug
+
+
+def _folded_rows(kv: "KeyedVectors", lowercase: bool) -> dict[str, int]:
+    """Word -> row; with ``lowercase`` the earliest (most frequent) case variant stands for a word."""
+    rows: dict[str, int] = {}
+    for i, key in enumerate(kv.index_to_key):
+        rows.setdefault(key.lower() if lowercase else key, i)
+    return rows
+
+
+def shared_vocabulary(sets: Mapping[str, "KeyedVectors"], vocabulary: Iterable[str] | None = None, *,
+                      lowercase: bool = True) -> list[str]:
+    """The words every set has (and ``vocabulary``, when given), in the first set's order."""
+    from pipeline.errors import InputError
+
+    if not sets:
+        raise ValueError("compare at least one vector set")
+    folded = [_folded_rows(kv, lowercase) for kv in sets.values()]
+    first = folded[0]
+    allowed = None if vocabulary is None else {w.lower() if lowercase else w for w in vocabulary}
+    words = [w for w in first if all(w in f for f in folded[1:]) and (allowed is None or w in allowed)]
+    if not words:
+        raise InputError(None, f"words shared by every vector set ({', '.join(sets)})"
+                         + (" and the evaluation vocabulary" if allowed is not None else ""), "none")
+    return words
+
+
+def restrict_vectors(kv: "KeyedVectors", words: list[str], *, lowercase: bool = True) -> "KeyedVectors":
+    """``kv`` with exactly ``words`` as keys, in that order (a key's row: its earliest case variant)."""
+    import numpy as np
+
+    from pipeline.vectors import make_keyed_vectors
+
+    rows = _folded_rows(kv, lowercase)
+    idx = np.fromiter((rows[w] for w in words), dtype=np.int64, count=len(words))
+    return make_keyed_vectors(words, np.asarray(kv.vectors, dtype=np.float32)[idx])
+
+
+def analogy_ranks(kv: "KeyedVectors", questions, *, batch_rows: int = 512) -> tuple[list[int], int]:
+    """3CosAdd rank of the expected word for every covered question; ``(ranks, n_questions)``.
+
+    ``questions``: a questions-words file or ``(a, b, c, expected)`` tuples;
+    lookup is case-insensitive on ``kv``'s keys (use it on a
+    :func:`restrict_vectors` set, whose keys are distinct lower-case words).
+    Scores are ``cos(d, b - a + c)`` on unit rows over every key but ``a``,
+    ``b``, ``c``; the rank is 1 + the number of candidates scoring strictly
+    higher than the expected word (a tie counts in its favour). Rank 1 is what
+    :func:`pipeline.evaluation.analogy_accuracy` counts as correct, barring
+    exact ties. The MRR is the mean of ``1 / rank`` (no cut-off).
+    """
+    import numpy as np
+
+    from pipeline.evaluation import _as_questions, _unit_rows
+
+    questions = _as_questions(questions)
+    index = {k.lower(): i for i, k in enumerate(kv.index_to_key)}
+    covered = [[index[w.lower()] for w in q] for q in questions if all(w.lower() in index for w in q)]
+    if not covered:
+        return [], len(questions)
+    unit = _unit_rows(kv.vectors)
+    rows = np.array(covered, dtype=np.int64)
+    ranks: list[int] = []
+    for start in range(0, len(rows), batch_rows):
+        ia, ib, ic, ie = rows[start:start + batch_rows].T
+        scores = (unit[ib] - unit[ia] + unit[ic]) @ unit.T
+        r = np.arange(len(ia))
+        target = scores[r, ie].copy()
+        for col in (ia, ib, ic):
+            scores[r, col] = -np.inf
+        ranks.extend((1 + (scores > target[:, None]).sum(axis=1)).tolist())
+    return ranks, len(questions)
+
+
+def _intrinsic(kv: "KeyedVectors", analogies, similarity: Mapping[str, Any] | None) -> dict:
+    from pipeline.evaluators import ANALOGY_SETS, SIMILARITY_SETS, AnalogyEvaluator, WordSimilarityEvaluator, \
+        dataset_path
+
+    questions = analogies if analogies is not None else dataset_path(ANALOGY_SETS["google"])
+    # restrict_vocab=None: the restricted set is the vocabulary; lower-case keys already
+    out = AnalogyEvaluator("google", questions, restrict_vocab=None)(kv)
+    ranks, _ = analogy_ranks(kv, questions)
+    out["analogy_google_mrr"] = (sum(1.0 / r for r in ranks) / len(ranks)) if ranks else None
+    sims = similarity if similarity is not None else {name: None for name in SIMILARITY_SETS}
+    for name, pairs in sims.items():
+        out.update(WordSimilarityEvaluator(name, pairs, restrict_vocab=None)(kv))
+    return out
+
+
+def compare_vector_sets(
+    sets: Mapping[str, "KeyedVectors"],
+    *,
+    vocabulary: Iterable[str] | None = None,
+    tagging: "Evaluator | None" = None,
+    bli: "Mapping[str, tuple[Evaluator, KeyedVectors]] | None" = None,
+    analogies=None,
+    similarity: Mapping[str, Any] | None = None,
+) -> "pl.DataFrame":
+    """One row per set (in the order given) of intrinsic, BLI and extrinsic metrics on the shared words.
+
+    ``vocabulary``: the evaluation vocabulary (words; default: every shared
+    word); ``tagging``: an evaluator called with each restricted set (an
+    :class:`~pipeline.static.tagger.ExtrinsicEvaluator`); ``bli``: set name ->
+    ``(evaluator, target vectors)``; ``analogies``: the questions (default:
+    Google's, from gensim's test data); ``similarity``: word similarity set
+    name -> its pairs or file (``None``: gensim's copy; default: SimLex-999
+    and WordSim-353). Columns: ``set``, ``vocabulary`` (shared words), then
+    metric names (``analogy_google_accuracy``, ``analogy_google_mrr``, ...); a
+    metric a set has no data for is null.
+    """
+    import polars as pl
+
+    words = shared_vocabulary(sets, vocabulary)
+    log.info("comparing %d vector sets on %d shared words", len(sets), len(words))
+    rows = []
+    for name, kv in sets.items():
+        small = restrict_vectors(kv, words)
+        row: dict[str, Any] = {"set": name, "vocabulary": len(words)}
+        row.update(_intrinsic(small, analogies, similarity))
+        if bli and name in bli:
+            evaluator, target = bli[name]
+            row.update(evaluator((small, target)))
+        if tagging is not None:
+            row.update(tagging(small))
+        rows.append(row)
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    return pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
+
+
+def comparison_metrics(table: "pl.DataFrame") -> dict[str, Any]:
+    """Flat metrics for ``metrics.json``: ``vocabulary_n`` (the shared words, once), then
+    ``<metric>-<set slug>`` for every metric column of every row (``simlex999_spearman-x2static_l6``)."""
+    slugs = [set_slug(s) for s in table["set"]]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError(f"two vector sets share a metric name qualifier: {slugs}")
+    out: dict[str, Any] = {"vocabulary_n": int(table["vocabulary"][0]) if len(table) else 0}
+    for slug, row in zip(slugs, table.iter_rows(named=True)):
+        for col, value in row.items():
+            if col not in ("set", "vocabulary"):
+                out[f"{col}-{slug}"] = value
+    return out
+
+
+def _markdown(table: "pl.DataFrame") -> str:
+    def cell(v):
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(table: "pl.DataFrame", path: Path) -> Path:
+    import numpy as np
+
+    from pipeline.figures import pyplot, save_figure
+
+    cols = [c for c in (*SCORE_COLUMNS, *(c for c in table.columns if c.startswith("extrinsic_")
+                                           and c.endswith(("_accuracy", "_span_f1")))) if c in table.columns]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(cols) * max(1, len(table)) / 2), 4))
+    width = 0.8 / max(1, len(table))
+    x = np.arange(len(cols))
+    for i, row in enumerate(table.iter_rows(named=True)):
+        values = [np.nan if row[c] is None else row[c] for c in cols]
+        ax.bar(x + i * width, values, width, label=row["set"])
+    ax.set_xticks(x + width * (len(table) - 1) / 2, [c.replace("_", "\n", 1) for c in cols], fontsize=8)
+    ax.set_ylabel("score")
+    ax.set_title(f"vector sets on {table['vocabulary'][0]} shared words")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def write_comparison(table: "pl.DataFrame", out_dir: str | Path) -> dict[str, Any]:
+    """Write ``comparison.parquet``, ``comparison.md`` and ``comparison.png`` under ``out_dir``.
+
+    Returns the flat metrics (:func:`comparison_metrics`) for the stage's
+    ``metrics.json``; the stage writes that file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.write_parquet(out_dir / "comparison.parquet")
+    (out_dir / "comparison.md").write_text(_markdown(table), encoding="utf-8")
+    _plot(table, out_dir / "comparison.png")
+    return comparison_metrics(table)

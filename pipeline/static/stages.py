@@ -1,0 +1,246 @@
+"""The static-vectors stage as a plain function: ``build_static_vectors(settings, inputs, out_dir) -> metrics``.
+
+``inputs``: ``model`` (a location :func:`pipeline.models.resolve_model` takes:
+a folder, ``pkg:<package>/<folder>``), ``corpus`` (a token file, one sentence
+per line, read with :class:`pipeline.corpora.reader.LineCorpus`; not needed
+for ``isolation`` with a vocabulary file), optionally ``vocabulary`` (a
+file that overrides ``settings.vocabulary_path``) and ``work_dir`` (where
+X2Static keeps its teacher cache and checkpoints; default ``out_dir/.work``:
+give a folder outside a temporary output folder for a killed run to resume).
+
+It writes, per layer ``i`` (the non-negative hidden-state index: MiniLM's
+``-1`` is ``L6``), ``<method>.L<i>.vec`` with ``.npy`` and ``.vocab`` (word and
+corpus count) beside it (:func:`pipeline.vectors.save_vectors`), and
+``metrics.json``; X2Static adds ``x2static.L<i>.loss.json`` and ``.loss.png``.
+Every input is checked before anything is written, and the sets are written
+to a temporary folder and moved in at the end. X2Static's teacher cache and
+checkpoints live in ``work_dir`` (kept on failure, so a rerun resumes;
+removed on success unless ``keep_work``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Mapping
+
+from ..errors import InputError
+from .settings import StaticSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_static_vectors", "read_vocabulary", "corpus_vocabulary"]
+
+
+def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
+    """The words of a word list (first field per line) or a ``.vec`` file (its header skipped), in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "a vocabulary file (a word list or a .vec file)", "the file does not exist")
+    words: list[str] = []
+    seen: set[str] = set()
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
+            for n, line in enumerate(f):
+                fields = line.split()
+                if not fields:
+                    continue
+                if n == 0 and len(fields) == 2 and all(x.isdigit() for x in fields):
+                    continue  # word2vec header
+                if fields[0] not in seen:
+                    seen.add(fields[0])
+                    words.append(fields[0])
+                if max_words and len(words) >= max_words:
+                    break
+        except UnicodeDecodeError as exc:
+            raise InputError(path, "UTF-8 text", str(exc)) from exc
+    if not words:
+        raise InputError(path, "a vocabulary file with at least one word", "it is empty")
+    return words
+
+
+def corpus_vocabulary(counts: Counter, min_count: int, max_words: int = 0) -> list[str]:
+    """The corpus's words seen at least ``min_count`` times, most frequent first (ties alphabetical).
+
+    >>> corpus_vocabulary(Counter("a a a b b c".split()), min_count=2)
+    ['a', 'b']
+    """
+    words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return words[:max_words] if max_words else words
+
+
+def _sentences(corpus, max_sentences: int):
+    for i, s in enumerate(corpus):
+        if max_sentences and i >= max_sentences:
+            return
+        yield s
+
+
+def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Path], out_dir: str | Path,
+                         progress: Callable[[float, str], None] | None = None) -> dict:
+    """Static vectors of one method for every layer of ``settings.layers``; returns the metrics (also in
+    ``out_dir/metrics.json``)."""
+    import numpy as np
+    import torch
+
+    from ..corpora.reader import LineCorpus
+    from ..identity import fingerprint_paths, file_sha256
+    from ..models import resolve_model
+    from ..torchutil import fingerprint, pick_device
+    from ..vectors import make_keyed_vectors, save_vectors
+    from .readout import aggregated_vectors, check_layers, isolated_vectors, load_teacher
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    s = settings
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    device = pick_device(s.device)
+
+    # --- every check before anything is written
+    if "model" not in inputs:
+        raise InputError("inputs", "a 'model' input")
+    model_dir = resolve_model(str(inputs["model"]))
+    model, tokenizer = load_teacher(model_dir, device)
+    indices = check_layers(model, s.layers, where="layers")
+    vocab_path = inputs.get("vocabulary") or s.vocabulary_path
+    needs_corpus = s.method != "isolation" or not vocab_path
+    corpus = None
+    counts_in_corpus: Counter = Counter()
+    n_sentences = 0
+    if needs_corpus:
+        if not inputs.get("corpus"):
+            raise InputError("inputs", f"a 'corpus' input (method {s.method}, vocabulary {s.vocabulary})")
+        corpus = LineCorpus(inputs["corpus"])
+        for sent in _sentences(corpus, s.max_sentences):
+            counts_in_corpus.update(sent)
+            n_sentences += 1
+        if n_sentences == 0:
+            raise InputError(corpus.path, "a corpus with at least one sentence", "it has none")
+    if vocab_path and (s.vocabulary == "file" or inputs.get("vocabulary")):
+        words = read_vocabulary(vocab_path, s.max_words)
+        vocab_where = Path(vocab_path)
+    else:
+        words = corpus_vocabulary(counts_in_corpus, s.min_count, s.max_words)
+        vocab_where = corpus.path
+        if not words:
+            raise InputError(corpus.path, f"a corpus with words seen at least min_count={s.min_count} times",
+                             "none is")
+    if needs_corpus:
+        seen = [w for w in words if counts_in_corpus[w] > 0]
+        if not seen:
+            raise InputError(vocab_where, f"a vocabulary with words found in the corpus {corpus.path}",
+                             f"none of its {len(words)} words occurs there")
+        if s.method == "x2static":
+            vocab = set(words)
+            with_targets = sum(1 for sent in _sentences(corpus, s.max_sentences) if any(w in vocab for w in sent))
+            if with_targets < 2 or len(seen) < 2:
+                raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with "
+                                 "vocabulary words and 2 distinct vocabulary words",
+                                 f"found {with_targets} sentences and {len(seen)} words")
+
+    # --- the read-outs
+    results: dict[str, tuple[list[str], np.ndarray, np.ndarray | None]] = {}
+    metrics: dict = {"method": s.method, "model": str(inputs["model"]), "layers": {}, "words": len(words),
+                     "sentences": n_sentences, "device": device}
+    teacher_seconds = 0.0
+    work = Path(inputs["work_dir"]) if inputs.get("work_dir") else out_dir / ".work"
+    if s.method == "isolation":
+        t0 = time.perf_counter()
+        vecs = isolated_vectors(model, tokenizer, words, s.layers, s.batch_size, s.word_max_length, device,
+                                progress=progress, bf16=s.bf16)
+        teacher_seconds = time.perf_counter() - t0
+        counts = np.asarray([counts_in_corpus[w] for w in words], dtype=np.int64) if needs_corpus else None
+        for layer, i in indices.items():
+            results[s.file_stem(i)] = (words, vecs[layer], counts)
+    elif s.method == "aggregate":
+        t0 = time.perf_counter()
+        vecs, counts = aggregated_vectors(model, tokenizer, words, corpus, s.layers, s.teacher_batch_size,
+                                          s.max_length, device, s.max_sentences or None, progress=progress,
+                                          bf16=s.bf16)
+        teacher_seconds = time.perf_counter() - t0
+        missing = np.flatnonzero(counts == 0)
+        keep = np.arange(len(words))
+        if len(missing) and s.fallback == "isolation":
+            t0 = time.perf_counter()
+            iso = isolated_vectors(model, tokenizer, [words[i] for i in missing], s.layers, s.batch_size,
+                                   s.word_max_length, device, bf16=s.bf16)
+            teacher_seconds += time.perf_counter() - t0
+            for layer in vecs:
+                vecs[layer][missing] = iso[layer]
+        elif len(missing):
+            keep = np.flatnonzero(counts > 0)
+        metrics["words_seen"] = int((counts > 0).sum())
+        metrics["words_isolation_fallback"] = int(len(missing)) if s.fallback == "isolation" else 0
+        kept_words = [words[i] for i in keep]
+        for layer, i in indices.items():
+            results[s.file_stem(i)] = (kept_words, vecs[layer][keep], counts[keep])
+    else:
+        from .x2static import build_context_cache, train_x2static
+
+        ident = {k: getattr(s, k) for k in ("layers", "max_sentences", "max_length", "variant", "context",
+                                             "paragraph_sentences", "bf16")}
+        data_fp = [fingerprint_paths([p for p in Path(model_dir).iterdir() if p.is_file()]).encode(),
+                   file_sha256(corpus.path).encode(), "\n".join(words).encode()]
+        cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16}, *data_fp)
+        cache = build_context_cache(model, tokenizer, corpus, words, sorted(set(indices.values())),
+                                    work / "cache", cache_fp, variant=s.variant, context=s.context,
+                                    paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,
+                                    batch_size=s.teacher_batch_size, max_sentences=s.max_sentences or None,
+                                    device=device, bf16=s.bf16)
+        if len(cache.group_offsets) < 3:
+            raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with targets "
+                             f"within max_length={s.max_length}", f"found {len(cache.group_offsets) - 1}")
+        teacher_seconds = float(cache.stats["teacher_seconds"])
+        counts = cache.counts(len(words))
+        keep = np.flatnonzero(counts > 0)
+        train = {k: getattr(s, k) for k in ("epochs", "lr", "negatives", "t", "batch_sentences", "seed")}
+        x2 = {"teacher": cache.stats, "layers": {}}
+        train_seconds = 0.0
+        del model  # the teacher is not needed while training
+        for layer, i in indices.items():
+            fp = fingerprint({"cache": cache_fp, "train": train, "layer": i})
+            table, record = train_x2static(cache, i, len(words), work / f"checkpoint.L{i}.pt", fp,
+                                           checkpoint_every=s.checkpoint_every, device=device, progress=progress,
+                                           **train)
+            train_seconds += record["train_seconds"]
+            x2["layers"][f"L{i}"] = {**record, "targets_per_second":
+                                     record["targets_trained"] / record["train_seconds"]
+                                     if record["train_seconds"] > 0 else None}
+            results[s.file_stem(i)] = ([words[j] for j in keep], table[keep], counts[keep])
+        x2["train_seconds"] = train_seconds
+        metrics["x2static"] = x2
+        metrics["words_seen"] = int(len(keep))
+        metrics["teacher_share"] = teacher_seconds / max(1e-9, teacher_seconds + train_seconds)
+
+    # --- write: every set into a temporary folder, then moved in
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".static.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    files = []
+    for stem, (ws, matrix, counts) in results.items():
+        paths = save_vectors(make_keyed_vectors(ws, matrix, counts), tmp / stem)
+        files += [p.name for p in paths.values()]
+        metrics["layers"][stem] = {"words": len(ws)}
+    if s.method == "x2static":
+        from ..figures import plot_loss_curve
+
+        for name, rec in metrics["x2static"]["layers"].items():
+            (tmp / f"x2static.{name}.loss.json").write_text(json.dumps({"epoch_loss": rec["loss"]}, indent=1))
+            plot_loss_curve(rec["loss"], tmp / f"x2static.{name}.loss.png", title=f"X2Static {name}", window=3)
+            files += [f"x2static.{name}.loss.json", f"x2static.{name}.loss.png"]
+    for p in tmp.iterdir():
+        p.replace(out_dir / p.name)
+    tmp.rmdir()
+    metrics["teacher_seconds"] = teacher_seconds
+    metrics["seconds"] = time.perf_counter() - started
+    metrics.setdefault("teacher_share", teacher_seconds / max(1e-9, metrics["seconds"]))
+    metrics["files"] = sorted(files)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    if work.exists() and not s.keep_work:
+        shutil.rmtree(work)
+    return metrics

@@ -1,0 +1,237 @@
+"""Static read-outs (pipeline.static): isolation, aggregate and X2Static against hand computations."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import InputError
+from pipeline.static import StaticSettings, build_static_vectors
+from pipeline.static.readout import aggregated_vectors, isolated_vectors, load_teacher
+from pipeline.static.x2static import build_context_cache, new_table, train_x2static, x2static_step
+from tests.tinymodels import english_lines, tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return tiny_model("bert", tmp_path_factory.mktemp("tiny") / "bert")
+
+
+@pytest.fixture(scope="session")
+def teacher(tiny_bert):
+    return load_teacher(tiny_bert)
+
+
+@pytest.fixture(scope="session")
+def sentences() -> list[list[str]]:
+    words = " ".join(english_lines(40)).lower().split()
+    return [words[i: i + 18] for i in range(0, 18 * 120, 18)]  # short sentences, within the tiny model's 160
+
+
+@pytest.fixture
+def corpus_file(tmp_path, sentences) -> Path:
+    p = tmp_path / "corpus.txt"
+    p.write_text("\n".join(" ".join(s) for s in sentences) + "\n")
+    return p
+
+
+def _states(model, tokenizer, text_or_words, layer):
+    split = isinstance(text_or_words, list)
+    enc = tokenizer(text_or_words, is_split_into_words=split, truncation=True, max_length=128, return_tensors="pt")
+    with torch.no_grad():
+        h = model(**enc, output_hidden_states=True).hidden_states[layer][0]
+    return enc, h
+
+
+def test_isolation_is_the_mean_of_the_word_s_subword_states(teacher):
+    model, tok = teacher
+    words = ["government", "the", "zyxwvut"]  # a frequent word, and one split into several subwords
+    assert len(tok.tokenize("zyxwvut")) > 1
+    got = isolated_vectors(model, tok, words, layers=(0, 1, -1), batch_size=2, show_progress=False)
+    for layer, index in ((0, 0), (1, 1), (-1, 2)):
+        for i, w in enumerate(words):
+            _, h = _states(model, tok, w, index)
+            expected = h[1:-1].mean(0).numpy()  # [CLS] w1 .. wn [SEP]
+            np.testing.assert_allclose(got[layer][i], expected, atol=1e-5)
+
+
+def test_aggregate_is_the_mean_over_occurrences(teacher, sentences):
+    model, tok = teacher
+    from collections import Counter
+
+    freq = Counter(w for s in sentences for w in s)
+    split = next(w for w, c in freq.most_common() if c >= 2 and len(tok.tokenize(w)) > 1)
+    words = ["the", split, "notaword"]  # one subword, several subwords, unseen
+    got, counts = aggregated_vectors(model, tok, words, sentences, layers=(-1, 1), batch_size=7, max_length=128,
+                                     show_progress=False)
+    for layer, index in ((-1, 2), (1, 1)):
+        for i, w in enumerate(words[:2]):
+            occ = []
+            for s in sentences:
+                if w not in s:
+                    continue
+                enc, h = _states(model, tok, s, index)
+                wids = enc.word_ids(0)
+                for k in {j for j in wids if j is not None and s[j] == w}:
+                    occ.append(h[[t for t, j in enumerate(wids) if j == k]].mean(0).numpy())
+            assert counts[i] == len(occ) > 1
+            np.testing.assert_allclose(got[layer][i], np.mean(occ, axis=0), atol=2e-5)
+    assert counts[2] == 0 and not got[-1][2].any()
+
+
+def test_sentence_context_is_the_mean_of_every_token_state(teacher, sentences, tmp_path):
+    model, tok = teacher
+    words = ["the", "said"]
+    cache = build_context_cache(model, tok, sentences[:9], words, [2], tmp_path / "c", "fp", batch_size=4,
+                                show_progress=False)
+    rows = cache.contexts(2)
+    first = [s for s in sentences[:9] if "the" in s or "said" in s][0]
+    _, h = _states(model, tok, first, 2)
+    np.testing.assert_allclose(rows[cache.occ_ctx[0]], h.mean(0).numpy(), atol=1e-5)  # [CLS] and [SEP] included
+    assert cache.occ_word[0] == words.index(next(w for w in first if w in words))
+    # a second call reuses the cache: no teacher needed
+    again = build_context_cache(None, None, sentences[:9], words, [2], tmp_path / "c", "fp")
+    assert again.n_contexts == cache.n_contexts and (again.occ_ctx == cache.occ_ctx).all()
+
+
+def _numpy_x2static_update(W, C, targets, negatives, lr, betas=(0.9, 0.999), eps=1e-8, clamp=20.0):
+    """The paper's update transcribed: logistic loss on c.v_target and on -c.v_negative (mean over the
+    batch, summed over the K negatives, scores clamped), its gradient on the table rows only, then the
+    first SparseAdam step on the rows that received a gradient."""
+    B = len(targets)
+    grad = np.zeros_like(W)
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    loss = 0.0
+    for i in range(B):
+        s = C[i] @ W[targets[i]]
+        loss += np.log1p(np.exp(-np.clip(s, -clamp, clamp))) / B
+        if -clamp <= s <= clamp:
+            grad[targets[i]] += -sig(-s) * C[i] / B
+    for k in range(negatives.shape[0]):
+        for i in range(B):
+            s = C[i] @ W[negatives[k, i]]
+            loss += np.log1p(np.exp(np.clip(s, -clamp, clamp))) / B
+            if -clamp <= s <= clamp:
+                grad[negatives[k, i]] += sig(s) * C[i] / B
+    touched = sorted(set(targets.tolist()) | set(negatives.ravel().tolist()))
+    m = (1 - betas[0]) * grad
+    v = (1 - betas[1]) * grad ** 2
+    step = lr * np.sqrt(1 - betas[1]) / (1 - betas[0])
+    new = W.copy()
+    new[touched] -= step * m[touched] / (np.sqrt(v[touched]) + eps)
+    return new, grad, loss
+
+
+def test_one_x2static_update_is_the_paper_s_rule(tmp_path):
+    rng = np.random.default_rng(3)
+    V, d = 9, 5  # rows 7 and 8 take no part: they must not move
+    table = new_table(V, d, seed=1)
+    with torch.no_grad():  # a larger table than the init, so that scores and gradients differ per row
+        table.weight.mul_(30)
+    W = table.weight.detach().numpy().astype(np.float64).copy()
+    C = rng.normal(size=(4, d))
+    C[3] *= 400  # a score beyond the clamp: no gradient from it
+    targets = np.array([0, 2, 2, 5])
+    negatives = np.array([[1, 0, 3, 4], [2, 6, 6, 1]])  # a negative equal to a target (row 2), repeats (row 6)
+    opt = torch.optim.SparseAdam(table.parameters(), lr=0.01)
+    loss = x2static_step(table, opt, torch.tensor(C, dtype=torch.float32), torch.tensor(targets),
+                         torch.tensor(negatives))
+    new, grad, expected_loss = _numpy_x2static_update(W, C, targets, negatives, lr=0.01)
+    assert abs(C[3] @ W[5]) > 20  # the clamped case is exercised
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    np.testing.assert_allclose(table.weight.grad.to_dense().numpy(), grad, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(table.weight.detach().numpy(), new, rtol=1e-5, atol=1e-6)
+    untouched = sorted(set(range(V)) - set(targets.tolist()) - set(negatives.ravel().tolist()))
+    assert untouched == [7, 8] and np.array_equal(table.weight.detach().numpy()[untouched], W[untouched])
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(teacher, sentences, tmp_path):
+    model, tok = teacher
+    words = sorted({w for s in sentences for w in s})[:300]
+    cache = build_context_cache(model, tok, sentences, words, [2], tmp_path / "cache", "fp", show_progress=False)
+    kw = dict(epochs=3, lr=0.01, negatives=3, t=1e-3, batch_sentences=8, seed=5, show_progress=False)
+    whole, rec_whole = train_x2static(cache, 2, len(words), tmp_path / "a.pt", "fp-a", **kw)
+
+    def kill(fraction, message):
+        if fraction >= 1 / 3:
+            raise Killed(message)
+
+    with pytest.raises(Killed):
+        train_x2static(cache, 2, len(words), tmp_path / "b.pt", "fp-b", progress=kill, **kw)
+    resumed, rec = train_x2static(cache, 2, len(words), tmp_path / "b.pt", "fp-b", **kw)
+    assert rec["resumed_from_epoch"] == 1
+    np.testing.assert_array_equal(resumed, whole)
+    assert rec["loss"] == rec_whole["loss"] and rec_whole["loss"][-1] < rec_whole["loss"][0]
+
+
+def test_the_stage_writes_every_set_and_its_metrics(tiny_bert, corpus_file, tmp_path):
+    s = StaticSettings(method="x2static", layers=(-1, 1), min_count=3, epochs=3, lr=0.01, negatives=3, t=1e-3,
+                       batch_sentences=8, device="cpu")
+    m = build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file)}, tmp_path / "out")
+    out = tmp_path / "out"
+    for stem in ("x2static.L2", "x2static.L1"):
+        for suffix in (".vec", ".npy", ".vocab", ".loss.json", ".loss.png"):
+            assert (out / (stem + suffix)).is_file(), stem + suffix
+        assert len(m["x2static"]["layers"][stem.split(".")[1]]["loss"]) == 3
+    assert not (out / ".work").exists() and 0 < m["teacher_share"] < 1
+    from pipeline.vectors import load_vectors
+
+    kv = load_vectors(out / "x2static.L2.npy")
+    assert len(kv.index_to_key) == m["layers"]["x2static.L2"]["words"] > 10
+
+    iso = build_static_vectors(StaticSettings(layers=(0,), min_count=3, device="cpu"),
+                               {"model": str(tiny_bert), "corpus": str(corpus_file)}, tmp_path / "iso")
+    assert iso["layers"] == {"isolation.L0": {"words": kv_words(tmp_path / "iso" / "isolation.L0.npy")}}
+
+
+def kv_words(path):
+    from pipeline.vectors import load_vectors
+
+    return len(load_vectors(path).index_to_key)
+
+
+def test_a_decoder_reads_out_too(tmp_path, sentences):
+    model, tok = load_teacher(tiny_model("gpt2", tmp_path / "gpt2"))
+    assert tok.add_prefix_space and tok.pad_token is not None
+    words = ["the", "said"]
+    agg, counts = aggregated_vectors(model, tok, words, sentences[:20], layers=(-1,), show_progress=False)
+    cache = build_context_cache(model, tok, sentences[:20], words, [2], tmp_path / "c", "fp", variant="paragraph",
+                                paragraph_sentences=2, max_length=150, show_progress=False)
+    assert counts.sum() == len(cache.occ_word) > 0 and cache.n_contexts <= 20  # no paragraph was cut
+    # paragraph variant: a target's context is the mean over its own sentence's tokens in the paragraph
+    para = [w for s in sentences[:2] for w in s]
+    enc, h = _states(model, tok, para, 2)
+    first = [t for t, j in enumerate(enc.word_ids(0)) if j is not None and j < len(sentences[0])]
+    np.testing.assert_allclose(cache.contexts(2)[0], h[first].mean(0).numpy(), atol=1e-5)
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(tiny_bert, corpus_file, tmp_path):
+    no_tok = tmp_path / "no_tokenizer"
+    no_tok.mkdir()
+    for p in tiny_bert.iterdir():
+        if p.name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+            shutil.copy(p, no_tok / p.name)
+    cases = [
+        (StaticSettings(device="cpu"), {"model": str(no_tok), "corpus": str(corpus_file)}, "tokenizer"),
+        (StaticSettings(layers=(-1, 3), device="cpu"), {"model": str(tiny_bert), "corpus": str(corpus_file)},
+         r"layers: expected layers between -3 and 2 .*found 3"),
+    ]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("qqq\nzzz\n")
+    cases.append((StaticSettings(method="aggregate", vocabulary="file", vocabulary_path=str(vocab), device="cpu"),
+                  {"model": str(tiny_bert), "corpus": str(corpus_file)}, "vocab.txt: .*none of its 2 words"))
+    small = tmp_path / "small.txt"
+    small.write_text("the cat sat on the mat\n")
+    cases.append((StaticSettings(method="x2static", min_count=1, device="cpu"),
+                  {"model": str(tiny_bert), "corpus": str(small)}, "small.txt: expected a corpus large enough"))
+    for i, (settings, inputs, message) in enumerate(cases):
+        with pytest.raises(InputError, match=message):
+            build_static_vectors(settings, inputs, tmp_path / f"out{i}")
+        assert not (tmp_path / f"out{i}").exists()
