@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .encoding import encode_batch
+from ..static.readout import aggregated_vectors, isolated_vectors  # the one implementation of both read-outs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,104 +43,6 @@ log = logging.getLogger(__name__)
 __all__ = ["isolated_vectors", "aggregated_vectors", "static_vectors", "write_vectors", "MODES"]
 
 MODES = ("isolation", "aggregate")
-
-
-def isolated_vectors(model, tokenizer, words: Sequence[str], layers: Sequence[int] = (-1,), batch_size: int = 256,
-                     max_length: int = 16, device: str | None = None,
-                     progress: Callable[[float, str], None] | None = None) -> dict[int, np.ndarray]:
-    """Each word encoded alone and mean-pooled over its subwords, for every layer in ``layers``."""
-    import numpy as np
-    import torch
-
-    layers = tuple(layers)
-    hidden = model.config.hidden_size
-    out = {layer: np.zeros((len(words), hidden), dtype=np.float32) for layer in layers}
-    order = sorted(range(len(words)), key=lambda i: len(words[i]))  # similar lengths pad less
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            idx = order[start: start + batch_size]
-            vecs = encode_batch(model, tokenizer, [words[i] for i in idx], layers, max_length, device)
-            for layer in layers:
-                out[layer][idx] = vecs[layer].cpu().numpy()
-            if progress:
-                progress(min(1.0, (start + batch_size) / max(1, len(order))), "static vectors (isolation)")
-    model.train(was_training)
-    return out
-
-
-def aggregated_vectors(model, tokenizer, words: Sequence[str], sentences: Iterable[Sequence[str]],
-                       layers: Sequence[int] = (-1,), batch_size: int = 32, max_length: int = 128,
-                       device: str | None = None, max_sentences: int | None = None
-                       ) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """Mean contextual vectors of ``words`` over their occurrences in tokenised ``sentences``.
-
-    Returns ``({layer: matrix}, counts)``; a word with count 0 has a zero row.
-    Needs a fast tokenizer (for ``word_ids``). Sentences longer than
-    ``max_length`` subwords are truncated (the cut words are not counted).
-    """
-    import torch
-
-    from .encoding import layer_name
-
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("aggregate vectors need a fast (Rust) tokenizer for word alignment")
-    layers = tuple(layers)
-    index = {w: i for i, w in enumerate(words)}
-    hidden = model.config.hidden_size
-    sums = {layer: torch.zeros((len(words), hidden), dtype=torch.float64) for layer in layers}
-    counts = torch.zeros(len(words), dtype=torch.int64)
-    n_layers = model.config.num_hidden_layers
-    dev = device or model.device
-    was_training = model.training
-    model.eval()
-
-    def flush(batch: list[list[str]]) -> None:
-        enc = tokenizer(batch, is_split_into_words=True, padding=True, truncation=True, max_length=max_length,
-                        return_tensors="pt")
-        flat_pos, occ_of_pos, occ_target = [], [], []
-        seq_len = enc["input_ids"].shape[1]
-        for s in range(len(batch)):
-            occ_here: dict[int, int] = {}
-            for t, w in enumerate(enc.word_ids(s)):
-                if w is None or batch[s][w] not in index:
-                    continue
-                if w not in occ_here:
-                    occ_here[w] = len(occ_target)
-                    occ_target.append(index[batch[s][w]])
-                flat_pos.append(s * seq_len + t)
-                occ_of_pos.append(occ_here[w])
-        if not occ_target:
-            return
-        out = model(**{k: v.to(dev) for k, v in enc.items()}, output_hidden_states=True)
-        pos = torch.as_tensor(flat_pos, device=dev)
-        occ = torch.as_tensor(occ_of_pos, device=dev)
-        target = torch.as_tensor(occ_target)
-        n_occ = len(occ_target)
-        per_occ_n = torch.zeros(n_occ, device=dev).index_add_(0, occ, torch.ones(len(flat_pos), device=dev))
-        for layer in layers:
-            h = out.hidden_states[layer_name(layer, n_layers)]
-            h = h.reshape(-1, h.shape[-1]).float()[pos]
-            occ_mean = torch.zeros((n_occ, hidden), device=dev).index_add_(0, occ, h) / per_occ_n[:, None]
-            sums[layer].index_add_(0, target, occ_mean.cpu().double())
-        counts.index_add_(0, target, torch.ones(n_occ, dtype=torch.int64))
-
-    with torch.no_grad():
-        batch: list[list[str]] = []
-        for i, sentence in enumerate(sentences):
-            if max_sentences is not None and i >= max_sentences:
-                break
-            if sentence:
-                batch.append(list(sentence))
-            if len(batch) == batch_size:
-                flush(batch)
-                batch = []
-        if batch:
-            flush(batch)
-    model.train(was_training)
-    denom = counts.clamp(min=1).double()[:, None]
-    return {layer: (sums[layer] / denom).float().numpy() for layer in layers}, counts.numpy()
 
 
 def static_vectors(model, tokenizer, words: Sequence[str], mode: str = "isolation", *, layers: Sequence[int] = (-1,),
