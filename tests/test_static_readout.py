@@ -235,3 +235,15 @@ def test_bad_inputs_are_refused_before_anything_is_written(tiny_bert, corpus_fil
         with pytest.raises(InputError, match=message):
             build_static_vectors(settings, inputs, tmp_path / f"out{i}")
         assert not (tmp_path / f"out{i}").exists()
+
+
+def test_a_sentence_budget_samples_the_whole_corpus_not_its_beginning(tmp_path):
+    from pipeline.corpora.reader import LineCorpus
+    from pipeline.static.stages import _Spread
+
+    path = tmp_path / "tokens.txt"
+    path.write_text("".join(f"w{i} x\n" for i in range(100)))
+    sample = [s[0] for s in _Spread(LineCorpus(path), 10)]
+    assert sample == [f"w{i}" for i in range(0, 100, 10)]
+    assert [s[0] for s in _Spread(LineCorpus(path), 7)] == [f"w{i}" for i in range(0, 100, 15)]  # stride ceil(100/7)
+    assert len(list(_Spread(LineCorpus(path), 500))) == 100

@@ -72,11 +72,23 @@ def corpus_vocabulary(counts: Counter, min_count: int, max_words: int = 0) -> li
     return words[:max_words] if max_words else words
 
 
-def _sentences(corpus, max_sentences: int):
-    for i, s in enumerate(corpus):
-        if max_sentences and i >= max_sentences:
-            return
-        yield s
+class _Spread:
+    """Every ``stride``-th sentence of a corpus, at most ``limit`` of them: a sample spread over the whole text
+    (the first ``limit`` sentences would be one part of it, e.g. the first books of a Bible). Restartable."""
+
+    def __init__(self, corpus, limit: int):
+        self.corpus, self.path, self.limit = corpus, corpus.path, limit
+        total = sum(1 for _ in corpus)
+        self.stride = max(1, -(-total // limit))
+
+    def __iter__(self):
+        kept = 0
+        for i, sentence in enumerate(self.corpus):
+            if i % self.stride == 0:
+                yield sentence
+                kept += 1
+                if kept >= self.limit:
+                    return
 
 
 def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Path], out_dir: str | Path,
@@ -115,7 +127,9 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
         if not inputs.get("corpus"):
             raise InputError("inputs", f"a 'corpus' input (method {s.method}, vocabulary {s.vocabulary})")
         corpus = LineCorpus(inputs["corpus"])
-        for sent in _sentences(corpus, s.max_sentences):
+        if s.max_sentences:
+            corpus = _Spread(corpus, s.max_sentences)
+        for sent in corpus:
             counts_in_corpus.update(sent)
             n_sentences += 1
         if n_sentences == 0:
@@ -136,7 +150,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                              f"none of its {len(words)} words occurs there")
         if s.method == "x2static":
             vocab = set(words)
-            with_targets = sum(1 for sent in _sentences(corpus, s.max_sentences) if any(w in vocab for w in sent))
+            with_targets = sum(1 for sent in corpus if any(w in vocab for w in sent))
             if with_targets < 2 or len(seen) < 2:
                 raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with "
                                  "vocabulary words and 2 distinct vocabulary words",
@@ -159,7 +173,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
     elif s.method == "aggregate":
         t0 = time.perf_counter()
         vecs, counts = aggregated_vectors(model, tokenizer, words, corpus, s.layers, s.teacher_batch_size,
-                                          s.max_length, device, s.max_sentences or None, progress=progress,
+                                          s.max_length, device, n_sentences, progress=progress,
                                           bf16=s.bf16)
         teacher_seconds = time.perf_counter() - t0
         missing = np.flatnonzero(counts == 0)
@@ -189,7 +203,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
         cache = build_context_cache(model, tokenizer, corpus, words, sorted(set(indices.values())),
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,
-                                    batch_size=s.teacher_batch_size, max_sentences=s.max_sentences or None,
+                                    batch_size=s.teacher_batch_size, max_sentences=None,
                                     device=device, bf16=s.bf16)
         if len(cache.group_offsets) < 3:
             raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with targets "
