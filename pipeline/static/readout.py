@@ -10,8 +10,8 @@
 
 Both run batched forward passes under ``torch.no_grad()`` with a tqdm bar.
 Results are ``{layer: (n_words, hidden) float32 array}``, keyed by the layers
-as given. The signatures are those of :mod:`pipeline.specialization.extract`,
-which can import these two instead of its own.
+as given. :mod:`pipeline.specialization.extract` (the specialization stage's
+read-outs) uses these two.
 
 :func:`load_teacher` loads a Hugging Face folder (encoder or decoder) and
 refuses, with an :class:`~pipeline.errors.InputError`, a folder without a
