@@ -61,7 +61,8 @@ def _specs(ns) -> int:
             print(f"ok    {path.parent.name}/{path.stem} (profiles: {', '.join(profiles) or 'none'})")
         except Exception as exc:  # report every bad spec, not only the first
             bad += 1
-            print(f"FAIL  {exc}")
+            msg = str(exc)
+            print(f"FAIL  {msg if str(path) in msg else f'{path}: {msg}'}")  # always name the spec file
     return 1 if bad else 0
 
 
