@@ -61,6 +61,7 @@ __all__ = [
     "TokenizerSpec",
     "runtime_field",
     "added_field",
+    "require_positive_ints",
     "identity_of",
     "runtime_names",
     "in_identity",
@@ -132,6 +133,23 @@ def added_field(default, *, before):
     ({'top_n': 20}, {'top_n': 20, 'neighbours': 5})
     """
     return field(default=default, metadata={_IDENTITY_DEFAULT: before})
+
+
+def require_positive_ints(obj, names) -> None:
+    """The one check of a settings class's count fields: each of ``names`` is an ``int`` (not a bool) >= 1.
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Train:
+    ...     epochs: int = 0
+    >>> require_positive_ints(Train(), ("epochs",))
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be a positive integer, not 0
+    """
+    for name in names:
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, not {v!r}")
 
 
 def runtime_names(cls) -> tuple[str, ...]:

@@ -64,9 +64,13 @@ def test_every_set_is_evaluated_on_the_same_words_with_one_entry_each(tmp_path, 
         assert table[col].n_unique() == 1, col
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["sets"]) == set(table["set"])
+    rows = {r["set"]: r for r in table.iter_rows(named=True)}
     for name, m in metrics["sets"].items():
         assert not metric_name_problems(m), (name, metric_name_problems(m))
-        assert 0 <= m["extrinsic_versebook_accuracy"] <= 1 and "analogy_google_mrr" in m
+        assert m == {k: v for k, v in rows[name].items() if k not in ("set", "vocabulary")}  # the table's row, whole
+        assert m["extrinsic_versebook_n"] == 20  # the test split: 10% of the 200 verses
+        # a correct answer is rank 1, so the MRR can only exceed the accuracy
+        assert m["analogy_google_mrr"] >= m["analogy_google_accuracy"] - 1e-12
     assert "| x2static.L2 |" in (out / "comparison.md").read_text() and (out / "comparison.png").is_file()
     assert_nothing_ran(build(StaticComparison(spec="toy")), StaticComparison(spec="toy"))
 
@@ -79,3 +83,13 @@ def test_a_layer_the_model_lacks_fails_its_read_out_and_writes_nothing(tmp_path,
     assert_failed(build(StaticVectors(spec="toy", method="isolation")), caplog, "StaticVectors", "9")
     static = project / "outputs" / "static"
     assert not static.exists() or not any(p for p in static.iterdir() if not p.name.startswith("."))
+
+
+def test_extrinsic_scores_are_averaged_over_the_seeds():
+    from pipeline.static.comparison import _mean_over_seeds
+
+    runs = [lambda kv: {"extrinsic_x_accuracy": 0.5, "extrinsic_x_n": 10},
+            lambda kv: {"extrinsic_x_accuracy": 0.7, "extrinsic_x_n": 10}]
+    assert _mean_over_seeds(runs)(None) == pytest.approx({"extrinsic_x_accuracy": 0.6, "extrinsic_x_n": 10})
+    assert _mean_over_seeds(runs[:1] + [lambda kv: {"extrinsic_x_accuracy": None, "extrinsic_x_n": 0}])(None) == \
+        {"extrinsic_x_accuracy": None, "extrinsic_x_n": 5.0}

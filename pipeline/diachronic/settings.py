@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..languages import iso_language
-from ..spec import added_field, runtime_field
+from ..spec import added_field, require_positive_ints, runtime_field
 
 __all__ = ["ARCHITECTURES", "MEASURES", "MEASURE_NAMES", "METHODS", "GOLD_LAYOUTS", "BenchmarkSettings",
            "GoldSettings", "ChangeEvaluationSettings", "CadeSettings", "ProcrustesSettings", "ReportSettings",
@@ -53,10 +53,8 @@ class CadeSettings:
             raise ValueError(f"init_mode must be 'hidden' or 'both', not {self.init_mode!r}")
         if self.slice_vocab not in ("compass", "min_count"):
             raise ValueError(f"slice_vocab must be 'compass' or 'min_count', not {self.slice_vocab!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "compass_epochs", "slice_epochs", "threads"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        require_positive_ints(self, ("vector_size", "window", "negative", "min_count", "compass_epochs",
+                                     "slice_epochs", "threads"))
         for name in ("compass_alpha", "slice_alpha"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
@@ -84,10 +82,7 @@ class ProcrustesSettings:
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
-        for name in ("vector_size", "window", "negative", "min_count", "epochs", "threads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        require_positive_ints(self, ("vector_size", "window", "negative", "min_count", "epochs", "threads"))
         if not self.alpha > 0:
             raise ValueError("alpha must be positive")
         if self.min_alpha < 0 or self.sample < 0:

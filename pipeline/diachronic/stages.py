@@ -364,8 +364,10 @@ class GoldInputs:
     spec_file: Path
 
 
-def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, progress: Progress) -> Path:
-    """The folder holding the gold data: the given folder, an unpacked archive, or a generated benchmark."""
+def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, progress: Progress
+                 ) -> tuple[Path, Path | None]:
+    """The folder holding the gold data (the given folder, an unpacked archive, or a generated benchmark), and the
+    downloaded archive when the gold came by URL."""
     from ..archives import ARCHIVES, unpack_archive
 
     if settings.generate is not None:
@@ -379,19 +381,19 @@ def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, pr
                                  "import-corpora`)", "no corpus.yaml there")
         if progress is not None:
             progress(0.05, "generating the benchmark")
-        return make_change_benchmark(folders[0] if len(folders) == 1 else folders[0], scratch / "benchmark",
+        return make_change_benchmark(folders[0], scratch / "benchmark",
                                      corpus2=folders[1] if len(folders) == 2 else None, design=g.design,
                                      n_targets=g.n_targets, max_rate=g.max_rate,
                                      bands=[tuple(b) for b in g.bands], donor_band=tuple(g.donor_band),
                                      n_stable=g.n_stable, binary_threshold=g.binary_threshold, seed=g.seed,
-                                     source=f"corpora {', '.join(g.corpora)}")
+                                     source=f"corpora {', '.join(g.corpora)}"), None
     if settings.url is not None:
         from ..download import cached_download
 
         if progress is not None:
             progress(0.02, f"downloading {settings.url}")
         archive = cached_download(settings.url, inputs.downloads, sha256=settings.sha256)
-        return unpack_archive(archive, scratch / "unpacked")
+        return unpack_archive(archive, scratch / "unpacked"), archive
     path = Path(settings.path).expanduser()
     path = path if path.is_absolute() else inputs.project / path
     if path.is_file() and path.name.endswith(ARCHIVES):
@@ -401,11 +403,11 @@ def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, pr
             found = file_sha256(path)
             if found != settings.sha256:
                 raise InputError(path, f"an archive with sha256 {settings.sha256} (gold.sha256)", f"sha256 {found}")
-        return unpack_archive(path, scratch / "unpacked")
+        return unpack_archive(path, scratch / "unpacked"), None
     if not path.is_dir():
         raise InputError(path, f"gold change data (gold.path in {inputs.spec_file}): a folder in the SemEval-2020 "
                          f"Task 1 layout or an archive ({', '.join(ARCHIVES)})", "no such folder or archive")
-    return path
+    return path, None
 
 
 def _copy_corpus(files, dest: Path, kind: str, name: str, language: str, licence: str, source: str) -> None:
@@ -437,7 +439,7 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
     scratch = out_dir / "_scratch"  # an unpacked archive or a generated benchmark; inside the stage's own
     scratch.mkdir()                 # temporary folder, so a killed run leaves nothing beside the stages
     try:
-        folder = _gold_source(settings, inputs, scratch, progress)
+        folder, archive = _gold_source(settings, inputs, scratch, progress)
         packed = settings.url or (settings.path if scratch in folder.parents else None)
         try:
             if settings.layout == "dwug":
@@ -451,11 +453,10 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
                 raise
             member = Path(exc.path).relative_to(folder)  # name the archive, not the scratch folder it was unpacked to
             raise InputError(f"{packed} (member {member})", exc.expected, exc.found) from None
-        if settings.url is not None:
-            from ..download import cached_download
+        if archive is not None:
             from ..identity import file_sha256
 
-            found = file_sha256(cached_download(settings.url, inputs.downloads, sha256=settings.sha256))
+            found = settings.sha256 or file_sha256(archive)  # a pinned download was checked against its sha256
             if not settings.sha256:
                 logger.warning("%s: an unpinned download (sha256 %s); pin it with gold.sha256: '%s' in %s",
                                settings.url, found, found, inputs.spec_file)

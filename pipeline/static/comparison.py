@@ -89,6 +89,15 @@ def load_sets(folders: Mapping[str, str | Path]) -> dict:
     return sets
 
 
+def _mean_over_seeds(evaluators):
+    """One evaluator: each metric of ``evaluators`` averaged over them (one per seed)."""
+    def evaluate(kv) -> dict:
+        runs = [ev(kv) for ev in evaluators]
+        return {k: (sum(r[k] for r in runs) / len(runs) if all(r[k] is not None for r in runs) else None)
+                for k in runs[0]}
+    return evaluate
+
+
 def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corpus_dir: str | Path,
                      out_dir: str | Path, *, verses: str | Path | None = None, progress: Progress = None) -> dict:
     """Every set on the shared vocabulary: the table, the plot and ``metrics.json`` (one entry per set)."""
@@ -103,9 +112,14 @@ def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corp
         from .tagger import ExtrinsicEvaluator, TaggerSettings, TaggingData, read_verse_books, split_examples
 
         e = spec.extrinsic
-        train, dev, test = split_examples(read_verse_books(verses), seed=e.seeds[0])
-        tagging = ExtrinsicEvaluator(TaggingData("versebook", tuple(train[: e.train_size]), tuple(dev), tuple(test)),
-                                     TaggerSettings(epochs=e.epochs, seed=e.seeds[0], pool="max"))
+        examples = read_verse_books(verses)
+        evaluators = []
+        for seed in e.seeds:  # each seed: its own split of the verses and its own tagger initialisation
+            train, dev, test = split_examples(examples, seed=seed)
+            evaluators.append(ExtrinsicEvaluator(
+                TaggingData("versebook", tuple(train[: e.train_size]), tuple(dev), tuple(test)),
+                TaggerSettings(epochs=e.epochs, seed=seed, pool="max")))
+        tagging = _mean_over_seeds(evaluators)
     if progress is not None:
         progress(0.1, f"evaluating {len(sets)} sets")
     table = compare_vector_sets(sets, vocabulary=vocabulary, tagging=tagging)

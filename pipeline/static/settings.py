@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..spec import runtime_field
+from ..spec import require_positive_ints, runtime_field
 from ..torchutil import DEVICES
 
 __all__ = ["METHODS", "VARIANTS", "CONTEXTS", "VOCABULARIES", "FALLBACKS", "StaticSettings"]
@@ -88,11 +88,9 @@ class StaticSettings:
         object.__setattr__(self, "layers", layers)
         if self.vocabulary == "file" and not self.vocabulary_path:
             raise ValueError("vocabulary 'file' needs a vocabulary_path")
-        for name in ("min_count", "max_length", "word_max_length", "paragraph_sentences", "epochs", "negatives",
-                     "batch_sentences", "batch_size", "teacher_batch_size", "checkpoint_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        require_positive_ints(self, ("min_count", "max_length", "word_max_length", "paragraph_sentences", "epochs",
+                                     "negatives", "batch_sentences", "batch_size", "teacher_batch_size",
+                                     "checkpoint_every"))
         for name in ("max_words", "max_sentences", "threads"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:

@@ -50,7 +50,8 @@ class ComparisonVocabulary:
 class ExtrinsicSpec:
     """The extrinsic task: ``verse_books`` (Bible verses of ``corpus``'s ``verses.tsv`` -> their book), a
     BiLSTM + max-pool classifier on each set's frozen vectors, trained on ``train_size`` verses (small: with
-    thousands, the classifier memorises book-specific words whatever the vectors)."""
+    thousands, the classifier memorises book-specific words whatever the vectors). Each of ``seeds`` draws its
+    own split and initialisation; the metrics are their mean."""
 
     task: str = "verse_books"
     corpus: str = "kjv"

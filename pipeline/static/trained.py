@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..spec import require_positive_ints
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -34,10 +35,7 @@ class TrainedSettings:
     seed: int = 1
 
     def __post_init__(self):
-        for name in ("vector_size", "window", "negative", "min_count", "epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        require_positive_ints(self, ("vector_size", "window", "negative", "min_count", "epochs"))
 
 
 def train_from_scratch(kind: str, token_file: str | Path, out_dir: str | Path, settings: TrainedSettings,
