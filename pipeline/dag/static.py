@@ -71,9 +71,15 @@ class StaticCorpus(_Params, StageTask):
 
 
 class StaticVectors(_Params, StageTask):
-    """One read-out of the spec's encoder (isolation, aggregate or X2Static) for the shared vocabulary."""
+    """One read-out of the spec's encoder (isolation, aggregate or X2Static) for the shared vocabulary.
+
+    ``encoder=specialized``: of the specialized encoder the spec's ``specialized:`` section names (its
+    ``specialized`` stage's ``model/``) instead, with the same read-out settings.
+    """
 
     method = luigi.Parameter(description="isolation, aggregate or x2static (one of the spec's readouts)")
+    encoder = luigi.ChoiceParameter(default="model", choices=("model", "specialized"),
+                                    description="model: the spec's model; specialized: its specialized: model")
 
     stage = "static"
     version = 1
@@ -93,14 +99,34 @@ class StaticVectors(_Params, StageTask):
         raise InputError(_spec_path(self.spec), f"a read-out with method {self.method} under 'readouts'",
                          f"the spec has {', '.join(r.method for r in self.spec_obj.readouts) or 'none'}")
 
+    def _specialized(self):
+        from .specialization import SpecializedModel
+
+        source = self.spec_obj.specialized
+        if source is None:
+            from ..errors import InputError
+
+            raise InputError(_spec_path(self.spec), "a 'specialized:' section naming a specialization spec",
+                             "none")
+        return SpecializedModel(spec=source.spec, profile=self.profile)
+
     def requires(self):
-        return StaticCorpus(spec=self.spec, profile=self.profile)
+        corpus = StaticCorpus(spec=self.spec, profile=self.profile)
+        if self.encoder == "specialized":
+            return {"corpus": corpus, "model": self._specialized()}
+        return corpus
+
+    def _corpus(self) -> Path:
+        target = self.input()["corpus"] if self.encoder == "specialized" else self.input()
+        return Path(target.path)
 
     def artifact_name(self) -> str:
-        return f"{self.spec}-{self.method}"
+        return f"{self.spec}-{self.method}" if self.encoder == "model" else f"{self.spec}-specialized-{self.method}"
 
     def identity_settings(self):
         s = self.spec_obj
+        if self.encoder == "specialized":  # the model is an upstream stage, identified by its own identity
+            return {"model": "specialized", "readout": identity_of(self._readout(), self.version)}
         return {"model": s.model, "model_revision": s.model_revision,
                 "readout": identity_of(self._readout(), self.version)}
 
@@ -108,23 +134,28 @@ class StaticVectors(_Params, StageTask):
         from ..models import model_source_identity
 
         s = self.spec_obj
+        if self.encoder == "specialized":
+            return {"stages": super().identity_inputs()}
         return {"corpus": super().identity_inputs(), "model": model_source_identity(s.model, s.model_revision)}
 
     def input_records(self):
         from ..inputs import model_record
         from ..models import known_model_folder
 
+        if self.encoder == "specialized":
+            return []  # the specialized stage lists its model and data
         s = self.spec_obj
         return [model_record(s.model, s.model_revision, self._identity()[2]["model"], known_model_folder(s.model))]
 
     def run(self):
         from ..static.stages import build_static_vectors
 
-        corpus = self.input().path
+        corpus = self._corpus()
         settings = self._readout().settings(vocabulary="file", vocabulary_path=str(corpus / "vocabulary.txt"),
                                             threads=stage_threads())
         digest, _, _ = self._identity()
-        inputs = {"model": self.spec_obj.model, "corpus": corpus / "tokens.txt",
+        model = self.spec_obj.model if self.encoder == "model" else str(Path(self.input()["model"].path) / "model")
+        inputs = {"model": model, "corpus": corpus / "tokens.txt",
                   "work_dir": work_dir(self.stage, self.artifact_name(), digest)}  # X2Static's cache: resumable
         with self.writing() as tmp:
             build_static_vectors(settings, inputs, tmp, progress=self.progress)
@@ -145,16 +176,17 @@ class TrainedVectors(_Params, StageTask):
         return f"{self.spec}-{self.kind}"
 
     def identity_settings(self):
-        return {"kind": self.kind, "trained": identity_of(self.spec_obj.trained, self.version)}
+        out = {"kind": self.kind, "trained": identity_of(self.spec_obj.trained, self.version)}
+        if self.spec_obj.trained_seeds:  # only when set, so a spec without it keeps its identity
+            out["seeds"] = list(self.spec_obj.trained_seeds)
+        return out
 
     def run(self):
-        from ..identity import write_json
-        from ..static.trained import train_from_scratch
+        from ..static.trained import train_seeds
 
         with self.writing() as tmp:
-            kv = train_from_scratch(self.kind, self.input().path / "tokens.txt", tmp, self.spec_obj.trained.settings(),
-                                    threads=stage_threads())
-            write_json(tmp / "metrics.json", {"vocab_size": len(kv), "dim": kv.vector_size})
+            train_seeds(self.kind, self.input().path / "tokens.txt", tmp, self.spec_obj.trained.settings(),
+                        self.spec_obj.trained_seeds, threads=stage_threads())
 
 
 class StaticComparison(_Params, StageTask):
@@ -165,17 +197,28 @@ class StaticComparison(_Params, StageTask):
 
     def requires(self):
         s = self.spec_obj
-        return {"corpus": StaticCorpus(spec=self.spec, profile=self.profile),
-                "readouts": {r.method: StaticVectors(spec=self.spec, profile=self.profile, method=r.method)
-                             for r in s.readouts},
-                "trained": {k: TrainedVectors(spec=self.spec, profile=self.profile, kind=k) for k in s.trained_kinds}}
+        out = {"corpus": StaticCorpus(spec=self.spec, profile=self.profile),
+               "readouts": {r.method: StaticVectors(spec=self.spec, profile=self.profile, method=r.method)
+                            for r in s.readouts},
+               "trained": {k: TrainedVectors(spec=self.spec, profile=self.profile, kind=k) for k in s.trained_kinds}}
+        if s.specialized is not None:
+            out["specialized"] = {m: StaticVectors(spec=self.spec, profile=self.profile, method=m, encoder="specialized")
+                                  for m in s.specialized.methods}
+        if s.bli is not None:
+            from .multilingual import AlignedVectors
+
+            out["counterpart"] = AlignedVectors(lang=s.bli.aligned, profile=self.profile)
+        return out
 
     def artifact_name(self) -> str:
         return self.spec
 
     def identity_settings(self):
         s = self.spec_obj
-        return {"extrinsic": identity_of(s.extrinsic, self.version) if s.extrinsic else None}
+        out = {"extrinsic": identity_of(s.extrinsic, self.version) if s.extrinsic else None}
+        if s.bli is not None:  # only when set, so a spec without it keeps its identity
+            out["bli"] = identity_of(s.bli, self.version)
+        return out
 
     def identity_inputs(self):
         inputs = {"stages": super().identity_inputs()}
@@ -189,12 +232,16 @@ class StaticComparison(_Params, StageTask):
     def run(self):
         from ..static.comparison import build_comparison
 
-        folders = {**{f"readout:{m}": t.path for m, t in self.input()["readouts"].items()},
-                   **{f"trained:{k}": t.path for k, t in self.input()["trained"].items()}}
+        got = self.input()
+        folders = {**{f"readout:{m}": t.path for m, t in got["readouts"].items()},
+                   **{f"specialized:{m}": t.path for m, t in got.get("specialized", {}).items()},
+                   **{f"trained:{k}": t.path for k, t in got["trained"].items()}}
         s = self.spec_obj
         verses = corpora_root() / s.extrinsic.corpus / "verses.tsv" if s.extrinsic else None
+        counterpart = Path(got["counterpart"].path) if "counterpart" in got else None
         with self.writing() as tmp:
-            build_comparison(s, folders, self.input()["corpus"].path, tmp, verses=verses, progress=self.progress)
+            build_comparison(s, folders, got["corpus"].path, tmp, verses=verses, counterpart=counterpart,
+                             progress=self.progress)
 
 
 register_kind("static", lambda name, profile: StaticComparison(spec=name, profile=profile), load_static_spec)

@@ -56,13 +56,22 @@ from typing import Iterable, Sequence
 
 from .synthetic import DESIGNS, band_words, choose_pairs, inject_change
 
-__all__ = ["BENCHMARK_FORMAT", "TargetPlan", "default_rates", "make_change_benchmark", "plan_targets",
+__all__ = ["BENCHMARK_FORMAT", "TRAJECTORIES", "TargetPlan", "default_rates", "make_change_benchmark", "plan_targets",
            "read_sentences"]
 
 #: written into design.json; bump when the folder's meaning changes
 BENCHMARK_FORMAT = "chronolingua-change-benchmark/1"
 
 Sentences = list[list[str]]
+
+#: the change trajectories of a benchmark with more than two corpora: a changed target's level in corpus k
+#: (1-based, of n) as a share of its rate. ``sudden``: all of it from corpus2 on; ``gradual``: a steady rise;
+#: ``transient``: all of it in the middle corpora, none in the last (a use that came and went)
+TRAJECTORIES = {
+    "sudden": lambda k, n: 0.0 if k == 1 else 1.0,
+    "gradual": lambda k, n: (k - 1) / (n - 1),
+    "transient": lambda k, n: 1.0 if 1 < k < n else 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -322,7 +331,7 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
                           max_rate: float = 0.8, bands: Sequence[tuple[int, int]] = ((40, 120), (120, 400)),
                           donor_band: tuple[int, int] = (500, 5000), n_stable: int = 8,
                           binary_threshold: float = 0.3, split: float = 0.5, seed: int = 0,
-                          overwrite: bool = False, source: str | None = None) -> Path:
+                          overwrite: bool = False, source: str | None = None, slices: int = 2) -> Path:
     """Write a SemEval-layout benchmark with graded change injected at known rates; return its folder.
 
     ``sentences``: real text (token files, corpus folders, or token lists: :func:`read_sentences`), shuffled
@@ -339,6 +348,15 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
     The folder is built under a hidden temporary name next to ``out_dir`` and renamed into place only when
     complete: on any error nothing is left. An existing ``out_dir`` raises :class:`FileExistsError` unless
     ``overwrite``. Raises :class:`ValueError` for a bad setting or text too small for the bands.
+
+    ``slices`` > 2: the text (one, ``corpus2`` not given) is split into that many equal corpora, and each
+    changed target follows a trajectory (:data:`TRAJECTORIES`, dealt in turn): its rate times the shape's
+    level in each later corpus, injected there independently. The gold of a pair of corpora ``a`` < ``b``
+    is ``|s_b - s_a|`` (``s``: the share reached in that corpus, 0 in corpus1): a target's uses in corpus k
+    are a mixture of its own contexts and its donor's with weight ``s_k``, and two mixtures differ in
+    proportion to the difference of their weights. Its binary truth: the designed rates differ by at least
+    ``binary_threshold``. ``truth/graded.txt`` / ``binary.txt`` hold corpus1 -> corpus2, ``truth/<i>_<j>/``
+    every other pair (:mod:`.gold`).
     """
     out_dir = Path(out_dir)
     if rates is None:
@@ -347,8 +365,16 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
         raise ValueError(f"n_targets ({n_targets}) and the number of rates ({len(rates)}) differ")
     rates = [float(r) for r in rates]
     _check(design, rates, bands, donor_band, n_stable, binary_threshold, split)
+    if isinstance(slices, bool) or not isinstance(slices, int) or slices < 2:
+        raise ValueError(f"slices must be an integer >= 2; found {slices!r}")
+    if slices > 2 and corpus2 is not None:
+        raise ValueError("slices > 2 splits one text: leave corpus2 out")
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: the benchmark folder exists; remove it or pass overwrite=True")
+    if slices > 2:
+        return _make_trajectories(sentences, out_dir, design=design, rates=rates, bands=bands, donor_band=donor_band,
+                                  n_stable=n_stable, binary_threshold=binary_threshold, seed=seed, source=source,
+                                  slices=slices)
 
     rng = random.Random(seed)
     if corpus2 is None:
@@ -405,6 +431,104 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
     tmp.mkdir()
     try:
         _write_folder(tmp, c1, new2, record)
+        _publish(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _make_trajectories(sentences, out_dir: Path, *, design: str, rates: Sequence[float], bands, donor_band,
+                       n_stable: int, binary_threshold: float, seed: int, source: str | None, slices: int) -> Path:
+    """:func:`make_change_benchmark` with ``slices`` > 2 corpora (see there)."""
+    rng = random.Random(seed)
+    text = read_sentences(sentences)
+    rng.shuffle(text)
+    parts = [text[round(i * len(text) / slices): round((i + 1) * len(text) / slices)] for i in range(slices)]
+    if not all(parts):
+        raise ValueError(f"{slices} corpora need at least {slices} sentences; found {len(text)}")
+    counts = [Counter(w for s in part for w in s) for part in parts]
+    # planned on corpus1 and the sparsest later corpus, so that every later corpus has the donor uses a rate needs
+    later = Counter({w: min(c[w] for c in counts[1:]) for w in counts[1] if all(w in c for c in counts[2:])})
+    plans = plan_targets(counts[0], later, design=design, rates=rates, bands=bands, donor_band=donor_band,
+                         n_stable=n_stable, rng=rng)
+    changed = [p for p in plans if p.role == "changed"]
+    names = list(TRAJECTORIES)
+    order = sorted(changed, key=lambda p: p.target)
+    rng.shuffle(order)
+    shape_of = {p.target: names[i % len(names)] for i, p in enumerate(order)}
+    levels = {p.target: [p.rate * TRAJECTORIES[shape_of[p.target]](k + 1, slices) if p.role == "changed" else 0.0
+                         for k in range(slices)] for p in plans}
+    written = [[list(s) for s in parts[0]]]
+    shares = {p.target: [0.0] for p in plans}
+    after_counts = {p.target: [counts[0][p.target]] for p in plans}
+    for k in range(1, slices):
+        now = {p.donor: p.target for p in changed if levels[p.target][k] > 0}
+        if design == "swap":
+            per_donor = {d: levels[t][k] for d, t in now.items()}
+        else:
+            per_donor = {d: min(1.0, levels[t][k] * counts[k][t] / ((1 - levels[t][k]) * counts[k][d]))
+                         for d, t in now.items()}
+        new = inject_change(parts[k], now, per_donor, design, random.Random(rng.getrandbits(64))) if now else \
+            [list(s) for s in parts[k]]
+        count_after, moved = _shares(parts[k], new, [p.target for p in plans])
+        for p in plans:
+            n = count_after[p.target]
+            shares[p.target].append(round(moved[p.target] / n, 6) if n else 0.0)
+            after_counts[p.target].append(n)
+        written.append(new)
+
+    def pair_name(a: int, b: int) -> str:
+        return f"{a + 1}_{b + 1}"
+
+    pairs = [(a, b) for a in range(slices) for b in range(a + 1, slices)]
+    targets = {}
+    for p in plans:
+        t = p.target
+        truth = {pair_name(a, b): {"graded": round(abs(shares[t][b] - shares[t][a]), 6),
+                                   "binary": int(abs(levels[t][b] - levels[t][a]) >= binary_threshold - 1e-12)}
+                 for a, b in pairs}
+        targets[t] = {"role": p.role, "band": list(p.band), "rate": p.rate, "donor": p.donor,
+                      "trajectory": shape_of.get(t, "stable"), "levels": [round(x, 6) for x in levels[t]],
+                      "shares": shares[t], "counts": after_counts[t], "pairs": truth,
+                      "graded": truth["1_2"]["graded"], "binary": truth["1_2"]["binary"]}
+    record = {
+        "format": BENCHMARK_FORMAT, "design": design, "seed": seed, "rates": list(rates), "slices": slices,
+        "bands": [list(b) for b in bands], "donor_band": list(donor_band), "n_stable": n_stable,
+        "binary_threshold": binary_threshold, "source": source or "one text shuffled and split",
+        "corpora": {f"corpus{k + 1}": {"sentences": len(w), "tokens": sum(len(s) for s in w)}
+                    for k, w in enumerate(written)},
+        "graded": "per pair of corpora a < b: |s_b - s_a|, s = share of the target's uses standing where its "
+                  "donor stood (0 in corpus1)",
+        "targets": targets,
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for k, w in enumerate(written):
+            _write_corpus(tmp / f"corpus{k + 1}" / "token" / f"corpus{k + 1}.txt.gz", w)
+        names_sorted = sorted(targets)
+        (tmp / "targets.txt").write_text("".join(f"{t}\n" for t in names_sorted), encoding="utf-8")
+        for a, b in pairs:
+            where = tmp / "truth" if (a, b) == (0, 1) else tmp / "truth" / pair_name(a, b)
+            where.mkdir(parents=True, exist_ok=True)
+            key = pair_name(a, b)
+            (where / "graded.txt").write_text("".join(f"{t}\t{targets[t]['pairs'][key]['graded']:.6f}\n"
+                                                      for t in names_sorted), encoding="utf-8")
+            (where / "binary.txt").write_text("".join(f"{t}\t{targets[t]['pairs'][key]['binary']}\n"
+                                                      for t in names_sorted), encoding="utf-8")
+        (tmp / "design.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        shapes = ", ".join(f"{n} ({sum(1 for v in shape_of.values() if v == n)})" for n in names)
+        (tmp / "README.md").write_text(
+            f"# Generated graded change benchmark, {slices} time periods ({design} design)\n\n"
+            f"corpus1 ... corpus{slices}: one text shuffled and split ({record['source']}); {len(changed)} changed "
+            f"targets with trajectories {shapes}, {len(plans) - len(changed)} stable. truth/graded.txt and "
+            f"binary.txt: corpus1 -> corpus2; truth/<i>_<j>/: every other pair. Graded: {record['graded']}. "
+            f"Binary: the designed levels differ by >= {binary_threshold:g}. Per target everything is in "
+            f"design.json.\n", encoding="utf-8")
         _publish(tmp, out_dir)
     finally:
         if tmp.exists():

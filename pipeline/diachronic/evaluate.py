@@ -68,7 +68,8 @@ def score_reports(settings: ChangeEvaluationSettings, gold, tables: Mapping[str,
     ``tables``: ``{method: change.parquet path}``. Returns ``(evaluation, per_seed, trajectories)``:
     ``evaluation`` is ``{"recommended": NAME, "methods": {NAME: aggregated scores + "seeds": [...]}}``,
     ``per_seed`` a polars frame (name, method, measure, seed, scores) and ``trajectories`` one (target,
-    method, measure, slice_a, slice_b, mean score over seeds).
+    method, measure, slice_a, slice_b, mean score over seeds, gold graded change of that pair where the gold
+    judges it).
     """
     import polars as pl
 
@@ -86,23 +87,40 @@ def score_reports(settings: ChangeEvaluationSettings, gold, tables: Mapping[str,
                 raise InputError(path, f"a change table with a '{measure}' column", f"columns {table.columns}")
         pair = _gold_pair(table, Path(path))
         targets_table = table.filter(pl.col("word").is_in(sorted(set(forms.values()))))
+        pairs_present = set(table.select(["slice_a", "slice_b"]).unique().rows())
         for measure in settings.measures:
             name = evaluation_name(method, measure)
             per_seed = []
-            for seed in sorted(table["seed"].unique().to_list()):
-                sub = targets_table.filter((pl.col("seed") == seed) & (pl.col("slice_a") == pair[0])
-                                           & (pl.col("slice_b") == pair[1]))
-                word_scores = dict(zip(sub["word"].to_list(), sub[measure].to_list()))
-                predicted = {t: word_scores[f] for t, f in forms.items()
-                             if f in word_scores and word_scores[f] is not None}
-                s = score_change(predicted, gold, n_boot=settings.bootstrap, seed=settings.bootstrap_seed,
-                                 rule=settings.rule())
-                per_seed.append({**s, "seed": int(seed)})
-                rows.append({"name": name, "method": method, "measure": measure, "seed": int(seed),
-                             "graded_spearman": s["graded_spearman"], "binary_accuracy": s["binary_accuracy"],
-                             "covered": s["covered"], "n_targets": s["n_targets"]})
+            by_pair: dict[str, dict] = {}
+            for gold_pair in gold.pairs:  # the main pair first; more with more than two time periods
+                if gold_pair not in pairs_present:
+                    continue
+                pair_gold = gold.for_pair(*gold_pair)
+                pair_seeds = []
+                for seed in sorted(table["seed"].unique().to_list()):
+                    sub = targets_table.filter((pl.col("seed") == seed) & (pl.col("slice_a") == gold_pair[0])
+                                               & (pl.col("slice_b") == gold_pair[1]))
+                    word_scores = dict(zip(sub["word"].to_list(), sub[measure].to_list()))
+                    predicted = {t: word_scores[f] for t, f in forms.items()
+                                 if f in word_scores and word_scores[f] is not None}
+                    s = score_change(predicted, pair_gold, n_boot=settings.bootstrap, seed=settings.bootstrap_seed,
+                                     rule=settings.rule())
+                    pair_seeds.append({**s, "seed": int(seed)})
+                    if gold_pair == pair:
+                        rows.append({"name": name, "method": method, "measure": measure, "seed": int(seed),
+                                     "graded_spearman": s["graded_spearman"], "binary_accuracy": s["binary_accuracy"],
+                                     "covered": s["covered"], "n_targets": s["n_targets"]})
+                if gold_pair == pair:
+                    per_seed = pair_seeds
+                if len(gold.pairs) > 1:
+                    agg_pair = aggregate_seeds([{k: v for k, v in x.items() if k != "seed"} for x in pair_seeds])
+                    by_pair[f"{gold_pair[0]}-{gold_pair[1]}"] = {
+                        k: agg_pair[k] for k in ("graded_spearman", "graded_spearman_sd", "graded_spearman_ci",
+                                                 "binary_accuracy", "covered", "n_targets") if k in agg_pair}
             agg = aggregate_seeds([{k: v for k, v in s.items() if k != "seed"} for s in per_seed])
             methods[name] = {**agg, "method": method, "measure": measure, "seeds": per_seed}
+            if by_pair:
+                methods[name]["pairs"] = by_pair
             mean = (targets_table.group_by(["word", "slice_a", "slice_b"]).agg(pl.col(measure).mean().alias("score")))
             if len(per_seed) > 1:  # the seed ensemble: each target's score averaged over the seeds, scored once
                 pair_mean = mean.filter((pl.col("slice_a") == pair[0]) & (pl.col("slice_b") == pair[1]))
@@ -118,14 +136,15 @@ def score_reports(settings: ChangeEvaluationSettings, gold, tables: Mapping[str,
                 by_form.setdefault(w, []).append((a, b, v))
             for t, f in forms.items():
                 for a, b, v in by_form.get(f, ()):
+                    truth = gold.pair_truth.get((a, b)) or ((gold.graded, gold.binary) if (a, b) == pair else None)
                     traj.append({"target": t, "method": method, "measure": measure, "slice_a": a, "slice_b": b,
-                                 "score": v})
+                                 "score": v, "gold": None if truth is None else float(truth[0][t])})
             done += 1
             if progress is not None:
                 progress(done / steps, f"scored {name}")
     recommended = RECOMMENDED if RECOMMENDED in methods else next(iter(methods))
     schema_traj = {"target": pl.String, "method": pl.String, "measure": pl.String, "slice_a": pl.String,
-                   "slice_b": pl.String, "score": pl.Float64}
+                   "slice_b": pl.String, "score": pl.Float64, "gold": pl.Float64}
     return ({"recommended": recommended, "methods": methods}, pl.DataFrame(rows),
             pl.DataFrame(traj, schema=schema_traj))
 
@@ -153,7 +172,45 @@ def summary_markdown(evaluation: Mapping, gold_name: str) -> str:
     missing = sorted({t for m in evaluation["methods"].values() for t in m["missing"]})
     if missing:
         lines.append(f"Targets missing from some slice (not scored): {', '.join(missing)}.")
+    pairs = list(dict.fromkeys(p for _, m in items for p in m.get("pairs", {})))
+    if pairs:  # more than two time periods: every pair the gold judges
+        lines += ["", "## Every pair of time periods (graded Spearman, mean over seeds; binary accuracy)", "",
+                  "| method/measure | " + " | ".join(pairs) + " |", "|---|" + "---|" * len(pairs)]
+        for name, m in items:
+            if "pairs" in m:
+                cells = [f"{_fmt(m['pairs'][p]['graded_spearman'])} / {_fmt(m['pairs'][p]['binary_accuracy'])}"
+                         if p in m["pairs"] else "-" for p in pairs]
+                lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_pairs(evaluation: Mapping, path: Path) -> bool:
+    """Graded Spearman per pair of time periods, one group of bars per method/measure (False: one pair only)."""
+    import numpy as np
+
+    from ..figures import pyplot
+
+    items = [(n, m) for n, m in evaluation["methods"].items() if m.get("pairs")]
+    if not items:
+        return False
+    pairs = list(dict.fromkeys(p for _, m in items for p in m["pairs"]))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.1 * len(items) + 3, 3.8))
+    width = 0.8 / len(pairs)
+    for j, p in enumerate(pairs):
+        values = [np.nan if m["pairs"].get(p, {}).get("graded_spearman") is None else m["pairs"][p]["graded_spearman"]
+                  for _, m in items]
+        ax.bar(np.arange(len(items)) + j * width, values, width, label=p)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(np.arange(len(items)) + width * (len(pairs) - 1) / 2, [n for n, _ in items], rotation=30,
+                  ha="right")
+    ax.set_ylabel("graded Spearman (targets)")
+    ax.set_title("Change against gold for every pair of time periods")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def plot_evaluation(evaluation: Mapping, path: Path) -> None:
@@ -185,7 +242,8 @@ def plot_evaluation(evaluation: Mapping, path: Path) -> None:
 
 def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path, gold_name: str) -> dict:
     """Write ``evaluation.json``, ``scores.parquet``, ``trajectories.parquet``, ``summary.md``,
-    ``plots/graded_spearman.png``; return the flat metrics (``metrics.json``)."""
+    ``plots/graded_spearman.png`` (and, with more than two time periods, ``plots/graded_spearman_pairs.png``);
+    return the flat metrics (``metrics.json``)."""
     from ..identity import write_json
     from .gold import change_metrics
 
@@ -196,8 +254,13 @@ def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path,
     (out_dir / "summary.md").write_text(summary_markdown(evaluation, gold_name), encoding="utf-8")
     (out_dir / "plots").mkdir(exist_ok=True)
     plot_evaluation(evaluation, out_dir / "plots" / "graded_spearman.png")
+    plot_pairs(evaluation, out_dir / "plots" / "graded_spearman_pairs.png")
     metrics: dict = {}  # evaluation.json names the recommended one
     for name, m in evaluation["methods"].items():
         metrics.update(change_metrics(m, metric_method(name)))
+        for pair, p in m.get("pairs", {}).items():  # graded_spearman_corpus2_corpus3-cade_cosine
+            tag = pair.replace("-", "_")
+            metrics[f"graded_spearman_{tag}-{metric_method(name)}"] = p["graded_spearman"]
+            metrics[f"binary_accuracy_{tag}-{metric_method(name)}"] = p["binary_accuracy"]
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -12,6 +12,11 @@ No luigi here. Two gold layouts are read into one :class:`GoldSet`:
       truth/graded.txt           word<TAB>value  (subtask 2, graded change)
       truth/binary.txt           word<TAB>0|1    (subtask 1, binary change)
 
+  More than two time periods (this project's extension, written by :mod:`.benchmark` with ``slices`` > 2, in
+  the way DWUG tables name pairs of groupings): ``corpus3/``, ... beside the two, and per further pair of
+  corpora ``truth/<i>_<j>/graded.txt`` and ``truth/<i>_<j>/binary.txt`` (``truth/2_3/``, ``truth/1_3/``);
+  ``truth/graded.txt`` stays the ``corpus1`` -> ``corpus2`` pair (:attr:`GoldSet.pair_truth`).
+
   The official corpora are ``ccoha1/ccoha2`` (English), ``dta/bznd`` (German), ``LatinISE1/LatinISE2``
   (Latin) and ``kubhist2a/kubhist2b`` (Swedish), ``.txt.gz``; the lemma kind is the official one. The
   English and Swedish archives also hold a token kind (as code that reads them shows), and so does the
@@ -133,6 +138,33 @@ class GoldSet:
     root: Path | None = None
     files: Mapping[str, Path] = field(default_factory=dict)
     layout: str = "semeval"
+    #: ``{(corpus_a, corpus_b): (graded, binary)}`` for every pair of corpora the gold judges, the main pair
+    #: (``graded`` / ``binary``) included; empty when only the main pair is known
+    pair_truth: Mapping[tuple[str, str], tuple[Mapping[str, float], Mapping[str, int]]] = \
+        field(default_factory=dict)
+
+    @property
+    def slices(self) -> tuple[str, ...]:
+        """The corpora, ``corpus1`` first (``corpus1``, ``corpus2``, ``corpus3``, ...)."""
+        names = self.corpora.keys() if self.corpora else CORPORA
+        return tuple(sorted(names, key=lambda c: int(c[len("corpus"):])))
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The pairs of corpora the gold judges (the main pair first)."""
+        if not self.pair_truth:
+            return (CORPORA,)
+        return tuple(sorted(self.pair_truth, key=lambda p: (p != CORPORA, _pair_key(p))))
+
+    def for_pair(self, a: str, b: str) -> "GoldSet":
+        """This gold with ``graded`` / ``binary`` of the pair ``a`` -> ``b``."""
+        if (a, b) == CORPORA and not self.pair_truth:
+            return self
+        if (a, b) not in self.pair_truth:
+            raise InputError(self.root, f"gold for the pair {a} -> {b}",
+                             f"pairs {', '.join(f'{x}-{y}' for x, y in self.pairs)}")
+        graded, binary = self.pair_truth[(a, b)]
+        return replace(self, graded=graded, binary=binary)
 
     @property
     def name(self) -> str:
@@ -144,7 +176,7 @@ class GoldSet:
         """The kinds of corpus files (``lemma``, ``token``) both corpora have, in :data:`KINDS` order."""
         if not self.corpora:
             return ()
-        return tuple(k for k in KINDS if all(k in self.corpora.get(c, {}) for c in CORPORA))
+        return tuple(k for k in KINDS if all(k in self.corpora.get(c, {}) for c in self.slices))
 
     def corpus_files(self, corpus: str, kind: str | None = None) -> tuple[Path, ...]:
         """The files of ``corpus`` (``corpus1`` / ``corpus2``) of ``kind`` (default: the first of :attr:`kinds`)."""
@@ -186,9 +218,9 @@ def scores_for_targets(word_scores: Mapping[str, float], targets: Iterable[str],
     return out
 
 
-def target_counts(gold: GoldSet, kind: str | None = None, *, require: bool = True) -> dict[str, tuple[int, int]]:
-    """``{target: (count in corpus1, count in corpus2)}`` of every target's corpus form, streamed from the
-    corpus files of ``kind`` (default: the first of ``gold.kinds``).
+def target_counts(gold: GoldSet, kind: str | None = None, *, require: bool = True) -> dict[str, tuple[int, ...]]:
+    """``{target: (count in corpus1, count in corpus2, ...)}`` of every target's corpus form (one count per
+    corpus of ``gold.slices``), streamed from the corpus files of ``kind`` (default: the first of ``gold.kinds``).
 
     With ``require``, a target absent from both corpora raises :class:`InputError` naming ``targets.txt``
     and the targets (a wrong kind, or a POS suffix the corpus lacks, is the usual cause).
@@ -199,18 +231,19 @@ def target_counts(gold: GoldSet, kind: str | None = None, *, require: bool = Tru
     forms: dict[str, list[str]] = {}
     for t in gold.targets:  # in a token corpus, plane_nn and plane_vb would both be "plane"
         forms.setdefault(corpus_form(t, kind), []).append(t)
-    counts = {t: [0, 0] for t in gold.targets}
-    for i, corpus in enumerate(CORPORA):
+    slices = gold.slices
+    counts = {t: [0] * len(slices) for t in gold.targets}
+    for i, corpus in enumerate(slices):
         for path in gold.corpus_files(corpus, kind):
             for sentence in LineCorpus(path):
                 for w in sentence:
                     for t in forms.get(w, ()):
                         counts[t][i] += 1
-    result = {t: (c[0], c[1]) for t, c in counts.items()}
-    absent = [t for t, c in result.items() if c == (0, 0)]
+    result = {t: tuple(c) for t, c in counts.items()}
+    absent = [t for t, c in result.items() if not any(c)]
     if require and absent:
         where = gold.files.get("targets", gold.root)
-        raise InputError(where, f"targets that occur in corpus1 or corpus2 ({kind} files, as "
+        raise InputError(where, f"targets that occur in {' or '.join(slices)} ({kind} files, as "
                          f"{', '.join(repr(corpus_form(t, kind)) for t in absent[:3])}...)",
                          f"{len(absent)} of {len(result)} targets occur in neither: {', '.join(absent[:20])}"
                          + (" ..." if len(absent) > 20 else ""))
@@ -336,15 +369,38 @@ def read_semeval(folder: str | Path) -> GoldSet:
     if not truth.is_dir():
         raise InputError(truth, "a truth/ folder with graded.txt and binary.txt (SemEval-2020 Task 1 layout)",
                          "it does not exist")
-    corpora = {c: _corpus_files(folder, c) for c in CORPORA}
-    if not any(all(k in corpora[c] for c in CORPORA) for k in KINDS):
-        raise InputError(folder, "corpus1/ and corpus2/ with the same kind of files (lemma/ or token/)",
-                         f"corpus1 has {', '.join(corpora['corpus1'])}, corpus2 has {', '.join(corpora['corpus2'])}")
+    names = list(CORPORA)
+    while (folder / f"corpus{len(names) + 1}").is_dir():  # more time periods: corpus3/, corpus4/, ...
+        names.append(f"corpus{len(names) + 1}")
+    corpora = {c: _corpus_files(folder, c) for c in names}
+    if not any(all(k in corpora[c] for c in names) for k in KINDS):
+        raise InputError(folder, f"{'/, '.join(names[:-1])}/ and {names[-1]}/ with the same kind of files (lemma/ "
+                         "or token/)", ", ".join(f"{c} has {', '.join(corpora[c])}" for c in names))
     targets = _read_targets(folder / "targets.txt")
     files = {"targets": folder / "targets.txt", "graded": truth / "graded.txt", "binary": truth / "binary.txt"}
     graded = _read_truth(files["graded"], targets, binary=False)
     binary = _read_truth(files["binary"], targets, binary=True)
-    return GoldSet(targets=targets, graded=graded, binary=binary, corpora=corpora, root=folder, files=files)
+    pair_truth = {}
+    for sub in sorted(p for p in truth.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        m = _PAIR_FOLDER.match(sub.name)
+        if m is None or int(m.group(1)) >= int(m.group(2)):
+            raise InputError(sub, "a pair folder truth/<i>_<j>/ with i < j (truth/2_3/)", f"folder {sub.name}")
+        pair = (f"corpus{m.group(1)}", f"corpus{m.group(2)}")
+        if any(c not in corpora for c in pair):
+            raise InputError(sub, f"gold for a pair of the corpora ({', '.join(names)})", f"{pair[0]} -> {pair[1]}")
+        pair_truth[pair] = (_read_truth(sub / "graded.txt", targets, binary=False),
+                            _read_truth(sub / "binary.txt", targets, binary=True))
+    if pair_truth or len(names) > 2:
+        pair_truth[CORPORA] = (graded, binary)
+    return GoldSet(targets=targets, graded=graded, binary=binary, corpora=corpora, root=folder, files=files,
+                   pair_truth=pair_truth)
+
+
+_PAIR_FOLDER = re.compile(r"^([0-9]+)_([0-9]+)$")
+
+
+def _pair_key(pair: tuple[str, str]) -> tuple[int, int]:
+    return int(pair[0][len("corpus"):]), int(pair[1][len("corpus"):])
 
 
 def _dwug_table(folder: Path, stats: str | Path | None) -> Path:
@@ -366,8 +422,9 @@ def read_dwug(folder: str | Path, *, stats: str | Path | None = None, grouping: 
     ``folder``: the release (holding ``stats/``); ``stats``: the sub-folder of ``stats/`` to read
     (``semeval``, ``opt``, ``""`` for ``stats/`` itself) or the table's path (default: the first that exists
     of ``stats/semeval/``, ``stats/opt/``, ``stats/``); ``grouping``: the row set to read when a table holds
-    several pairs of groupings (default: ``1_2``, or the only one). Targets are the lemmas in the table's
-    order. Refused with :class:`InputError`: a missing table or column, a lemma twice, a non-numeric
+    several pairs of groupings (default: ``1_2``, or the only one). A table whose groupings are all pairs of
+    time periods (``1_2``, ``2_3``, ``1_3``) gives every pair in :attr:`GoldSet.pair_truth` (``corpus<i>`` ->
+    ``corpus<j>``) when the main pair is ``1_2``. Targets are the lemmas in the table's order. Refused with :class:`InputError`: a missing table or column, a lemma twice, a non-numeric
     ``change_graded``, a ``change_binary`` other than 0 / 1, an empty table.
     """
     folder = Path(folder)
@@ -403,6 +460,20 @@ def read_dwug(folder: str | Path, *, stats: str | Path | None = None, grouping: 
                              f"the table has {', '.join(groupings)}")
     elif grouping not in groupings:
         raise InputError(path, f"rows of grouping {grouping!r}", f"the table has {', '.join(groupings) or 'none'}")
+    graded, binary = _dwug_values(path, records, grouping)
+    pair_truth = {}
+    if len(groupings) > 1 and all(_PAIR_FOLDER.match(g) for g in groupings):  # several time periods
+        for g in groupings:
+            m = _PAIR_FOLDER.match(g)
+            if int(m.group(1)) < int(m.group(2)):
+                pair_truth[(f"corpus{m.group(1)}", f"corpus{m.group(2)}")] = _dwug_values(path, records, g)
+        if grouping != "1_2":
+            pair_truth = {}  # the main pair is another grouping: these are not corpus1 -> corpus2 ...
+    return GoldSet(targets=tuple(graded), graded=graded, binary=binary, corpora={}, root=folder,
+                   files={"targets": path, "graded": path, "binary": path}, layout="dwug", pair_truth=pair_truth)
+
+
+def _dwug_values(path: Path, records, grouping: str) -> tuple[dict, dict]:
     graded: dict[str, float] = {}
     binary: dict[str, int] = {}
     lines: dict[str, int] = {}
@@ -417,8 +488,7 @@ def read_dwug(folder: str | Path, *, stats: str | Path | None = None, grouping: 
         graded[lemma] = _number(path, lineno, lemma, r["change_graded"], "a number in column change_graded")
         binary[lemma] = _binary(path, lineno, lemma, r["change_binary"], "a binary value 0 or 1 in column "
                                 "change_binary")
-    return GoldSet(targets=tuple(graded), graded=graded, binary=binary, corpora={}, root=folder,
-                   files={"targets": path, "graded": path, "binary": path}, layout="dwug")
+    return graded, binary
 
 
 def read_gold(folder: str | Path) -> GoldSet:

@@ -208,6 +208,8 @@ class GoldSettings:
     language: str = "en"
     licence: str = runtime_field("")  # the data's licence, as its publisher states it (provenance)
     generate: Optional[BenchmarkSettings] = None
+    # how many corpora (time periods) the gold has: corpus1 ... corpus<slices>; a generated benchmark makes them
+    slices: int = added_field(2, before=2)
 
     def __post_init__(self):
         if sum(x is not None for x in (self.path, self.url, self.generate)) != 1:
@@ -222,6 +224,10 @@ class GoldSettings:
         if self.kind not in ("lemma", "token"):
             raise ValueError(f"gold.kind must be 'lemma' or 'token', not {self.kind!r}")
         iso_language(self.language, "gold.language")
+        if isinstance(self.slices, bool) or not isinstance(self.slices, int) or self.slices < 2:
+            raise ValueError(f"gold.slices: an integer >= 2 (the corpora corpus1 ... corpus<slices>), not {self.slices!r}")
+        if self.generate is not None and self.slices > 2 and len(self.generate.corpora) != 1:
+            raise ValueError("gold.generate.corpora: one corpus (split into the slices) with gold.slices > 2")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
 from .settings import (METHODS, CadeSettings, ChangeEvaluationSettings, GoldSettings, ProcrustesSettings,
                        ReportSettings)
 
-__all__ = ["METHODS", "GOLD_CORPORA", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "GoldSpec",
+__all__ = ["METHODS", "GOLD_CORPORA", "gold_corpora", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "GoldSpec",
            "EvaluationSpec", "DiachronicSpec",
            "load_diachronic_spec"]
 
@@ -55,8 +55,13 @@ GoldSpec = settings_section(GoldSettings, "GoldSpec", module=__name__,
 EvaluationSpec = settings_section(ChangeEvaluationSettings, "EvaluationSpec", module=__name__,
                                   doc="Scoring the change reports against the gold: methods, measures, rule.")
 
-#: the corpora (and slices) of a spec with a ``gold`` section
+#: the corpora (and slices) of a spec with a ``gold`` section (``gold.slices`` 2)
 GOLD_CORPORA = ("corpus1", "corpus2")
+
+
+def gold_corpora(slices: int = 2) -> tuple[str, ...]:
+    """The corpora of a gold section with ``slices`` time periods: ``corpus1`` ... ``corpus<slices>``."""
+    return tuple(f"corpus{i + 1}" for i in range(slices))
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,10 @@ class DiachronicSpec:
 
     def __post_init__(self):
         if self.gold is not None:
-            if self.corpora and tuple(self.corpora) != GOLD_CORPORA:
-                raise ValueError("no corpora with a gold section (its corpus1 and corpus2 are the slices)")
-            object.__setattr__(self, "corpora", GOLD_CORPORA)
+            names = gold_corpora(self.gold.slices)
+            if self.corpora and tuple(self.corpora) != names:
+                raise ValueError(f"no corpora with a gold section (its {', '.join(names)} are the slices)")
+            object.__setattr__(self, "corpora", names)
             if self.slicing.by != "corpus":
                 object.__setattr__(self, "slicing", SlicingSpec(by="corpus"))
         if self.gold is not None and self.gold.url and not self.gold.sha256 and not self.needs_network:

@@ -386,7 +386,7 @@ def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, pr
                                      n_targets=g.n_targets, max_rate=g.max_rate,
                                      bands=[tuple(b) for b in g.bands], donor_band=tuple(g.donor_band),
                                      n_stable=g.n_stable, binary_threshold=g.binary_threshold, seed=g.seed,
-                                     source=f"corpora {', '.join(g.corpora)}"), None
+                                     slices=settings.slices, source=f"corpora {', '.join(g.corpora)}"), None
     if settings.url is not None:
         from ..download import cached_download
 
@@ -425,7 +425,8 @@ def _copy_corpus(files, dest: Path, kind: str, name: str, language: str, licence
 def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path, progress: Progress = None) -> dict:
     """Gold change data, read and checked, in one layout: ``corpus1/`` and ``corpus2/`` (corpus folders with a
     ``corpus.yaml``, the ``settings.kind`` files), ``targets.txt``, ``truth/graded.txt``, ``truth/binary.txt``
-    and ``targets.parquet`` (each target's corpus form and counts in both corpora).
+    and ``targets.parquet`` (each target's corpus form and counts in every corpus); with ``settings.slices``
+    > 2 also ``corpus3/``, ... and ``truth/<i>_<j>/`` for every further pair the gold judges.
 
     Bad gold (see :mod:`.gold`), targets absent from both corpora, or an archive whose sha256 does not match
     raise :class:`InputError` naming the file, before anything is kept.
@@ -470,7 +471,10 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
         counts = target_counts(gold, settings.kind)  # refuses targets absent from both corpora
         source = settings.url or (f"generated from corpora {', '.join(settings.generate.corpora)}"
                                   if settings.generate is not None else str(settings.path))
-        for corpus in GOLD_CORPORA:
+        if settings.slices != len(gold.slices):
+            raise InputError(gold.root or folder, f"gold with {settings.slices} corpora (gold.slices)",
+                             f"{len(gold.slices)}: {', '.join(gold.slices)}")
+        for corpus in gold.slices:
             _copy_corpus(gold.corpus_files(corpus, settings.kind), out_dir / corpus, settings.kind, corpus,
                          settings.language,
                          settings.licence, f"{source} ({corpus}/{settings.kind})")
@@ -485,15 +489,24 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
                                                   encoding="utf-8")
     (out_dir / "truth" / "binary.txt").write_text("".join(f"{t}\t{int(gold.binary[t])}\n" for t in gold.targets),
                                                   encoding="utf-8")
-    pl.DataFrame({"target": list(gold.targets),
-                  "form": [corpus_form(t, settings.kind) for t in gold.targets],
-                  "count_corpus1": [counts[t][0] for t in gold.targets],
-                  "count_corpus2": [counts[t][1] for t in gold.targets],
-                  "graded": [float(gold.graded[t]) for t in gold.targets],
-                  "binary": [int(gold.binary[t]) for t in gold.targets]}).write_parquet(out_dir / "targets.parquet")
-    metrics = {"gold_targets": len(gold.targets), "gold_changed": int(sum(gold.binary.values())),
-               "gold_absent-corpus1": sum(1 for c in counts.values() if c[0] == 0),
-               "gold_absent-corpus2": sum(1 for c in counts.values() if c[1] == 0)}
+    for (a, b), (graded, binary) in gold.pair_truth.items():  # more time periods: truth/<i>_<j>/
+        if (a, b) == GOLD_CORPORA:
+            continue
+        sub = out_dir / "truth" / f"{a[len('corpus'):]}_{b[len('corpus'):]}"
+        sub.mkdir()
+        (sub / "graded.txt").write_text("".join(f"{t}\t{graded[t]!r}\n" for t in gold.targets), encoding="utf-8")
+        (sub / "binary.txt").write_text("".join(f"{t}\t{int(binary[t])}\n" for t in gold.targets), encoding="utf-8")
+    columns = {"target": list(gold.targets), "form": [corpus_form(t, settings.kind) for t in gold.targets]}
+    for i, corpus in enumerate(gold.slices):
+        columns[f"count_{corpus}"] = [counts[t][i] for t in gold.targets]
+    columns.update({"graded": [float(gold.graded[t]) for t in gold.targets],
+                    "binary": [int(gold.binary[t]) for t in gold.targets]})
+    pl.DataFrame(columns).write_parquet(out_dir / "targets.parquet")
+    metrics = {"gold_targets": len(gold.targets), "gold_changed": int(sum(gold.binary.values()))}
+    for i, corpus in enumerate(gold.slices):
+        metrics[f"gold_absent-{corpus}"] = sum(1 for c in counts.values() if c[i] == 0)
+    if len(gold.pairs) > 1:
+        metrics["gold_pairs"] = len(gold.pairs)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 

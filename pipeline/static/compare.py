@@ -149,7 +149,7 @@ def compare_vector_sets(
     *,
     vocabulary: Iterable[str] | None = None,
     tagging: "Evaluator | None" = None,
-    bli: "Mapping[str, tuple[Evaluator, KeyedVectors]] | None" = None,
+    bli: "Evaluator | None" = None,
     analogies=None,
     similarity: Mapping[str, Any] | None = None,
 ) -> "pl.DataFrame":
@@ -157,8 +157,8 @@ def compare_vector_sets(
 
     ``vocabulary``: the evaluation vocabulary (words; default: every shared
     word); ``tagging``: an evaluator called with each restricted set (an
-    :class:`~pipeline.static.tagger.ExtrinsicEvaluator`); ``bli``: set name ->
-    ``(evaluator, target vectors)``; ``analogies``: the questions (default:
+    :class:`~pipeline.static.tagger.ExtrinsicEvaluator`); ``bli``: an evaluator called
+    with each restricted set (a :class:`~pipeline.static.bli.CounterpartBli`); ``analogies``: the questions (default:
     Google's, from gensim's test data); ``similarity``: word similarity set
     name -> its pairs or file (``None``: gensim's copy; default: SimLex-999
     and WordSim-353). Columns: ``set``, ``vocabulary`` (shared words), then
@@ -174,9 +174,8 @@ def compare_vector_sets(
         small = restrict_vectors(kv, words)
         row: dict[str, Any] = {"set": name, "vocabulary": len(words)}
         row.update(_intrinsic(small, analogies, similarity))
-        if bli and name in bli:
-            evaluator, target = bli[name]
-            row.update(evaluator((small, target)))
+        if bli is not None:
+            row.update(bli(small))
         if tagging is not None:
             row.update(tagging(small))
         rows.append(row)
@@ -216,15 +215,19 @@ def _plot(table: "pl.DataFrame", path: Path) -> Path:
 
     from pipeline.figures import pyplot, save_figure
 
-    cols = [c for c in (*SCORE_COLUMNS, *(c for c in table.columns if c.startswith("extrinsic_")
-                                           and c.endswith(("_accuracy", "_span_f1")))) if c in table.columns]
+    cols = [c for c in (*SCORE_COLUMNS,
+                        *(c for c in table.columns if c.startswith("bli_") and "_precision_at_1-csls" in c),
+                        *(c for c in table.columns if c.startswith("extrinsic_")
+                          and c.endswith(("_accuracy", "_span_f1")))) if c in table.columns]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(cols) * max(1, len(table)) / 2), 4))
     width = 0.8 / max(1, len(table))
     x = np.arange(len(cols))
     for i, row in enumerate(table.iter_rows(named=True)):
         values = [np.nan if row[c] is None else row[c] for c in cols]
-        ax.bar(x + i * width, values, width, label=row["set"])
+        sd = [np.nan if row.get(f"{c}_sd") is None else row[f"{c}_sd"] for c in cols]  # over seeds, if any
+        ax.bar(x + i * width, values, width, label=row["set"],
+               yerr=None if np.all(np.isnan(sd)) else np.nan_to_num(sd), capsize=2)
     ax.set_xticks(x + width * (len(table) - 1) / 2, [c.replace("_", "\n", 1) for c in cols], fontsize=8)
     ax.set_ylabel("score")
     ax.set_title(f"vector sets on {table['vocabulary'][0]} shared words")

@@ -23,11 +23,13 @@ from ..identity import write_json
 if TYPE_CHECKING:
     from .spec import StaticSpec
 
-__all__ = ["build_comparison_corpus", "build_comparison", "load_sets"]
+__all__ = ["build_comparison_corpus", "build_comparison", "load_sets", "seed_means"]
 
 Progress = Optional[Callable[[float, str], None]]
 
 _READOUT_FILE = re.compile(r"^(isolation|aggregate|x2static)\.L[0-9]+$")
+_SEED_FILE = re.compile(r"^[a-z0-9_]+\.s[0-9]+$")
+_SEED_SET = re.compile(r"^(.+)\.s([0-9]+)$")
 
 
 def build_comparison_corpus(spec: "StaticSpec", corpus_dirs: Mapping[str, str | Path], out_dir: str | Path, *,
@@ -70,23 +72,78 @@ def build_comparison_corpus(spec: "StaticSpec", corpus_dirs: Mapping[str, str | 
 
 
 def load_sets(folders: Mapping[str, str | Path]) -> dict:
-    """``{set name: KeyedVectors}``: ``readout:<method>`` folders give every ``<method>.L<i>`` set they hold,
-    ``trained:<kind>`` folders their ``<kind>`` set (read from ``.npy``, never a pickle)."""
+    """``{set name: KeyedVectors}``: ``readout:<method>`` folders give every ``<method>.L<i>`` set they hold
+    (``specialized:<method>`` folders the same, named ``specialized.<method>.L<i>``), ``trained:<kind>``
+    folders their ``<kind>`` set (read from ``.npy``, never a pickle)."""
     from ..vectors import load_vectors
 
     sets = {}
     for key, folder in folders.items():
         folder = Path(folder)
         role, _, name = key.partition(":")
-        if role == "readout":
+        if role in ("readout", "specialized"):
             found = sorted(p for p in folder.glob("*.npy") if _READOUT_FILE.match(p.stem))
             if not found:
                 raise InputError(folder, f"{name}.L<i>.npy read-outs (a static stage folder)", "none there")
             for p in found:
-                sets[p.stem] = load_vectors(p)
+                sets[p.stem if role == "readout" else f"specialized.{p.stem}"] = load_vectors(p)
         else:
-            sets[name] = load_vectors(folder / f"{name}.npy")
+            per_seed = sorted((p for p in folder.glob(f"{name}.s*.npy") if _SEED_FILE.match(p.stem)),
+                              key=lambda p: int(_SEED_SET.match(p.stem).group(2)))
+            if per_seed:  # one set per seed: <kind>.s<seed>, folded into mean and spread by build_comparison
+                for p in per_seed:
+                    sets[p.stem] = load_vectors(p)
+            else:
+                sets[name] = load_vectors(folder / f"{name}.npy")
     return sets
+
+
+def seed_means(table: "pl.DataFrame") -> "pl.DataFrame":
+    """Rows named ``<set>.s<seed>`` folded into one row ``<set>`` per set: each metric's mean over the seeds,
+    ``seeds`` (how many) and ``<metric>_sd`` (sample standard deviation) for the headline metrics; other rows
+    are kept as they are (``seeds`` 1), in the order of their first row."""
+    import polars as pl
+
+    from .compare import SCORE_COLUMNS
+
+    names = table["set"].to_list()
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        m = _SEED_SET.match(name)
+        groups.setdefault(m.group(1) if m else name, []).append(i)
+    metric_cols = [c for c in table.columns if c not in ("set", "vocabulary")]
+    spread = [c for c in metric_cols if c in SCORE_COLUMNS or (c.startswith("bli_") and "_precision_at_1-" in c)
+              or (c.startswith("extrinsic_") and c.endswith(("_accuracy", "_span_f1")))]
+    rows = []
+    for name, idx in groups.items():
+        part = table[idx]
+        row = {"set": name, "vocabulary": part["vocabulary"][0], "seeds": len(idx)}
+        for c in metric_cols:
+            values = [v for v in part[c].to_list() if v is not None]
+            if len(values) < len(idx) or not all(isinstance(v, (int, float)) for v in values):
+                row[c] = part[c][0] if len(idx) == 1 else None
+            else:
+                row[c] = sum(values) / len(values) if len(idx) > 1 else values[0]
+        for c in spread:
+            values = [v for v in part[c].to_list() if v is not None]
+            if len(idx) > 1 and len(values) == len(idx):
+                mean = sum(values) / len(values)
+                row[f"{c}_sd"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            else:
+                row[f"{c}_sd"] = None
+        rows.append(row)
+    columns = ["set", "vocabulary", "seeds", *metric_cols, *(f"{c}_sd" for c in spread)]
+    return pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], infer_schema_length=None)
+
+
+def _corpus_language(corpus_dir: Path) -> str:
+    import json
+
+    path = corpus_dir / "metrics.json"
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["language"])
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(path, "a static-corpus stage's metrics with its 'language'", str(e)) from e
 
 
 def _mean_over_seeds(evaluators):
@@ -99,8 +156,13 @@ def _mean_over_seeds(evaluators):
 
 
 def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corpus_dir: str | Path,
-                     out_dir: str | Path, *, verses: str | Path | None = None, progress: Progress = None) -> dict:
-    """Every set on the shared vocabulary: the table, the plot and ``metrics.json`` (one entry per set)."""
+                     out_dir: str | Path, *, verses: str | Path | None = None, counterpart: str | Path | None = None,
+                     progress: Progress = None) -> dict:
+    """Every set on the shared vocabulary: the table, the plot and ``metrics.json`` (one entry per set).
+
+    ``counterpart``: an ``aligned`` stage folder whose pivot is the comparison's language (the spec's
+    ``bli:``): every set also gets BLI against its other language (:class:`.bli.CounterpartBli`).
+    """
     from .compare import compare_vector_sets, write_comparison
     from .stages import read_vocabulary
 
@@ -120,11 +182,21 @@ def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corp
                 TaggingData("versebook", tuple(train[: e.train_size]), tuple(dev), tuple(test)),
                 TaggerSettings(epochs=e.epochs, seed=seed, pool="max")))
         tagging = _mean_over_seeds(evaluators)
+    bli = None
+    if spec.bli is not None and counterpart is not None:
+        from .bli import CounterpartBli, read_counterpart
+
+        lang = _corpus_language(Path(corpus_dir))
+        kv, train, test, other = read_counterpart(counterpart, lang, max_words=spec.bli.max_words)
+        bli = CounterpartBli(kv, train, test, f"{lang}-{other}", ridge=spec.bli.ridge, csls_k=spec.bli.csls_k)
     if progress is not None:
         progress(0.1, f"evaluating {len(sets)} sets")
-    table = compare_vector_sets(sets, vocabulary=vocabulary, tagging=tagging)
+    by_seed = compare_vector_sets(sets, vocabulary=vocabulary, tagging=tagging, bli=bli)
+    table = seed_means(by_seed)
+    if len(by_seed) > len(table):  # the per-seed rows the means were made of
+        by_seed.write_parquet(out_dir / "comparison_seeds.parquet")
     write_comparison(table, out_dir)
-    per_set = {row["set"]: {k: v for k, v in row.items() if k not in ("set", "vocabulary")}
+    per_set = {row["set"]: {k: v for k, v in row.items() if k not in ("set", "vocabulary", "seeds")}
                for row in table.iter_rows(named=True)}
     metrics = {"vocabulary_n": int(table["vocabulary"][0]), "sets": per_set}
     write_json(out_dir / "metrics.json", metrics)

@@ -25,7 +25,8 @@ from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
 from .settings import StaticSettings
 from .trained import TRAINED_KINDS, TrainedSettings
 
-__all__ = ["ReadoutSpec", "TrainedSpec", "ExtrinsicSpec", "ComparisonVocabulary", "StaticSpec", "load_static_spec"]
+__all__ = ["ReadoutSpec", "TrainedSpec", "ExtrinsicSpec", "ComparisonVocabulary", "SpecializedSource", "CounterpartSpec",
+           "StaticSpec", "load_static_spec"]
 
 ReadoutSpec = settings_section(StaticSettings, "ReadoutSpec", given=("vocabulary", "vocabulary_path"),
                                module=__name__, doc="One read-out of the encoder (isolation, aggregate, x2static).")
@@ -67,6 +68,37 @@ class ExtrinsicSpec:
 
 
 @dataclass(frozen=True)
+class SpecializedSource:
+    """The specialized encoder of a specialization spec (``tasks/specialization/<spec>.yaml``), read out with
+    the listed ``methods`` (each one of the comparison's ``readouts``, with its settings)."""
+
+    spec: str
+    methods: tuple[str, ...] = ("isolation",)
+
+    def __post_init__(self):
+        if not self.spec or not self.methods:
+            raise ValueError("specialized: a spec name and at least one read-out method")
+
+
+@dataclass(frozen=True)
+class CounterpartSpec:
+    """BLI of every set against an aligned language: the ``aligned`` stage of ``tasks/multilingual/<aligned>.yaml``
+    (its pivot must be the comparison's language) gives the counterpart's vectors (the ``max_words`` most
+    frequent) and its train / test dictionaries; each set gets its own least-squares map (:mod:`.bli`)."""
+
+    aligned: str
+    max_words: int = 20000
+    ridge: float = 0.01
+    csls_k: int = 10
+
+    def __post_init__(self):
+        if not self.aligned:
+            raise ValueError("bli.aligned: the name of a multilingual spec")
+        if self.max_words < 1 or self.csls_k < 1 or self.ridge < 0:
+            raise ValueError("bli: positive max_words and csls_k, ridge >= 0")
+
+
+@dataclass(frozen=True)
 class StaticSpec:
     corpora: tuple[str, ...]
     model: str
@@ -76,7 +108,10 @@ class StaticSpec:
     readouts: tuple[ReadoutSpec, ...] = ()
     trained: TrainedSpec = field(default_factory=TrainedSpec)
     trained_kinds: tuple[str, ...] = tuple(TRAINED_KINDS)
+    trained_seeds: tuple[int, ...] = ()   # several: each trained set once per seed, reported as mean and spread
     extrinsic: Optional[ExtrinsicSpec] = None
+    specialized: Optional[SpecializedSource] = None
+    bli: Optional[CounterpartSpec] = None
     description: str = ""
     needs_network: bool = False
     name: str = ""
@@ -89,9 +124,16 @@ class StaticSpec:
         bad = [k for k in self.trained_kinds if k not in TRAINED_KINDS]
         if bad:
             raise ValueError(f"trained_kinds from {', '.join(TRAINED_KINDS)}, not {bad}")
+        if len(set(self.trained_seeds)) != len(self.trained_seeds):
+            raise ValueError(f"trained_seeds: distinct seeds, not {list(self.trained_seeds)}")
         methods = [r.method for r in self.readouts]
         if len(set(methods)) != len(methods):
             raise ValueError("each read-out method once under 'readouts' (one entry holds its layers)")
+        if self.specialized is not None:
+            unknown = [m for m in self.specialized.methods if m not in methods]
+            if unknown:
+                raise ValueError(f"specialized.methods from the read-outs under 'readouts' ({', '.join(methods)}), "
+                                 f"not {unknown}")
 
 
 def load_static_spec(path: Path | str, profile: str | None = None) -> StaticSpec:

@@ -17,7 +17,7 @@ from ..spec import require_positive_ints
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-__all__ = ["TRAINED_KINDS", "TrainedSettings", "train_from_scratch"]
+__all__ = ["TRAINED_KINDS", "TrainedSettings", "train_from_scratch", "train_seeds"]
 
 #: the vector sets trained from scratch: name -> (trainer, gensim ``sg``)
 TRAINED_KINDS = {"word2vec_cbow": ("word2vec", 0), "word2vec_sgns": ("word2vec", 1), "fasttext": ("fasttext", 1)}
@@ -72,3 +72,32 @@ def train_from_scratch(kind: str, token_file: str | Path, out_dir: str | Path, s
         shutil.rmtree(scratch)
     save_vectors(kv, out_dir / kind)
     return kv
+
+
+def train_seeds(kind: str, token_file: str | Path, out_dir: str | Path, settings: TrainedSettings,
+                seeds: "tuple[int, ...] | list[int]" = (), threads: int = 1) -> dict:
+    """``kind`` trained once per seed (none given: once, with ``settings.seed``), and ``metrics.json``.
+
+    The first seed's vectors are ``<kind>.vec`` / ``.npy``; with several seeds, each one's are also
+    ``<kind>.s<seed>.vec`` / ``.npy`` (the first's included), so the comparison can report their spread.
+    """
+    from dataclasses import replace
+
+    from ..identity import write_json
+    from ..vectors import save_vectors
+
+    out_dir = Path(out_dir)
+    seeds = list(seeds) or [settings.seed]
+    sizes = []
+    for i, seed in enumerate(seeds):
+        kv = train_from_scratch(kind, token_file, out_dir, replace(settings, seed=seed), threads=threads)
+        sizes.append(len(kv))
+        if len(seeds) > 1:
+            save_vectors(kv, out_dir / f"{kind}.s{seed}")
+        if i == 0:
+            first = kv
+    if len(seeds) > 1:  # each run wrote <kind>.*: it stays the first seed's
+        save_vectors(first, out_dir / kind)
+    metrics = {"vocab_size": sizes[0], "dim": first.vector_size, "seeds": seeds}
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
