@@ -93,3 +93,81 @@ def test_extrinsic_scores_are_averaged_over_the_seeds():
     assert _mean_over_seeds(runs)(None) == pytest.approx({"extrinsic_x_accuracy": 0.6, "extrinsic_x_n": 10})
     assert _mean_over_seeds(runs[:1] + [lambda kv: {"extrinsic_x_accuracy": None, "extrinsic_x_n": 0}])(None) == \
         {"extrinsic_x_accuracy": None, "extrinsic_x_n": 5.0}
+
+
+def _conllu(lines: list[str]) -> bytes:
+    """CoNLL-U sentences with a learnable UPOS rule (long words NOUN, short ones DET), in the UD layout."""
+    out = []
+    for i, line in enumerate(lines):
+        out.append(f"# sent_id = {i + 1}\n# text = {line}")
+        out += [f"{j + 1}\t{w}\t{w.lower()}\t{'NOUN' if len(w) > 4 else 'DET'}\t_\t_\t0\tdep\t_\t_"
+                for j, w in enumerate(line.split())]
+        out.append("")
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+UD_SPEC = """corpora: [lee]
+model: {model}
+vocabulary: {{min_count: 3, max_words: 400}}
+readouts: [{{method: isolation, layers: [-1]}}]
+trained: {{vector_size: 16, epochs: 2, min_count: 3}}
+trained_kinds: [word2vec_cbow]
+extrinsic:
+  task: upos
+  licence: CC-BY-SA-4.0 (a loopback treebank)
+  epochs: 2
+  train_size: 60
+{files}
+"""
+
+
+def test_a_treebank_by_url_is_checked_by_sha256_and_tagged_with_every_set(tmp_path, model, monkeypatch,
+                                                                          loopback_server, caplog):
+    import hashlib
+
+    project = _project(tmp_path / "proj", model)
+    lines = Path(datapath("lee_background.cor")).read_text().splitlines()[200:290]
+    splits = {"train": lines[:60], "dev": lines[60:75], "test": lines[75:]}
+    files = []
+    for split, part in splits.items():
+        body = _conllu(part)
+        loopback_server.serve(f"/ud/{split}.conllu", body)
+        files.append(f"  {split}: {loopback_server.url}/ud/{split}.conllu\n"
+                     f"  {split}_sha256: '{hashlib.sha256(body).hexdigest()}'")
+    (project / "tasks" / "static" / "ud.yaml").write_text(UD_SPEC.format(model=model, files="\n".join(files)))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.static import StaticComparison
+
+    task = StaticComparison(spec="ud")
+    res = build(task)
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    table = pl.read_parquet(task.output().path / "comparison.parquet")
+    assert table["extrinsic_upos_n"].to_list() == [sum(len(x.split()) for x in splits["test"])] * 2  # every token
+    sources = json.loads((task.output().path / "extrinsic_sources.json").read_text())
+    assert sources["test"] == {"url": f"{loopback_server.url}/ud/test.conllu", "pinned": True,
+                               "sha256": hashlib.sha256(_conllu(splits["test"])).hexdigest()}
+    records = json.loads((task.output().path / "provenance.json").read_text())["input_records"]
+    assert {r["name"] for r in records} == {"extrinsic upos train", "extrinsic upos dev", "extrinsic upos test"}
+    assert all(r["licence"] == "CC-BY-SA-4.0 (a loopback treebank)" for r in records)
+
+    # a test split whose bytes are not the pinned ones (another URL: a verified download stays cached) is refused,
+    # and nothing is kept
+    loopback_server.serve("/ud2/test.conllu", _conllu(splits["test"][:5]))
+    (project / "tasks" / "static" / "ud.yaml").write_text(
+        UD_SPEC.format(model=model, files="\n".join(files)).replace("/ud/test.conllu", "/ud2/test.conllu"))
+    task = StaticComparison(spec="ud")
+    assert_failed(build(task), caplog, "StaticComparison", "sha256")
+    assert not task.output().path.exists()
+
+
+def test_a_treebank_url_without_sha256_needs_a_network_spec(tmp_path, model):
+    from pipeline.errors import SpecError
+    from pipeline.static.spec import load_static_spec
+
+    files = "\n".join(f"  {s}: https://example.org/{s}.conllu" for s in ("train", "dev", "test"))
+    path = tmp_path / "ud.yaml"
+    path.write_text(UD_SPEC.format(model=model, files=files))
+    with pytest.raises(SpecError, match="extrinsic.train_sha256 with a URL for extrinsic.train"):
+        load_static_spec(path)
+    path.write_text("needs_network: true\n" + UD_SPEC.format(model=model, files=files))
+    assert load_static_spec(path).extrinsic.files()["dev"] == ("https://example.org/dev.conllu", None)

@@ -18,7 +18,8 @@ import luigi
 
 from ..spec import identity_of
 from ..static.spec import StaticSpec, load_static_spec
-from .base import StageTask, cached_spec, corpora_root, corpus_fingerprints, stage_threads, tasks_root, work_dir
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root, stage_threads,
+                   tasks_root, work_dir)
 from .registry import register_kind
 
 
@@ -189,6 +190,30 @@ class TrainedVectors(_Params, StageTask):
                         self.spec_obj.trained_seeds, threads=stage_threads())
 
 
+def _resolve(location: str) -> str:
+    """A URL as it is; a path relative to the project folder made absolute."""
+    from ..download import is_url
+
+    if is_url(location):
+        return location
+    p = Path(location).expanduser()
+    return str(p if p.is_absolute() else project_root() / p)
+
+
+def _file_identity(location: str, sha256: str | None):
+    """A labelled file's identity: its URL and pinned sha256, or a local file's sha256."""
+    from ..download import is_url
+    from ..errors import InputError
+    from ..identity import file_sha256
+
+    if is_url(location):
+        return {"url": location, "sha256": sha256}
+    path = Path(location)
+    if not path.is_file():
+        raise InputError(path, "a labelled data file (extrinsic.train / dev / test)", "no such file")
+    return file_sha256(path)
+
+
 class StaticComparison(_Params, StageTask):
     """Every set (read-outs, trained from scratch) evaluated on the same words; one table, a plot, metrics."""
 
@@ -223,11 +248,27 @@ class StaticComparison(_Params, StageTask):
     def identity_inputs(self):
         inputs = {"stages": super().identity_inputs()}
         s = self.spec_obj
-        if s.extrinsic is not None:
+        if s.extrinsic is not None and s.extrinsic.task == "verse_books":
             from ..identity import file_sha256
 
             inputs["extrinsic"] = file_sha256(corpora_root() / s.extrinsic.corpus / "verses.tsv")
+        elif s.extrinsic is not None:
+            inputs["extrinsic"] = {split: _file_identity(_resolve(loc), sha)
+                                   for split, (loc, sha) in s.extrinsic.files().items()}
         return inputs
+
+    def input_records(self):
+        from ..inputs import file_record, url_record
+
+        e = self.spec_obj.extrinsic
+        if e is None or e.task == "verse_books":
+            return []  # the verses are the corpus's, recorded by the corpus stage
+        from ..download import is_url
+
+        fp = self._identity()[2]["extrinsic"]
+        return [url_record("data", f"extrinsic {e.task} {split}", loc, fp[split], e.licence) if is_url(loc)
+                else file_record("data", f"extrinsic {e.task} {split}", _resolve(loc), fp[split], e.licence)
+                for split, (loc, _) in e.files().items()]
 
     def run(self):
         from ..static.comparison import build_comparison
@@ -238,10 +279,14 @@ class StaticComparison(_Params, StageTask):
                    **{f"trained:{k}": t.path for k, t in got["trained"].items()}}
         s = self.spec_obj
         verses = corpora_root() / s.extrinsic.corpus / "verses.tsv" if s.extrinsic else None
+        if s.extrinsic is not None and s.extrinsic.task != "verse_books":  # relative paths: from the project
+            from dataclasses import replace
+
+            s = replace(s, extrinsic=replace(s.extrinsic, **{k: _resolve(v) for k, (v, _) in s.extrinsic.files().items()}))
         counterpart = Path(got["counterpart"].path) if "counterpart" in got else None
         with self.writing() as tmp:
             build_comparison(s, folders, got["corpus"].path, tmp, verses=verses, counterpart=counterpart,
-                             progress=self.progress)
+                             downloads=outputs_root() / ".work" / "downloads", progress=self.progress)
 
 
 register_kind("static", lambda name, profile: StaticComparison(spec=name, profile=profile), load_static_spec)

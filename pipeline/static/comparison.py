@@ -146,6 +146,39 @@ def _corpus_language(corpus_dir: Path) -> str:
         raise InputError(path, "a static-corpus stage's metrics with its 'language'", str(e)) from e
 
 
+def _file_task(e, out_dir: Path, downloads: str | Path | None):
+    """The evaluator of a UPOS (CoNLL-U) or NER (CoNLL-2003) task read from files or URLs, one tagger per seed."""
+    import logging
+
+    from ..download import cached_download, is_url
+    from ..identity import file_sha256
+    from .tagger import ExtrinsicEvaluator, TaggerSettings, TaggingData, read_conll_ner, read_conllu
+
+    read = read_conllu if e.task == "upos" else read_conll_ner
+    splits, sources = {}, {}
+    for split, (location, sha) in e.files().items():
+        if is_url(location):
+            if downloads is None:
+                raise InputError(location, "a download folder for the extrinsic task's files by URL")
+            path = cached_download(location, downloads, sha256=sha, progress=False)
+            found = sha or file_sha256(path)
+            if not sha:
+                logging.getLogger("luigi-interface").warning(
+                    "%s: an unpinned download (sha256 %s); pin it with extrinsic.%s_sha256: '%s'",
+                    location, found, split, found)
+            sources[split] = {"url": location, "sha256": found, "pinned": bool(sha)}
+        else:
+            path = Path(location)
+        examples = read(path)
+        if not examples:
+            raise InputError(path, f"labelled sentences for the extrinsic {e.task} task's {split} split", "none")
+        splits[split] = tuple(examples)
+    if sources:
+        write_json(out_dir / "extrinsic_sources.json", sources)
+    data = TaggingData(e.task, splits["train"][: e.train_size], splits["dev"], splits["test"], spans=e.task == "ner")
+    return _mean_over_seeds([ExtrinsicEvaluator(data, TaggerSettings(epochs=e.epochs, seed=seed)) for seed in e.seeds])
+
+
 def _mean_over_seeds(evaluators):
     """One evaluator: each metric of ``evaluators`` averaged over them (one per seed)."""
     def evaluate(kv) -> dict:
@@ -157,11 +190,13 @@ def _mean_over_seeds(evaluators):
 
 def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corpus_dir: str | Path,
                      out_dir: str | Path, *, verses: str | Path | None = None, counterpart: str | Path | None = None,
-                     progress: Progress = None) -> dict:
+                     downloads: str | Path | None = None, progress: Progress = None) -> dict:
     """Every set on the shared vocabulary: the table, the plot and ``metrics.json`` (one entry per set).
 
     ``counterpart``: an ``aligned`` stage folder whose pivot is the comparison's language (the spec's
     ``bli:``): every set also gets BLI against its other language (:class:`.bli.CounterpartBli`).
+    ``downloads``: where an extrinsic task's files by URL are cached (their URLs and sha256 are written to
+    ``extrinsic_sources.json``).
     """
     from .compare import compare_vector_sets, write_comparison
     from .stages import read_vocabulary
@@ -170,7 +205,9 @@ def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corp
     sets = load_sets(folders)
     vocabulary = read_vocabulary(Path(corpus_dir) / "vocabulary.txt")
     tagging = None
-    if spec.extrinsic is not None and verses is not None:
+    if spec.extrinsic is not None and spec.extrinsic.task != "verse_books":
+        tagging = _file_task(spec.extrinsic, out_dir, downloads)
+    elif spec.extrinsic is not None and verses is not None:
         from .tagger import ExtrinsicEvaluator, TaggerSettings, TaggingData, read_verse_books, split_examples
 
         e = spec.extrinsic

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
+from ..spec import TokenizerSpec, added_field, load_spec_of_kind, runtime_field, settings_section
 from .settings import StaticSettings
 from .trained import TRAINED_KINDS, TrainedSettings
 
@@ -47,24 +47,59 @@ class ComparisonVocabulary:
             raise ValueError("positive min_count and max_words for vocabulary")
 
 
+#: the extrinsic tasks: the offline real-label task, Universal Dependencies UPOS tagging, CoNLL-2003 style NER
+EXTRINSIC_TASKS = ("verse_books", "upos", "ner")
+
+
 @dataclass(frozen=True)
 class ExtrinsicSpec:
-    """The extrinsic task: ``verse_books`` (Bible verses of ``corpus``'s ``verses.tsv`` -> their book), a
-    BiLSTM + max-pool classifier on each set's frozen vectors, trained on ``train_size`` verses (small: with
-    thousands, the classifier memorises book-specific words whatever the vectors). Each of ``seeds`` draws its
-    own split and initialisation; the metrics are their mean."""
+    """The extrinsic task, a BiLSTM on each set's frozen vectors (:mod:`.tagger`).
+
+    ``verse_books``: Bible verses of ``corpus``'s ``verses.tsv`` -> their book (a BiLSTM + max-pool classifier),
+    trained on ``train_size`` verses (small: with thousands, the classifier memorises book-specific words
+    whatever the vectors). Each of ``seeds`` draws its own split and initialisation; the metrics are their mean.
+
+    ``upos`` (CoNLL-U, a Universal Dependencies treebank) and ``ner`` (CoNLL-2003 style, scored also by typed
+    span F1): ``train`` / ``dev`` / ``test`` are paths or URLs, a URL with its ``<split>_sha256`` (a spec that
+    declares ``needs_network: true`` may leave it out: the download is then unpinned, with a warning);
+    ``train_size`` caps the training sentences (the first ones); each seed is one tagger initialisation.
+    """
 
     task: str = "verse_books"
     corpus: str = "kjv"
     train_size: int = 1000
     epochs: int = 10
     seeds: tuple[int, ...] = (0,)
+    train: Optional[str] = added_field(None, before=None)
+    dev: Optional[str] = added_field(None, before=None)
+    test: Optional[str] = added_field(None, before=None)
+    train_sha256: Optional[str] = added_field(None, before=None)
+    dev_sha256: Optional[str] = added_field(None, before=None)
+    test_sha256: Optional[str] = added_field(None, before=None)
+    licence: str = runtime_field("")  # the labelled data's licence, as its publisher states it (provenance)
 
     def __post_init__(self):
-        if self.task != "verse_books":
-            raise ValueError(f"extrinsic.task: verse_books (the offline real-label task), not {self.task!r}")
+        if self.task not in EXTRINSIC_TASKS:
+            raise ValueError(f"extrinsic.task: one of {', '.join(EXTRINSIC_TASKS)}, not {self.task!r}")
         if self.train_size < 10 or not self.seeds:
             raise ValueError("extrinsic.train_size >= 10 and at least one seed")
+        files = {"train": self.train, "dev": self.dev, "test": self.test}
+        if self.task == "verse_books":
+            if any(files.values()):
+                raise ValueError("extrinsic.train / dev / test only with task upos or ner (verse_books reads the "
+                                 "corpus's verses.tsv)")
+        elif not all(files.values()):
+            raise ValueError(f"extrinsic.train, dev and test (paths or URLs) for task {self.task}")
+        for split in files:
+            sha = getattr(self, f"{split}_sha256")
+            if sha is not None and not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha.lower())):
+                raise ValueError(f"64 hex digits (quoted) for extrinsic.{split}_sha256, not {sha!r}")
+
+    def files(self) -> dict[str, tuple[str, Optional[str]]]:
+        """``{split: (path or URL, sha256)}`` of a file-based task (empty for verse_books)."""
+        if self.task == "verse_books":
+            return {}
+        return {s: (getattr(self, s), getattr(self, f"{s}_sha256")) for s in ("train", "dev", "test")}
 
 
 @dataclass(frozen=True)
@@ -124,6 +159,14 @@ class StaticSpec:
         bad = [k for k in self.trained_kinds if k not in TRAINED_KINDS]
         if bad:
             raise ValueError(f"trained_kinds from {', '.join(TRAINED_KINDS)}, not {bad}")
+        if self.extrinsic is not None and not self.needs_network:
+            from ..download import is_url
+
+            unpinned = [s for s, (loc, sha) in self.extrinsic.files().items() if is_url(loc) and not sha]
+            if unpinned:
+                raise ValueError(f"extrinsic.{unpinned[0]}_sha256 with a URL for extrinsic.{unpinned[0]} (the file is "
+                                 "checked before it is read); only a spec that declares needs_network: true may "
+                                 "leave it out")
         if len(set(self.trained_seeds)) != len(self.trained_seeds):
             raise ValueError(f"trained_seeds: distinct seeds, not {list(self.trained_seeds)}")
         methods = [r.method for r in self.readouts]
