@@ -265,6 +265,23 @@ def _write_folder(tmp: Path, c1: Sentences, c2: Sentences, design: dict) -> None
     (tmp / "README.md").write_text(_readme(design), encoding="utf-8")
 
 
+def _write_atomically(out_dir: Path, write) -> Path:
+    """``write(tmp)`` fills a hidden folder beside ``out_dir``, which then replaces it (:func:`_publish`); on any
+    error nothing is left."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        _publish(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
 def _publish(tmp: Path, out_dir: Path) -> None:
     """``tmp`` renamed to ``out_dir``; a folder already there is moved aside first and removed after (or put
     back if the rename fails)."""
@@ -424,18 +441,7 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
         "targets": targets,
     }
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        _write_folder(tmp, c1, new2, record)
-        _publish(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return _write_atomically(out_dir, lambda tmp: _write_folder(tmp, c1, new2, record))
 
 
 def _make_trajectories(sentences, out_dir: Path, *, design: str, rates: Sequence[float], bands, donor_band,
@@ -502,12 +508,8 @@ def _make_trajectories(sentences, out_dir: Path, *, design: str, rates: Sequence
                   "donor stood (0 in corpus1)",
         "targets": targets,
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+
+    def write(tmp: Path) -> None:
         for k, w in enumerate(written):
             _write_corpus(tmp / f"corpus{k + 1}" / "token" / f"corpus{k + 1}.txt.gz", w)
         names_sorted = sorted(targets)
@@ -529,8 +531,5 @@ def _make_trajectories(sentences, out_dir: Path, *, design: str, rates: Sequence
             f"binary.txt: corpus1 -> corpus2; truth/<i>_<j>/: every other pair. Graded: {record['graded']}. "
             f"Binary: the designed levels differ by >= {binary_threshold:g}. Per target everything is in "
             f"design.json.\n", encoding="utf-8")
-        _publish(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+
+    return _write_atomically(out_dir, write)
