@@ -12,6 +12,7 @@
     chronolingua verify [--quick]                     # every finished stage against its success marker
     chronolingua clean [--dry-run]                    # stale temporary folders of killed runs
     chronolingua prune [--dry-run]                    # stage folders superseded by a newer identity
+    chronolingua report [--open] [--profile smoke]    # the run report (outputs/report/index.html) from complete stages
 
 A store is a folder, an fsspec URL (s3://...) or, for list and download, an
 http(s):// base URL; the default is $CHRONOLINGUA_STORE or [pipeline] store.
@@ -239,6 +240,21 @@ def _prune(ns) -> int:
     return 0
 
 
+def _report(ns) -> int:
+    from .dag.report import build_report
+
+    res = build_report(ns.profile, ns.online, to=ns.to)
+    d = res.as_dict()
+    index = res.report_dir.resolve() / "index.html"
+    print(f"{index}: {d['pages_written']} stage page(s) written, {d['pages_kept']} kept, {d['pages_removed']} "
+          f"removed, in {d['seconds']:.2f} s; {d['bytes'] / 2**20:.1f} MiB on disk")
+    if ns.open:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
+    return 0
+
+
 def _spec_name(source: str) -> str:
     import re
 
@@ -443,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profiles", nargs="*", help="profiles whose current outputs are kept (default: all)")
     p.add_argument("--online", action="store_true")
     p.set_defaults(func=_prune)
+    p = sub.add_parser("report", help="write the run report (a static site, outputs/report/) from complete stages")
+    p.add_argument("--profile", default="full", help="the specs' profile whose stages are shown (default full)")
+    p.add_argument("--online", action="store_true", help="also specs that declare needs_network: true")
+    p.add_argument("--to", help="another folder for the site (default <outputs>/report)")
+    p.add_argument("--open", action="store_true", help="open the front page in a web browser")
+    p.set_defaults(func=_report)
     ns = parser.parse_args(argv)
     from .errors import PipelineError
 

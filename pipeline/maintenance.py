@@ -86,7 +86,8 @@ def _stage_dirs(outputs: Path) -> Iterator[Path]:
     if not outputs.is_dir():
         return
     for d in sorted(outputs.iterdir()):
-        if d.is_dir() and not d.name.startswith("."):  # .work and other hidden state are never touched
+        # .work and other hidden state are never touched, nor the run report (outputs/report/, not a stage)
+        if d.is_dir() and not d.name.startswith(".") and d.name != "report":
             yield d
 
 

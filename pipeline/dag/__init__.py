@@ -5,11 +5,12 @@ from .diachronic import (ChangeEvaluation, CompassModel, DiachronicReport, GoldD
                          SliceModel, Word2VecSlice)
 from .multilingual import AlignedVectors, FastTextVectors
 from .ops import PublishArtifacts, RebuildAll
+from .report import Report
 from .specialization import SpecializedModel
 from .static import StaticComparison, StaticCorpus, StaticVectors, TrainedVectors
 from .transfer import PretrainedModel, TransferModel
 
 __all__ = ["StageTarget", "StageTask", "pipeline", "stage_target", "Demo", "ChangeEvaluation", "GoldData",
            "CompassModel", "DiachronicReport", "PreparedCorpus", "SliceModel", "Word2VecSlice", "ProcrustesSlice", "AlignedVectors", "FastTextVectors",
-           "PublishArtifacts", "RebuildAll", "SpecializedModel", "PretrainedModel", "TransferModel",
+           "PublishArtifacts", "RebuildAll", "Report", "SpecializedModel", "PretrainedModel", "TransferModel",
            "StaticComparison", "StaticCorpus", "StaticVectors", "TrainedVectors"]

@@ -276,8 +276,8 @@ class DiachronicReport(_SpecParams, StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
     method = luigi.Parameter(default="", description="cade or procrustes (default: the spec's method)")
 
-    version = 2  # 2: report.stopwords filters the top list, stability and plots; change.parquet's `stopword`
-    # and `euclidean_distance` columns
+    version = 3  # 2: report.stopwords filters the top list, stability and plots; change.parquet's `stopword`
+    # and `euclidean_distance` columns; 3: trajectory plots with labels laid out by adjustText
 
     @property
     def method_name(self) -> str:

@@ -132,7 +132,10 @@ class RebuildAll(luigi.WrapperTask):
     def requires(self):
         invalid: list = []
         tasks, _ = spec_tasks(self.profile, self.online, invalid=invalid)
-        return tasks + [InvalidSpec(kind=k, name=n, profile=self.profile, error=e) for k, n, e in invalid]
+        from .report import Report  # the run report, written after every spec (it requires them)
+
+        return tasks + [InvalidSpec(kind=k, name=n, profile=self.profile, error=e) for k, n, e in invalid] + \
+            [Report(profile=self.profile, online=self.online)]
 
 
 # --------------------------------------------------------------------------------------------- publishing

@@ -1,6 +1,7 @@
 """Figures for semantic change: PNG files drawn with matplotlib's Agg backend (no display needed).
 
-* :func:`plot_trajectory` -- one word's path through the slices among its neighbours.
+* :func:`plot_trajectory` -- one word's path through the slices among its neighbours (labels laid out
+  without overlap by adjustText, :func:`place_labels`).
 * :func:`plot_top_changed` -- the most changed words of a change table.
 * :func:`plot_slice_stats` -- tokens and types per slice.
 """
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
     from gensim.models import KeyedVectors
 
-__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats"]
+__all__ = ["plot_trajectory", "plot_top_changed", "plot_slice_stats", "place_labels", "label_overlaps"]
 
 
 def _pca_2d(points: np.ndarray) -> np.ndarray:
@@ -41,8 +42,9 @@ def plot_trajectory(
     The slices must share one space (CADE, or aligned). Points are unit vectors
     projected to 2-D by PCA over the word's vectors and its neighbours'
     vectors; each neighbour is drawn once, at its vector in the first slice
-    where it is a neighbour, coloured and labelled with that slice. Arrows
-    follow the word through the slices in the given order.
+    where it is a neighbour, coloured as that slice (the legend names the
+    colours). Arrows follow the word through the slices in the given order.
+    Labels are moved apart until none overlaps another (:func:`place_labels`).
     """
     import numpy as np
 
@@ -70,25 +72,42 @@ def plot_trajectory(
     else:  # many slices: an ordered scale reads as time
         cmap = plt.get_cmap("viridis")
         colours = {name: cmap(i / (len(present) - 1) * 0.8) for i, name in enumerate(present)}
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig, ax = plt.subplots(figsize=(9, 7.5))
+    texts = []
     for (neighbour, (name, _)), (x, y) in zip(neighbours.items(), nb_xy):
         ax.scatter(x, y, s=18, color=colours[name], alpha=0.6)
-        ax.annotate(f"{neighbour} ({name})", (x, y), xytext=(3, 3), textcoords="offset points",
-                    fontsize=8, color=colours[name], alpha=0.9)
+        # the colour names the slice (see the legend): a bare word keeps labels short enough to place apart
+        texts.append(ax.text(x, y, neighbour, fontsize=8, color=colours[name], alpha=0.95))
     for i in range(1, len(present)):
         ax.annotate("", xy=word_xy[i], xytext=word_xy[i - 1],
                     arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.6, shrinkA=6, shrinkB=6))
     for name, (x, y) in zip(present, word_xy):
         ax.scatter(x, y, s=70, color=colours[name], edgecolor="black", zorder=3, label=name)
-        ax.annotate(f"{word} ({name})", (x, y), xytext=(5, -12), textcoords="offset points",
-                    fontsize=10, fontweight="bold", zorder=4)
+        texts.append(ax.text(x, y, f"{word} ({name})", fontsize=10, fontweight="bold", zorder=4))
     ax.set_title(f"'{word}' across {len(present)} slices with its {k} nearest neighbours in each")
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
-    ax.legend(title="slice", fontsize=8, title_fontsize=9, loc="best")
+    ax.legend(title="slice (neighbour colour)", fontsize=8, title_fontsize=9, loc="best")
     ax.margins(0.12)
     ax.grid(alpha=0.2)
+    place_labels(ax, texts, coords[:, 0], coords[:, 1])
     return _save(fig, path)
+
+
+def place_labels(ax, texts, x, y) -> None:
+    """Move ``texts`` apart so that no two labels overlap and none covers a point (``x``, ``y``), with a thin
+    line from a moved label to its point: adjustText's iterative repulsion (at most 200 rounds)."""
+    from adjustText import adjust_text
+
+    adjust_text(texts, x=list(map(float, x)), y=list(map(float, y)), ax=ax, iter_lim=200, ensure_inside_axes=True,
+                expand=(1.15, 1.3), arrowprops=dict(arrowstyle="-", color="0.55", lw=0.5))
+
+
+def label_overlaps(fig, texts) -> int:
+    """How many pairs of ``texts`` overlap on the drawn figure (display coordinates)."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    return sum(boxes[i].overlaps(boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
 
 
 def plot_top_changed(

@@ -1,0 +1,93 @@
+"""HTML pieces of the run report: every value that comes from a stage goes through :func:`esc` or :func:`fmt`.
+
+>>> esc("<script>alert(1)</script>")
+'&lt;script&gt;alert(1)&lt;/script&gt;'
+>>> fmt(None)
+'<span class="missing">missing</span>'
+>>> fmt(0.123456), fmt(12345), fmt(True), fmt([0.3456137766, 0.88])
+('0.1235', '12,345', 'yes', '[0.3456, 0.8800]')
+>>> table(["word"], [[fmt("<b>")]])
+'<table><tr><th>word</th></tr><tr><td>&lt;b&gt;</td></tr></table>'
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Iterable, Sequence
+
+MISSING = '<span class="missing">missing</span>'
+
+
+def esc(value: Any) -> str:
+    """``value`` as HTML text (quotes too, so it is safe inside an attribute)."""
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: Any) -> str:
+    """A metric value as HTML: "missing" for None / NaN, four decimals for floats, thousands for ints."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, (list, tuple)):
+        if value and all(is_num(v) or v is None for v in value):
+            return "[" + ", ".join(fmt(v) for v in value) + "]"
+        return esc(", ".join(str(v) for v in value))
+    if isinstance(value, dict):
+        return esc(", ".join(f"{k}: {v}" for k, v in value.items()))
+    return esc(value)
+
+
+def is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool] | None = None,
+          cls: str = "") -> str:
+    """A table of already-escaped cells (``headers`` are escaped here)."""
+    out = [f'<table{f" class={chr(34)}{esc(cls)}{chr(34)}" if cls else ""}><tr>']
+    out += [f"<th>{esc(h)}</th>" for h in headers]
+    out.append("</tr>")
+    for row in rows:
+        out.append("<tr>")
+        for i, c in enumerate(row):
+            num = numeric is not None and i < len(numeric) and numeric[i]
+            out.append(f'<td class="num">{c}</td>' if num else f"<td>{c}</td>")
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def metric_table(metrics: dict, keys: Sequence[str] | None = None) -> str:
+    """Two columns, key and value; ``keys`` lists the keys wanted (a key the stage lacks shows "missing")."""
+    keys = list(metrics) if keys is None else list(keys)
+    return table(["metric", "value"], [[f"<code>{esc(k)}</code>", fmt(metrics.get(k))] for k in keys],
+                 numeric=[False, True])
+
+
+def cards(items: Sequence[tuple[str, Any]]) -> str:
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="v">{fmt(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in items
+    ) + "</div>"
+
+
+def status_badge(status: str) -> str:
+    word = status.split(":", 1)[0].strip()
+    return f'<span class="status-{esc(word.replace(" ", "-"))}">{esc(status)}</span>'
+
+
+def page(title: str, body: str, *, root: str, scripts: Sequence[str] = (), inline: str = "") -> str:
+    """A whole page; ``root`` is the relative path from the page to the report folder ("" or "../../")."""
+    tags = "".join(f'<script src="{esc(s)}"></script>' for s in scripts)
+    run = f"<script>{inline}</script>" if inline else ""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title>"
+            f'<link rel="stylesheet" href="{root}assets/report.css">{tags}</head><body>'
+            f'<header class="top"><a class="brand" href="{root}index.html">chronolingua run report</a>'
+            f'<a href="{root}index.html">stages</a><a href="{root}artifacts.html">published artifacts</a></header>'
+            f"<main>{body}</main>{run}</body></html>\n")
