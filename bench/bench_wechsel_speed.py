@@ -29,6 +29,17 @@ import numpy as np
 from common import save_result  # sets sys.path to the repository
 
 
+def synthetic_set(n: int = 50_000, dim: int = 300, model_dim: int = 768, seed: int = 0):
+    """The declared set: source and target static vectors (n x dim, Gaussian, 1% of target rows all-zero)
+    and a source model matrix (n x model_dim)."""
+    rng = np.random.default_rng(seed)
+    src = rng.standard_normal((n, dim), dtype=np.float32)
+    tgt = rng.standard_normal((n, dim), dtype=np.float32)
+    tgt[rng.choice(n, n // 100, replace=False)] = 0
+    E = rng.standard_normal((n, model_dim), dtype=np.float32)
+    return src, tgt, E
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50_000)
@@ -43,12 +54,8 @@ def main() -> None:
     from pipeline.transfer.embeddings import create_target_embeddings
     from pipeline.transfer.reference import VocabTokenizer, reference_create_target_embeddings
 
-    rng = np.random.default_rng(0)
     n, d = args.n, args.dim
-    src = rng.standard_normal((n, d), dtype=np.float32)
-    tgt = rng.standard_normal((n, d), dtype=np.float32)
-    tgt[rng.choice(n, n // 100, replace=False)] = 0
-    E = rng.standard_normal((n, args.model_dim), dtype=np.float32)
+    src, tgt, E = synthetic_set(n, d, args.model_dim)
     src_u = src / np.linalg.norm(src, axis=1, keepdims=True)
     tgt_u = tgt / (np.linalg.norm(tgt, axis=1, keepdims=True) + 1e-30)
     result = {"n_source": n, "n_target": n, "dim": d, "model_dim": args.model_dim, "k": 10,
