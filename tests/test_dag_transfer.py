@@ -219,3 +219,72 @@ def test_online_swahili_spec_against_loopback_fixtures(tmp_path, monkeypatch):
                 "/ft/cc.en.300.bin.gz", "/ft/cc.sw.300.bin.gz"} <= fetched
     finally:
         server.close()
+
+
+SWAHILI_LINES = [
+    "Habari za asubuhi rafiki yangu, leo tunakwenda sokoni kununua matunda na mboga.",
+    "Watoto wanacheza mpira uwanjani baada ya shule na walimu wanawaangalia kwa furaha.",
+    "Mvua kubwa ilinyesha jana usiku na mto ukajaa maji mengi sana karibu na kijiji.",
+    "Serikali imetangaza mpango mpya wa elimu kwa shule za msingi na sekondari nchini.",
+    "Mama anapika chakula kitamu jikoni: wali, maharagwe na samaki wa kukaanga.",
+    "Tulisafiri kwa basi kutoka Dar es Salaam hadi Arusha kwa saa kumi na mbili.",
+]
+
+
+@pytest.mark.parametrize("spec_name,hub_path,family", [("sw_qwen", "Qwen/Qwen2.5-0.5B", "qwen2"),
+                                                       ("sw_smollm", "HuggingFaceTB/SmolLM2-360M", "llama3")])
+def test_online_decoder_specs_against_loopback_fixtures(tmp_path, monkeypatch, spec_name, hub_path, family):
+    """tasks/transfer/sw_qwen.yaml and sw_smollm.yaml as shipped (FOCUS, extend / replace), the hub and CC-100
+    pointed at a loopback server: a tiny decoder of the family (Qwen2 with padding rows past its tokenizer,
+    as Qwen2.5's matrix has) and a .txt.xz of Swahili."""
+    import lzma
+
+    import yaml
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from test_transfer import StaticServer
+    from tinymodels import tiny_decoder
+
+    repo = Path(__file__).resolve().parents[1]
+    served = tmp_path / "www"
+    hub = served / hub_path / "resolve" / "main"
+    tiny_decoder(family, hub, real=False, pad_rows=13 if family == "qwen2" else 0)
+    src_tok = AutoTokenizer.from_pretrained(hub)
+    (served / "cc100").mkdir(parents=True)
+    with lzma.open(served / "cc100" / "sw.txt.xz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(SWAHILI_LINES * 30) + "\n")
+    server = StaticServer(served)
+    try:
+        root = tmp_path / "proj"
+        (root / "tasks" / "transfer").mkdir(parents=True)
+        tr = yaml.safe_load((repo / "tasks" / "transfer" / f"{spec_name}.yaml").read_text())
+        assert tr["needs_network"] and tr["source_model"]["model"] == hub_path and tr["init"] == "focus"
+        assert tr["target"]["url"].startswith("https://data.statmt.org/")
+        tr["target"]["url"] = f"{server.url}/cc100/sw.txt.xz"
+        tr["tokenizer"]["vocab_size"] = 400
+        tr["focus"].update({"device": "cpu", "dim": 16, "min_count": 2})
+        tr["pretraining"] = {"steps": 2, "batch_size": 2, "seq_len": 32, "checkpoint_every": 1, "device": "cpu"}
+        (root / "tasks" / "transfer" / f"{spec_name}.yaml").write_text(yaml.safe_dump(tr))
+        monkeypatch.setenv("CHRONOLINGUA_HOME", str(root))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        res = build(PretrainedModel(lang=spec_name))
+        assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+        name = hub_path.split("/")[1].lower()
+        tr_out = next((root / "outputs" / "transfer").glob(f"{name}-to-sw-*"))
+        metrics = json.loads((tr_out / "metrics.json").read_text())
+        assert metrics["init"] == "focus" and metrics["objective"] == "clm" and metrics["focus_combined"] > 0
+        out = next((root / "outputs" / "pretrain").glob(f"{name}-to-sw-*"))
+        tok = AutoTokenizer.from_pretrained(out / "model")
+        model = AutoModelForCausalLM.from_pretrained(out / "model")
+        assert tok.chat_template == src_tok.chat_template
+        if tr["vocabulary"] == "extend":  # Qwen2.5: every source id kept, new tokens from the first free id
+            assert all(tok.get_vocab()[t] == i for t, i in src_tok.get_vocab().items())
+            assert model.config.vocab_size == max(len(tok), len(src_tok) + 13) and len(tok) > len(src_tok)
+        else:
+            assert model.config.vocab_size == len(tok) <= 400
+        assert bool(model.config.tie_word_embeddings) == (family == "qwen2")
+        assert json.loads((out / "metrics.json").read_text())["objective"] == "clm"
+        assert_metric_names(root / "outputs", "transfer", "pretrain")
+        assert {f"/{hub_path}/resolve/main/config.json", "/cc100/sw.txt.xz"} <= set(server.paths)
+    finally:
+        server.close()

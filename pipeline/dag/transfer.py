@@ -59,28 +59,30 @@ class _TransferParams:
 
 
 class TransferModel(_TransferParams, StageTask):
-    """A source model given a new tokenizer and WECHSEL-initialised embeddings for the target language."""
+    """A source model given a new tokenizer (or its own, extended) and embeddings initialised for the target
+    language by WECHSEL, FOCUS or at random (the spec's ``init`` and ``vocabulary``)."""
 
     stage = "transfer"
     version = 1
 
     @property
-    def resources(self):  # the similarity search runs on a GPU with wechsel.device cuda (or auto and one visible)
+    def resources(self):  # the similarity search runs on a GPU with wechsel.device / focus.device cuda (or auto)
         from ..torchutil import gpu_resources
 
-        return gpu_resources(self.spec_obj.wechsel.device)
+        s = self.spec_obj
+        return gpu_resources(s.focus.device if s.init == "focus" else s.wechsel.device)
 
-    def requires(self):
-        return AlignedVectors(lang=self.spec_obj.static_vectors, profile=self.profile)
+    def requires(self):  # only WECHSEL reads aligned static vectors; FOCUS and random need none
+        if self.spec_obj.static_vectors and self.spec_obj.init == "wechsel":
+            return AlignedVectors(lang=self.spec_obj.static_vectors, profile=self.profile)
+        return []
 
     def artifact_name(self) -> str:
         s = self.spec_obj
         return f"{model_name(s.source_model.model)}-to-{s.target.lang}"
 
     def identity_settings(self):
-        s = self.spec_obj
-        return {key: identity_of(getattr(s, key), self.version)
-                for key in ("source_model", "target", "tokenizer", "wechsel", "evaluation")}
+        return self.spec_obj.identity_settings(self.version)
 
     def identity_inputs(self):
         from ..models import model_source_identity
@@ -104,11 +106,15 @@ class TransferModel(_TransferParams, StageTask):
         from ..transfer.stages import AlignedInput, TransferInputs, build_transfer
 
         s = self.spec_obj
-        ml = multilingual_spec(s.static_vectors, self.profile)
-        aligned = AlignedInput(self.input().path, source=ml.source.lang, pivot=ml.pivot.lang,
-                               lowercase=ml.tokenizer.lowercase, spec_name=s.static_vectors)
+        aligned = None
+        if self.requires():
+            ml = multilingual_spec(s.static_vectors, self.profile)
+            aligned = AlignedInput(self.input().path, source=ml.source.lang, pivot=ml.pivot.lang,
+                                   lowercase=ml.tokenizer.lowercase, spec_name=s.static_vectors)
+        digest, _, _ = self._identity()
         inputs = TransferInputs(aligned, corpora=corpora_root(), downloads=_downloads(),
-                                spec_file=_spec_path(self.lang))
+                                spec_file=_spec_path(self.lang),
+                                work_dir=work_dir(self.stage, self.artifact_name(), digest))
         with self.writing({"spec_file": str(_spec_path(self.lang))}) as tmp:
             build_transfer(s, inputs, tmp, threads=stage_threads(), progress=self.progress)
 

@@ -29,19 +29,32 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
         from ..corpora import load_declaration
 
         licences = [f"{n}: {load_declaration(Path(corpora) / n).licence}" for n in t.corpora]
+    init = getattr(spec, "init", "wechsel")
+    vocab = ("the source vocabulary extended with the target tokens it lacks (source ids kept), "
+             if getattr(spec, "vocabulary", "replace") == "extend" else "new tokenizer of the source's kind, ")
+    if init == "wechsel":
+        method = [f"- Static vectors: aligned spec `{spec.static_vectors}` (fastText, Procrustes + CSLS refinement).",
+                  f"- Method: WECHSEL (Minixhofer et al., NAACL 2022), {spec.wechsel.mode} mode, "
+                  f"k = {spec.wechsel.neighbors}, temperature {spec.wechsel.temperature}; {vocab}vocabulary "
+                  f"{info.get('target_vocab')}."]
+    elif init == "focus":
+        method = [f"- Method: FOCUS (Dobler & de Melo, EMNLP 2023): shared tokens copied, the others "
+                  f"sparsemax-weighted combinations of them in a {spec.focus.dim}-d fastText space trained on the "
+                  f"target text; {vocab}vocabulary {info.get('target_vocab')}."]
+    else:
+        method = [f"- Method: random initialisation (N(mean, std) of the source embeddings); {vocab}vocabulary "
+                  f"{info.get('target_vocab')}."]
     lines = [
-        "---", f"language: {t.lang}", "tags: [wechsel, chronolingua]", "---", "",
-        f"# {model_name(spec.source_model.model)} transferred to `{t.lang}` with WECHSEL", "",
+        "---", f"language: {t.lang}", f"tags: [{init}, chronolingua]", "---", "",
+        f"# {model_name(spec.source_model.model)} transferred to `{t.lang}` with "
+        f"{ {'wechsel': 'WECHSEL', 'focus': 'FOCUS', 'random': 'random initialisation'}[init]}", "",
         f"- Source model: `{spec.source_model.model}` (revision `{spec.source_model.revision}`, kind "
         f"{info.get('kind')}, objective {info.get('objective')}); its licence applies to these weights.",
         f"- Target data: {data}" + (f" (held out: {', '.join(t.holdout)})" if t.holdout else "") + ".",
         *(f"  - licence {x}" for x in licences),
-        f"- Static vectors: aligned spec `{spec.static_vectors}` (fastText, Procrustes + CSLS refinement).",
-        f"- Method: WECHSEL (Minixhofer et al., NAACL 2022), {spec.wechsel.mode} mode, k = {spec.wechsel.neighbors}, "
-        f"temperature {spec.wechsel.temperature}; new tokenizer of the source's kind, vocabulary "
-        f"{info.get('target_vocab')}.",
-        f"- Target subwords with source neighbours: {info.get('target_subwords_matched')} of "
-        f"{info.get('target_subwords')}; random fallback: {info.get('target_subwords_fallback')}; special tokens "
+        *method,
+        f"- Target subwords initialised: {info.get('target_subwords_matched')} of "
+        f"{info.get('target_vocab')}; random fallback: {info.get('target_subwords_fallback')}; special tokens "
         f"copied: {info.get('special_tokens_copied')}.",
     ]
     if pretraining:

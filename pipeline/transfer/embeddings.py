@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows"]
+__all__ = ["TargetEmbeddings", "create_target_embeddings", "fallback_rows", "random_target_embeddings"]
 
 
 @dataclass
@@ -190,3 +190,29 @@ def create_target_embeddings(
         copied[t] = True
     return TargetEmbeddings(matrix, neighbours, sims, weights, fallback, copied, seed, tuple(special_pairs),
                             reference_fallback)
+
+
+def random_target_embeddings(source_matrix: np.ndarray, n_target: int, *, seed: int = 1234,
+                             special_pairs: Sequence[tuple[int, int]] = ()) -> TargetEmbeddings:
+    """The baseline initialisation: every target row a seeded N(mean, std) draw of the source matrix's columns,
+    except the ``special_pairs`` (target id, source id) rows, which are copied.
+
+    Its ``transfer`` treats another per-token table (an untied head) the same way.
+
+    >>> import numpy as np
+    >>> E = np.arange(12, dtype="float32").reshape(4, 3)
+    >>> r = random_target_embeddings(E, 6, special_pairs=[(5, 0)])
+    >>> r.matrix.shape, r.matrix[5].tolist(), int(r.fallback.sum())
+    ((6, 3), [0.0, 1.0, 2.0], 5)
+    """
+    import numpy as np
+
+    E = np.asarray(source_matrix)
+    matrix = fallback_rows(E, np.arange(n_target), seed)
+    copied = np.zeros(n_target, dtype=bool)
+    for t, s in special_pairs:
+        matrix[t] = E[s]
+        copied[t] = True
+    return TargetEmbeddings(matrix, np.full((n_target, 1), -1, dtype=np.int64),
+                            np.full((n_target, 1), np.nan, dtype=np.float32), np.zeros((n_target, 1), np.float32),
+                            ~copied, copied, seed, tuple(special_pairs))

@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 __all__ = ["encode_mean", "retrieval_metrics", "parallel_verses", "verse_retrieval", "random_init_baseline"]
 
 
+def _padded_batch(tokenizer, texts, max_length, pad):
+    if not pad:
+        return tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    import torch
+
+    rows = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    width = max((len(r) for r in rows), default=0)
+    pad_id = tokenizer.convert_tokens_to_ids(pad["pad_token"])
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):  # right padding, as the mean over the mask assumes nothing about the side
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    from transformers import BatchEncoding
+
+    return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+
 def encode_mean(model, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128,
                 device: str = "cpu") -> np.ndarray:
     """Unit-length mean of the last hidden states over each text's tokens (padding excluded)."""
@@ -34,10 +52,12 @@ def encode_mean(model, tokenizer, texts: Sequence[str], batch_size: int = 64, ma
     base = getattr(model, "base_model", model)
     base.eval().to(device)
     out = []
+    pad = {}
+    if tokenizer.pad_token is None:  # decoders (Llama, Mistral) have none; the mask keeps padding out anyway
+        pad = {"pad_token": tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)}
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                            max_length=max_length, return_tensors="pt").to(device)
+            enc = _padded_batch(tokenizer, list(texts[start:start + batch_size]), max_length, pad).to(device)
             hidden = base(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
@@ -106,9 +126,10 @@ def verse_retrieval(source_table: str | Path, target_table: str | Path, books: S
     return out
 
 
-def random_init_baseline(model, source_matrix: np.ndarray, n_rows: int, seed: int):
+def random_init_baseline(model, source_matrix: np.ndarray, n_rows: int, seed: int, keep=()):
     """A copy of ``model`` whose input embeddings (``n_rows``) are drawn from N(mean, std) of the source's
-    embedding matrix, seeded: the baseline WECHSEL's initialisation is compared with."""
+    embedding matrix, seeded: the baseline WECHSEL's initialisation is compared with. ``keep``: rows left as
+    ``model`` has them (the source rows of an extended vocabulary)."""
     import copy
 
     import numpy as np
@@ -117,6 +138,9 @@ def random_init_baseline(model, source_matrix: np.ndarray, n_rows: int, seed: in
     rnd = copy.deepcopy(model)
     rand = np.random.default_rng(seed).normal(source_matrix.mean(0), source_matrix.std(0),
                                               (n_rows, source_matrix.shape[1]))
+    keep = np.asarray(list(keep), dtype=np.int64)
+    if len(keep):
+        rand[keep] = model.get_input_embeddings().weight.detach().cpu().numpy()[keep]
     with torch.no_grad():
         rnd.get_input_embeddings().weight.copy_(torch.from_numpy(rand.astype(np.float32)))
     return rnd

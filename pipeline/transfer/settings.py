@@ -19,7 +19,12 @@ from typing import Optional
 from ..spec import runtime_field
 from ..torchutil import DEVICES
 
-__all__ = ["TokenizerTrainSettings", "WechselSettings", "PretrainSettings", "RetrievalSettings"]
+__all__ = ["TokenizerTrainSettings", "WechselSettings", "FocusSettings", "PretrainSettings", "RetrievalSettings",
+           "INITS", "VOCABULARIES"]
+
+#: how the new embedding rows are made (``init`` in a transfer spec) and what the vocabulary becomes (``vocabulary``)
+INITS = ("wechsel", "focus", "random")
+VOCABULARIES = ("replace", "extend")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,24 @@ class WechselSettings:
             raise ValueError("wechsel.neighbors >= 1 and wechsel.temperature > 0")
         if self.device not in DEVICES:
             raise ValueError(f"wechsel.device auto, cpu or cuda, not {self.device!r}")
+
+
+@dataclass(frozen=True)
+class FocusSettings:
+    """FOCUS (Dobler & de Melo 2023): the auxiliary fastText space trained on target text tokenised by the new
+    tokenizer. Read only when ``init: focus``."""
+
+    dim: int = 100                     # deepfocus's defaults (see pipeline.transfer.focus)
+    epochs: int = 3
+    min_count: int = 10
+    seed: int = 1234
+    device: str = runtime_field("cpu")   # cpu | cuda | auto (the similarity search)
+
+    def __post_init__(self):
+        if self.dim < 1 or self.epochs < 1 or self.min_count < 1:
+            raise ValueError("focus.dim, focus.epochs and focus.min_count >= 1")
+        if self.device not in DEVICES:
+            raise ValueError(f"focus.device auto, cpu or cuda, not {self.device!r}")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,14 @@ from typing import Optional
 
 from ..languages import iso_language
 from ..spec import load_spec_of_kind, runtime_field, settings_section
-from .settings import PretrainSettings, RetrievalSettings, TokenizerTrainSettings, WechselSettings
+from .settings import (INITS, VOCABULARIES, FocusSettings, PretrainSettings, RetrievalSettings,
+                       TokenizerTrainSettings, WechselSettings)
 
-__all__ = ["SourceModelSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "RetrievalSpec",
+# the kinds of pipeline.transfer.model.KINDS (that module imports transformers' helpers lazily, but is not
+# read here so that a spec loads with the standard library only)
+_KINDS = ("auto", "roberta", "gpt2", "bert", "xlmr", "llama", "mistral", "qwen2", "gemma")
+
+__all__ = ["SourceModelSpec", "FocusSpec", "TargetSpec", "TokenizerTrainSpec", "WechselSpec", "RetrievalSpec",
            "PretrainingSpec", "TransferSpec", "load_transfer_spec"]
 
 
@@ -36,12 +41,12 @@ class SourceModelSpec:
 
     model: str
     revision: str = "main"
-    kind: str = "auto"        # auto | roberta | gpt2 | bert | xlmr
+    kind: str = "auto"        # auto | roberta | gpt2 | bert | xlmr | llama | mistral | qwen2 | gemma
     objective: str = "auto"   # auto (by kind) | mlm | clm | none
 
     def __post_init__(self):
-        if self.kind not in ("auto", "roberta", "gpt2", "bert", "xlmr"):
-            raise ValueError(f"kind auto, roberta, gpt2, bert or xlmr, not {self.kind!r}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"kind {', '.join(_KINDS)}, not {self.kind!r}")
         if self.objective not in ("auto", "mlm", "clm", "none"):
             raise ValueError(f"objective auto, mlm, clm or none, not {self.objective!r}")
 
@@ -70,20 +75,52 @@ RetrievalSpec = settings_section(RetrievalSettings, "RetrievalSpec", module=__na
                                  enabled=RetrievalSettings.enabled)
 EvaluationSpec = RetrievalSpec  # the old name (the specialization spec's evaluation is WordEvaluationSpec)
 PretrainingSpec = settings_section(PretrainSettings, "PretrainingSpec", module=__name__)
+FocusSpec = settings_section(FocusSettings, "FocusSpec", module=__name__)
 
 
 @dataclass(frozen=True)
 class TransferSpec:
+    """A transfer run. ``init``: how the new rows are made (WECHSEL from ``static_vectors``, FOCUS from an
+    auxiliary fastText space on the target text, or random N(mean, std)); ``vocabulary``: ``replace`` the source
+    vocabulary by the target tokenizer's, or ``extend`` it with the target tokens it lacks (source ids kept).
+    The transfer stage hashes ``init`` and ``vocabulary`` only where they differ from WECHSEL / replace (what
+    every spec meant before the keys existed), and ``focus`` only with ``init: focus``."""
+
     source_model: SourceModelSpec
     target: TargetSpec
-    static_vectors: str                 # tasks/multilingual/<name>.yaml: target language aligned to the source's
+    static_vectors: Optional[str] = None  # tasks/multilingual/<name>.yaml: target language aligned to the source's
     tokenizer: TokenizerTrainSpec = field(default_factory=TokenizerTrainSpec)
     wechsel: WechselSpec = field(default_factory=WechselSpec)
     evaluation: RetrievalSpec = field(default_factory=RetrievalSpec)
     pretraining: PretrainingSpec = field(default_factory=PretrainingSpec)
+    init: str = "wechsel"
+    vocabulary: str = "replace"
+    focus: FocusSpec = field(default_factory=FocusSpec)
     description: str = ""
     needs_network: bool = False
     name: str = ""
+
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise ValueError(f"init {', '.join(INITS)}, not {self.init!r}")
+        if self.vocabulary not in VOCABULARIES:
+            raise ValueError(f"vocabulary {', '.join(VOCABULARIES)}, not {self.vocabulary!r}")
+        if self.init == "wechsel" and not self.static_vectors:
+            raise ValueError("static_vectors (a tasks/multilingual spec) is required with init: wechsel")
+
+    def identity_settings(self, version: int) -> dict:
+        """The transfer stage's settings identity (see the class docstring for what is left out when)."""
+        from ..spec import identity_of
+
+        out = {key: identity_of(getattr(self, key), version)
+               for key in ("source_model", "target", "tokenizer", "wechsel", "evaluation")}
+        if self.init != "wechsel":
+            out["init"] = self.init
+        if self.vocabulary != "replace":
+            out["vocabulary"] = self.vocabulary
+        if self.init == "focus":
+            out["focus"] = identity_of(self.focus, version)
+        return out
 
 
 def load_transfer_spec(path: Path | str, profile: str | None = None) -> TransferSpec:

@@ -60,10 +60,11 @@ class AlignedInput:
 class TransferInputs:
     """What the transfer stage reads: the aligned static vectors, the corpus root and the download cache."""
 
-    aligned: AlignedInput
+    aligned: Optional[AlignedInput]   # None where the spec's init is not WECHSEL
     corpora: Path          # the corpus root: target corpora, evaluation verses, licences
     downloads: Path        # fetched models (``models/``) and target texts
     spec_file: Optional[Path] = None  # the spec, named in error messages
+    work_dir: Optional[Path] = None   # resumable state (FOCUS's auxiliary fastText space)
 
 
 def _retrieval(settings: TransferSpec, corpora: Path, english: tuple, candidates: dict) -> dict:
@@ -74,9 +75,22 @@ def _retrieval(settings: TransferSpec, corpora: Path, english: tuple, candidates
                            ev.books, english, candidates, batch_size=ev.batch_size, max_length=ev.max_length)
 
 
+class _Lines:
+    """The spec's target text as a restartable iterable (FOCUS's fastText reads it more than once)."""
+
+    def __init__(self, settings: TransferSpec, inputs):
+        self.settings, self.inputs = settings, inputs
+
+    def __iter__(self):
+        from .corpus import target_lines
+
+        return iter(target_lines(self.settings.target, self.inputs.corpora, self.inputs.downloads))
+
+
 def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path, *, threads: int = 0,
                    progress: Progress = None) -> dict:
-    """WECHSEL: a tokenizer trained on the target text and embeddings initialised from the aligned space.
+    """A tokenizer trained on the target text and embeddings initialised by the spec's ``init`` (WECHSEL from the
+    aligned space, FOCUS, random), replacing or extending the source vocabulary (``vocabulary``).
 
     Writes the stage folder ``out_dir``; returns its metrics.
     """
@@ -84,7 +98,8 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     import torch
 
     from ..models import resolve_model
-    from . import initialise_target_model, load_source_model, neighbour_sample, train_target_tokenizer
+    from . import initialise_target, load_source_model, neighbour_sample, train_target_tokenizer
+    from .model import check_target_tokenizer
     from .card import model_card
     from .corpus import target_lines
     from .evaluate import random_init_baseline
@@ -94,7 +109,9 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     a = inputs.aligned
     if threads:
         torch.set_num_threads(threads)
-    if a.source != s.target.lang:
+    if s.init == "wechsel" and a is None:
+        raise InputError(inputs.spec_file, "static_vectors (aligned vectors) for init: wechsel", "none given")
+    if a is not None and a.source != s.target.lang:
         raise InputError(inputs.spec_file, f"static_vectors naming a multilingual spec whose source language is "
                          f"'{s.target.lang}'", f"tasks/multilingual/{a.spec_name or s.static_vectors}.yaml maps "
                          f"'{a.source}' into '{a.pivot}'")
@@ -109,29 +126,39 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     _report(progress, 0.05, "training the target tokenizer")
     t0 = time.time()
     target_tok = train_target_tokenizer(source.tokenizer, target_lines(s.target, inputs.corpora, inputs.downloads),
-                                        s.tokenizer.vocab_size, s.tokenizer.min_frequency)
+                                        s.tokenizer.vocab_size, s.tokenizer.min_frequency, kind=source.kind)
     tok_seconds = time.time() - t0
-    for name in (f"{a.pivot}.bin", f"{a.source}.bin"):
-        if s.wechsel.mode == "subword" and not (a.folder / name).is_file():
-            raise InputError(a.folder / name, "a fastText .bin (subword information) for WECHSEL's subword mode",
-                             "missing; give the multilingual spec .bin vectors or use `wechsel: {mode: word}`")
-    wechsel = replace(s.wechsel, lowercase=a.lowercase if s.wechsel.lowercase is None else s.wechsel.lowercase)
-    _report(progress, 0.2, "WECHSEL: subword vectors and neighbours")
+    check_target_tokenizer(target_tok, target_lines(s.target, inputs.corpora, inputs.downloads),
+                           where=inputs.spec_file)
+    spaces, wechsel = None, s.wechsel
+    if s.init == "wechsel":
+        for name in (f"{a.pivot}.bin", f"{a.source}.bin"):
+            if s.wechsel.mode == "subword" and not (a.folder / name).is_file():
+                raise InputError(a.folder / name, "a fastText .bin (subword information) for WECHSEL's subword mode",
+                                 "missing; give the multilingual spec .bin vectors or use `wechsel: {mode: word}`")
+        wechsel = replace(s.wechsel, lowercase=a.lowercase if s.wechsel.lowercase is None else s.wechsel.lowercase)
+        spaces = (aligned_space(a.folder, a.pivot, a.pivot), aligned_space(a.folder, a.source, a.pivot))
+    label = {"wechsel": "WECHSEL", "focus": "FOCUS", "random": "random initialisation"}[s.init]
+    _report(progress, 0.2, f"{label}: the new embeddings")
     t0 = time.time()
-    model, result, info = initialise_target_model(
-        source, target_tok, aligned_space(a.folder, a.pivot, a.pivot), aligned_space(a.folder, a.source, a.pivot),
-        wechsel, progress=lambda f: _report(progress, 0.2 + 0.5 * f, "WECHSEL: neighbours"))
+    work = Path(inputs.work_dir) if inputs.work_dir is not None else out_dir / ".focus"
+    model, target_tok, result, info = initialise_target(
+        source, target_tok, s.init, vocabulary=s.vocabulary, wechsel=wechsel, spaces=spaces, focus=s.focus,
+        texts=_Lines(s, inputs) if s.init == "focus" else None, work_dir=work / "focus", threads=threads or 1,
+        progress=lambda f: _report(progress, 0.2 + 0.5 * f, f"{label}: the new embeddings"))
     info.update({"kind": source.kind, "objective": source.objective,
                  "source_head_newly_initialised": list(source.newly_initialised)})
     metrics = {**{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None},
-               "tokenizer_seconds": round(tok_seconds, 2), "wechsel_seconds": round(time.time() - t0, 2)}
+               "tokenizer_seconds": round(tok_seconds, 2), f"{s.init}_seconds": round(time.time() - t0, 2)}
     if s.evaluation.enabled:
         _report(progress, 0.75, "evaluating: verse retrieval")
         E = english[0].get_input_embeddings().weight.detach().numpy()
-        rnd = random_init_baseline(model, E, len(target_tok), s.wechsel.seed)
-        metrics.update(_retrieval(s, inputs.corpora, english, {"wechsel": (model, target_tok),
-                                                               "random_init": (rnd, target_tok),
-                                                               "english_model": english}))
+        rnd = random_init_baseline(model, E, len(result.matrix), s.wechsel.seed,
+                                   keep=range(info["source_vocab"]) if s.vocabulary == "extend" else ())
+        arms = {"random_init": (rnd, target_tok), "english_model": english}
+        if s.init != "random":
+            arms[s.init] = (model, target_tok)
+        metrics.update(_retrieval(s, inputs.corpora, english, arms))
     out = out_dir / "model"
     model.save_pretrained(out)
     target_tok.save_pretrained(out)
