@@ -91,22 +91,11 @@ def initialise_target_model(source: SourceModel, target_tokenizer, source_space,
     import numpy as np
 
     from .embeddings import create_target_embeddings
-    from .model import special_token_pairs, token_surfaces, transfer_model
+    from .model import special_token_pairs, transfer_model
     from .spec import WechselSpec
-    from .subwords import subword_vectors, subword_vectors_from_words
 
     s = settings if settings is not None else WechselSpec()
-    lowercase = bool(s.lowercase)
-    if s.mode == "subword":
-        S = subword_vectors(token_surfaces(source.tokenizer), source_space, lowercase, s.trained_ngrams_only)
-        T = subword_vectors(token_surfaces(target_tokenizer), target_space, lowercase, s.trained_ngrams_only)
-    elif s.mode == "word":
-        sw, sc, sv = space_words(source_space, s.max_word_vectors)
-        tw, tc, tv = space_words(target_space, s.max_word_vectors)
-        S = subword_vectors_from_words(source.tokenizer, sw, sc, sv)
-        T = subword_vectors_from_words(target_tokenizer, tw, tc, tv)
-    else:
-        raise ValueError(f"mode subword or word, not {s.mode!r}")
+    S, T = _subword_matrices(source, target_tokenizer, (source_space, target_space), s)
     E = source.model.get_input_embeddings().weight.detach().cpu().numpy()
     with_vector = int(np.any(S != 0, axis=1).sum())
     if with_vector == 0:
@@ -222,9 +211,8 @@ def initialise_target(source: SourceModel, target_tokenizer, init: str = "wechse
 
 def _subword_matrices(source, target_tokenizer, spaces, s):
     """WECHSEL's subword vectors of the source and target vocabularies in the aligned space."""
-    from .subwords import subword_vectors, subword_vectors_from_words
-
     from .model import token_surfaces
+    from .subwords import subword_vectors, subword_vectors_from_words
 
     source_space, target_space = spaces
     lowercase = bool(s.lowercase)
