@@ -79,13 +79,16 @@ _LANG_PAIR = r"[a-z]{2,3}-[a-z]{2,3}(?:\.[0-9]+)?"  # ".2": a second BLI set of 
 _METHOD = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
 _BENCHMARK = (rf"(?:{'|'.join(SIMILARITY_SETS)}|analogy_(?:{'|'.join(ANALOGY_SETS)})|bli_{_LANG_PAIR}"
               r"|retrieval|extrinsic_[a-z][a-z0-9]*)")  # extrinsic_<task>: a tagger on frozen vectors
-_MEASURE = (rf"(?:(?:precision_at_[0-9]+|mrr|top1)-{_METHOD}"  # scores of one method (BLI) or one model (retrieval)
-            r"|spearman|accuracy|coverage|n|queries|pairs|pairs_unknown|targets|books|oov_rate|span_f1)")
+# a score's spread over seeds is <measure>_sd (the static comparison's sets trained once per seed)
+_MEASURE = (rf"(?:(?:precision_at_[0-9]+|mrr|top1)(?:_sd)?-{_METHOD}"  # scores of one method (BLI) or one model
+            r"|(?:spearman|accuracy|span_f1)(?:_sd)?|coverage|n|queries|pairs|pairs_unknown|train_pairs|targets|books"
+            r"|oov_rate)")
 # the analogies' mean reciprocal rank of the expected word (the static-vector comparison)
-_ANALOGY_MRR = rf"analogy_(?:{'|'.join(ANALOGY_SETS)})_mrr"
+_ANALOGY_MRR = rf"analogy_(?:{'|'.join(ANALOGY_SETS)})_mrr(?:_sd)?"
 # semantic change against gold (SemEval-2020 subtask 2 graded, subtask 1 binary), per method and measure
-_CHANGE = (rf"(?:graded_(?:spearman(?:_ci_lo|_ci_hi|_sd)?|targets|covered|seeds)"
-           rf"|binary_accuracy(?:_sd)?)(?:-{_METHOD})?")
+_PAIR = r"_corpus[0-9]+_corpus[0-9]+"  # one pair of time periods of a gold with more than two
+_CHANGE = (rf"(?:graded_(?:spearman(?:_ci_lo|_ci_hi|_sd|{_PAIR})?|targets|covered|seeds)"
+           rf"|binary_accuracy(?:_sd|{_PAIR})?)(?:-{_METHOD})?")
 #: every metric name an evaluator makes, with the optional before/after prefix of a stage that measures twice
 METRIC_NAME = re.compile(rf"(?:(?:before|after|delta)_)?{_BENCHMARK}_{_MEASURE}|{_CHANGE}|{_ANALOGY_MRR}")
 

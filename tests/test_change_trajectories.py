@@ -11,7 +11,7 @@ import pytest
 from gensim.test.utils import datapath
 from scipy.stats import spearmanr
 
-from dagutil import assert_failed, build
+from dagutil import assert_failed, build, metric_name_problems
 from pipeline.diachronic.benchmark import make_change_benchmark
 from pipeline.diachronic.gold import read_semeval, target_counts
 from pipeline.errors import InputError
@@ -126,6 +126,7 @@ def test_three_period_gold_through_the_dag(three, tmp_path, monkeypatch):
         spearmanr([scores[w] for w in words], [truth[w] for w in words]).statistic, abs=1e-12)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["graded_spearman_corpus2_corpus3-procrustes_euclidean"] == pairs["corpus2-corpus3"]["graded_spearman"]
+    assert not metric_name_problems(metrics), metric_name_problems(metrics)
     assert "corpus2-corpus3" in (out / "summary.md").read_text()
     assert (out / "plots" / "graded_spearman_pairs.png").stat().st_size > 1000
 

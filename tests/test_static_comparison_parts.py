@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from dagutil import metric_name_problems
 from pipeline.errors import InputError
 from pipeline.multilingual.dictionaries import write_pair_file
 from pipeline.static.bli import CounterpartBli, read_counterpart
@@ -101,6 +102,8 @@ def test_the_comparison_scores_every_set_against_the_counterpart_and_lists_the_s
     p1 = dict(zip(table["set"], table["bli_en-es_precision_at_1-csls_knn_10"]))
     assert p1["isolation.L2"] > 0.9 and p1["specialized.isolation.L2"] < 0.1
     assert metrics["sets"]["isolation.L2"]["bli_en-es_queries"] == 100
+    for name, m in metrics["sets"].items():  # the README's metric-name scheme, BLI's train_pairs included
+        assert not metric_name_problems(m), (name, metric_name_problems(m))
 
 
 def test_a_specialized_method_must_be_one_of_the_read_outs(tmp_path):
@@ -127,6 +130,7 @@ def test_seed_rows_fold_into_mean_and_sample_spread():
     assert ft["simlex999_spearman"] == pytest.approx(0.4)
     assert ft["simlex999_spearman_sd"] == pytest.approx(np.std([0.2, 0.3, 0.7], ddof=1))
     assert out.row(0, named=True)["simlex999_spearman_sd"] is None and ft["simlex999_n"] == 10
+    assert not metric_name_problems({k: v for k, v in ft.items() if k not in ("set", "vocabulary", "seeds")})
 
 
 def test_each_seed_trains_its_own_vectors_and_the_comparison_reads_them_all(tmp_path):

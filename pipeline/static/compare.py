@@ -40,10 +40,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["shared_vocabulary", "restrict_vectors", "analogy_ranks", "compare_vector_sets", "write_comparison",
-           "comparison_metrics", "set_slug", "SCORE_COLUMNS"]
+           "comparison_metrics", "set_slug", "sd_name", "SCORE_COLUMNS"]
 
 #: the headline columns drawn in the plot, when present
 SCORE_COLUMNS = ("analogy_google_accuracy", "analogy_google_mrr", "simlex999_spearman", "wordsim353_spearman")
+
+
+def sd_name(metric: str) -> str:
+    """The name of a metric's spread over seeds: ``_sd`` after the measure, before any ``-<method>``.
+
+    >>> sd_name("simlex999_spearman"), sd_name("bli_en-es_precision_at_1-csls_knn_10")
+    ('simlex999_spearman_sd', 'bli_en-es_precision_at_1_sd-csls_knn_10')
+    """
+    if metric.startswith("bli_"):
+        head, _, method = metric.rpartition("-")
+        if head.count("-") == 1:  # the language pair's dash is left: the last one was the method's
+            return f"{head}_sd-{method}"
+    return f"{metric}_sd"
 
 
 def set_slug(name: str) -> str:
@@ -225,7 +238,7 @@ def _plot(table: "pl.DataFrame", path: Path) -> Path:
     x = np.arange(len(cols))
     for i, row in enumerate(table.iter_rows(named=True)):
         values = [np.nan if row[c] is None else row[c] for c in cols]
-        sd = [np.nan if row.get(f"{c}_sd") is None else row[f"{c}_sd"] for c in cols]  # over seeds, if any
+        sd = [np.nan if row.get(sd_name(c)) is None else row[sd_name(c)] for c in cols]  # over seeds, if any
         ax.bar(x + i * width, values, width, label=row["set"],
                yerr=None if np.all(np.isnan(sd)) else np.nan_to_num(sd), capsize=2)
     ax.set_xticks(x + width * (len(table) - 1) / 2, [c.replace("_", "\n", 1) for c in cols], fontsize=8)

@@ -100,11 +100,12 @@ def load_sets(folders: Mapping[str, str | Path]) -> dict:
 
 def seed_means(table: "pl.DataFrame") -> "pl.DataFrame":
     """Rows named ``<set>.s<seed>`` folded into one row ``<set>`` per set: each metric's mean over the seeds,
-    ``seeds`` (how many) and ``<metric>_sd`` (sample standard deviation) for the headline metrics; other rows
+    ``seeds`` (how many) and :func:`.compare.sd_name` (``<metric>_sd``: sample standard deviation) for the
+    headline metrics; other rows
     are kept as they are (``seeds`` 1), in the order of their first row."""
     import polars as pl
 
-    from .compare import SCORE_COLUMNS
+    from .compare import SCORE_COLUMNS, sd_name
 
     names = table["set"].to_list()
     groups: dict[str, list[int]] = {}
@@ -128,11 +129,11 @@ def seed_means(table: "pl.DataFrame") -> "pl.DataFrame":
             values = [v for v in part[c].to_list() if v is not None]
             if len(idx) > 1 and len(values) == len(idx):
                 mean = sum(values) / len(values)
-                row[f"{c}_sd"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+                row[sd_name(c)] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
             else:
-                row[f"{c}_sd"] = None
+                row[sd_name(c)] = None
         rows.append(row)
-    columns = ["set", "vocabulary", "seeds", *metric_cols, *(f"{c}_sd" for c in spread)]
+    columns = ["set", "vocabulary", "seeds", *metric_cols, *(sd_name(c) for c in spread)]
     return pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], infer_schema_length=None)
 
 
@@ -233,7 +234,7 @@ def build_comparison(spec: "StaticSpec", folders: Mapping[str, str | Path], corp
     if len(by_seed) > len(table):  # the per-seed rows the means were made of
         by_seed.write_parquet(out_dir / "comparison_seeds.parquet")
     write_comparison(table, out_dir)
-    per_set = {row["set"]: {k: v for k, v in row.items() if k not in ("set", "vocabulary", "seeds")}
+    per_set = {row["set"]: {k: v for k, v in row.items() if k not in ("set", "vocabulary")}
                for row in table.iter_rows(named=True)}
     metrics = {"vocabulary_n": int(table["vocabulary"][0]), "sets": per_set}
     write_json(out_dir / "metrics.json", metrics)
