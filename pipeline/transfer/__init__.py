@@ -87,29 +87,11 @@ def initialise_target_model(source: SourceModel, target_tokenizer, source_space,
     target's, both mapped into one space. ``settings``: mode, neighbours,
     temperature, seed, ... (:class:`~.spec.WechselSpec`; ``lowercase`` None
     means False). The source model is changed in place. No ``settings``: WECHSEL's defaults.
+    :func:`initialise_target` with ``init="wechsel"`` and ``vocabulary="replace"``.
     """
-    import numpy as np
-
-    from .embeddings import create_target_embeddings
-    from .model import special_token_pairs, transfer_model
-    from .spec import WechselSpec
-
-    s = settings if settings is not None else WechselSpec()
-    S, T = _subword_matrices(source, target_tokenizer, (source_space, target_space), s)
-    E = source.model.get_input_embeddings().weight.detach().cpu().numpy()
-    with_vector = int(np.any(S != 0, axis=1).sum())
-    if with_vector == 0:
-        raise ValueError("no source subword has a vector in the static space")
-    pairs = special_token_pairs(source.tokenizer, target_tokenizer)
-    result = create_target_embeddings(S, T, E, neighbors=min(s.neighbors, with_vector), temperature=s.temperature,
-                                      seed=s.seed, special_pairs=pairs, device=s.device, progress=progress)
-    info = transfer_model(source.model, target_tokenizer, result)
-    info.update({"mode": s.mode, "neighbors": s.neighbors, "temperature": s.temperature,
-                 "target_subwords": int(len(T)), "target_subwords_matched": result.n_matched,
-                 "target_subwords_fallback": int(result.fallback.sum()),
-                 "special_tokens_copied": len(pairs),
-                 "source_subwords": int(len(S)), "source_subwords_with_vector": with_vector})
-    return source.model, result, info
+    model, _, result, info = initialise_target(source, target_tokenizer, "wechsel", wechsel=settings,
+                                               spaces=(source_space, target_space), progress=progress)
+    return model, result, info
 
 
 def _padded(rows, n: int):
