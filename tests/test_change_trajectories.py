@@ -129,6 +129,9 @@ def test_three_period_gold_through_the_dag(three, tmp_path, monkeypatch):
     assert not metric_name_problems(metrics), metric_name_problems(metrics)
     assert "corpus2-corpus3" in (out / "summary.md").read_text()
     assert (out / "plots" / "graded_spearman_pairs.png").stat().st_size > 1000
+    # each target's score against its gold: a scatter per pair, and a panel per target across the pairs
+    assert (out / "plots" / "score_vs_gold.png").stat().st_size > 1000
+    assert (out / "plots" / "target_trajectories.png").stat().st_size > 1000
 
 
 def test_a_gold_with_other_than_the_declared_number_of_corpora_is_refused(three, tmp_path, monkeypatch, caplog):
@@ -145,3 +148,22 @@ def test_a_gold_with_other_than_the_declared_number_of_corpora_is_refused(three,
     assert_failed(build(task), caplog, "GoldData", f"{three}: expected gold with 2 corpora (gold.slices); "
                   "3: corpus1, corpus2, corpus3")
     assert not task.output().path.exists() and not list(task.output().path.parent.glob(".tmp-*"))
+
+
+def test_scores_are_drawn_on_the_gold_scale_by_the_least_squares_line(three, tmp_path):
+    from pipeline.diachronic.evaluate import _fit_to_gold, plot_targets_against_gold, score_reports
+    from pipeline.diachronic.settings import ChangeEvaluationSettings
+
+    gold = [0.0, 0.1, 0.4, 0.8]
+    slope, intercept = _fit_to_gold([2 * g + 1 for g in gold], gold)  # score = 2 gold + 1
+    assert (slope, intercept) == (pytest.approx(0.5), pytest.approx(-0.5))
+    assert _fit_to_gold([3.0, 3.0], [0.0, 1.0]) == (1.0, 0.0)  # a constant score has no line
+    g = read_semeval(three)
+    path = tmp_path / "change.parquet"
+    _table(g).write_parquet(path)
+    settings = ChangeEvaluationSettings(methods=("cade",), measures=("cosine_distance",), bootstrap=20)
+    evaluation, _, trajectories = score_reports(settings, g, {"cade": path}, kind="token")
+    written = plot_targets_against_gold(evaluation, trajectories, tmp_path / "s.png", tmp_path / "t.png")
+    assert written == ["s.png", "t.png"] and (tmp_path / "t.png").stat().st_size > 1000
+    two = trajectories.filter((pl.col("slice_a") == "corpus1") & (pl.col("slice_b") == "corpus2"))
+    assert plot_targets_against_gold(evaluation, two, tmp_path / "s2.png", tmp_path / "t2.png") == ["s2.png"]

@@ -391,7 +391,7 @@ class ChangeEvaluation(_SpecParams, StageTask):
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
 
     stage = "change-eval"
-    version = 1
+    version = 2  # 2: plots/score_vs_gold.png and (more than two time periods) plots/target_trajectories.png
 
     def requires(self):
         s = self.spec_obj

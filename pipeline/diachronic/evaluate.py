@@ -213,6 +213,92 @@ def plot_pairs(evaluation: Mapping, path: Path) -> bool:
     return True
 
 
+def _fit_to_gold(scores, gold):
+    """The least-squares line taking scores onto the gold's scale (slope, intercept); (1, 0) when it is undefined."""
+    import numpy as np
+
+    x, y = np.asarray(scores, float), np.asarray(gold, float)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return 1.0, 0.0
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def plot_targets_against_gold(evaluation: Mapping, trajectories, path_scatter: Path, path_targets: Path,
+                              *, max_targets: int = 48) -> list[str]:
+    """Each target's score against its gold, for the recommended method and measure.
+
+    ``path_scatter``: one panel per pair of time periods the gold judges, a dot per target (score against gold),
+    the pair's Spearman in the title. ``path_targets`` (only with more than two time periods): one small panel
+    per target, its gold for each pair of time periods beside its score, the score put on the gold's scale by
+    one least-squares line over every target and pair (a Spearman evaluation ignores that scale; the line only
+    lets both be drawn on one axis). Targets are ordered by their largest gold change. Returns the names of
+    the files written.
+    """
+    import numpy as np
+    import polars as pl
+    from scipy.stats import spearmanr
+
+    from ..figures import pyplot
+
+    best = evaluation["recommended"]
+    m = evaluation["methods"].get(best) or {}
+    method, measure = m.get("method"), m.get("measure")
+    sub = trajectories.filter((pl.col("method") == method) & (pl.col("measure") == measure)
+                              & pl.col("gold").is_not_null() & pl.col("score").is_not_null())
+    if sub.height == 0:
+        return []
+    pairs = list(dict.fromkeys(zip(sub["slice_a"].to_list(), sub["slice_b"].to_list())))
+    plt = pyplot()
+    written = []
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.4 * len(pairs) + 0.6, 3.4), squeeze=False)
+    for ax, (a, b) in zip(axes[0], pairs):
+        part = sub.filter((pl.col("slice_a") == a) & (pl.col("slice_b") == b))
+        x, y = part["score"].to_numpy(), part["gold"].to_numpy()
+        rho = spearmanr(x, y).statistic if len(x) > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+        ax.scatter(y, x, s=14, color="tab:blue", alpha=0.8)
+        ax.set_xlabel(f"gold graded change, {a} -> {b}")
+        ax.set_title(f"{a} -> {b}: Spearman {rho:.3f}", fontsize=9)
+    axes[0][0].set_ylabel(f"{measure} ({method}, mean over seeds)")
+    fig.suptitle(f"Every target's score against its gold ({best})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path_scatter, dpi=120)
+    plt.close(fig)
+    written.append(Path(path_scatter).name)
+    if len(pairs) < 2:
+        return written
+    slope, intercept = _fit_to_gold(sub["score"].to_list(), sub["gold"].to_list())
+    by_target: dict[str, dict] = {}
+    for t, a, b, score, g in sub.select(["target", "slice_a", "slice_b", "score", "gold"]).iter_rows():
+        by_target.setdefault(t, {})[(a, b)] = (score * slope + intercept, g)
+    order = sorted(by_target, key=lambda t: (-max(v[1] for v in by_target[t].values()), t))[:max_targets]
+    cols = min(8, len(order))
+    rows = -(-len(order) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 0.4, 1.7 * rows + 0.9), squeeze=False, sharey=True)
+    xs = np.arange(len(pairs))
+    labels = [f"{a[-1]}-{b[-1]}" if a[-1].isdigit() and b[-1].isdigit() else f"{a}-{b}" for a, b in pairs]
+    for ax in axes.flat[len(order):]:
+        ax.axis("off")
+    for ax, t in zip(axes.flat, order):
+        v = by_target[t]
+        ax.plot(xs, [v.get(p, (np.nan, np.nan))[1] for p in pairs], "o-", color="black", lw=1.2, ms=3,
+                label="gold")
+        ax.plot(xs, [v.get(p, (np.nan, np.nan))[0] for p in pairs], "s--", color="tab:red", lw=1, ms=3,
+                label="score (fitted)")
+        ax.set_title(t, fontsize=8)
+        ax.set_xticks(xs, labels, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    axes.flat[0].legend(fontsize=6, loc="upper left")
+    fig.suptitle(f"Change per pair of time periods, target by target: gold (black) and {best} (red, on the "
+                 f"gold's scale by one least-squares line: gold = {slope:.3g} x score + {intercept:.3g})",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path_targets, dpi=110)
+    plt.close(fig)
+    written.append(Path(path_targets).name)
+    return written
+
+
 def plot_evaluation(evaluation: Mapping, path: Path) -> None:
     """Graded Spearman per method/measure: the mean over seeds with its bootstrap CI, each seed a dot."""
     from ..figures import pyplot
@@ -242,7 +328,8 @@ def plot_evaluation(evaluation: Mapping, path: Path) -> None:
 
 def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path, gold_name: str) -> dict:
     """Write ``evaluation.json``, ``scores.parquet``, ``trajectories.parquet``, ``summary.md``,
-    ``plots/graded_spearman.png`` (and, with more than two time periods, ``plots/graded_spearman_pairs.png``);
+    ``plots/graded_spearman.png``, ``plots/score_vs_gold.png`` (and, with more than two time periods,
+    ``plots/graded_spearman_pairs.png`` and ``plots/target_trajectories.png``);
     return the flat metrics (``metrics.json``)."""
     from ..identity import write_json
     from .gold import change_metrics
@@ -255,6 +342,8 @@ def write_evaluation(evaluation: Mapping, per_seed, trajectories, out_dir: Path,
     (out_dir / "plots").mkdir(exist_ok=True)
     plot_evaluation(evaluation, out_dir / "plots" / "graded_spearman.png")
     plot_pairs(evaluation, out_dir / "plots" / "graded_spearman_pairs.png")
+    plot_targets_against_gold(evaluation, trajectories, out_dir / "plots" / "score_vs_gold.png",
+                              out_dir / "plots" / "target_trajectories.png")
     metrics: dict = {}  # evaluation.json names the recommended one
     for name, m in evaluation["methods"].items():
         metrics.update(change_metrics(m, metric_method(name)))

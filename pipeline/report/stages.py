@@ -307,7 +307,8 @@ def _change_eval(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: d
                 cells.append(fmt(v))
             rows.append(cells)
         body.append(table(["method/measure", *cols], rows, numeric=[False, True, False, True, True]))
-    body.append(_images(folder, page_dir, ["plots/graded_spearman.png"]))
+    body.append(_images(folder, page_dir, ["plots/graded_spearman.png", "plots/graded_spearman_pairs.png",
+                                           "plots/score_vs_gold.png", "plots/target_trajectories.png"]))
     return "".join(body) + _all_metrics(metrics)
 
 
