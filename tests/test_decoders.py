@@ -13,7 +13,7 @@ from pipeline.transfer import (check_target_tokenizer, extend_tokenizer, initial
                                train_target_tokenizer)
 from pipeline.transfer.model import kind_of_tokenizer
 
-from tinymodels import DECODER_FAMILIES, english_lines, package_file, tiny_decoder
+from tinymodels import DECODER_FAMILIES, english_lines, package_file, real_tokenizer_file, tiny_decoder
 
 SWAHILI = [ln.strip() for ln in """\
 Habari za asubuhi, rafiki yangu. Leo tunakwenda sokoni kununua matunda na mboga.
@@ -258,6 +258,58 @@ def test_real_llama3_tokenizer_transfers(tmp_path):
     model.save_pretrained(tmp_path / "out")
     tok.save_pretrained(tmp_path / "out")
     assert len(AutoTokenizer.from_pretrained(tmp_path / "out")) == model.config.vocab_size == len(tok)
+
+
+# the real tokenizers that scripts/install.sh fetches into .tinymodels/ (tests/tinymodels.py): their length and
+# ids every real one of the family has (Llama-2: specials, then the 256 bytes; Qwen2.5: 151,643 byte-level
+# tokens, then <|endoftext|> and its other added tokens; Gemma: 256,000 pieces, bytes from 217, chat markers inside)
+REAL_TOKENIZERS = {
+    "llama2": (32000, {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x00>": 3, "<0xFF>": 258, "▁the": 278}),
+    "qwen2": (151665, {"!": 0, "<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645,
+                       "<|file_sep|>": 151664}),
+    "gemma": (256000, {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4, "<start_of_turn>": 106,
+                       "<end_of_turn>": 107, "<0x00>": 217, "<0xFF>": 472}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", [
+    pytest.param(f, marks=pytest.mark.skipif(real_tokenizer_file(f) is None,
+                                             reason=f"the real {f} tokenizer is not fetched (scripts/install.sh)"))
+    for f in REAL_TOKENIZERS])
+def test_real_tokenizer_transfers(tmp_path, family):
+    from transformers import AutoTokenizer
+
+    size, known = REAL_TOKENIZERS[family]
+    src = load_source_model(tiny_decoder(family, tmp_path / family, real=True))
+    stok = src.tokenizer
+    assert len(stok) == size == src.model.config.vocab_size == src.model.get_input_embeddings().weight.shape[0]
+    assert {t: stok.convert_tokens_to_ids(t) for t in known} == known
+    cfg_tokens = {n: stok.convert_ids_to_tokens(getattr(src.model.config, f"{n}_token_id")) for n in ("bos", "eos")
+                  if getattr(src.model.config, f"{n}_token_id") is not None}
+    assert cfg_tokens["eos"] == {"llama2": "</s>", "qwen2": "<|im_end|>", "gemma": "<eos>"}[family]
+    E = src.model.get_input_embeddings().weight.detach().numpy().copy()
+    tgt = train_target_tokenizer(stok, iter(SWAHILI), vocab_size=1000, kind=src.kind)
+    s, t = _backend(stok), _backend(tgt)
+    assert (t["normalizer"], t["pre_tokenizer"], t["decoder"]) == (s["normalizer"], s["pre_tokenizer"], s["decoder"])
+    model, tok, res, info = initialise_target(src, tgt, "random")
+    assert info["target_vocab"] == len(tok) == model.config.vocab_size
+    # special ids follow their tokens; every added / chat marker keeps its source row
+    for name, token in cfg_tokens.items():
+        assert getattr(model.config, f"{name}_token_id") == tok.convert_tokens_to_ids(token)
+    W = model.get_input_embeddings().weight.detach().numpy()
+    markers = [str(a) for a in stok.added_tokens_decoder.values()]
+    assert len(markers) >= 3
+    for m in markers:
+        assert np.array_equal(W[tok.convert_tokens_to_ids(m)], E[stok.convert_tokens_to_ids(m)])
+    ids = tok(UNSEEN, add_special_tokens=False)["input_ids"]
+    assert ids and (tok.unk_token_id is None or tok.unk_token_id not in ids) and tok.decode(ids) == UNSEEN
+    assert len(tok(SWAHILI[0])["input_ids"]) < len(stok(SWAHILI[0])["input_ids"])
+    model.save_pretrained(tmp_path / "out")
+    tok.save_pretrained(tmp_path / "out")
+    back = AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert len(back) == model.config.vocab_size == len(tok)
+    assert back.decode(back(UNSEEN, add_special_tokens=False)["input_ids"]) == UNSEEN
 
 
 @pytest.mark.parametrize("vocabulary", ["replace", "extend"])

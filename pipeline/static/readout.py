@@ -55,7 +55,10 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.mode
 def load_teacher(folder: str | Path, device: str = "cpu"):
     """``(model, tokenizer)`` of a Hugging Face folder, the model in eval mode on ``device``.
 
-    A byte-level BPE tokenizer is loaded with ``add_prefix_space=True`` (needed for pre-split words). A decoder without a padding token (GPT-2) pads with its end-of-text token
+    A byte-level BPE tokenizer is loaded with ``add_prefix_space=True`` (needed for pre-split words); one
+    that has no such option and still joins pre-split words without a space (Qwen2, Llama 3, Gemma) gets
+    a space put before every word by its normalizer. A decoder without a padding token (GPT-2, Llama) pads
+    with its end-of-text token
     (padding is masked out everywhere here). A folder without a tokenizer, or a
     tokenizer that is not a fast one (word alignment needs ``word_ids``), is an
     :class:`InputError` naming the folder.
@@ -80,8 +83,26 @@ def load_teacher(folder: str | Path, device: str = "cpu"):
         tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True, add_prefix_space=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if not _words_kept_apart(tokenizer):
+        # Qwen2 / Llama 3 (byte-level BPE behind a regex split) and Gemma (SentencePiece without its
+        # prepended space) encode each pre-split word with no space before it: the model would read
+        # "thecatsat". A space put before every word by the normalizer makes them "Ġcat" / "▁cat", as
+        # in running text (and as add_prefix_space does for GPT-2).
+        from tokenizers import normalizers
+
+        backend = tokenizer.backend_tokenizer
+        backend.normalizer = normalizers.Sequence([normalizers.Prepend(" ")]
+                                                  + ([backend.normalizer] if backend.normalizer else []))
+        if not _words_kept_apart(tokenizer):
+            log.warning("%s: the tokenizer joins pre-split words without a space between them", folder)
     model = AutoModel.from_pretrained(folder).to(device).eval()
     return model, tokenizer
+
+
+def _words_kept_apart(tokenizer) -> bool:
+    """Whether two pre-split words come back from the tokenizer as two words (not glued together)."""
+    ids = tokenizer(["the", "cat"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    return len(tokenizer.decode(ids).split()) == 2
 
 
 def hidden_index(model, layer: int) -> int:
