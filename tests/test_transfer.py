@@ -436,3 +436,20 @@ def test_source_subwords_without_a_vector_are_never_neighbours():
     assert np.allclose(res.matrix[~res.fallback], sub.matrix[~sub.fallback])
     with pytest.raises(ValueError, match="with a vector"):
         create_target_embeddings(np.zeros_like(src), tgt, E, neighbors=1)
+
+
+def test_nearest_anchors_are_the_exact_top_k_cosines():
+    """The CPU search (a FAISS flat index) gives what a full cosine matrix and torch.topk give, best first."""
+    import torch
+
+    from pipeline.transfer.embeddings import NearestAnchors
+
+    rng = np.random.default_rng(5)
+    anchors = rng.standard_normal((3000, 24)).astype(np.float32) * rng.uniform(0.1, 9, (3000, 1)).astype(np.float32)
+    rows = rng.standard_normal((257, 24)).astype(np.float32) * 4
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
+    want_val, want_idx = torch.topk(torch.from_numpy(unit(rows) @ unit(anchors).T), 7, dim=1)
+    val, idx = NearestAnchors(anchors, "cpu").top(rows, 7)
+    assert np.array_equal(idx.numpy(), want_idx.numpy())
+    assert np.allclose(val.numpy(), want_val.numpy(), atol=1e-5)
+    assert NearestAnchors(anchors[:5], "cpu").top(rows, 7)[1].shape == (257, 5)  # k capped at the anchors

@@ -83,7 +83,7 @@ class StaticVectors(_Params, StageTask):
                                     description="model: the spec's model; specialized: its specialized: model")
 
     stage = "static"
-    version = 1
+    version = 2  # 2: a decoder whose tokenizer glues pre-split words reads each word with a space before it
 
     @property
     def resources(self):  # the teacher runs on a GPU with device cuda (or auto and one visible)

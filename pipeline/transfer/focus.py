@@ -349,7 +349,7 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     import torch
 
     from ..torchutil import pick_device
-    from .embeddings import TargetEmbeddings, fallback_rows
+    from .embeddings import NearestAnchors, TargetEmbeddings, fallback_rows
 
     E = np.asarray(source_matrix)
     aux = np.asarray(target_aux, dtype=np.float32)
@@ -384,8 +384,7 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     rows = np.flatnonzero(~copied & has_aux)
 
     dev = torch.device(pick_device(device, "focus.device"))
-    A = torch.from_numpy(aux[anchors]).to(dev)
-    A = A / A.norm(dim=1, keepdim=True)
+    search = NearestAnchors(aux[anchors], dev)
     Es = torch.from_numpy(np.ascontiguousarray(E[anchor_src], dtype=np.float32)).to(dev)
     n_a = len(anchors)
     matrix = np.empty((n_t, E.shape[1]), dtype=E.dtype)
@@ -394,9 +393,7 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     with torch.inference_mode():
         for start in range(0, len(rows), block_size):
             block = rows[start:start + block_size]
-            T = torch.from_numpy(aux[block]).to(dev)
-            sims = (T / T.norm(dim=1, keepdim=True)) @ A.T
-            val, idx, tau, support = _sparse_support(sims, min(k_first, n_a))
+            val, idx, tau, support = _sparse_support(search, aux[block], min(k_first, n_a))
             width = int(support.max())
             # the next block starts wide enough for supports like this block's: fewer rows need a second top-k
             k_first = max(candidates, width + width // 4 + 1)
@@ -431,16 +428,17 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
                             tuple(sorted(copy.items())))
 
 
-def _sparse_support(sims, k: int):
-    """Top similarities, anchor positions, sparsemax threshold and support of each row of ``sims``.
+def _sparse_support(search, rows, k: int):
+    """Top similarities, anchor positions, sparsemax threshold and support of each of ``rows`` (vectors)
+    among the anchors of ``search`` (a :class:`~.embeddings.NearestAnchors`).
 
-    Starts from the top ``k`` and widens (x4, at last the whole row) for the rows whose support fills
+    Starts from the top ``k`` and widens (x4, at last every anchor) for the rows whose support fills
     the candidates: only then can it reach beyond them.
     """
     import torch
 
-    n = sims.shape[1]
-    val, idx = torch.topk(sims, k, dim=1, largest=True, sorted=True)
+    n = search.n
+    val, idx = search.top(rows, k)
     val = val.to(torch.float64)
     tau, support = _threshold(val)
     while k < n:
@@ -448,7 +446,8 @@ def _sparse_support(sims, k: int):
         if len(full) == 0:
             break
         k = min(n, 4 * k)
-        v2, i2 = torch.topk(sims[full], k, dim=1, largest=True, sorted=True)
+        v2, i2 = search.top(rows[full.cpu().numpy()], k)
+        v2, i2 = v2.to(val.device), i2.to(idx.device)
         v2 = v2.to(torch.float64)
         t2, s2 = _threshold(v2)
         pad = k - val.shape[1]
