@@ -76,6 +76,8 @@ def plot(result: dict, path: Path) -> None:
         for (name, ref), colour in zip(result["references"].items(), plt.cm.tab10.colors):
             ax.axhline(ref[metrics[0]], color=colour, lw=0.9, label=f"{name} {metrics[0]}")
         ax.set_xscale("log")
+        ax.set_xticks(epochs, [str(e) for e in epochs])
+        ax.minorticks_off()
         ax.set_xlabel("epoch")
         ax.legend(fontsize=6)
     axes[1].set_title("word similarity (Spearman)")
