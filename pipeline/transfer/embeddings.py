@@ -116,9 +116,10 @@ class NearestAnchors:
     On a CPU it is a FAISS flat inner-product index over the unit-length anchors
     (``faiss.IndexFlatIP``: blocked sgemm with the top-k selection done per
     cache-sized tile, so the (rows x n) similarity matrix is never written out).
-    On the 2-core machine the 50k x 50k x 300 search took 1.03-1.06x the bare
-    numpy product, where a torch product and ``torch.topk`` over each 4096-row
-    block took 1.9x (``bench/bench_focus_speed.py``). On a GPU it is one torch
+    On the 2-core machine the 50k x 50k x 300 search alone took 1.03-1.06x the
+    bare numpy product, and WECHSEL as a whole 1.19x it, where a torch product
+    and ``torch.topk`` per 4096-row block made WECHSEL 1.88x it
+    (``bench/bench_focus_speed.py``, medians of 3). On a GPU it is one torch
     matmul and ``torch.topk`` per block. Rows are made unit length too; callers
     leave out all-zero rows. Results are sorted by falling similarity.
     """
