@@ -124,7 +124,7 @@ class NearestAnchors:
     leave out all-zero rows. Results are sorted by falling similarity.
     """
 
-    def __init__(self, anchors: np.ndarray, device, threads: int | None = None):
+    def __init__(self, anchors: np.ndarray, device):
         import numpy as np
         import torch
 
@@ -135,7 +135,7 @@ class NearestAnchors:
         if self.device.type == "cpu":
             import faiss
 
-            faiss.omp_set_num_threads(threads or torch.get_num_threads())
+            faiss.omp_set_num_threads(torch.get_num_threads())  # the stage's thread budget, as torch has it
             self._index = faiss.IndexFlatIP(a.shape[1])
             self._index.add(a)
         else:
