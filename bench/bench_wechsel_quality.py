@@ -66,8 +66,8 @@ def main() -> None:
     ap.add_argument("--focus-epochs", type=int, default=3)
     ap.add_argument("--focus-min-count", type=int, default=10)
     ap.add_argument("--focus-variants", default="",
-                    help="more FOCUS arms (replace), as min_count:epochs of the auxiliary fastText, comma-separated, "
-                         "e.g. 3:10,1:20: arms focus_mc3_ep10, ...")
+                    help="more FOCUS arms (replace and extend), as min_count:epochs of the auxiliary fastText, "
+                         "comma-separated, e.g. 3:10,1:20: arms focus_mc3_ep10, focus_mc3_ep10_extend, ...")
     args = ap.parse_args()
 
     import torch
@@ -137,20 +137,24 @@ def main() -> None:
                     result[f"{key}-{name}"] = info[key]
             arms[name] = (model, tok)
             print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
+    variants = []
     for variant in filter(None, args.focus_variants.split(",")):  # the auxiliary space's coverage and training
         mc, ep = (int(x) for x in variant.split(":"))
-        name = f"focus_mc{mc}_ep{ep}"
-        source = load_source_model(folder, objective="mlm")
-        t0 = time.time()
-        m, tok, res, info = initialise_target(
-            source, tgt_tok, "focus", vocabulary="replace", focus=FocusSpec(dim=args.focus_dim, epochs=ep, min_count=mc),
-            texts=es_lines, work_dir=work / f"focus-{name}", threads=args.threads)
-        result[f"init_seconds-{name}"] = round(time.time() - t0, 1)
-        for key in ("target_subwords_fallback", "focus_shared_tokens", "focus_anchors", "focus_combined"):
-            if key in info:
-                result[f"{key}-{name}"] = info[key]
-        arms[name] = (m, tok)
-        print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
+        for vocabulary in ("replace", "extend"):
+            name = f"focus_mc{mc}_ep{ep}" + ("_extend" if vocabulary == "extend" else "")
+            variants.append(name)
+            source = load_source_model(folder, objective="mlm")
+            t0 = time.time()
+            m, tok, res, info = initialise_target(
+                source, tgt_tok, "focus", vocabulary=vocabulary,
+                focus=FocusSpec(dim=args.focus_dim, epochs=ep, min_count=mc),
+                texts=es_lines, work_dir=work / f"focus-{name}", threads=args.threads)
+            result[f"init_seconds-{name}"] = round(time.time() - t0, 1)
+            for key in ("target_subwords_fallback", "focus_shared_tokens", "focus_anchors", "focus_combined"):
+                if key in info:
+                    result[f"{key}-{name}"] = info[key]
+            arms[name] = (m, tok)
+            print(f"{name}: {result[f'init_seconds-{name}']} s", flush=True)
     model, rnd = arms["wechsel"][0], arms["random_init"][0]
     source = english_src
 
@@ -186,6 +190,11 @@ def main() -> None:
             result[f"mrr_ratio_{init}{suffix}_over_random"] = round(ratio, 2)
         result[f"mrr_ratio_focus{suffix}_over_wechsel"] = round(
             result[f"retrieval_mrr-focus{suffix}"] / result[f"retrieval_mrr-wechsel{suffix}"], 2)
+    for name in variants:
+        suffix = "_extend" if name.endswith("_extend") else ""
+        for ref in ("random_init", "wechsel"):
+            result[f"mrr_ratio_{name}_over_{ref.split('_')[0]}"] = round(
+                result[f"retrieval_mrr-{name}"] / result[f"retrieval_mrr-{ref}{suffix}"], 2)
     result["total_seconds"] = round(time.time() - t_all, 1)
     for k, v in result.items():
         print(f"{k:36s} {v}")

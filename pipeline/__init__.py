@@ -30,7 +30,23 @@ def _use_project_config() -> None:
         LuigiConfigParser.reload()
 
 
+def _log_through_luigi() -> None:
+    """The project's own loggers (``pipeline.*``: epochs, losses, resumes, teacher-pass progress) write where
+    luigi's worker log does, at the level it is given (``--log-level``).
+
+    luigi configures only its ``luigi-interface`` logger; records of any other logger reach the root logger,
+    which has no handler in a luigi run, so Python dropped everything below WARNING. Making ``luigi-interface``
+    the parent of ``pipeline`` sends them through luigi's handler (and on to the root's, as before).
+    """
+    import logging
+
+    ours = logging.getLogger("pipeline")
+    if ours.parent is logging.getLogger():  # not yet rerouted
+        ours.parent = logging.getLogger("luigi-interface")
+
+
 _use_project_config()
+_log_through_luigi()
 
 from .dag import *  # noqa: E402,F401,F403  registers the tasks
 from .dag import __all__  # noqa: E402,F401

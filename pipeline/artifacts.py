@@ -340,9 +340,15 @@ class HttpStore(Store):
     def _read_bytes(self, rel: str, limit: int) -> bytes | None:
         import requests
 
+        from .download import MAX_REDIRECTS, redirect_guard
+        from .errors import InputError
+
         url = self.where(_check_rel(rel, self.where(str(rel))))
+        http = requests.Session()
+        http.max_redirects = MAX_REDIRECTS
         try:
-            with requests.get(url, timeout=60, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+            with http.get(url, timeout=60, stream=True, headers={"Accept-Encoding": "identity"},
+                          hooks={"response": redirect_guard(url)}) as r:
                 if r.status_code == 404:
                     return None
                 if r.status_code != 200:
@@ -356,8 +362,12 @@ class HttpStore(Store):
                     if len(raw) > limit:
                         raise self._too_big(rel, limit)
                 return bytes(raw)
+        except InputError as exc:  # a redirect the guard refused
+            raise ArtifactError(str(exc)) from None
         except requests.RequestException as exc:
             raise ArtifactError(f"{url}: cannot reach the store ({exc})") from None
+        finally:
+            http.close()
 
     def _missing(self) -> str:
         return "HTTP 404 (no store at this URL, or nothing was ever published to it)"

@@ -62,7 +62,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
-from .errors import PipelineError
+from .download import MAX_REDIRECTS, redirect_guard
+from .errors import InputError, PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ class BabelNetClient:
             import requests
 
             self._session = requests.Session()
+            self._session.max_redirects = MAX_REDIRECTS
         return self._session
 
     def _scrub(self, text: str) -> str:
@@ -330,9 +332,15 @@ class BabelNetClient:
             self.requests_sent += 1
             retry_after = None
             try:
+                # the key travels in the query: redirects are vetted (no https -> http downgrade that would
+                # send it in clear text, no internal hosts) and at most MAX_REDIRECTS are followed
                 r = self.session.get(f"{self.base_url}/{endpoint}", params=[*params, ("key", self._key)],
                                      headers={"Accept-Encoding": "gzip", "Accept": "application/json"},
-                                     timeout=self.timeout)
+                                     timeout=self.timeout, hooks={"response": redirect_guard(self.base_url)})
+            except InputError as exc:  # a redirect the guard refused (it names hosts, never the query)
+                raise BabelNetError(f"{where}: {self._scrub(str(exc))}") from None
+            except requests.TooManyRedirects:
+                raise BabelNetError(f"{where}: more than {MAX_REDIRECTS} redirects") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"network failure ({self._scrub(type(exc).__name__)})"
             except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:

@@ -11,7 +11,10 @@ What comes from elsewhere is not trusted: when the expected ``size`` is known
 the client reads at most that many bytes and refuses a longer body; the retry
 budget counts only attempts that brought no new bytes, and a hard cap bounds
 all attempts; the partial file, the final file and the lock are never
-written through a symbolic link or into a device. Two processes fetching the
+written through a symbolic link or into a device. Redirects are vetted
+before they are followed (:func:`redirect_guard`): at most
+:data:`MAX_REDIRECTS`, to http(s) only, never from https down to plain http,
+and never from a public host to a loopback, private or link-local address. Two processes fetching the
 same file wait for each other (an flock beside the file).
 
 >>> import tempfile, pathlib
@@ -37,14 +40,15 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 from .errors import InputError, PipelineError
 from .identity import file_sha256
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256"]
+__all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256",
+           "redirect_guard", "MAX_REDIRECTS"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -187,6 +191,60 @@ class _Retry(Exception):
         self.added = added
 
 
+#: redirects one download may follow (requests' own default is 30)
+MAX_REDIRECTS = 10
+
+
+def _internal_host(host: str | None) -> bool:
+    """True for ``localhost`` and for an IP literal that is loopback, private, link-local or otherwise not public."""
+    import ipaddress
+
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: where it resolves is the resolver's business (no DNS lookups here)
+    return not ip.is_global
+
+
+def redirect_guard(origin: str):
+    """A requests ``response`` hook that vets every redirect before requests follows it.
+
+    Refused, as an :class:`InputError` naming ``origin`` and the hop: a target
+    that is not http(s); an https response redirecting to plain http (the rest
+    of the transfer would travel unencrypted and unauthenticated); a redirect
+    from a public host to ``localhost`` or a loopback, private or link-local
+    address (a hostile mirror must not make the pipeline read a machine's
+    internal services, such as a cloud metadata endpoint, into an artifact).
+    Redirects between public hosts (a hub to its CDN) and among local ones
+    (a loopback test server, a store on the LAN) are followed.
+    """
+    start_internal = _internal_host(urlparse(origin).hostname)
+
+    def hook(r, **kwargs):
+        if not r.is_redirect:
+            return r
+        here = urlparse(r.url)
+        target = urlparse(urljoin(r.url, r.headers["location"]))
+        hop = f"{here.scheme}://{here.netloc} redirects to"
+        if target.scheme not in ("http", "https"):
+            raise InputError(origin, "redirects to http(s) URLs only", f"{hop} a {target.scheme or 'schemeless'} "
+                                                                        "URL; refusing to follow it")
+        if here.scheme == "https" and target.scheme == "http":
+            raise InputError(origin, "an https download that stays on https",
+                             f"{hop} plain http://{target.netloc}; refusing the downgrade")
+        if _internal_host(target.hostname) and not start_internal:
+            raise InputError(origin, "redirects to public hosts only",
+                             f"{hop} the internal address {target.hostname}; refusing to follow it")
+        return r
+
+    return hook
+
+
 def _content_range(value: str | None, url: str) -> tuple[int, int | None]:
     m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
     if not m:
@@ -204,7 +262,8 @@ def _http_attempt(http, url: str, part: Path, size: int | None, timeout: float, 
     # identity encoding: Range offsets must count the bytes that land on disk
     headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     try:
-        with http.get(url, headers=headers, stream=True, timeout=timeout) as r:
+        with http.get(url, headers=headers, stream=True, timeout=timeout,
+                      hooks={"response": redirect_guard(url)}) as r:
             if r.status_code == 416 and offset:  # nothing left to fetch: the partial file is whole
                 return
             if r.status_code in (401, 403, 404, 410):
@@ -235,6 +294,8 @@ def _http_attempt(http, url: str, part: Path, size: int | None, timeout: float, 
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
             urllib3.exceptions.HTTPError, TimeoutError, ConnectionError) as exc:
         raise _Retry(str(exc), _size_of(part) - offset) from None
+    except requests.TooManyRedirects:
+        raise InputError(url, f"at most {MAX_REDIRECTS} redirects", "the server kept redirecting") from None
     except requests.RequestException as exc:
         raise DownloadError(f"{url}: {exc}") from None
     expected = total if total is not None else size
@@ -247,7 +308,11 @@ def _fetch_http(url: str, part: Path, *, size: int | None, retries: int, max_att
     """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all."""
     import requests
 
-    http = session or requests.Session()
+    if session is None:
+        http = requests.Session()
+        http.max_redirects = MAX_REDIRECTS
+    else:
+        http = session
     idle = attempts = 0
     while True:
         attempts += 1

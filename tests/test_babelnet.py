@@ -40,7 +40,8 @@ class FakeBabelNet:
     def __init__(self):
         self.log: list[tuple[str, dict, dict]] = []  # (endpoint, params, headers)
         # per upcoming request: "503", "429", "malformed", "refuse", "slow", "short" (the body stops before its
-        # Content-Length, the connection closes), "cut" (a whole answer whose JSON breaks off halfway)
+        # Content-Length, the connection closes), "cut" (a whole answer whose JSON breaks off halfway),
+        # "redirect:<Location>" (a 302 to that Location)
         self.script: list[str] = []
         self.quota_after: int | None = None  # refuse every request after this many
         outer = self
@@ -61,6 +62,8 @@ class FakeBabelNet:
                     return self._send(503, b"busy", "text/plain")
                 if action == "429":
                     return self._send(429, b'{"message": "too many requests"}', headers={"Retry-After": "0"})
+                if action.startswith("redirect:"):  # "redirect:<Location>"
+                    return self._send(302, b"", "text/plain", headers={"Location": action.split(":", 1)[1]})
                 if action == "malformed":
                     return self._send(200, b'{"senses": [{"type": "BabelSense", "prop')
                 if action == "slow":
@@ -187,6 +190,24 @@ def test_invalid_key_is_a_clear_error_and_never_leaks(server, tmp_path, caplog):
             raw = f.read_bytes()
             text = gzip.decompress(raw) if f.name.endswith(".gz") else raw
             assert KEY.encode() not in text, f
+
+
+def test_a_redirect_the_guard_refuses_is_a_clear_error_without_the_key(server, tmp_path, caplog):
+    """The key travels in the query: a redirect off http(s), or one that never ends, stops the client with an
+    error that names the endpoint and not the key; a redirect on the same server is followed."""
+    caplog.set_level(logging.DEBUG)
+    c, _ = client_for(server, tmp_path)
+    server.script = ["redirect:ftp://files.example.org/synsets"]
+    with pytest.raises(BabelNetError, match=r"getSynsetIds.*redirects to http\(s\) URLs only.*ftp URL") as err:
+        c.synset_ids("car", "EN")
+    server.script = ["redirect:/v9/getSynsetIds?loop=1"] * 20
+    with pytest.raises(BabelNetError, match=r"more than 10 redirects") as loop:
+        c.synset_ids("car", "EN")
+    assert len(server.log) == 1 + 11  # the first request, then the 10 redirects followed and refused after
+    for text in (str(err.value), str(loop.value), caplog.text):
+        assert KEY not in text
+    server.script = [f"redirect:{server.base_url}/getSynsetIds?lemma=car&searchLang=EN&key={KEY}"]
+    assert c.synset_ids("car", "EN")  # a redirect to the same server is followed
 
 
 def test_budget_stops_cleanly_and_next_run_continues(server, tmp_path):

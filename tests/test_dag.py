@@ -1,6 +1,7 @@
 """The diachronic DAG on tiny real text (gensim's Lee corpus split into two corpora)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -181,6 +182,30 @@ def test_unknown_spec_key_and_missing_corpus(project, caplog):
     assert_scheduling_failed(build(DiachronicReport(spec="toy")), caplog, "DiachronicReport",
                              "corpora/lee_c: expected a corpus folder for 'lee_c'", "it does not exist")
     assert stage_folders(project) == set()
+
+
+def test_a_spec_edited_while_a_stage_runs_does_not_change_what_it_builds(project, monkeypatch):
+    """The compass's folder name is hashed from the spec at scheduling; an edit made while the compass trains
+    takes effect in the next run, and the folder holds what its name says (vector_size 16, not 8)."""
+    import pipeline.dag.diachronic as dd
+
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    run = dd.CompassModel.run
+
+    def edit_then_run(self):
+        spec.write_text(SPEC.replace("vector_size: 16", "vector_size: 8"))
+        return run(self)
+
+    monkeypatch.setattr(dd.CompassModel, "run", edit_then_run)
+    assert build(dd.CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    (folder,) = (project / "outputs" / "cade-compass").glob("*")
+    assert json.loads((folder / "provenance.json").read_text())["settings"]["cade"]["vector_size"] == 16
+    assert np.load(folder / "compass.npy").shape[1] == 16
+    # the next run sees the edit: a new compass, of the new size, beside the old one
+    monkeypatch.setattr(dd.CompassModel, "run", run)
+    assert build(dd.CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
+    sizes = sorted(np.load(f / "compass.npy").shape[1] for f in (project / "outputs" / "cade-compass").glob("*"))
+    assert sizes == [8, 16]
 
 
 def _luigi(args, env, cwd):

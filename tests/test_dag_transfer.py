@@ -12,7 +12,7 @@ from gensim.test.utils import datapath
 from pipeline import PretrainedModel, TransferModel
 from pipeline.dag.base import SUCCESS
 
-from dagutil import assert_failed, assert_metric_names, build, outcome
+from dagutil import assert_failed, assert_metric_names, assert_scheduling_failed, build, outcome
 from tinymodels import tiny_model
 
 ML_SPEC = """\
@@ -115,6 +115,7 @@ def test_transfer_and_pretraining_stages(project):
     # a spec change downstream reruns pretraining only
     spec = project / "tasks" / "transfer" / "es.yaml"
     spec.write_text(spec.read_text().replace("steps: 4", "steps: 2"))
+    luigi.task_register.Register.clear_instance_cache()  # the instance above keeps the spec it was scheduled with
     res = build(PretrainedModel(lang="es"))
     assert outcome(res) == {"completed": {"PretrainedModel"}, "already_done": {"TransferModel"}}, res.summary_text
 
@@ -129,6 +130,17 @@ def test_gpu_resource_when_it_runs_on_a_gpu(project, monkeypatch):
     monkeypatch.setattr(tu, "cuda_available", lambda: True)  # auto on a machine with a GPU: it trains there
     assert PretrainedModel(lang="es").resources == {"gpu": 1}
     assert TransferModel(lang="es").resources == {}  # the similarity search stays on the CPU (wechsel.device)
+
+
+@pytest.mark.parametrize("task", [TransferModel, PretrainedModel])
+def test_a_spec_that_does_not_load_is_a_scheduling_error_not_a_crash(project, caplog, task):
+    """luigi asks a task for its [resources] gpu slot even after its complete() failed; that must not abort
+    the worker with the spec's error ("unexpected framework error"), but report it as the task's."""
+    spec = project / "tasks" / "transfer" / "es.yaml"
+    spec.write_text(spec.read_text() + "tokeniser: {vocab_size: 300}\n")
+    res = build(task(lang="es"))  # raised out of luigi.build before
+    assert_scheduling_failed(res, caplog, task.__name__, "es.yaml", "unknown key 'tokeniser'")
+    assert not (project / "outputs" / "transfer").exists()
 
 
 def test_bad_inputs_leave_nothing(project, caplog):

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
-from pipeline.download import DownloadError, cached_download, download
+from pipeline.download import MAX_REDIRECTS, DownloadError, cached_download, download, redirect_guard
 from pipeline.errors import InputError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -146,3 +147,46 @@ def test_gunzip_cached(tmp_path):
     with pytest.raises(InputError, match="gzip"):
         gunzip_cached(bad)
     assert not (tmp_path / "bad.bin").exists() and not (tmp_path / "bad.bin.part").exists()
+
+
+def test_redirects_on_loopback_are_followed_and_bad_ones_leave_nothing(server, tmp_path):
+    server.serve("/hop", status=302, headers={"Location": "/file.bin"})
+    assert download(server.url + "/hop", tmp_path / "a.bin", sha256=SHA, progress=False).read_bytes() == PAYLOAD
+    server.serve("/to-disk", status=302, headers={"Location": "file:///etc/passwd"})
+    with pytest.raises(InputError, match=r"/to-disk: expected redirects to http\(s\) URLs only.*a file URL"):
+        download(server.url + "/to-disk", tmp_path / "b.bin", progress=False)
+    server.serve("/loop", status=301, headers={"Location": "/loop"})
+    before = len(server.requests)
+    with pytest.raises(InputError, match=rf"/loop: expected at most {MAX_REDIRECTS} redirects"):
+        download(server.url + "/loop", tmp_path / "c.bin", progress=False)
+    assert len(server.requests) - before == MAX_REDIRECTS + 1  # refused at once, not retried
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
+
+
+@pytest.mark.parametrize("here, location, refused", [
+    ("https://huggingface.co/m/resolve/main/w.bin", "https://cdn-lfs.hf.co/abc?X-Amz-Signature=1", None),
+    ("https://huggingface.co/m/resolve/main/w.bin", "/api/resolve-cache/w.bin", None),
+    ("http://mirror.example.org/a", "https://mirror.example.org/a", None),
+    ("http://127.0.0.1:8080/a", "http://localhost:8080/b", None),  # a local store may redirect locally
+    ("https://store.example.org/a", "http://store.example.org/a", "refusing the downgrade"),
+    ("https://store.example.org/a", "//cdn.example.org/a", None),  # scheme-relative: stays https
+    ("http://store.example.org/a", "http://169.254.169.254/latest/meta-data/", "internal address 169.254.169.254"),
+    ("http://store.example.org/a", "http://10.1.2.3/a", "internal address 10.1.2.3"),
+    ("http://store.example.org/a", "http://[::1]:9000/a", "internal address ::1"),
+    ("http://store.example.org/a", "http://localhost/a", "internal address localhost"),
+    ("http://store.example.org/a", "gopher://store.example.org/a", "a gopher URL"),
+])
+def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refused):
+    import requests
+
+    r = requests.Response()
+    r.status_code, r.url = 302, here
+    r.headers["Location"] = location
+    hook = redirect_guard(here)
+    if refused is None:
+        assert hook(r) is r
+    else:
+        with pytest.raises(InputError, match=re.escape(refused)):
+            hook(r)
+    r.status_code = 200  # not a redirect: never vetted
+    assert hook(r) is r

@@ -339,6 +339,20 @@ def test_a_missing_store_is_an_error_not_an_empty_listing(loopback_server, tmp_p
     assert not (tmp_path / "to").exists()
 
 
+def test_a_store_that_redirects_off_http_is_refused(loopback_server, tmp_path, capsys):
+    """The manifest read and the file download both vet redirects: a store may not send the client to a file
+    on its own disk (or anywhere but http(s)), and nothing is written."""
+    loopback_server.serve("/evil/manifest.json", status=302, headers={"Location": "file:///etc/passwd"})
+    rc, out, err = cli(capsys, "list", "--store", loopback_server.url + "/evil")
+    assert_refused(rc, err, "/evil/manifest.json", "redirects to http(s) URLs only")
+    assert out == ""
+    url = host(loopback_server, [entry()], prefix="/half")
+    loopback_server.serve("/half/toy/v1/toy.vec", status=307, headers={"Location": "file:///etc/hostname"})
+    rc, _, err = cli(capsys, "download", "toy", "--store", url, "--to", str(tmp_path / "to"))
+    assert_refused(rc, err, "toy.vec", "redirects to http(s) URLs only")
+    assert not (tmp_path / "to").exists() or not any((tmp_path / "to").rglob("*.vec"))
+
+
 def test_a_local_store_serves_nothing_outside_its_root(home, tmp_path, capsys):
     outside = tmp_path / "outside"
     outside.mkdir()

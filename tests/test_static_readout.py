@@ -1,6 +1,7 @@
 """Static read-outs (pipeline.static): isolation, aggregate and X2Static against hand computations."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -95,6 +96,29 @@ def test_sentence_context_is_the_mean_of_every_token_state(teacher, sentences, t
     # a second call reuses the cache: no teacher needed
     again = build_context_cache(None, None, sentences[:9], words, [2], tmp_path / "c", "fp")
     assert again.n_contexts == cache.n_contexts and (again.occ_ctx == cache.occ_ctx).all()
+
+
+@pytest.mark.parametrize("variant, batch", [("sentence", 2), ("paragraph", 1)])
+def test_the_teacher_pass_reports_progress_where_no_bar_is_shown(teacher, sentences, tmp_path, caplog, monkeypatch,
+                                                                 variant, batch):
+    """Off a terminal (a luigi worker), the teacher pass tells luigi and the log how far it is: the share of
+    the corpus's sentences done (a paragraph counts its sentences) and the time left."""
+    import pipeline.static.x2static as x2
+
+    model, tok = teacher
+    clock = iter(range(0, 10_000, 20))  # each flush 20 s after the last: a report every second one (every=30)
+    monkeypatch.setattr(x2._TeacherProgress, "clock", staticmethod(lambda: float(next(clock))))
+    seen = []
+    with caplog.at_level(logging.INFO, logger="pipeline.static.x2static"):
+        build_context_cache(model, tok, sentences[:12], ["the", "said"], [2], tmp_path / variant, "fp",
+                            variant=variant, paragraph_sentences=3, batch_size=batch,
+                            show_progress=False, progress=lambda f, m: seen.append((f, m)), total_sentences=12)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 1 < len(fractions) < 12, seen
+    assert fractions[0] < 1.0  # reported along the way, not only at the end
+    assert seen[-1][1].startswith("x2static teacher pass: 12 of 12 sentences (100%)")
+    assert "min left" in seen[0][1]
+    assert [r.getMessage() for r in caplog.records if "teacher pass:" in r.getMessage()] == [m for _, m in seen]
 
 
 def _numpy_x2static_update(W, C, targets, negatives, lr, betas=(0.9, 0.999), eps=1e-8, clamp=20.0):

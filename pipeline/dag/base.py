@@ -25,7 +25,7 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
 import luigi
@@ -506,6 +506,44 @@ class StageTask(luigi.Task):
     @abc.abstractmethod
     def artifact_name(self) -> str:
         """A readable name for the artifact (corpus, language, model)."""
+
+    def gpu_device(self) -> str | None:
+        """The device setting (``cpu``, ``cuda``, ``auto``) of a stage that can run on a GPU; None for one that
+        never does. :attr:`resources` turns it into luigi's ``[resources] gpu`` slot."""
+        return None
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """One ``[resources] gpu`` slot for a stage that will run on a GPU (luigi.cfg caps how many run at once).
+
+        luigi asks every scheduled task for its resources, also one whose ``complete()`` has just failed on a
+        spec that does not load; an exception here would abort the whole worker ("unexpected framework
+        error") instead of reporting that task's scheduling error. Such a task never runs, so it needs no slot.
+        """
+        try:
+            device = self.gpu_device()
+        except PipelineError:
+            return {}
+        if device is None:
+            return {}
+        from ..torchutil import gpu_resources
+
+        return gpu_resources(device)
+
+    def pinned_spec(self, load: Callable[[], Any]) -> Any:
+        """``load()`` once per task instance: the spec a task was scheduled with is the one it runs with.
+
+        The stage's identity (its folder name) is hashed from the spec when luigi schedules the task; a spec
+        file edited while the run is under way must not give ``run()`` other settings, or the artifact would
+        be filed under a name that does not describe it. The edit takes effect in the next run. (Kept per
+        project root: luigi's instance cache may hand the same instance to a run under another
+        ``CHRONOLINGUA_HOME``.)
+        """
+        pins = self.__dict__.setdefault("_pinned_specs", {})
+        root = str(tasks_root())
+        if root not in pins:
+            pins[root] = load()
+        return pins[root]
 
     def _identity(self) -> tuple[str, Any, Any]:
         cached = getattr(self, "_identity_cache", None)

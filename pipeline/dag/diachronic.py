@@ -29,7 +29,7 @@ class _SpecParams:
 
     @property
     def spec_obj(self) -> DiachronicSpec:
-        return diachronic_spec(self.spec, self.profile)
+        return self.pinned_spec(lambda: diachronic_spec(self.spec, self.profile))
 
     @property
     def corpus_label(self) -> str:

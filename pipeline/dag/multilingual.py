@@ -40,8 +40,12 @@ class FastTextVectors(StageTask):
     # 3: metric names (simlex999_spearman, not similarity_simlex999_spearman)
 
     @property
+    def spec_obj(self) -> MultilingualSpec:
+        return self.pinned_spec(lambda: multilingual_spec(self.spec, self.profile))
+
+    @property
     def lang_spec(self) -> LanguageSpec:
-        s = multilingual_spec(self.spec, self.profile)
+        s = self.spec_obj
         return s.pivot if self.role == "pivot" else s.source
 
     def artifact_name(self) -> str:
@@ -49,7 +53,7 @@ class FastTextVectors(StageTask):
         return f"{ls.lang}-{'-'.join(ls.corpora)}" if ls.corpora else f"{ls.lang}-pretrained"
 
     def identity_settings(self):
-        s = multilingual_spec(self.spec, self.profile)
+        s = self.spec_obj
         ls = self.lang_spec
         if ls.vectors:
             return {"lang": ls.lang, "vectors": ls.vectors if is_url(ls.vectors) else Path(ls.vectors).name}
@@ -85,7 +89,7 @@ class FastTextVectors(StageTask):
         inputs = FastTextInputs(corpora=corpora_root(), downloads=outputs_root() / ".work" / "downloads",
                                 spec_file=_spec_path(self.spec))
         with self.writing() as tmp:
-            build_fasttext(multilingual_spec(self.spec, self.profile), inputs, tmp, role=self.role,
+            build_fasttext(self.spec_obj, inputs, tmp, role=self.role,
                            threads=stage_threads(), progress=self.progress)
 
 
@@ -101,7 +105,7 @@ class AlignedVectors(StageTask):
 
     @property
     def spec_obj(self) -> MultilingualSpec:
-        return multilingual_spec(self.lang, self.profile)
+        return self.pinned_spec(lambda: multilingual_spec(self.lang, self.profile))
 
     def requires(self):
         return {role: FastTextVectors(spec=self.lang, profile=self.profile, role=role) for role in ("pivot", "source")}

@@ -85,7 +85,7 @@ class SpecializationConstraints(StageTask):
 
     @property
     def spec_obj(self) -> SpecializationSpec:
-        return specialization_spec(self.spec, self.profile)
+        return self.pinned_spec(lambda: specialization_spec(self.spec, self.profile))
 
     def artifact_name(self) -> str:
         return self.spec
@@ -187,13 +187,10 @@ class SpecializedModel(StageTask):
 
     @property
     def spec_obj(self) -> SpecializationSpec:
-        return specialization_spec(self.spec, self.profile)
+        return self.pinned_spec(lambda: specialization_spec(self.spec, self.profile))
 
-    @property
-    def resources(self):  # luigi reads this when scheduling; [resources] gpu in luigi.cfg caps it
-        from ..torchutil import gpu_resources
-
-        return gpu_resources(self.spec_obj.train.device)
+    def gpu_device(self):  # training runs on a GPU with train.device cuda (or auto and one visible)
+        return self.spec_obj.train.device
 
     def requires(self):
         return SpecializationConstraints(spec=self.spec, profile=self.profile)

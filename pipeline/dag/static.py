@@ -37,7 +37,7 @@ class _Params:
 
     @property
     def spec_obj(self) -> StaticSpec:
-        return static_spec(self.spec, self.profile)
+        return self.pinned_spec(lambda: static_spec(self.spec, self.profile))
 
 
 class StaticCorpus(_Params, StageTask):
@@ -85,11 +85,8 @@ class StaticVectors(_Params, StageTask):
     stage = "static"
     version = 2  # 2: a decoder whose tokenizer glues pre-split words reads each word with a space before it
 
-    @property
-    def resources(self):  # the teacher runs on a GPU with device cuda (or auto and one visible)
-        from ..torchutil import gpu_resources
-
-        return gpu_resources(self._readout().device)
+    def gpu_device(self):  # the teacher runs on a GPU with device cuda (or auto and one visible)
+        return self._readout().device
 
     def _readout(self):
         for r in self.spec_obj.readouts:

@@ -17,7 +17,7 @@ from ..spec import identity_of
 from ..transfer.spec import TransferSpec, load_transfer_spec
 from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, stage_threads, tasks_root,
                    work_dir)
-from .multilingual import AlignedVectors, multilingual_spec
+from .multilingual import AlignedVectors
 from .registry import register_kind
 
 logger = logging.getLogger("luigi-interface")
@@ -55,7 +55,7 @@ class _TransferParams:
 
     @property
     def spec_obj(self) -> TransferSpec:
-        return transfer_spec(self.lang, self.profile)
+        return self.pinned_spec(lambda: transfer_spec(self.lang, self.profile))
 
 
 class TransferModel(_TransferParams, StageTask):
@@ -65,12 +65,9 @@ class TransferModel(_TransferParams, StageTask):
     stage = "transfer"
     version = 1
 
-    @property
-    def resources(self):  # the similarity search runs on a GPU with wechsel.device / focus.device cuda (or auto)
-        from ..torchutil import gpu_resources
-
+    def gpu_device(self):  # the similarity search runs on a GPU with wechsel.device / focus.device cuda (or auto)
         s = self.spec_obj
-        return gpu_resources(s.focus.device if s.init == "focus" else s.wechsel.device)
+        return s.focus.device if s.init == "focus" else s.wechsel.device
 
     def requires(self):  # only WECHSEL reads aligned static vectors; FOCUS and random need none
         if self.spec_obj.static_vectors and self.spec_obj.init == "wechsel":
@@ -108,7 +105,7 @@ class TransferModel(_TransferParams, StageTask):
         s = self.spec_obj
         aligned = None
         if self.requires():
-            ml = multilingual_spec(s.static_vectors, self.profile)
+            ml = self.requires().spec_obj
             aligned = AlignedInput(self.input().path, source=ml.source.lang, pivot=ml.pivot.lang,
                                    lowercase=ml.tokenizer.lowercase, spec_name=s.static_vectors)
         digest, _, _ = self._identity()
@@ -144,11 +141,8 @@ class PretrainedModel(_TransferParams, StageTask):
     stage = "pretrain"
     version = 1
 
-    @property
-    def resources(self):  # luigi reads this when scheduling; [resources] gpu in luigi.cfg caps it
-        from ..torchutil import gpu_resources
-
-        return gpu_resources(self.spec_obj.pretraining.device)
+    def gpu_device(self):  # continued pretraining runs on a GPU with pretraining.device cuda (or auto)
+        return self.spec_obj.pretraining.device
 
     def requires(self):
         return TransferModel(lang=self.lang, profile=self.profile)

@@ -204,7 +204,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,
                                     batch_size=s.teacher_batch_size, max_sentences=None,
-                                    device=device, bf16=s.bf16)
+                                    device=device, bf16=s.bf16, progress=progress, total_sentences=n_sentences)
         if len(cache.group_offsets) < 3:
             raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with targets "
                              f"within max_length={s.max_length}", f"found {len(cache.group_offsets) - 1}")

@@ -157,15 +157,55 @@ def _groups(sentences: Iterable[Sequence[str]], variant: str, paragraph_sentence
         yield para, sent_of
 
 
+class _TeacherProgress:
+    """Progress of the teacher pass where no terminal shows tqdm's bar (a luigi worker's log): a log line
+    and ``progress(fraction, message)`` at most every ``every`` seconds, and once at the end."""
+
+    clock = staticmethod(time.perf_counter)
+
+    def __init__(self, total: int | None, progress: Callable[[float, str], None] | None, every: float = 30.0):
+        self.total, self.progress, self.every = total, progress, every
+        self.started = self.last = self.clock()
+        self.sentences, self.reported = 0, -1
+
+    def update(self, sentences: int, tokens: int, final: bool = False) -> None:
+        self.sentences += sentences
+        now = self.clock()
+        if (now - self.last < self.every and not final) or self.reported == self.sentences:
+            return
+        self.last, self.reported = now, self.sentences
+        seconds = max(1e-9, now - self.started)
+        rate = tokens / seconds
+        if self.total:
+            frac = min(1.0, self.sentences / self.total)
+            left = seconds * (1 - frac) / frac if 0 < frac < 1 else 0.0
+            msg = (f"x2static teacher pass: {self.sentences:,} of {self.total:,} sentences ({100 * frac:.0f}%), "
+                   f"{rate:,.0f} tokens/s, about {left / 60:.1f} min left")
+        else:
+            frac = None
+            msg = f"x2static teacher pass: {self.sentences:,} sentences, {rate:,.0f} tokens/s"
+        log.info("%s", msg)
+        if self.progress is not None and frac is not None:
+            self.progress(frac, msg)
+
+
+def _sentences_in(group: tuple[list[str], list[int]]) -> int:
+    """How many corpus sentences one teacher input holds (a paragraph holds several)."""
+    sent_of = group[1]
+    return sent_of[-1] + 1 if sent_of else 0
+
+
 def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], words: Sequence[str],
                         layers: Sequence[int], folder: str | Path, fingerprint: str, *, variant: str = "sentence",
                         context: str = "sentence_mean", paragraph_sentences: int = 5, max_length: int = 128,
                         batch_size: int = 32, max_sentences: int | None = None, device: str | None = None,
                         bf16: bool = False, show_progress: bool | None = None,
-                        progress: Callable[[float, str], None] | None = None) -> ContextCache:
+                        progress: Callable[[float, str], None] | None = None,
+                        total_sentences: int | None = None) -> ContextCache:
     """Run the frozen teacher once over ``sentences`` and store every target's context vector.
 
-    ``layers`` are non-negative ``hidden_states`` indices. Reuses a complete
+    ``layers`` are non-negative ``hidden_states`` indices. With ``total_sentences`` (how many ``sentences``
+    holds), the pass reports its share done and the time left to ``progress`` and to the log every 30 s. Reuses a complete
     cache built for the same ``fingerprint``; otherwise writes a fresh one
     into ``folder.tmp`` and renames it into place when done, so a killed
     teacher pass leaves no cache that looks complete.
@@ -285,18 +325,26 @@ def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], wo
                 offsets.append(offsets[-1] + int(m))
                 n_groups += 1
 
-    with tqdm(desc="x2static teacher pass", unit="sent", disable=None if show_progress is None else not show_progress,
-              leave=False) as bar:
+    if max_sentences and total_sentences:
+        total_sentences = min(total_sentences, max_sentences)
+    report = _TeacherProgress(total_sentences, progress)
+    with tqdm(desc="x2static teacher pass", unit="sent", total=total_sentences,
+              disable=None if show_progress is None else not show_progress, leave=False) as bar:
         batch: list = []
         for group in _groups(sentences, variant, paragraph_sentences, max_sentences):
             batch.append(group)
             if len(batch) == batch_size:
                 flush(batch)
-                bar.update(len(batch))
+                done = sum(_sentences_in(b) for b in batch)
+                bar.update(done)
+                report.update(done, n_tokens)
                 batch = []
         if batch:
             flush(batch)
-            bar.update(len(batch))
+            done = sum(_sentences_in(b) for b in batch)
+            bar.update(done)
+            report.update(done, n_tokens)
+    report.update(0, n_tokens, final=True)
     for f in files.values():
         f.close()
     seconds = time.perf_counter() - started
