@@ -114,7 +114,7 @@ def test_x2static_context_is_the_sentence_mean_and_every_word_gets_a_row(decoder
     family, _, model, tok = decoder
     vocab = sorted({w for s in sentences for w in s})
     cache = build_context_cache(model, tok, sentences, vocab, [1, 2], tmp_path / "cache", "fp", batch_size=6,
-                                show_progress=False)
+                                show_progress=False, sort_chunk=0)
     assert cache.hidden == HIDDEN and (cache.counts(len(vocab)) > 0).all()
     for index in (1, 2):
         _, h, _ = _states(model, tok, sentences[0], index)  # every token state, special tokens included

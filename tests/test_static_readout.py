@@ -87,7 +87,7 @@ def test_sentence_context_is_the_mean_of_every_token_state(teacher, sentences, t
     model, tok = teacher
     words = ["the", "said"]
     cache = build_context_cache(model, tok, sentences[:9], words, [2], tmp_path / "c", "fp", batch_size=4,
-                                show_progress=False)
+                                show_progress=False, sort_chunk=0)  # corpus order: the first group is the first sentence
     rows = cache.contexts(2)
     first = [s for s in sentences[:9] if "the" in s or "said" in s][0]
     _, h = _states(model, tok, first, 2)
@@ -119,6 +119,52 @@ def test_the_teacher_pass_reports_progress_where_no_bar_is_shown(teacher, senten
     assert seen[-1][1].startswith("x2static teacher pass: 12 of 12 sentences (100%)")
     assert "min left" in seen[0][1]
     assert [r.getMessage() for r in caplog.records if "teacher pass:" in r.getMessage()] == [m for _, m in seen]
+
+
+def test_length_sorted_batches_keep_every_item_once_and_sort_each_chunk():
+    from pipeline.static.readout import length_sorted_batches
+
+    items = [("w",) * n for n in (5, 1, 4, 4, 9, 2, 7, 3, 8, 6, 1)]
+    def lengths(chunk):
+        return [len(x) for x in chunk]
+
+    batches = list(length_sorted_batches(iter(items), 2, lengths, chunk_batches=2))
+    assert [len(b) for b in batches] == [2, 2, 2, 2, 2, 1]
+    flat = [x for b in batches for x in b]
+    assert sorted(flat) == sorted(items)  # nothing lost, nothing twice
+    for i in range(0, len(flat), 4):  # each chunk of 2 batches x 2 items is sorted by length
+        assert [len(x) for x in flat[i:i + 4]] == sorted(len(x) for x in items[i:i + 4])
+    assert [x for b in length_sorted_batches(items, 3, lengths, chunk_batches=0) for x in b] == items
+
+
+def test_sorted_teacher_batches_give_the_same_contexts_and_means(teacher, sentences, tmp_path):
+    """Reading sentences of similar length together changes only the order: the cache holds the same
+    (word, context) pairs within the same groups, and the aggregate means are the same."""
+    model, tok = teacher
+    words = ["the", "said", "and", "of"]
+    varied = [s[: 3 + (i * 7) % 16] for i, s in enumerate(sentences[:40])]  # 3 to 18 words
+    caches = [build_context_cache(model, tok, varied, words, [2], tmp_path / f"c{chunk}", "fp",
+                                  batch_size=4, sort_chunk=chunk, show_progress=False) for chunk in (0, 3)]
+
+    def groups(cache):  # the target words of each group (a sentence), in cache order
+        return [tuple(sorted(cache.occ_word[a:b].tolist()))
+                for a, b in zip(cache.group_offsets[:-1], cache.group_offsets[1:])]
+
+    def per_word(cache):  # each word's number of contexts and their sum: order-free
+        rows = cache.contexts(2)
+        return [(int((cache.occ_word == w).sum()), rows[cache.occ_ctx[cache.occ_word == w]].sum(0))
+                for w in range(len(words))]
+
+    plain, ordered = groups(caches[0]), groups(caches[1])
+    assert plain != ordered  # the order did change
+    assert sorted(plain) == sorted(ordered)
+    for (n0, s0), (n1, s1) in zip(per_word(caches[0]), per_word(caches[1])):
+        assert n0 == n1 > 0
+        np.testing.assert_allclose(s0, s1, atol=1e-4)
+    (a, ca), (b, cb) = (aggregated_vectors(model, tok, words, varied, layers=(2,), batch_size=4,
+                                           sort_chunk=chunk, show_progress=False) for chunk in (0, 3))
+    np.testing.assert_allclose(a[2], b[2], atol=1e-5)
+    assert (ca == cb).all()
 
 
 def _numpy_x2static_update(W, C, targets, negatives, lr, betas=(0.9, 0.999), eps=1e-8, clamp=20.0):
@@ -227,7 +273,7 @@ def test_a_decoder_reads_out_too(tmp_path, sentences):
     words = ["the", "said"]
     agg, counts = aggregated_vectors(model, tok, words, sentences[:20], layers=(-1,), show_progress=False)
     cache = build_context_cache(model, tok, sentences[:20], words, [2], tmp_path / "c", "fp", variant="paragraph",
-                                paragraph_sentences=2, max_length=150, show_progress=False)
+                                paragraph_sentences=2, max_length=150, show_progress=False, sort_chunk=0)
     assert counts.sum() == len(cache.occ_word) > 0 and cache.n_contexts <= 20  # no paragraph was cut
     # paragraph variant: a target's context is the mean over its own sentence's tokens in the paragraph
     para = [w for s in sentences[:2] for w in s]

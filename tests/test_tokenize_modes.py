@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import luigi
 import pytest
 
 from pipeline.corpora import Tokenizer, TokenizerSettings
@@ -99,9 +100,11 @@ def test_the_prepared_corpus_stage_of_a_spec_without_the_field_keeps_its_identit
 
     spec = load_diachronic_spec(Path(__file__).parents[1] / "tasks" / "diachronic" / "sotu.yaml")
     monkeypatch.setattr(dd, "diachronic_spec", lambda name, profile: spec)
+    luigi.task_register.Register.clear_instance_cache()
     old = _settings_before_the_field()(**{k: v for k, v in dataclasses.asdict(spec.tokenizer).items()
                                           if k != "pretokenized"})
     assert dd.PreparedCorpus(spec="sotu").identity_settings()["tokenizer"] == identity_of(old)
     pretokenized = dataclasses.replace(spec, tokenizer=dataclasses.replace(spec.tokenizer, pretokenized=True))
     monkeypatch.setattr(dd, "diachronic_spec", lambda name, profile: pretokenized)
+    luigi.task_register.Register.clear_instance_cache()  # a task instance keeps the spec it first read
     assert dd.PreparedCorpus(spec="sotu").identity_settings()["tokenizer"] != identity_of(old)

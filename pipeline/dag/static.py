@@ -83,7 +83,8 @@ class StaticVectors(_Params, StageTask):
                                     description="model: the spec's model; specialized: its specialized: model")
 
     stage = "static"
-    version = 2  # 2: a decoder whose tokenizer glues pre-split words reads each word with a space before it
+    version = 3  # 2: a decoder whose tokenizer glues pre-split words reads each word with a space before it
+    # 3: the teacher reads sentences of similar length together (aggregate: same means; x2static: other batches)
 
     def gpu_device(self):  # the teacher runs on a GPU with device cuda (or auto and one visible)
         return self._readout().device

@@ -34,9 +34,10 @@ tokenizer; :func:`check_layers` refuses a layer the model does not have.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..errors import InputError
 from ..specialization.encoding import encode_batch, layer_name
@@ -45,8 +46,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-__all__ = ["load_teacher", "check_layers", "isolated_vectors", "aggregated_vectors", "hidden_index"]
+__all__ = ["load_teacher", "check_layers", "isolated_vectors", "aggregated_vectors", "hidden_index",
+           "length_sorted_batches", "subword_lengths", "SORT_CHUNK"]
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "sentencepiece.bpe.model",
                     "spiece.model")
@@ -123,6 +126,53 @@ def check_layers(model, layers: Sequence[int], where: str = "layers") -> dict[in
     return out
 
 
+#: batches of a teacher pass are sorted by length within chunks of this many batches (0: corpus order)
+SORT_CHUNK = 64
+
+
+def length_sorted_batches(items: Iterable[T], batch_size: int, lengths: Callable[[list[T]], Sequence[int]],
+                          chunk_batches: int = SORT_CHUNK) -> Iterator[list[T]]:
+    """``items`` in batches of ``batch_size``, each chunk of ``chunk_batches`` batches sorted by length.
+
+    ``lengths(chunk)`` gives the length of every item of a chunk (:func:`subword_lengths`: what the
+    teacher will read). A padded batch costs its longest input times its size: on 4,000 sentences of the
+    offline English corpora, batches of 32 in corpus order hold 2.42x the real subword tokens; sorted by
+    word count in chunks of 64 batches, 1.30x; by subword count, 1.04x (``bench/bench_teacher_batches.py``).
+    Every item comes out exactly once; the order within a chunk is by length (stable), so it is
+    deterministic. A chunk of 0 keeps the corpus order.
+    """
+    span = batch_size * max(1, chunk_batches)
+    chunk: list = []
+
+    def emit(chunk):
+        if chunk_batches > 0:
+            n = lengths(chunk)
+            chunk = [chunk[i] for i in sorted(range(len(chunk)), key=n.__getitem__)]
+        for i in range(0, len(chunk), batch_size):
+            yield chunk[i: i + batch_size]
+
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == span:
+            yield from emit(chunk)
+            chunk = []
+    if chunk:
+        yield from emit(chunk)
+
+
+def subword_lengths(tokenizer, max_length: int, words: Callable[[T], Sequence[str]] = list
+                    ) -> Callable[[list[T]], list[int]]:
+    """``lengths`` for :func:`length_sorted_batches`: how many tokens the teacher reads for each item (its
+    ``words(item)`` pre-split words, special tokens included, cut at ``max_length``), one tokenizer call
+    per chunk."""
+    def lengths(chunk: list[T]) -> list[int]:
+        enc = tokenizer([list(words(x)) for x in chunk], is_split_into_words=True, truncation=True,
+                        max_length=max_length)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    return lengths
+
+
 def _bar(total: int, desc: str, show: bool | None):
     from tqdm.auto import tqdm
 
@@ -163,14 +213,15 @@ def aggregated_vectors(model, tokenizer, words: Sequence[str], sentences: Iterab
                        layers: Sequence[int] = (-1,), batch_size: int = 32, max_length: int = 128,
                        device: str | None = None, max_sentences: int | None = None,
                        progress: Callable[[float, str], None] | None = None,
-                       show_progress: bool | None = None, bf16: bool = False
+                       show_progress: bool | None = None, bf16: bool = False, sort_chunk: int = SORT_CHUNK
                        ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Mean contextual vectors of ``words`` over their occurrences in tokenised ``sentences``.
 
     Returns ``({layer: matrix}, counts)``; a word with count 0 has a zero row.
     Needs a fast tokenizer (for ``word_ids``). Sentences longer than
     ``max_length`` subwords are truncated (the cut words are not counted).
-    Each batch is one forward pass; the sums are kept in float64.
+    Each batch is one forward pass, of sentences of similar length (:func:`length_sorted_batches`,
+    ``sort_chunk`` batches at a time); the sums are kept in float64.
     """
     import torch
 
@@ -218,24 +269,15 @@ def aggregated_vectors(model, tokenizer, words: Sequence[str], sentences: Iterab
             sums[layer].index_add_(0, target, occ_mean.cpu().double())
         counts.index_add_(0, target, torch.ones(n_occ, dtype=torch.int64))
 
+    kept = (list(s) for s in itertools.islice(sentences, max_sentences) if s)
     with torch.no_grad(), _bar(max_sentences or 0, "aggregate", show_progress) as bar:
-        batch: list[list[str]] = []
         done = 0
-        for i, sentence in enumerate(sentences):
-            if max_sentences is not None and i >= max_sentences:
-                break
-            if sentence:
-                batch.append(list(sentence))
-            if len(batch) == batch_size:
-                flush(batch)
-                done += len(batch)
-                bar.update(len(batch))
-                batch = []
-                if progress and max_sentences:
-                    progress(min(1.0, done / max_sentences), "static vectors (aggregate)")
-        if batch:
+        for batch in length_sorted_batches(kept, batch_size, subword_lengths(tokenizer, max_length), sort_chunk):
             flush(batch)
+            done += len(batch)
             bar.update(len(batch))
+            if progress and max_sentences:
+                progress(min(1.0, done / max_sentences), "static vectors (aggregate)")
     model.train(was_training)
     denom = counts.clamp(min=1).double()[:, None]
     return {layer: (sums[layer] / denom).float().numpy() for layer in layers}, counts.numpy()

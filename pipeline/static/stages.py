@@ -193,13 +193,16 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
         for layer, i in indices.items():
             results[s.file_stem(i)] = (kept_words, vecs[layer][keep], counts[keep])
     else:
+        from .readout import SORT_CHUNK
         from .x2static import build_context_cache, train_x2static
 
         ident = {k: getattr(s, k) for k in ("layers", "max_sentences", "max_length", "variant", "context",
                                              "paragraph_sentences", "bf16")}
         data_fp = [fingerprint_paths([p for p in Path(model_dir).iterdir() if p.is_file()]).encode(),
                    file_sha256(corpus.path).encode(), "\n".join(words).encode()]
-        cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16}, *data_fp)
+        # the cache lists the groups in the order the teacher read them (length-sorted chunks)
+        cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16,
+                                "sort_chunk": SORT_CHUNK}, *data_fp)
         cache = build_context_cache(model, tokenizer, corpus, words, sorted(set(indices.values())),
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,

@@ -80,6 +80,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from .readout import SORT_CHUNK, length_sorted_batches, subword_lengths
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -201,11 +203,13 @@ def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], wo
                         batch_size: int = 32, max_sentences: int | None = None, device: str | None = None,
                         bf16: bool = False, show_progress: bool | None = None,
                         progress: Callable[[float, str], None] | None = None,
-                        total_sentences: int | None = None) -> ContextCache:
+                        total_sentences: int | None = None, sort_chunk: int = SORT_CHUNK) -> ContextCache:
     """Run the frozen teacher once over ``sentences`` and store every target's context vector.
 
     ``layers`` are non-negative ``hidden_states`` indices. With ``total_sentences`` (how many ``sentences``
-    holds), the pass reports its share done and the time left to ``progress`` and to the log every 30 s. Reuses a complete
+    holds), the pass reports its share done and the time left to ``progress`` and to the log every 30 s.
+    Each forward pass takes teacher inputs of similar length (:func:`.readout.length_sorted_batches`, chunks
+    of ``sort_chunk`` batches; 0: corpus order), so the cache lists the groups in that order. Reuses a complete
     cache built for the same ``fingerprint``; otherwise writes a fresh one
     into ``folder.tmp`` and renames it into place when done, so a killed
     teacher pass leaves no cache that looks complete.
@@ -330,16 +334,9 @@ def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], wo
     report = _TeacherProgress(total_sentences, progress)
     with tqdm(desc="x2static teacher pass", unit="sent", total=total_sentences,
               disable=None if show_progress is None else not show_progress, leave=False) as bar:
-        batch: list = []
-        for group in _groups(sentences, variant, paragraph_sentences, max_sentences):
-            batch.append(group)
-            if len(batch) == batch_size:
-                flush(batch)
-                done = sum(_sentences_in(b) for b in batch)
-                bar.update(done)
-                report.update(done, n_tokens)
-                batch = []
-        if batch:
+        groups = _groups(sentences, variant, paragraph_sentences, max_sentences)
+        lengths = subword_lengths(tokenizer, max_length, words=lambda g: g[0])
+        for batch in length_sorted_batches(groups, batch_size, lengths, sort_chunk):
             flush(batch)
             done = sum(_sentences_in(b) for b in batch)
             bar.update(done)
