@@ -340,12 +340,11 @@ class HttpStore(Store):
     def _read_bytes(self, rel: str, limit: int) -> bytes | None:
         import requests
 
-        from .download import MAX_REDIRECTS, redirect_guard
+        from .download import http_session, redirect_guard
         from .errors import InputError
 
         url = self.where(_check_rel(rel, self.where(str(rel))))
-        http = requests.Session()
-        http.max_redirects = MAX_REDIRECTS
+        http = http_session()
         try:
             with http.get(url, timeout=60, stream=True, headers={"Accept-Encoding": "identity"},
                           hooks={"response": redirect_guard(url)}) as r:

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
-from .download import MAX_REDIRECTS, redirect_guard
+from .download import MAX_REDIRECTS, http_session, redirect_guard
 from .errors import InputError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -297,10 +297,7 @@ class BabelNetClient:
     @property
     def session(self):
         if self._session is None:
-            import requests
-
-            self._session = requests.Session()
-            self._session.max_redirects = MAX_REDIRECTS
+            self._session = http_session()
         return self._session
 
     def _scrub(self, text: str) -> str:

@@ -48,7 +48,7 @@ from .identity import file_sha256
 log = logging.getLogger(__name__)
 
 __all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256",
-           "redirect_guard", "MAX_REDIRECTS"]
+           "http_session", "redirect_guard", "MAX_REDIRECTS"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -211,6 +211,16 @@ def _internal_host(host: str | None) -> bool:
     return not ip.is_global
 
 
+def http_session():
+    """A ``requests.Session`` that follows at most :data:`MAX_REDIRECTS` redirects; pass
+    ``hooks={"response": redirect_guard(url)}`` with each request to vet them."""
+    import requests
+
+    session = requests.Session()
+    session.max_redirects = MAX_REDIRECTS
+    return session
+
+
 def redirect_guard(origin: str):
     """A requests ``response`` hook that vets every redirect before requests follows it.
 
@@ -306,13 +316,7 @@ def _http_attempt(http, url: str, part: Path, size: int | None, timeout: float, 
 def _fetch_http(url: str, part: Path, *, size: int | None, retries: int, max_attempts: int, timeout: float,
                 chunk: int, progress: bool, backoff: float, session=None) -> None:
     """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all."""
-    import requests
-
-    if session is None:
-        http = requests.Session()
-        http.max_redirects = MAX_REDIRECTS
-    else:
-        http = session
+    http = session or http_session()
     idle = attempts = 0
     while True:
         attempts += 1
