@@ -14,8 +14,10 @@ all attempts; the partial file, the final file and the lock are never
 written through a symbolic link or into a device. Redirects are vetted
 before they are followed (:func:`redirect_guard`): at most
 :data:`MAX_REDIRECTS`, to http(s) only, never from https down to plain http,
-and never from a public host to a loopback, private or link-local address. Two processes fetching the
-same file wait for each other (an flock beside the file).
+and never from a public host to a loopback, private or link-local address (an IP literal, or a name
+that resolves to one); from a public origin, an answer whose connection's peer is internal is refused
+before its body is read. Two processes fetching the same file wait for each other (an flock beside the
+file).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -195,20 +197,73 @@ class _Retry(Exception):
 MAX_REDIRECTS = 10
 
 
-def _internal_host(host: str | None) -> bool:
-    """True for ``localhost`` and for an IP literal that is loopback, private, link-local or otherwise not public."""
+def _internal_address(address: str) -> bool:
+    """True for an IP literal that is loopback, private, link-local or otherwise not public
+    (an IPv4-mapped IPv6 address is judged by its IPv4 part; a zone index ``%eth0`` is ignored)."""
     import ipaddress
 
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
+def _resolve(host: str) -> list[str]:
+    """The addresses ``host`` resolves to now, sorted; ``[]`` when it does not resolve."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+def _internal_host(host: str | None, *, resolve: bool = True) -> str | None:
+    """Why ``host`` is internal, or ``None`` for a public one.
+
+    ``localhost`` (and ``*.localhost``) and IP literals are judged as written; a name
+    is resolved (``resolve``) and is internal when any address it resolves to is:
+    ``"store.lan (resolves to 10.0.0.7)"``. A name that does not resolve counts as
+    public here (the connection fails on its own; where it does connect, the peer
+    address of the answer is checked by :func:`redirect_guard`). Numeric forms the
+    resolver reads as IPv4 (``2130706433``, ``0x7f.1``) resolve to what they mean.
+    """
     if not host:
-        return False
+        return None
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
-        return True
+        return host
     try:
-        ip = ipaddress.ip_address(host)
+        return host if _internal_address(host) else None
     except ValueError:
-        return False  # a name: where it resolves is the resolver's business (no DNS lookups here)
-    return not ip.is_global
+        pass  # a name
+    if not resolve:
+        return None
+    inside = [a for a in _resolve(host) if _internal_address(a)]
+    return f"{host} (resolves to {', '.join(inside)})" if inside else None
+
+
+def _peer_address(r) -> str | None:
+    """The IP address the response ``r`` came from, when its connection is a direct one.
+
+    ``None`` behind a proxy (the peer is the proxy), or when the connection is gone.
+    """
+    raw = getattr(r, "raw", None)
+    conn = getattr(raw, "connection", None)
+    if conn is None or getattr(conn, "proxy", None) is not None or getattr(conn, "_tunnel_host", None):
+        return None
+    # an open keep-alive connection has its socket; one that closes after this answer (HTTP/1.0,
+    # ``Connection: close``) has handed it to the response's reader (http.client's makefile)
+    sock = getattr(conn, "sock", None) or getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None),
+                                                          "raw", None), "_sock", None)
+    if sock is None:
+        return None
+    try:
+        peer = sock.getpeername()
+    except (OSError, AttributeError):
+        return None
+    return peer[0] if isinstance(peer, tuple) and peer else None
 
 
 def http_session():
@@ -222,23 +277,43 @@ def http_session():
 
 
 def redirect_guard(origin: str):
-    """A requests ``response`` hook that vets every redirect before requests follows it.
+    """A requests ``response`` hook that vets every answer, and every redirect before requests follows it.
 
     Refused, as an :class:`InputError` naming ``origin`` and the hop: a target
     that is not http(s); an https response redirecting to plain http (the rest
     of the transfer would travel unencrypted and unauthenticated); a redirect
-    from a public host to ``localhost`` or a loopback, private or link-local
-    address (a hostile mirror must not make the pipeline read a machine's
-    internal services, such as a cloud metadata endpoint, into an artifact).
-    Redirects between public hosts (a hub to its CDN) and among local ones
-    (a loopback test server, a store on the LAN) are followed.
+    from a public origin to an internal host: ``localhost``, a loopback,
+    private or link-local address, or a name that resolves to one (a hostile
+    mirror must not make the pipeline read a machine's internal services, such
+    as a cloud metadata endpoint, into an artifact); and, from a public origin,
+    any answer whose connection's peer is an internal address, whatever its
+    name resolved to when it was checked (DNS rebinding), before its body is
+    read. Redirects between public hosts (a hub to its CDN) and among local
+    ones (a loopback test server, a store on the LAN) are followed.
+
+    The origin is internal when its name is, or when its own answer came from
+    an internal peer (the spec's author chose that host). Behind a proxy the
+    peer is the proxy, so only names are checked.
     """
-    start_internal = _internal_host(urlparse(origin).hostname)
+    origin_host = urlparse(origin).hostname
+    state: dict = {}
+
+    def origin_internal(r) -> bool:
+        if "internal" not in state:  # the first answer is the origin's
+            peer = _peer_address(r)
+            state["internal"] = bool((peer and _internal_address(peer)) or _internal_host(origin_host))
+        return state["internal"]
 
     def hook(r, **kwargs):
+        here = urlparse(r.url)
+        if not origin_internal(r):
+            peer = _peer_address(r)
+            if peer and _internal_address(peer):
+                raise InputError(origin, "answers from public addresses only",
+                                 f"{here.scheme}://{here.netloc} answered from the internal address {peer}; "
+                                 "refusing to read it")
         if not r.is_redirect:
             return r
-        here = urlparse(r.url)
         target = urlparse(urljoin(r.url, r.headers["location"]))
         hop = f"{here.scheme}://{here.netloc} redirects to"
         if target.scheme not in ("http", "https"):
@@ -247,9 +322,11 @@ def redirect_guard(origin: str):
         if here.scheme == "https" and target.scheme == "http":
             raise InputError(origin, "an https download that stays on https",
                              f"{hop} plain http://{target.netloc}; refusing the downgrade")
-        if _internal_host(target.hostname) and not start_internal:
-            raise InputError(origin, "redirects to public hosts only",
-                             f"{hop} the internal address {target.hostname}; refusing to follow it")
+        if not origin_internal(r):
+            inside = _internal_host(target.hostname)
+            if inside:
+                raise InputError(origin, "redirects to public hosts only",
+                                 f"{hop} the internal address {inside}; refusing to follow it")
         return r
 
     return hook

@@ -163,6 +163,11 @@ def test_redirects_on_loopback_are_followed_and_bad_ones_leave_nothing(server, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
 
 
+# what the (fake) resolver answers; a name not listed does not resolve
+RESOLVER = {"metadata.example.net": ["169.254.169.254"], "cdn.example.net": ["151.101.1.1", "10.0.0.9"],
+            "store.lan": ["10.0.0.5"]}
+
+
 @pytest.mark.parametrize("here, location, refused", [
     ("https://huggingface.co/m/resolve/main/w.bin", "https://cdn-lfs.hf.co/abc?X-Amz-Signature=1", None),
     ("https://huggingface.co/m/resolve/main/w.bin", "/api/resolve-cache/w.bin", None),
@@ -175,9 +180,16 @@ def test_redirects_on_loopback_are_followed_and_bad_ones_leave_nothing(server, t
     ("http://store.example.org/a", "http://[::1]:9000/a", "internal address ::1"),
     ("http://store.example.org/a", "http://localhost/a", "internal address localhost"),
     ("http://store.example.org/a", "gopher://store.example.org/a", "a gopher URL"),
+    # names are resolved: one that points inside is refused, whatever it is called
+    ("http://store.example.org/a", "http://metadata.example.net/latest/",
+     "internal address metadata.example.net (resolves to 169.254.169.254)"),
+    ("https://store.example.org/a", "https://cdn.example.net/a", "cdn.example.net (resolves to 10.0.0.9)"),
+    ("http://store.lan/a", "http://10.0.0.6/b", None),  # an origin whose name is inside may redirect inside
 ])
-def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refused):
+def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refused, monkeypatch):
     import requests
+
+    monkeypatch.setattr("pipeline.download._resolve", lambda host: RESOLVER.get(host, []))  # no DNS here
 
     r = requests.Response()
     r.status_code, r.url = 302, here
@@ -190,3 +202,45 @@ def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refu
             hook(r)
     r.status_code = 200  # not a redirect: never vetted
     assert hook(r) is r
+
+
+def test_internal_hosts_in_every_spelling():
+    from pipeline.download import _internal_host
+
+    # the real resolver reads numeric forms without DNS: these all mean 127.0.0.1
+    assert _internal_host("2130706433") == "2130706433 (resolves to 127.0.0.1)"
+    assert _internal_host("0x7f.1") == "0x7f.1 (resolves to 127.0.0.1)"
+    assert _internal_host("[::ffff:127.0.0.1]") == "::ffff:127.0.0.1"  # IPv4-mapped
+    assert _internal_host("fe80::1%eth0") == "fe80::1%eth0"
+    assert _internal_host("Sub.LocalHost") == "sub.localhost"
+    assert _internal_host("93.184.216.34") is None and _internal_host("2606:4700::1111") is None
+
+
+def test_a_hop_whose_name_rebinds_inside_is_refused_before_its_body_is_read(server, tmp_path, monkeypatch):
+    """DNS rebinding: the redirect target resolved to a public address when it was checked, but the
+    connection lands on an internal one. The peer address of the answer is what counts."""
+    import socket
+
+    import pipeline.download as dl
+
+    real_getaddrinfo, real_peer = socket.getaddrinfo, dl._peer_address
+    port = server.url.rsplit(":", 1)[1]
+
+    def getaddrinfo(host, *args, **kwargs):  # what the connection gets: both names land on loopback
+        return real_getaddrinfo("127.0.0.1" if host in ("hub.example", "evil.example") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    # what the check saw: both names public
+    seen = {"hub.example": ["93.184.216.34"], "evil.example": ["151.101.1.1"]}
+    monkeypatch.setattr(dl, "_resolve", lambda host: seen.get(host, []))
+    # the origin's own answer is taken as coming from its public address; every other peer is the real one
+    monkeypatch.setattr(dl, "_peer_address",
+                        lambda r: "93.184.216.34" if "//hub.example:" in r.url else real_peer(r))
+    server.serve("/hub-hop", status=302, headers={"Location": f"http://evil.example:{port}/file.bin"})
+    with pytest.raises(InputError, match=r"hub.example:\d+/hub-hop: expected answers from public addresses "
+                                         r"only.*evil.example:\d+ answered from the internal address 127.0.0.1"):
+        download(f"http://hub.example:{port}/hub-hop", tmp_path / "f.bin", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    # the same hop from a loopback origin is a local store's redirect, and is followed
+    server.serve("/local-hop", status=302, headers={"Location": f"http://evil.example:{port}/file.bin"})
+    assert download(server.url + "/local-hop", tmp_path / "g.bin", sha256=SHA, progress=False).read_bytes() == PAYLOAD

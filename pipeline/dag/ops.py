@@ -72,8 +72,13 @@ def spec_entries(profile: str = "full", online: bool = False, only=(), *,
                 continue
             entries.append((kind_name, path.stem, kind.task(path.stem, profile)))
     for msg in skipped:
-        logger.info("skipping %s", msg)
+        if (str(tasks_root()), msg) not in _LOGGED_SKIPS:  # luigi asks a wrapper for its requirements often
+            _LOGGED_SKIPS.add((str(tasks_root()), msg))
+            logger.info("skipping %s", msg)
     return entries, skipped
+
+
+_LOGGED_SKIPS: set[tuple[str, str]] = set()
 
 
 def check_selection(only) -> None:
