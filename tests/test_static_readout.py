@@ -317,3 +317,33 @@ def test_a_sentence_budget_samples_the_whole_corpus_not_its_beginning(tmp_path):
     assert sample == [f"w{i}" for i in range(0, 100, 10)]
     assert [s[0] for s in _Spread(LineCorpus(path), 7)] == [f"w{i}" for i in range(0, 100, 15)]  # stride ceil(100/7)
     assert len(list(_Spread(LineCorpus(path), 500))) == 100
+    # X2Static's paragraphs: runs of consecutive sentences, spread the same way (20 runs of 5, every 2nd run)
+    para = [int(s[0][1:]) for s in _Spread(LineCorpus(path), 50, block=5)]
+    assert para == [i for start in range(0, 100, 10) for i in range(start, start + 5)]
+    assert [int(s[0][1:]) for s in _Spread(LineCorpus(path), 12, block=5)] == \
+        [*range(0, 5), *range(35, 40), 70, 71]  # 3 runs wanted of 20: every 7th run, cut at 12 sentences
+
+
+def test_an_x2static_paragraph_sample_reads_consecutive_sentences(tiny_bert, corpus_file, tmp_path, monkeypatch):
+    """With a sentence budget, the teacher still sees paragraphs of sentences that follow each other in the
+    corpus (not every other sentence stitched together); a sentence sample stays every stride-th sentence."""
+    import pipeline.static.x2static as x2
+
+    lines = corpus_file.read_text().splitlines()  # 120 sentences
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def teacher_input(model, tok, corpus, words, layers, folder, fp, **kwargs):
+        seen[kwargs["variant"]] = [lines.index(" ".join(sent)) for sent in corpus]
+        raise Stop
+
+    monkeypatch.setattr(x2, "build_context_cache", teacher_input)
+    for variant in ("paragraph", "sentence"):
+        s = StaticSettings(method="x2static", variant=variant, paragraph_sentences=4, max_sentences=40, min_count=1,
+                           device="cpu")
+        with pytest.raises(Stop):
+            build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file)}, tmp_path / variant)
+    assert seen["paragraph"] == [i for start in range(0, 120, 12) for i in range(start, start + 4)]
+    assert seen["sentence"] == list(range(0, 120, 3))

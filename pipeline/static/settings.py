@@ -47,7 +47,7 @@ class StaticSettings:
     vocabulary_path: Optional[str] = None
     min_count: int = 5                 # vocabulary "corpus": words seen at least this often
     max_words: int = 0                 # 0: every word; else the most frequent ones
-    max_sentences: int = 0             # 0: the whole corpus; else its first sentences
+    max_sentences: int = 0             # 0: the whole corpus; else that many, spread over it
     max_length: int = 128              # subword tokens per sentence (or paragraph), special tokens included
     word_max_length: int = 16          # subword tokens per word in isolation
     fallback: str = "isolation"        # aggregate: unseen words get their isolation vector; "none" leaves them out

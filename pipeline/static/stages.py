@@ -73,22 +73,31 @@ def corpus_vocabulary(counts: Counter, min_count: int, max_words: int = 0) -> li
 
 
 class _Spread:
-    """Every ``stride``-th sentence of a corpus, at most ``limit`` of them: a sample spread over the whole text
-    (the first ``limit`` sentences would be one part of it, e.g. the first books of a Bible). Restartable."""
+    """At most ``limit`` sentences of a corpus, spread over the whole text (the first ``limit`` would be one
+    part of it, e.g. the first books of a Bible), in runs of ``block`` consecutive sentences: every
+    ``stride``-th run. ``block`` is 1 for a sentence sample (every ``stride``-th sentence) and X2Static's
+    ``paragraph_sentences`` for its paragraph variant, whose paragraphs must be consecutive text, not every
+    other sentence stitched together. Restartable."""
 
-    def __init__(self, corpus, limit: int):
-        self.corpus, self.path, self.limit = corpus, corpus.path, limit
+    def __init__(self, corpus, limit: int, block: int = 1):
+        self.corpus, self.path, self.limit, self.block = corpus, corpus.path, limit, max(1, int(block))
         total = sum(1 for _ in corpus)
-        self.stride = max(1, -(-total // limit))
+        runs, wanted = -(-total // self.block), -(-limit // self.block)
+        self.stride = max(1, -(-runs // wanted))
 
     def __iter__(self):
         kept = 0
         for i, sentence in enumerate(self.corpus):
-            if i % self.stride == 0:
+            if (i // self.block) % self.stride == 0:
                 yield sentence
                 kept += 1
                 if kept >= self.limit:
                     return
+
+
+def spread_block(s) -> int:
+    """The run of consecutive sentences a ``max_sentences`` sample keeps together (see :class:`_Spread`)."""
+    return s.paragraph_sentences if s.method == "x2static" and s.variant == "paragraph" else 1
 
 
 def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Path], out_dir: str | Path,
@@ -128,7 +137,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
             raise InputError("inputs", f"a 'corpus' input (method {s.method}, vocabulary {s.vocabulary})")
         corpus = LineCorpus(inputs["corpus"])
         if s.max_sentences:
-            corpus = _Spread(corpus, s.max_sentences)
+            corpus = _Spread(corpus, s.max_sentences, spread_block(s))
         for sent in corpus:
             counts_in_corpus.update(sent)
             n_sentences += 1
@@ -202,7 +211,8 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                    file_sha256(corpus.path).encode(), "\n".join(words).encode()]
         # the cache lists the groups in the order the teacher read them (length-sorted chunks)
         cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16,
-                                "sort_chunk": SORT_CHUNK}, *data_fp)
+                                "sort_chunk": SORT_CHUNK,
+                                **({"spread_block": spread_block(s)} if spread_block(s) > 1 else {})}, *data_fp)
         cache = build_context_cache(model, tokenizer, corpus, words, sorted(set(indices.values())),
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,

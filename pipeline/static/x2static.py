@@ -42,7 +42,8 @@ Where this deviates
 * **Input**: sentences are token lists (the corpus's words); the vocabulary is
   given, and a word cut off by ``max_length`` is not a target (the code keeps
   it). A paragraph is ``paragraph_sentences`` consecutive corpus sentences
-  (the code splits its paragraphs at ``. ? !`` tokens); its context spans the
+  (the code splits its paragraphs at ``. ? !`` tokens; a ``max_sentences``
+  sample keeps such runs whole, see ``stages._Spread``); its context spans the
   sentence's word tokens (no ``[CLS]``/``[SEP]``).
 * **Batches** are shuffled sentences (paragraphs) of the cache; the code
   shuffles within buffers of 2**18 lines. Randomness is numpy's, seeded by
