@@ -231,6 +231,35 @@ def test_kind_pages_transfer_specialization_static_and_gold(tmp_path):
     assert "loss.png: <span class=\"missing\">missing</span>" in p
 
 
+def test_static_comparison_page_leads_with_the_headline_scores_best_in_bold(tmp_path):
+    """The comparison page's first table holds the headline scores only (short labels, three decimals), the
+    best of each column in bold, the sd over seeds beside a seeded set's mean; every column stays below."""
+    import polars as pl
+
+    from pipeline.report import SpecEntry, StageRef, build_site
+
+    out = tmp_path / "outputs"
+    folder = out / "static-compare" / "en-ffffffffffff"
+    folder.mkdir(parents=True)
+    pl.DataFrame({"set": ["isolation.L6", "fasttext", HOSTILE], "vocabulary": [9, 9, 9], "seeds": [1.0, 3.0, 1.0],
+                  "analogy_google_accuracy": [0.61, 0.52, None], "analogy_google_n": [40.0, 40.0, 40.0],
+                  "simlex999_spearman": [0.2, 0.45, 0.3], "simlex999_spearman_sd": [None, 0.0123, None],
+                  "bli_en-es_precision_at_1-nn": [0.9, 0.1, 0.1]}).write_parquet(folder / "comparison.parquet")
+    folder = _stage(out, "static-compare", "en-ffffffffffff", {"metrics.json": {"vocabulary_n": 9}})
+    build_site([SpecEntry("static", "en", stages=(StageRef("static-compare", folder),))], tmp_path / "site")
+    page = (tmp_path / "site" / "stages" / "static-compare" / folder.name / "index.html").read_text()
+    first = page[page.index("<table"):page.index("</table>")]
+    heads = re.findall(r"<th>(.*?)</th>", first)
+    assert heads == ["set", "seeds", "analogies accuracy", "SimLex-999 Spearman"]  # no counts, no nn BLI
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", first)[1:]]
+    assert rows == [
+        ["isolation.L6", "1", "<strong>0.610</strong>", "0.200"],
+        ["fasttext", "3", "0.520", '<strong>0.450 <span class="muted">&plusmn; 0.012</span></strong>'],
+        ["&lt;script&gt;", "1", '<span class="missing">missing</span>', "0.300"]]
+    assert "every column (8)" in page and "analogy_google_n" in page[page.index("every column"):]
+    assert "1 key of metrics.json" in page
+
+
 def test_incremental_pages_of_unchanged_stages_are_kept(site, project, tmp_path):
     from pipeline.dag.report import report_plan
     from pipeline.report import build_site

@@ -224,3 +224,39 @@ def test_no_shared_word_is_refused():
     b = make_keyed_vectors(["y"], np.ones((1, 2)))
     with pytest.raises(InputError, match="expected words shared by every vector set \\(a, b\\); none"):
         compare_vector_sets({"a": a, "b": b})
+
+
+def test_the_plot_draws_one_panel_per_headline_score_with_every_set_in_table_order(tmp_path, monkeypatch):
+    """Each headline score gets its own panel; its bars are the table's values, the sets in the same order in
+    every panel (first on top), and an error bar only where a set has a spread over seeds."""
+    import pipeline.figures as figures
+    from pipeline.static import compare
+
+    table = pl.DataFrame({
+        "set": ["isolation.L6", "fasttext", "x2static.L6"], "vocabulary": [50, 50, 50], "seeds": [1, 3, 1],
+        "analogy_google_accuracy": [0.6, 0.5, 0.2], "simlex999_spearman": [0.3, 0.25, None],
+        "simlex999_spearman_sd": [None, 0.02, None], "bli_en-es_precision_at_1-csls_knn_10": [0.1, 0.2, 0.05],
+        "bli_en-es_precision_at_1-nn": [0.9, 0.9, 0.9], "extrinsic_versebook_accuracy": [0.7, 0.6, 0.65]})
+    seen = {}
+    real_save = figures.save_figure
+
+    def capture(fig, path):
+        seen["fig"] = fig
+        seen["axes"] = [ax for ax in fig.axes if ax.get_visible()]
+        seen["names"] = [t.get_text() for t in seen["axes"][0].get_yticklabels()]
+        seen["panels"] = [(ax.get_title(), [round(float(p.get_width()), 6) for p in ax.patches],
+                           [round(float(p.get_y() + p.get_height() / 2), 6) for p in ax.patches],
+                           len(ax.collections), bool(ax.yaxis_inverted()), [t.get_text() for t in ax.texts])
+                          for ax in seen["axes"]]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", capture)
+    compare._plot(table, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert seen["names"] == ["isolation.L6", "fasttext", "x2static.L6"]  # y = 0, 1, 2 in every panel (shared)
+    y = [0.0, 1.0, 2.0]
+    assert seen["panels"] == [
+        ("analogies accuracy", [0.6, 0.5, 0.2], y, 0, True, ["0.600", "0.500", "0.200"]),
+        ("SimLex-999 Spearman", [0.3, 0.25, 0.0], y, 1, True, ["0.300", "0.250", "–"]),  # one error bar: fasttext's
+        ("BLI en-es P@1 (CSLS)", [0.1, 0.2, 0.05], y, 0, True, ["0.100", "0.200", "0.050"]),  # not P@1 with nn
+        ("versebook accuracy", [0.7, 0.6, 0.65], y, 0, True, ["0.700", "0.600", "0.650"])]

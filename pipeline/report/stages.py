@@ -100,7 +100,7 @@ def render_stage(stage: str, folder: Path, out: Path, *, root: str, page_dir: Pa
 def _all_metrics(metrics: dict, open_: bool = False) -> str:
     if not metrics:
         return f"<h2>Metrics</h2><p>metrics.json: {MISSING}</p>"
-    return (f"<h2>All metrics</h2><details{' open' if open_ else ''}><summary>{len(metrics)} keys of metrics.json"
+    return (f"<h2>All metrics</h2><details{' open' if open_ else ''}><summary>{len(metrics)} key{'s' if len(metrics) != 1 else ''} of metrics.json"
             f"</summary>{metric_table(metrics)}</details>")
 
 
@@ -472,6 +472,34 @@ def _specialized(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: d
 # --------------------------------------------------------------------------------------------- static
 
 
+def _headline_table(t) -> str:
+    """The headline scores of a comparison (``compare.headline_columns``), one row per set: the best
+    value of each column in bold (every headline score is higher-is-better), ``± sd`` where the set was
+    trained over several seeds."""
+    from pipeline.static.compare import headline_columns, headline_label, sd_name
+
+    cols = headline_columns(t.columns)
+    if not cols or "set" not in t.columns:
+        return ""
+    best = {}
+    for c in cols:
+        vals = [v for v in (_clean(x) for x in t[c]) if isinstance(v, (int, float))]
+        best[c] = max(vals) if vals else None
+    rows = []
+    for r in t.iter_rows(named=True):
+        row = [esc(r["set"]), fmt(r.get("seeds"))]
+        for c in cols:
+            v, sd = _clean(r[c]), _clean(r.get(sd_name(c)))
+            cell = (f"{v:.3f}" if isinstance(v, float) else fmt(v)) + (
+                f' <span class="muted">&plusmn; {sd:.3f}</span>' if isinstance(sd, float) else "")
+            row.append(f"<strong>{cell}</strong>" if v is not None and v == best[c] else cell)
+        rows.append(row)
+    return ('<p class="muted">The headline scores on the shared words; the best of each column in bold, '
+            "&plusmn; the sample sd over training seeds.</p>"
+            + '<div class="scroll">' + table(["set", "seeds", *(headline_label(c) for c in cols)], rows,
+                                             numeric=[False, True, *([True] * len(cols))], cls="wrap") + "</div>")
+
+
 def _static_compare(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: dict | None) -> str:
     import polars as pl
 
@@ -485,9 +513,11 @@ def _static_compare(folder: Path, out: Path, page_dir: Path, metrics: dict, prov
         t = t.with_columns([pl.col(c).cast(pl.Int64) for c in t.columns if t[c].dtype.is_float()
                             and t[c].drop_nulls().len() and bool((t[c].drop_nulls().round(0) == t[c].drop_nulls()).all())
                             and t[c].drop_nulls().abs().max() >= 2])
+        body.append(_headline_table(t))
         rows = [[fmt(_clean(v)) for v in r] for r in t.iter_rows()]
-        body.append('<div class="scroll">' + table(t.columns, rows, numeric=[
-            t[c].dtype.is_numeric() for c in t.columns]) + "</div>")
+        body.append(f"<details><summary>every column ({len(t.columns)})</summary>"
+                    '<div class="scroll">' + table(t.columns, rows, numeric=[
+                        t[c].dtype.is_numeric() for c in t.columns]) + "</div></details>")
     body.append(_images(folder, page_dir, ["comparison.png"]))
     flat = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
     return "".join(body) + _all_metrics(flat)

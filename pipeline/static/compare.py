@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["shared_vocabulary", "restrict_vectors", "analogy_ranks", "compare_vector_sets", "write_comparison",
-           "comparison_metrics", "set_slug", "sd_name", "SCORE_COLUMNS"]
+           "comparison_metrics", "set_slug", "sd_name", "SCORE_COLUMNS", "headline_columns", "headline_label"]
 
 #: the headline columns drawn in the plot, when present
 SCORE_COLUMNS = ("analogy_google_accuracy", "analogy_google_mrr", "simlex999_spearman", "wordsim353_spearman")
@@ -223,29 +223,86 @@ def _markdown(table: "pl.DataFrame") -> str:
     return "\n".join(lines) + "\n"
 
 
+def headline_columns(columns: Iterable[str]) -> list[str]:
+    """The scores a reader compares first, in this order, where ``columns`` has them: the four intrinsic
+    ones (:data:`SCORE_COLUMNS`), BLI precision at 1 with CSLS, and the extrinsic accuracy or span F1
+    (what :func:`_plot` draws and the report's first table shows).
+
+    >>> headline_columns(["set", "simlex999_spearman", "bli_en-es_precision_at_1-csls_knn_10",
+    ...                   "bli_en-es_precision_at_1-nn", "extrinsic_ner_span_f1", "analogy_google_accuracy"])
+    ['analogy_google_accuracy', 'simlex999_spearman', 'bli_en-es_precision_at_1-csls_knn_10', 'extrinsic_ner_span_f1']
+    """
+    columns = list(columns)
+    return [c for c in (*SCORE_COLUMNS,
+                        *(c for c in columns if c.startswith("bli_") and "_precision_at_1-csls" in c),
+                        *(c for c in columns if c.startswith("extrinsic_")
+                          and c.endswith(("_accuracy", "_span_f1")))) if c in columns]
+
+
+def headline_label(column: str) -> str:
+    """A short label for a headline score column, for a plot title or a table header.
+
+    >>> [headline_label(c) for c in ("analogy_google_mrr", "simlex999_spearman",
+    ...                              "bli_en-es_precision_at_1-csls_knn_10", "extrinsic_upos_accuracy")]
+    ['analogies MRR', 'SimLex-999 Spearman', 'BLI en-es P@1 (CSLS)', 'upos accuracy']
+    """
+    fixed = {"analogy_google_accuracy": "analogies accuracy", "analogy_google_mrr": "analogies MRR",
+             "simlex999_spearman": "SimLex-999 Spearman", "wordsim353_spearman": "WordSim-353 Spearman"}
+    if column in fixed:
+        return fixed[column]
+    m = re.fullmatch(r"bli_(.+)_precision_at_1-csls.*", column)
+    if m:
+        return f"BLI {m.group(1)} P@1 (CSLS)"
+    m = re.fullmatch(r"extrinsic_(.+)_(accuracy|span_f1)", column)
+    if m:
+        return f"{m.group(1)} {m.group(2).replace('_', ' ').replace('f1', 'F1')}"
+    return column.replace("_", " ")
+
+
 def _plot(table: "pl.DataFrame", path: Path) -> Path:
+    """One panel per headline score, the sets as horizontal bars in the table's order (one colour per set
+    in every panel), each bar labelled with its value and, over seeds, its sd as an error bar."""
+    import math
+
     import numpy as np
 
     from pipeline.figures import pyplot, save_figure
 
-    cols = [c for c in (*SCORE_COLUMNS,
-                        *(c for c in table.columns if c.startswith("bli_") and "_precision_at_1-csls" in c),
-                        *(c for c in table.columns if c.startswith("extrinsic_")
-                          and c.endswith(("_accuracy", "_span_f1")))) if c in table.columns]
+    cols = headline_columns(table.columns)
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(cols) * max(1, len(table)) / 2), 4))
-    width = 0.8 / max(1, len(table))
-    x = np.arange(len(cols))
-    for i, row in enumerate(table.iter_rows(named=True)):
-        values = [np.nan if row[c] is None else row[c] for c in cols]
-        sd = [np.nan if row.get(sd_name(c)) is None else row[sd_name(c)] for c in cols]  # over seeds, if any
-        ax.bar(x + i * width, values, width, label=row["set"],
-               yerr=None if np.all(np.isnan(sd)) else np.nan_to_num(sd), capsize=2)
-    ax.set_xticks(x + width * (len(table) - 1) / 2, [c.replace("_", "\n", 1) for c in cols], fontsize=8)
-    ax.set_ylabel("score")
-    ax.set_title(f"vector sets on {table['vocabulary'][0]} shared words")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.legend(fontsize=8)
+    n_sets = max(1, len(table))
+    ncols = max(1, min(3, len(cols)))
+    nrows = max(1, math.ceil(len(cols) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, (0.32 * n_sets + 1.1) * nrows), squeeze=False,
+                             sharey=True)
+    colours = [plt.cm.tab10.colors[i % 10] for i in range(n_sets)]
+    y = np.arange(n_sets)
+    names = list(table["set"]) if len(table) else []
+    for k, ax in enumerate(axes.flat):
+        if k >= len(cols):
+            ax.set_visible(False)
+            continue
+        c = cols[k]
+        values = np.array([np.nan if v is None else v for v in table[c]], dtype=float)
+        sd = (np.array([np.nan if v is None else v for v in table[sd_name(c)]], dtype=float)
+              if sd_name(c) in table.columns else np.full(n_sets, np.nan))
+        ax.barh(y, np.nan_to_num(values), color=colours, height=0.7)
+        spread = np.isfinite(sd) & (sd > 0) & np.isfinite(values)  # error bars only where seeds spread
+        if spread.any():
+            ax.errorbar(values[spread], y[spread], xerr=sd[spread], fmt="none", ecolor="black", capsize=2, lw=0.8)
+        top = np.nanmax(values + np.where(spread, sd, 0)) if np.isfinite(values).any() else 1.0
+        for yi, v, e in zip(y, values, np.where(spread, sd, 0.0)):
+            ax.text(max(0.0, 0.0 if np.isnan(v) else v + e) + 0.015 * max(top, 1e-9), yi,
+                    "–" if np.isnan(v) else f"{v:.3f}", va="center", fontsize=7)
+        ax.set_xlim(min(0.0, np.nanmin(values) if np.isfinite(values).any() else 0.0), max(top, 1e-9) * 1.18)
+        ax.axvline(0, color="black", lw=0.5)
+        ax.set_title(headline_label(c), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(y, names, fontsize=8)
+    axes[0, 0].invert_yaxis()  # the y axis is shared: the first set on top in every panel
+    vocab = table["vocabulary"][0] if len(table) and "vocabulary" in table.columns else 0
+    fig.suptitle(f"vector sets on {vocab} shared words", fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
