@@ -34,20 +34,28 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_loss_curve(losses, path: str | Path, title: str = "continued pretraining", window: int = 10) -> Path:
-    """Per-step training loss with a running mean."""
+def plot_loss_curve(losses, path: str | Path, title: str = "continued pretraining", window: int = 10,
+                    xlabel: str = "step") -> Path:
+    """Training loss per step (or per epoch: ``xlabel="epoch"``), with a running mean of ``window`` points
+    once there are at least ``3 * window`` of them (a running mean over a handful of points only lags).
+    Few points are drawn as markers on whole-number ticks."""
     import numpy as np
 
     plt = pyplot()
     losses = np.asarray(losses, dtype=float)
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = np.arange(1, len(losses) + 1)
-    ax.plot(steps, losses, lw=0.8, alpha=0.5, label="loss")
-    if len(losses) >= window:
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, lw=1.8, label=f"mean of {window}")
-    ax.set_xlabel("step")
+    smooth = window > 1 and len(losses) >= 3 * window
+    few = len(losses) <= 30
+    ax.plot(steps, losses, lw=0.8 if smooth else 1.5, alpha=0.5 if smooth else 1.0, marker="o" if few else None,
+            ms=4, label="loss")
+    if smooth:
+        mean = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], mean, lw=1.8, label=f"mean of {window}")
+        ax.legend()
+    if few:
+        ax.set_xticks(steps if len(steps) <= 12 else steps[:: max(1, len(steps) // 10)])
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.set_title(title)
-    ax.legend()
     return save_figure(fig, path)

@@ -257,7 +257,33 @@ def test_static_comparison_page_leads_with_the_headline_scores_best_in_bold(tmp_
         ["fasttext", "3", "0.520", '<strong>0.450 <span class="muted">&plusmn; 0.012</span></strong>'],
         ["&lt;script&gt;", "1", '<span class="missing">missing</span>', "0.300"]]
     assert "every column (8)" in page and "analogy_google_n" in page[page.index("every column"):]
-    assert "1 key of metrics.json" in page
+    assert "1 value of metrics.json" in page
+
+
+def test_a_stage_page_shows_nested_metrics_one_value_a_row(tmp_path):
+    """A nested metrics.json (X2Static's teacher and per-layer records) is shown as dotted keys, one value a
+    row: numbers right-aligned, text in wrapping cells, a long list cut to its first values and its length."""
+    from pipeline.report import SpecEntry, StageRef, build_site
+    from pipeline.report.html import LIST_SHOWN
+
+    loss = [round(5.0 - 0.1 * i, 3) for i in range(LIST_SHOWN + 8)]
+    folder = _stage(tmp_path / "outputs", "static", "en-x2static-aaaaaaaaaaaa", {"metrics.json": {
+        "method": "x2static", "x2static": {"teacher": {"teacher_seconds": 455.8, "targets": 1796144},
+                                           "layers": {"L6": {"loss": loss, "steps": 3860}}},
+        "files": ["x2static.L6.vec", HOSTILE]}})
+    build_site([SpecEntry("static", "en", stages=(StageRef("static", folder),))], tmp_path / "site")
+    page = (tmp_path / "site" / "stages" / "static" / folder.name / "index.html").read_text()
+    rows = dict(re.findall(r"<tr><td><code>(.*?)</code></td>(<td.*?</td>)</tr>", page))
+    assert list(rows) == ["files", "method", "x2static.layers.L6.loss", "x2static.layers.L6.steps",
+                          "x2static.teacher.targets", "x2static.teacher.teacher_seconds"]  # as the file (sorted)
+    assert rows["x2static.teacher.targets"] == '<td class="num">1,796,144</td>'
+    assert rows["x2static.teacher.teacher_seconds"] == '<td class="num">455.8000</td>'
+    assert rows["method"] == '<td class="text">x2static</td>'
+    assert rows["files"] == '<td class="text">x2static.L6.vec, &lt;script&gt;</td>'
+    shown = rows["x2static.layers.L6.loss"]
+    assert shown.startswith('<td class="text">[5.0000, 4.9000,') and f"({len(loss)} values)" in shown
+    assert "3.9000" in shown and "3.8000" not in shown  # the first LIST_SHOWN values only
+    assert f"{len(rows)} values of metrics.json" in page
 
 
 def test_incremental_pages_of_unchanged_stages_are_kept(site, project, tmp_path):

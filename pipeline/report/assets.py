@@ -28,6 +28,7 @@ table { border-collapse: collapse; margin: 6px 0 12px; background: #fff; }
 th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #eef2f6; font-weight: 600; white-space: nowrap; }
 table.wrap th { white-space: normal; max-width: 9em; }
+table.metrics td.text { overflow-wrap: anywhere; max-width: 60em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .missing { color: var(--warn); font-style: italic; }
 .status-complete, .status-ok { color: var(--ok); font-weight: 600; }

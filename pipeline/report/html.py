@@ -62,11 +62,44 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequen
     return "".join(out)
 
 
+def flatten_metrics(metrics: dict, prefix: str = "") -> dict:
+    """Nested metrics as one level of dotted keys (``x2static.teacher.teacher_seconds``), so that a table
+    row holds one value, not a whole dictionary on one line.
+
+    >>> flatten_metrics({"a": 1, "b": {"c": 2.5, "d": {"e": [1, 2]}}, "f": {}})
+    {'a': 1, 'b.c': 2.5, 'b.d.e': [1, 2], 'f': {}}
+    """
+    out: dict = {}
+    for k, v in metrics.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten_metrics(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+#: a list longer than this shows its first values and its length
+LIST_SHOWN = 12
+
+
+def _value_cell(value: Any) -> str:
+    """One value's table cell: a number right-aligned, anything else as wrapping text (a long list shortened)."""
+    if is_num(value):
+        return f'<td class="num">{fmt(value)}</td>'
+    if isinstance(value, (list, tuple)) and len(value) > LIST_SHOWN:
+        head = fmt(list(value[:LIST_SHOWN]))
+        head = head[:-1] if head.endswith("]") else head
+        return f'<td class="text">{head}, &hellip; <span class="muted">({len(value):,} values)</span></td>'
+    return f'<td class="text">{fmt(value)}</td>'
+
+
 def metric_table(metrics: dict, keys: Sequence[str] | None = None) -> str:
-    """Two columns, key and value; ``keys`` lists the keys wanted (a key the stage lacks shows "missing")."""
+    """Two columns, key and value; ``keys`` lists the keys wanted (a key the stage lacks shows "missing").
+    Numbers are right-aligned; text and lists wrap, so one long value cannot widen the whole table."""
     keys = list(metrics) if keys is None else list(keys)
-    return table(["metric", "value"], [[f"<code>{esc(k)}</code>", fmt(metrics.get(k))] for k in keys],
-                 numeric=[False, True])
+    rows = [f"<tr><td><code>{esc(k)}</code></td>{_value_cell(metrics.get(k))}</tr>" for k in keys]
+    return '<table class="metrics"><tr><th>metric</th><th>value</th></tr>' + "".join(rows) + "</table>"
 
 
 def cards(items: Sequence[tuple[str, Any]]) -> str:

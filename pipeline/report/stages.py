@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .html import MISSING, cards, esc, fmt, metric_table, page, table
+from .html import MISSING, cards, esc, fmt, flatten_metrics, metric_table, page, table
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,9 @@ def render_stage(stage: str, folder: Path, out: Path, *, root: str, page_dir: Pa
 def _all_metrics(metrics: dict, open_: bool = False) -> str:
     if not metrics:
         return f"<h2>Metrics</h2><p>metrics.json: {MISSING}</p>"
-    return (f"<h2>All metrics</h2><details{' open' if open_ else ''}><summary>{len(metrics)} key{'s' if len(metrics) != 1 else ''} of metrics.json"
-            f"</summary>{metric_table(metrics)}</details>")
+    flat = flatten_metrics(metrics)
+    return (f"<h2>All metrics</h2><details{' open' if open_ else ''}><summary>{len(flat)} "
+            f"value{'s' if len(flat) != 1 else ''} of metrics.json</summary>{metric_table(flat)}</details>")
 
 
 def _generic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: dict | None) -> str:

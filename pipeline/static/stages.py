@@ -258,7 +258,8 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
 
         for name, rec in metrics["x2static"]["layers"].items():
             (tmp / f"x2static.{name}.loss.json").write_text(json.dumps({"epoch_loss": rec["loss"]}, indent=1))
-            plot_loss_curve(rec["loss"], tmp / f"x2static.{name}.loss.png", title=f"X2Static {name}", window=3)
+            plot_loss_curve(rec["loss"], tmp / f"x2static.{name}.loss.png",
+                            title=f"X2Static {name}: mean loss per target", window=3, xlabel="epoch")
             files += [f"x2static.{name}.loss.json", f"x2static.{name}.loss.png"]
     for p in tmp.iterdir():
         p.replace(out_dir / p.name)
