@@ -108,6 +108,7 @@ def test_specialized_model_stage(project):
     assert m["after_en_aggregate_words_seen"] >= 5  # dog, cat, car, house, home, small... occur in the corpus
     # the loss curve and the checkpoint
     assert len((out / "losses.tsv").read_text().splitlines()) == m["train_steps"] + 1
+    assert (out / "loss.png").stat().st_size > 1000
     assert list((project / "outputs" / ".work").glob("specialized-toy-*"))
     assert not list((project / "outputs" / ".work").glob("specialized-toy-*/checkpoint.pt"))  # done: removed
     prov = json.loads((out / "provenance.json").read_text())

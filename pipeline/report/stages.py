@@ -467,6 +467,7 @@ def _specialized(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: d
                                                                           "train_steps", "train_pairs_seen",
                                                                           "train_seconds", "train_loss_first",
                                                                           "train_loss_last")]))
+    body.append(_images(folder, page_dir, ["loss.png"]))  # stages built before it was drawn have only losses.tsv
     return "".join(body) + _all_metrics(metrics)
 
 

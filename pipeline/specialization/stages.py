@@ -9,7 +9,7 @@ first (:meth:`~.spec.SpecializationSpec.resolved`).
   and their candidate targets), ``heldout.txt`` and ``metrics.json``;
 * :func:`build_specialized` writes ``model/`` (the fine-tuned encoder, a
   Hugging Face folder with a model card), ``vectors/`` and ``vectors-before/``
-  (static vectors per language, layer and mode), ``losses.tsv`` and
+  (static vectors per language, layer and mode), ``losses.tsv`` with ``loss.png`` and
   ``metrics.json`` (before, after and their ``delta_``).
 
 ::
@@ -357,5 +357,9 @@ def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, o
     (out_dir / "model" / "README.md").write_text(model_card(s, metrics), encoding="utf-8")
     (out_dir / "losses.tsv").write_text("step\tloss\n" + "".join(
         f"{i + 1}\t{v:.6f}\n" for i, v in enumerate(result.losses)), encoding="utf-8")
+    if result.losses:
+        from ..figures import plot_loss_curve
+
+        plot_loss_curve(result.losses, out_dir / "loss.png", title=f"specialization of {s.model}: loss per step")
     write_json(out_dir / "metrics.json", metrics)
     return metrics
