@@ -27,6 +27,7 @@ Writes ``bench/results/mlm_teacher.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -122,7 +123,6 @@ def main() -> int:
     ap.add_argument("--work", default="/tmp/mlm-teacher")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
     from transformers import AutoTokenizer
 
@@ -149,9 +149,9 @@ def main() -> int:
         source = LineCorpus(tokens) if not args.train_sentences else _Spread(LineCorpus(tokens), args.train_sentences)
         sentences = [" ".join(s) for s in source]
         result["mlm"] = train_mlm(tokenizer, sentences, model_dir, args)
-        (model_dir / "training.json").write_text(__import__("json").dumps(result["mlm"], indent=1))
+        (model_dir / "training.json").write_text(json.dumps(result["mlm"], indent=1))
     else:
-        result["mlm"] = __import__("json").loads((model_dir / "training.json").read_text())
+        result["mlm"] = json.loads((model_dir / "training.json").read_text())
     print("MLM:", result["mlm"], flush=True)
 
     model, tok = load_teacher(model_dir, "cpu")

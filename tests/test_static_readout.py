@@ -347,3 +347,16 @@ def test_an_x2static_paragraph_sample_reads_consecutive_sentences(tiny_bert, cor
             build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file)}, tmp_path / variant)
     assert seen["paragraph"] == [i for start in range(0, 120, 12) for i in range(start, start + 4)]
     assert seen["sentence"] == list(range(0, 120, 3))
+
+
+def test_only_a_paragraph_sample_adds_to_the_identity():
+    """The ``spread_block`` key enters a stage's identity (and its teacher cache's) for an X2Static paragraph
+    sample only, so every other read-out kept the stage folder it had before the key came in."""
+    from pipeline.static.stages import sample_identity
+
+    assert sample_identity(StaticSettings(method="x2static", variant="paragraph", paragraph_sentences=4,
+                                          max_sentences=100)) == {"spread_block": 4}
+    for s in (StaticSettings(method="x2static", variant="paragraph", paragraph_sentences=4),  # whole corpus
+              StaticSettings(method="x2static", variant="sentence", max_sentences=100),
+              StaticSettings(method="aggregate", variant="paragraph", paragraph_sentences=4, max_sentences=100)):
+        assert sample_identity(s) == {}

@@ -123,11 +123,10 @@ class StaticVectors(_Params, StageTask):
         return f"{self.spec}-{self.method}" if self.encoder == "model" else f"{self.spec}-specialized-{self.method}"
 
     def identity_settings(self):
-        from ..static.stages import spread_block
+        from ..static.stages import sample_identity
 
         s, r = self.spec_obj, self._readout()
-        # a paragraph sample keeps whole paragraphs (before this key: every stride-th sentence, stitched)
-        sample = {"spread_block": spread_block(r)} if r.max_sentences and spread_block(r) > 1 else {}
+        sample = sample_identity(r)
         if self.encoder == "specialized":  # the model is an upstream stage, identified by its own identity
             return {"model": "specialized", "readout": identity_of(r, self.version), **sample}
         return {"model": s.model, "model_revision": s.model_revision, "readout": identity_of(r, self.version),

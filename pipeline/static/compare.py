@@ -270,14 +270,14 @@ def _plot(table: "pl.DataFrame", path: Path) -> Path:
 
     cols = headline_columns(table.columns)
     plt = pyplot()
-    n_sets = max(1, len(table))
+    n_sets = len(table)  # at least one: compare_vector_sets refuses an empty comparison
     ncols = max(1, min(3, len(cols)))
     nrows = max(1, math.ceil(len(cols) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, (0.32 * n_sets + 1.1) * nrows), squeeze=False,
                              sharey=True)
     colours = [plt.cm.tab10.colors[i % 10] for i in range(n_sets)]
     y = np.arange(n_sets)
-    names = list(table["set"]) if len(table) else []
+    names = list(table["set"])
     for k, ax in enumerate(axes.flat):
         if k >= len(cols):
             ax.set_visible(False)
@@ -291,17 +291,16 @@ def _plot(table: "pl.DataFrame", path: Path) -> Path:
         if spread.any():
             ax.errorbar(values[spread], y[spread], xerr=sd[spread], fmt="none", ecolor="black", capsize=2, lw=0.8)
         top = np.nanmax(values + np.where(spread, sd, 0)) if np.isfinite(values).any() else 1.0
-        for yi, v, e in zip(y, values, np.where(spread, sd, 0.0)):
-            ax.text(max(0.0, 0.0 if np.isnan(v) else v + e) + 0.015 * max(top, 1e-9), yi,
-                    "–" if np.isnan(v) else f"{v:.3f}", va="center", fontsize=7)
+        for yi, v, e in zip(y, values, np.where(spread, sd, 0.0)):  # the value beyond the bar and its error bar
+            at = 0.0 if np.isnan(v) else max(0.0, v + e)
+            ax.text(at + 0.015 * max(top, 1e-9), yi, "–" if np.isnan(v) else f"{v:.3f}", va="center", fontsize=7)
         ax.set_xlim(min(0.0, np.nanmin(values) if np.isfinite(values).any() else 0.0), max(top, 1e-9) * 1.18)
         ax.axvline(0, color="black", lw=0.5)
         ax.set_title(headline_label(c), fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_yticks(y, names, fontsize=8)
     axes[0, 0].invert_yaxis()  # the y axis is shared: the first set on top in every panel
-    vocab = table["vocabulary"][0] if len(table) and "vocabulary" in table.columns else 0
-    fig.suptitle(f"vector sets on {vocab} shared words", fontsize=10)
+    fig.suptitle(f"vector sets on {table['vocabulary'][0]} shared words", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -100,6 +100,13 @@ def spread_block(s) -> int:
     return s.paragraph_sentences if s.method == "x2static" and s.variant == "paragraph" else 1
 
 
+def sample_identity(s) -> dict:
+    """What the sentence sample adds to an identity (the stage's and its teacher cache's): ``spread_block``
+    for a paragraph sample, nothing otherwise (so no other identity changed when the key came in; before
+    it, a paragraph sample took every stride-th sentence, stitched together)."""
+    return {"spread_block": spread_block(s)} if s.max_sentences and spread_block(s) > 1 else {}
+
+
 def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Path], out_dir: str | Path,
                          progress: Callable[[float, str], None] | None = None) -> dict:
     """Static vectors of one method for every layer of ``settings.layers``; returns the metrics (also in
@@ -211,8 +218,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                    file_sha256(corpus.path).encode(), "\n".join(words).encode()]
         # the cache lists the groups in the order the teacher read them (length-sorted chunks)
         cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16,
-                                "sort_chunk": SORT_CHUNK,
-                                **({"spread_block": spread_block(s)} if spread_block(s) > 1 else {})}, *data_fp)
+                                "sort_chunk": SORT_CHUNK, **sample_identity(s)}, *data_fp)
         cache = build_context_cache(model, tokenizer, corpus, words, sorted(set(indices.values())),
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,
