@@ -162,6 +162,7 @@ def save_vectors(kv: "KeyedVectors", path_without_suffix: str | Path, precision:
 
     for stale in kv_path.parent.glob(kv_path.name + ".*.npy"):
         stale.unlink()
+    out_kv.lifecycle_events = None  # gensim would pickle the save's date and host: the same vectors, another file
     out_kv.save(str(kv_path))
     sidecars = sorted(kv_path.parent.glob(kv_path.name + ".*.npy"))
     for i, sidecar in enumerate(sidecars):

@@ -23,6 +23,9 @@ gemma      gemma                                  BPE, byte         causal LM
 The target tokenizer is the source's own fast tokenizer retrained on target
 text (``train_new_from_iterator``): same normaliser, pre-tokeniser, special
 tokens and post-processor, new vocabulary (size = the source's by default).
+WordPiece is retrained by :func:`pipeline.transfer.determinism.retrain_wordpiece`
+and a Unigram made canonical, so that the same text gives the same tokenizer
+on every run (``tokenizers`` orders both by a per-process hash seed).
 For the decoder kinds (llama, mistral, qwen2, gemma) the BPE is retrained
 here instead (:func:`retrain_bpe`), because ``train_new_from_iterator``
 drops the ``<0x00>``..``<0xFF>`` tokens a byte-fallback model needs and the
@@ -107,8 +110,13 @@ class SourceModel:
     newly_initialised: tuple[str, ...]   # head weights the checkpoint did not have
 
 
-def load_source_model(path: str | Path, kind: str = "auto", objective: str = "auto") -> SourceModel:
-    """Load a source model with its language-modelling head (``objective`` mlm / clm / none)."""
+def load_source_model(path: str | Path, kind: str = "auto", objective: str = "auto", seed: int = 0) -> SourceModel:
+    """Load a source model with its language-modelling head (``objective`` mlm / clm / none).
+
+    Weights the folder lacks (MiniLM ships no MLM head) are initialised from ``seed``, on a forked torch
+    RNG: the same folder gives the same model on every run, and the caller's RNG is left as it was.
+    """
+    import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 
     path = Path(path)
@@ -132,7 +140,9 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
     if cls is None:
         raise InputError(path, "objective mlm, clm or none", f"'{objective}'")
     try:
-        model, info = cls.from_pretrained(str(path), output_loading_info=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, info = cls.from_pretrained(str(path), output_loading_info=True)
     except Exception as exc:  # transformers raises many types for unreadable configs and weights
         raise InputError(path, f"weights for a {kind} model ({cls.__name__})",
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -183,8 +193,16 @@ def train_target_tokenizer(source_tokenizer, texts: Iterable[str], vocab_size: i
         if model_type != "BPE":
             raise InputError(None, f"a BPE tokenizer for a {kind} model", f"a {model_type} tokenizer")
         tok = retrain_bpe(source_tokenizer, counted(), size, min_frequency, length)
+    elif model_type == "WordPiece":
+        from .determinism import retrain_wordpiece
+
+        tok = retrain_wordpiece(source_tokenizer, counted(), size, min_frequency, length)
     else:
         tok = source_tokenizer.train_new_from_iterator(counted(), vocab_size=size, length=length, **kwargs)
+        if model_type == "Unigram":
+            from .determinism import canonical_unigram
+
+            tok = canonical_unigram(tok)
     if seen == 0:
         raise InputError(None, "a target corpus with text to train the tokenizer on", "no non-empty documents")
     return tok
