@@ -68,7 +68,10 @@ def _separator(alphabet: set[str]) -> str:
 
 def retrain_wordpiece(source_tokenizer, texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
                       length: int | None = None):
-    """The source's WordPiece trained again on ``texts``, the same on every run (see the module's text)."""
+    """The source's WordPiece trained again on ``texts``, the same on every run (see the module's text).
+
+    ``length`` is accepted for symmetry with :func:`~pipeline.transfer.model.retrain_bpe`; the words are
+    counted here, so the trainer sees no sequence count to report against."""
     from tokenizers import Regex, Tokenizer, pre_tokenizers, trainers
 
     from .model import _remap_post_processor, _wrap_like
@@ -105,16 +108,16 @@ def retrain_wordpiece(source_tokenizer, texts: Iterable[str], vocab_size: int, m
     bare.train_from_iterator(fed(), trainer=trainer, length=None)
     trained = json.loads(bare.to_str())
     by_id = [t for t, _ in sorted(trained["model"]["vocab"].items(), key=lambda kv: kv[1])]
-    head = set(specials) | set(continuing)
-    order = ([t for t in by_id if t in specials] + sorted(t for t in by_id if len(t) == 1 and t not in head)
-             + [t for t in by_id if t in continuing])
+    special_set, continuing_set = set(specials), set(continuing)
+    head = special_set | continuing_set
+    order = ([t for t in by_id if t in special_set] + sorted(t for t in by_id if len(t) == 1 and t not in head)
+             + [t for t in by_id if t in continuing_set])
     placed = set(order)
     order += [t for t in by_id if t not in placed]
     vocab = {t: i for i, t in enumerate(order)}
     out = {**tj, "model": {**model, "vocab": vocab}}
-    out["added_tokens"] = [{**a, "id": vocab[a["content"]]} for a in added if a["content"] in specials]
+    out["added_tokens"] = [{**a, "id": vocab[a["content"]]} for a in added if a["content"] in special_set]
     out["post_processor"] = _remap_post_processor(post, vocab.get) if post is not None else None
-    del length  # counted here, so the trainer's progress length does not apply
     return _wrap_like(source_tokenizer, out)
 
 
