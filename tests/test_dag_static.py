@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import luigi
+import numpy as np
 import polars as pl
 import pytest
 from gensim.test.utils import datapath
@@ -57,7 +58,13 @@ def test_every_set_is_evaluated_on_the_same_words_with_one_entry_each(tmp_path, 
     layer = 2  # the tiny BERT's last hidden state (-1)
     assert table["set"].to_list() == [f"isolation.L{layer}", f"aggregate.L{layer}", f"x2static.L{layer}",
                                       "word2vec_cbow", "word2vec_sgns"]
-    vocab = (StaticCorpus(spec="toy").output().path / "vocabulary.txt").read_text().split("\n")
+    corpus = StaticCorpus(spec="toy").output().path
+    vocab = (corpus / "vocabulary.txt").read_text().split("\n")
+    # documents.npy: where each corpus file (part1.txt, part2.txt) begins in tokens.txt
+    starts, tokens = np.load(corpus / "documents.npy"), (corpus / "tokens.txt").read_text().splitlines()
+    second = (project / "corpora" / "lee" / "part2.txt").read_text().split()[:3]
+    assert starts.tolist()[0] == 0 and len(starts) == 2 and tokens[starts[1]].split()[:3] == [w.lower() for w in second]
+    assert tokens[starts[1] - 1].split()[:3] != [w.lower() for w in second]
     assert table["vocabulary"].n_unique() == 1 and 0 < table["vocabulary"][0] <= len([v for v in vocab if v])
     # the same questions and pairs for every set: coverage and n agree across the rows
     for col in ("analogy_google_n", "simlex999_n", "wordsim353_n", "extrinsic_versebook_n"):

@@ -360,3 +360,102 @@ def test_only_a_paragraph_sample_adds_to_the_identity():
               StaticSettings(method="x2static", variant="sentence", max_sentences=100),
               StaticSettings(method="aggregate", variant="paragraph", paragraph_sentences=4, max_sentences=100)):
         assert sample_identity(s) == {}
+
+
+DOCS = [0, 7, 30, 31, 90]  # where the documents of the 120-sentence corpus begin
+
+
+def test_no_paragraph_runs_from_one_document_into_the_next(teacher, sentences, tmp_path):
+    """X2Static's paragraph variant cuts a paragraph where a document begins: the teacher reads sentence 7
+    (a document's first) with 8 after it, not after 6 (the fourth run of 2 in the whole corpus)."""
+    from pipeline.static.x2static import paragraph_starts
+
+    model, tok = teacher
+    words = sorted({w for s in sentences for w in s})  # every sentence has targets: one group per paragraph
+    cache = build_context_cache(model, tok, sentences, words, [2], tmp_path / "c", "fp", variant="paragraph",
+                                paragraph_sentences=2, max_length=150, show_progress=False, sort_chunk=0,
+                                paragraph_starts=DOCS)
+    starts = paragraph_starts(120, 2, DOCS)
+    assert starts[:6] == [0, 2, 4, 6, 7, 9] and 30 in starts and 31 in starts
+    assert len(cache.group_offsets) - 1 == len(starts)
+    para = [w for s in sentences[7:9] for w in s]
+    enc, h = _states(model, tok, para, 2)
+    first = [t for t, j in enumerate(enc.word_ids(0)) if j is not None and j < len(sentences[7])]
+    np.testing.assert_allclose(cache.contexts(2)[7], h[first].mean(0).numpy(), atol=1e-5)  # one context a sentence
+
+
+def test_a_paragraph_sample_keeps_each_document_s_runs_whole(tmp_path):
+    from pipeline.corpora.reader import LineCorpus
+    from pipeline.static.stages import _Spread
+
+    path = tmp_path / "tokens.txt"
+    path.write_text("".join(f"w{i} x\n" for i in range(20)))
+    sample = _Spread(LineCorpus(path), 6, block=3, document_starts=[0, 4, 5, 13])
+    # runs: 0-2, 3, 4, 5-7, 8-10, 11-12, 13-15, 16-18, 19 (9 runs of 2.2 on average): 3 wanted, every 3rd run,
+    # cut at 6 sentences
+    assert [int(s[0][1:]) for s in sample] == [0, 1, 2, 5, 6, 7]
+    assert sample.starts.tolist() == [0, 3]
+    assert [int(s[0][1:]) for s in _Spread(LineCorpus(path), 6, block=3)] == [0, 1, 2, 12, 13, 14]  # no documents
+
+
+def test_the_stage_reads_paragraphs_within_the_corpus_s_documents(tiny_bert, corpus_file, tmp_path, monkeypatch):
+    """``documents.npy`` reaches the teacher: with or without a sentence budget no paragraph it builds mixes two
+    documents; a malformed file is refused, naming it, before anything is written."""
+    import pipeline.static.x2static as x2
+
+    lines = corpus_file.read_text().splitlines()
+    docs = tmp_path / "documents.npy"
+    np.save(docs, np.asarray(DOCS, dtype=np.int64))
+    doc_of = np.searchsorted(DOCS, np.arange(120), side="right") - 1
+    built = {}
+
+    class Stop(Exception):
+        pass
+
+    def teacher_input(model, tok, corpus, words, layers, folder, fp, **kwargs):
+        groups = x2._groups(corpus, kwargs["variant"], kwargs["paragraph_sentences"], None,
+                            kwargs["paragraph_starts"])
+        built[len(built)] = [sorted({lines.index(" ".join(g[0][a:b])) for a, b in _spans(g)}) for g in groups]
+        raise Stop
+
+    def _spans(group):
+        toks, sent_of = group
+        cuts = [0] + [k for k in range(1, len(sent_of)) if sent_of[k] != sent_of[k - 1]] + [len(sent_of)]
+        return zip(cuts, cuts[1:])
+
+    monkeypatch.setattr(x2, "build_context_cache", teacher_input)
+    for budget in (0, 40):
+        s = StaticSettings(method="x2static", variant="paragraph", paragraph_sentences=4, max_sentences=budget,
+                           min_count=1, device="cpu")
+        with pytest.raises(Stop):
+            build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file), "documents": str(docs)},
+                                 tmp_path / f"out{budget}")
+    whole, sampled = built[0], built[1]
+    assert [p[0] for p in whole] == x2.paragraph_starts(120, 4, DOCS)
+    for paragraphs in (whole, sampled):
+        for p in paragraphs:
+            assert p == list(range(p[0], p[0] + len(p))) and len(set(doc_of[p])) == 1, p  # consecutive, one document
+    assert sum(map(len, sampled)) == 40  # the budget is met though a document's last run may be short
+    monkeypatch.undo()
+    for bad in (np.asarray([0, 9, 5]), np.asarray([0.0, 3.0]), np.asarray([[0, 1]])):
+        np.save(docs, bad)
+        s = StaticSettings(method="x2static", variant="paragraph", min_count=1, device="cpu")
+        with pytest.raises(InputError, match="documents.npy: expected ascending document start lines"):
+            build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file), "documents": str(docs)},
+                                 tmp_path / "bad")
+        assert not (tmp_path / "bad").exists()
+
+
+def test_a_teacher_cache_is_reused_only_for_the_same_documents(tiny_bert, corpus_file, tmp_path, caplog):
+    docs = tmp_path / "documents.npy"
+    np.save(docs, np.asarray(DOCS, dtype=np.int64))
+    s = StaticSettings(method="x2static", variant="paragraph", paragraph_sentences=4, min_count=1, epochs=1,
+                       device="cpu", keep_work=True)
+    reused = []
+    for i, documents in enumerate((None, docs, docs)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="pipeline.static.x2static"):
+            build_static_vectors(s, {"model": str(tiny_bert), "corpus": str(corpus_file), "work_dir": tmp_path / "w",
+                                     **({"documents": str(documents)} if documents else {})}, tmp_path / f"o{i}")
+        reused.append("reusing the teacher cache" in caplog.text)
+    assert reused == [False, False, True]

@@ -370,6 +370,8 @@ class _SliceWriter:
         self.tokens = 0
         self.sentences = 0
         self.documents = 0
+        self.starts: list[int] = []   # first line of each document (prepare_slices' document_starts)
+        self.last_path: Optional[Path] = None
 
     def write(self, tokens: list[str]) -> None:
         for i in range(0, len(tokens), MAX_SENTENCE_TOKENS):
@@ -385,6 +387,7 @@ def prepare_slices(
     tokenizer: Tokenizer,
     out_dir: str | Path,
     progress: Optional[Callable[[float, str], None]] = None,
+    document_starts: Optional[dict[str, list[int]]] = None,
 ) -> dict[str, Path]:
     """Tokenise the corpora into slice files ``out_dir/<slice>.txt``.
 
@@ -398,6 +401,11 @@ def prepare_slices(
 
     ``progress(fraction, message)`` is called after each file, with the
     fraction of input bytes done.
+
+    ``document_starts``, when given, is filled with ``{slice name: [line
+    number (from 0) of each document's first line in the slice file]}``: a
+    document is a text file (read in chunks, one document still) or a
+    ``.jsonl`` record; one that gave no line is not listed.
     """
     decls = [declarations] if isinstance(declarations, CorpusDeclaration) else list(declarations)
     if not decls:
@@ -443,6 +451,10 @@ def prepare_slices(
                 if w is None:
                     w = writers[name] = _SliceWriter(out_dir, name)
                 w.documents += 1
+                if document_starts is not None and (doc.path != w.last_path or _is_jsonl(doc.path)):
+                    w.last_path = doc.path
+                    if not w.starts or w.starts[-1] != w.sentences:
+                        w.starts.append(w.sentences)
                 for sent in tokenizer.sentences(doc.text):
                     w.write(sent)
             if current is not None:
@@ -477,6 +489,8 @@ def prepare_slices(
             continue
         os.replace(w.tmp, w.path)
         result[name] = w.path
+        if document_starts is not None:
+            document_starts[name] = [k for k in w.starts if k < w.sentences]
         logger.info("slice %s: %d documents, %d sentences, %d tokens", name, w.documents, w.sentences, w.tokens)
     return result
 

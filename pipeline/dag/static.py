@@ -2,7 +2,8 @@
 
 ``luigi --module pipeline StaticComparison --spec en`` reads ``tasks/static/en.yaml``. Stages:
 
-* ``static-corpus/<spec>-<hash>/``: the corpora tokenised into one ``tokens.txt`` and the shared evaluation
+* ``static-corpus/<spec>-<hash>/``: the corpora tokenised into one ``tokens.txt`` (with ``documents.npy``: the line
+  each document begins at, so X2Static's paragraphs stay within one) and the shared evaluation
   vocabulary (``vocabulary.txt``: the words seen ``vocabulary.min_count`` times, most frequent first);
 * ``static/<spec>-<method>-<hash>/``: one read-out of the encoder (``<method>.L<i>.vec`` per layer,
   :func:`pipeline.static.stages.build_static_vectors`);
@@ -44,7 +45,7 @@ class StaticCorpus(_Params, StageTask):
     """The spec's corpora as one token file, and the shared evaluation vocabulary."""
 
     stage = "static-corpus"
-    version = 1
+    version = 2  # 2: documents.npy beside tokens.txt
 
     def artifact_name(self) -> str:
         return self.spec
@@ -150,6 +151,7 @@ class StaticVectors(_Params, StageTask):
         return [model_record(s.model, s.model_revision, self._identity()[2]["model"], known_model_folder(s.model))]
 
     def run(self):
+        from ..static.comparison import DOCUMENTS_FILE
         from ..static.stages import build_static_vectors
 
         corpus = self._corpus()
@@ -157,7 +159,7 @@ class StaticVectors(_Params, StageTask):
                                             threads=stage_threads())
         digest, _, _ = self._identity()
         model = self.spec_obj.model if self.encoder == "model" else str(Path(self.input()["model"].path) / "model")
-        inputs = {"model": model, "corpus": corpus / "tokens.txt",
+        inputs = {"model": model, "corpus": corpus / "tokens.txt", "documents": corpus / DOCUMENTS_FILE,
                   "work_dir": work_dir(self.stage, self.artifact_name(), digest)}  # X2Static's cache: resumable
         with self.writing() as tmp:
             build_static_vectors(settings, inputs, tmp, progress=self.progress)

@@ -1,7 +1,7 @@
 """The comparison study's two stage functions, beside the read-outs: its corpus, and the table of every set.
 
 ``build_comparison_corpus(spec, corpus_dirs, out_dir)`` tokenises the corpora into one ``tokens.txt`` (one
-sentence per line, the spec's tokenizer) and writes the shared evaluation vocabulary ``vocabulary.txt``
+sentence per line, the spec's tokenizer) with ``documents.npy`` (where each document begins) and writes the shared evaluation vocabulary ``vocabulary.txt``
 (``word count``, most frequent first: the words seen ``vocabulary.min_count`` times, at most
 ``vocabulary.max_words``). ``build_comparison(spec, folders, corpus_dir, out_dir)`` loads every set (each
 read-out's ``<method>.L<i>.npy``, each trained set's ``<kind>.npy``), evaluates them on the same words
@@ -17,13 +17,19 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
+import numpy as np
+
 from ..errors import InputError
 from ..identity import write_json
 
 if TYPE_CHECKING:
     from .spec import StaticSpec
 
-__all__ = ["build_comparison_corpus", "build_comparison", "load_sets", "seed_means"]
+__all__ = ["build_comparison_corpus", "build_comparison", "load_sets", "seed_means", "DOCUMENTS_FILE"]
+
+#: beside ``tokens.txt``: the line (from 0) where each document (a corpus file, a ``.jsonl`` record) begins,
+#: int64; X2Static's paragraphs do not run across one
+DOCUMENTS_FILE = "documents.npy"
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -45,20 +51,28 @@ def build_comparison_corpus(spec: "StaticSpec", corpus_dirs: Mapping[str, str | 
                          f"they declare {', '.join(langs)}")
     scratch = out_dir / "_tokens"
     scratch.mkdir()
+    per_slice: dict[str, list[int]] = {}
     files = prepare_slices(decls, Slicing(by="corpus"), Tokenizer(langs[0], spec.tokenizer.settings()), scratch,
-                           progress=progress)
+                           progress=progress, document_starts=per_slice)
     counts: Counter = Counter()
     sentences = 0
+    starts: list[int] = []  # tokens.txt's line of each document's first sentence
     with open(out_dir / "tokens.txt", "w", encoding="utf-8") as out:
-        for f in files.values():
+        for name, f in files.items():
+            firsts, pending = set(per_slice.get(name, ())), False
             with open(f, encoding="utf-8") as fh:
-                for line in fh:
+                for k, line in enumerate(fh):
+                    pending = pending or k in firsts
                     tokens = line.split()
                     if tokens:
+                        if pending:
+                            starts.append(sentences)
+                            pending = False
                         counts.update(tokens)
                         sentences += 1
                         out.write(" ".join(tokens) + "\n")
     shutil.rmtree(scratch)
+    np.save(out_dir / DOCUMENTS_FILE, np.asarray(starts, dtype=np.int64))
     v = spec.vocabulary
     words = [(w, c) for w, c in counts.most_common() if c >= v.min_count][: v.max_words]
     if not words:

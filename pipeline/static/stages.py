@@ -4,7 +4,9 @@
 a folder, ``pkg:<package>/<folder>``), ``corpus`` (a token file, one sentence
 per line, read with :class:`pipeline.corpora.reader.LineCorpus`; not needed
 for ``isolation`` with a vocabulary file), optionally ``vocabulary`` (a
-file that overrides ``settings.vocabulary_path``) and ``work_dir`` (where
+file that overrides ``settings.vocabulary_path``), ``documents`` (the corpus's
+``documents.npy``: where each document begins, so that X2Static's paragraphs
+stay within one) and ``work_dir`` (where
 X2Static keeps its teacher cache and checkpoints; default ``out_dir/.work``:
 give a folder outside a temporary output folder for a killed run to resume).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from collections import Counter
@@ -77,22 +80,59 @@ class _Spread:
     part of it, e.g. the first books of a Bible), in runs of ``block`` consecutive sentences: every
     ``stride``-th run. ``block`` is 1 for a sentence sample (every ``stride``-th sentence) and X2Static's
     ``paragraph_sentences`` for its paragraph variant, whose paragraphs must be consecutive text, not every
-    other sentence stitched together. Restartable."""
+    other sentence stitched together. With ``document_starts`` (the sentence each document begins at) a run
+    also ends where a document does (:func:`.x2static.paragraph_starts`), so a document's last run may be
+    shorter; ``starts`` holds where each kept run begins in the sample. Restartable."""
 
-    def __init__(self, corpus, limit: int, block: int = 1):
+    def __init__(self, corpus, limit: int, block: int = 1, document_starts=None):
+        import numpy as np
+
+        from .x2static import paragraph_starts
+
         self.corpus, self.path, self.limit, self.block = corpus, corpus.path, limit, max(1, int(block))
         total = sum(1 for _ in corpus)
-        runs, wanted = -(-total // self.block), -(-limit // self.block)
-        self.stride = max(1, -(-runs // wanted))
+        runs = (np.arange(total, dtype=np.int64) if self.block == 1 else
+                np.asarray(paragraph_starts(total, self.block, document_starts), dtype=np.int64))
+        ends = np.append(runs[1:], total)
+        # runs wanted: limit over the mean run (a document's last run may be short, so with documents it is
+        # under block)
+        mean_run = self.block if document_starts is None or not len(runs) else total / len(runs)
+        wanted = max(1, math.ceil(limit / mean_run))
+        self.stride = max(1, -(-len(runs) // wanted))
+        first, last = runs[::self.stride], ends[::self.stride]
+        at = np.cumsum(last - first) - (last - first)  # where each kept run begins in the sample
+        self.starts = at[at < limit]
+        self._keep = np.zeros(total, dtype=bool)
+        for a, b in zip(first[:len(self.starts)], last[:len(self.starts)]):
+            self._keep[a:b] = True
 
     def __iter__(self):
         kept = 0
         for i, sentence in enumerate(self.corpus):
-            if (i // self.block) % self.stride == 0:
+            if self._keep[i]:
                 yield sentence
                 kept += 1
                 if kept >= self.limit:
                     return
+
+
+def read_document_starts(path) -> "np.ndarray | None":
+    """The ``documents.npy`` beside a static corpus's ``tokens.txt`` (the line each document begins at:
+    ascending, from 0), or None without a path; anything else is an InputError naming the file."""
+    import numpy as np
+
+    if not path:
+        return None
+    path = Path(path)
+    try:
+        starts = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(path, "a .npy array of document start lines (int64)", f"it does not load ({e})") from None
+    if starts.ndim != 1 or starts.dtype.kind not in "iu" or (len(starts) and (starts[0] != 0 or
+                                                                             (np.diff(starts) <= 0).any())):
+        raise InputError(path, "ascending document start lines from 0, one integer array",
+                         f"a {starts.dtype} array of shape {starts.shape}")
+    return starts.astype(np.int64)
 
 
 def spread_block(s) -> int:
@@ -136,15 +176,16 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
     indices = check_layers(model, s.layers, where="layers")
     vocab_path = inputs.get("vocabulary") or s.vocabulary_path
     needs_corpus = s.method != "isolation" or not vocab_path
-    corpus = None
+    corpus = documents = None
     counts_in_corpus: Counter = Counter()
     n_sentences = 0
     if needs_corpus:
         if not inputs.get("corpus"):
             raise InputError("inputs", f"a 'corpus' input (method {s.method}, vocabulary {s.vocabulary})")
         corpus = LineCorpus(inputs["corpus"])
+        documents = read_document_starts(inputs.get("documents"))
         if s.max_sentences:
-            corpus = _Spread(corpus, s.max_sentences, spread_block(s))
+            corpus = _Spread(corpus, s.max_sentences, spread_block(s), documents)
         for sent in corpus:
             counts_in_corpus.update(sent)
             n_sentences += 1
@@ -216,6 +257,11 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                                              "paragraph_sentences", "bf16")}
         data_fp = [fingerprint_paths([p for p in Path(model_dir).iterdir() if p.is_file()]).encode(),
                    file_sha256(corpus.path).encode(), "\n".join(words).encode()]
+        starts = None
+        if s.variant == "paragraph":  # where paragraphs may begin: documents (and a sample's kept runs)
+            starts = corpus.starts if isinstance(corpus, _Spread) else documents
+            if starts is not None:
+                data_fp.append(np.asarray(starts, dtype=np.int64).tobytes())
         # the cache lists the groups in the order the teacher read them (length-sorted chunks)
         cache_fp = fingerprint({"teacher": ident, "device_bf16": device == "cuda" and s.bf16,
                                 "sort_chunk": SORT_CHUNK, **sample_identity(s)}, *data_fp)
@@ -223,7 +269,8 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
                                     work / "cache", cache_fp, variant=s.variant, context=s.context,
                                     paragraph_sentences=s.paragraph_sentences, max_length=s.max_length,
                                     batch_size=s.teacher_batch_size, max_sentences=None,
-                                    device=device, bf16=s.bf16, progress=progress, total_sentences=n_sentences)
+                                    device=device, bf16=s.bf16, progress=progress, total_sentences=n_sentences,
+                                    paragraph_starts=starts)
         if len(cache.group_offsets) < 3:
             raise InputError(corpus.path, "a corpus large enough for x2static: at least 2 sentences with targets "
                              f"within max_length={s.max_length}", f"found {len(cache.group_offsets) - 1}")

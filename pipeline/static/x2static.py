@@ -42,7 +42,9 @@ Where this deviates
 * **Input**: sentences are token lists (the corpus's words); the vocabulary is
   given, and a word cut off by ``max_length`` is not a target (the code keeps
   it). A paragraph is ``paragraph_sentences`` consecutive corpus sentences
-  (the code splits its paragraphs at ``. ? !`` tokens; a ``max_sentences``
+  of one document: it ends where a document does (the corpus's
+  ``documents.npy``), as the code's paragraphs are lines of a document (the
+  code splits its paragraphs at ``. ? !`` tokens; a ``max_sentences``
   sample keeps such runs whole, see ``stages._Spread``); its context spans the
   sentence's word tokens (no ``[CLS]``/``[SEP]``).
 * **Batches** are shuffled sentences (paragraphs) of the cache; the code
@@ -88,7 +90,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ContextCache", "build_context_cache", "load_context_cache", "new_table", "x2static_step",
+__all__ = ["ContextCache", "build_context_cache", "load_context_cache", "paragraph_starts", "new_table", "x2static_step",
            "rejection_probabilities", "negative_distribution", "train_x2static", "CLAMP"]
 
 CLAMP = 20.0  # the code's clamp of the scores before the logistic loss
@@ -137,14 +139,41 @@ def load_context_cache(folder: str | Path, fingerprint: str) -> ContextCache | N
                         np.load(folder / "group_offsets.npy"), meta["stats"])
 
 
-def _groups(sentences: Iterable[Sequence[str]], variant: str, paragraph_sentences: int, max_sentences: int | None):
-    """Token lists of one teacher input each, with the sentence number of every word."""
+def paragraph_starts(n_sentences: int, paragraph_sentences: int, document_starts=None) -> list[int]:
+    """Where each paragraph of a corpus of ``n_sentences`` begins: every ``paragraph_sentences`` sentences
+    counted from the start of each document (``document_starts``: the sentence each begins at; default one
+    document), so no paragraph runs from one document into the next.
+
+    >>> paragraph_starts(12, 5, [0, 7])
+    [0, 5, 7]
+    >>> paragraph_starts(12, 5)
+    [0, 5, 10]
+    """
+    if n_sentences <= 0:
+        return []
+    docs = () if document_starts is None else document_starts
+    bounds = sorted({0} | {int(d) for d in docs if 0 < int(d) < n_sentences})
+    out: list[int] = []
+    for a, b in zip(bounds, bounds[1:] + [n_sentences]):
+        out.extend(range(a, b, max(1, int(paragraph_sentences))))
+    return out
+
+
+def _groups(sentences: Iterable[Sequence[str]], variant: str, paragraph_sentences: int, max_sentences: int | None,
+            starts=None):
+    """Token lists of one teacher input each, with the sentence number of every word. A paragraph is cut
+    after ``paragraph_sentences`` sentences and before every sentence whose position in ``sentences`` is in
+    ``starts`` (the first sentence of a document, or of a paragraph a sample kept whole)."""
+    starts = frozenset(int(i) for i in starts) if starts is not None else frozenset()
     para: list[str] = []
     sent_of: list[int] = []
     j = 0
     for i, sentence in enumerate(sentences):
         if max_sentences and i >= max_sentences:
             break
+        if variant != "sentence" and i in starts and para:
+            yield para, sent_of
+            para, sent_of, j = [], [], 0
         if not sentence:
             continue
         if variant == "sentence":
@@ -204,13 +233,17 @@ def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], wo
                         batch_size: int = 32, max_sentences: int | None = None, device: str | None = None,
                         bf16: bool = False, show_progress: bool | None = None,
                         progress: Callable[[float, str], None] | None = None,
-                        total_sentences: int | None = None, sort_chunk: int = SORT_CHUNK) -> ContextCache:
+                        total_sentences: int | None = None, sort_chunk: int = SORT_CHUNK,
+                        paragraph_starts=None) -> ContextCache:
     """Run the frozen teacher once over ``sentences`` and store every target's context vector.
 
     ``layers`` are non-negative ``hidden_states`` indices. With ``total_sentences`` (how many ``sentences``
     holds), the pass reports its share done and the time left to ``progress`` and to the log every 30 s.
     Each forward pass takes teacher inputs of similar length (:func:`.readout.length_sorted_batches`, chunks
-    of ``sort_chunk`` batches; 0: corpus order), so the cache lists the groups in that order. Reuses a complete
+    of ``sort_chunk`` batches; 0: corpus order), so the cache lists the groups in that order. For the paragraph
+    variant, ``paragraph_starts`` (positions in ``sentences``) begin a new paragraph besides every
+    ``paragraph_sentences``-th sentence: the first sentence of each document (no paragraph runs across two),
+    or of each paragraph a ``max_sentences`` sample kept (:class:`.stages._Spread`'s ``starts``). Reuses a complete
     cache built for the same ``fingerprint``; otherwise writes a fresh one
     into ``folder.tmp`` and renames it into place when done, so a killed
     teacher pass leaves no cache that looks complete.
@@ -335,7 +368,7 @@ def build_context_cache(model, tokenizer, sentences: Iterable[Sequence[str]], wo
     report = _TeacherProgress(total_sentences, progress)
     with tqdm(desc="x2static teacher pass", unit="sent", total=total_sentences,
               disable=None if show_progress is None else not show_progress, leave=False) as bar:
-        groups = _groups(sentences, variant, paragraph_sentences, max_sentences)
+        groups = _groups(sentences, variant, paragraph_sentences, max_sentences, paragraph_starts)
         lengths = subword_lengths(tokenizer, max_length, words=lambda g: g[0])
         for batch in length_sorted_batches(groups, batch_size, lengths, sort_chunk):
             flush(batch)
