@@ -63,6 +63,20 @@ def test_conllu_malformed_line_is_named_with_its_number(tmp_path):
         read_conllu(path)
 
 
+def test_a_treebank_that_is_not_utf8_is_named_with_its_line_and_a_bom_is_dropped(tmp_path):
+    path = tmp_path / "latin1.conllu"
+    path.write_bytes(CONLLU.replace("dog", "d\u00e9g").encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.conllu: expected UTF-8 text; line 2, byte 15: b'\\xe9'"):
+        read_conllu(path)
+    path.write_bytes(CONLLU.replace("dog", "d\u00e9g").encode("latin-1").replace(b"\xe9", b"e"))
+    (tmp_path / "bom.conllu").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_conllu(tmp_path / "bom.conllu") == read_conllu(path) and len(read_conllu(path)) == 2
+    ner = tmp_path / "eng.testa"
+    ner.write_bytes(b"Jos\xe9 NNP B-NP B-PER\n")
+    with pytest.raises(InputError, match=r"eng\.testa: expected UTF-8 text; line 1, byte 4"):
+        read_conll_ner(ner)
+
+
 def test_ner_reader_and_its_malformed_line(tmp_path):
     path = tmp_path / "eng.train"
     path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n",

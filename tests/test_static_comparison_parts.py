@@ -153,3 +153,26 @@ def test_each_seed_trains_its_own_vectors_and_the_comparison_reads_them_all(tmp_
     from pipeline.vectors import load_vectors
 
     assert np.array_equal(load_vectors(out / "word2vec_cbow.npy").vectors, a.vectors)
+
+
+@pytest.mark.parametrize("kind", ["word2vec_cbow", "word2vec_sgns", "fasttext"])
+def test_a_corpus_with_no_word_at_trained_min_count_is_named(tmp_path, kind):
+    from pipeline.static.trained import TrainedSettings, train_from_scratch
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("in the beginning god created the heaven and the earth\n")
+    out = tmp_path / "t"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"tokens\.txt: expected .*words seen at least (trained\.)?min_count=5 times"):
+        train_from_scratch(kind, tokens, out, TrainedSettings(vector_size=8, epochs=1, min_count=5))
+    assert not list(out.iterdir())
+
+
+def test_a_word_list_whose_first_word_is_a_number_keeps_it(tmp_path):
+    from pipeline.static.stages import read_vocabulary
+
+    path = tmp_path / "vocabulary.txt"
+    path.write_text("1 250\nthe 200\nlord 90\n")  # the corpus's most frequent token is "1"
+    assert read_vocabulary(path) == ["1", "the", "lord"]
+    path.write_text("3 2\nthe 0.1 0.2\nlord 0.3 0.4\n1 0.5 0.6\n")  # a .vec: its header skipped
+    assert read_vocabulary(path) == ["the", "lord", "1"] and read_vocabulary(path, 2) == ["the", "lord"]

@@ -45,6 +45,7 @@ def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
         raise InputError(path, "a vocabulary file (a word list or a .vec file)", "the file does not exist")
     words: list[str] = []
     seen: set[str] = set()
+    header = None  # a first line of two numbers: a .vec header if the next line has that many values + 1
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
             for n, line in enumerate(f):
@@ -52,14 +53,22 @@ def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
                 if not fields:
                     continue
                 if n == 0 and len(fields) == 2 and all(x.isdigit() for x in fields):
-                    continue  # word2vec header
-                if fields[0] not in seen:
+                    header = fields
+                    continue
+                if header is not None:
+                    if len(fields) != int(header[1]) + 1:  # not a .vec: a word list whose first word is a number
+                        seen.add(header[0])
+                        words.append(header[0])
+                    header = None
+                if fields[0] not in seen and not (max_words and len(words) >= max_words):
                     seen.add(fields[0])
                     words.append(fields[0])
                 if max_words and len(words) >= max_words:
                     break
         except UnicodeDecodeError as exc:
             raise InputError(path, "UTF-8 text", str(exc)) from exc
+    if header is not None:  # the file's only line
+        words.append(header[0])
     if not words:
         raise InputError(path, "a vocabulary file with at least one word", "it is empty")
     return words

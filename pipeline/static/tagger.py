@@ -101,8 +101,17 @@ def _local(location: str | Path, cache_dir: str | Path | None, sha256: str | Non
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    """The file's lines, numbered from 1, a UTF-8 byte-order mark dropped; bytes that are not UTF-8 are an
+    InputError naming the file and the line."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(path, "UTF-8 text", f"line {line_no}, byte {e.start + 1}: "
+                                 f"{raw[e.start:e.start + 1]!r} is not UTF-8") from None
             yield line_no, line.rstrip("\r\n")
 
 

@@ -53,11 +53,16 @@ def train_from_scratch(kind: str, token_file: str | Path, out_dir: str | Path, s
     if trainer == "word2vec":
         from gensim.models import Word2Vec
 
-        model = Word2Vec(corpus_file=str(token_file), vector_size=s.vector_size, window=s.window, sg=sg, hs=0,
-                         negative=s.negative, min_count=s.min_count, epochs=s.epochs, seed=s.seed,
-                         workers=max(1, threads))
-        if len(model.wv) == 0:
-            raise InputError(token_file, f"words seen at least min_count={s.min_count} times", "none is")
+        try:  # gensim trains inside the constructor, and refuses there a corpus with no word kept
+            model = Word2Vec(corpus_file=str(token_file), vector_size=s.vector_size, window=s.window, sg=sg, hs=0,
+                             negative=s.negative, min_count=s.min_count, epochs=s.epochs, seed=s.seed,
+                             workers=max(1, threads))
+        except RuntimeError as e:
+            if "build vocabulary" not in str(e):
+                raise
+            model = None
+        if model is None or len(model.wv) == 0:
+            raise InputError(token_file, f"words seen at least trained.min_count={s.min_count} times", "none is")
         kv = model.wv
     else:
         from ..multilingual.fasttext_train import train_fasttext
@@ -67,9 +72,11 @@ def train_from_scratch(kind: str, token_file: str | Path, out_dir: str | Path, s
         ft = FastTextSettings(dim=s.vector_size, epochs=s.epochs, min_count=s.min_count, window=s.window,
                               neg=s.negative, seed=s.seed, threads=max(1, threads))
         scratch = out_dir / "_fasttext"
-        train_fasttext([token_file], scratch / "vectors", ft)
-        kv = load_vectors(scratch / "vectors.npy")
-        shutil.rmtree(scratch)
+        try:
+            train_fasttext([token_file], scratch / "vectors", ft)
+            kv = load_vectors(scratch / "vectors.npy")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     save_vectors(kv, out_dir / kind)
     return kv
 
