@@ -96,3 +96,61 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     pm2 = build_pretrained(settings, pre, again, threads=1)  # resumed from the last checkpoint: nothing to train
     assert pm2["resumed_from_step"] == 2 and pm2["steps_run"] == 0
     assert pm2["final_loss"] == pm["final_loss"] and pm2["retrieval_mrr-pretrained"] == pm["retrieval_mrr-pretrained"]
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("pretraining", "mlm_probability", 1.5, "pretraining.mlm_probability between 0 and 1"),
+    ("pretraining", "mlm_probability", 0, "pretraining.mlm_probability between 0 and 1"),
+    ("pretraining", "lr", -1, "pretraining.lr > 0"),
+    ("pretraining", "weight_decay", -0.1, "weight_decay >= 0"),
+    ("target", "max_lines", -5, "target.max_lines >= 1"),
+    ("tokenizer", "min_frequency", 0, "tokenizer.min_frequency >= 1"),
+    ("tokenizer", "vocab_size", 0, "tokenizer.vocab_size >= 1"),
+])
+def test_a_transfer_spec_value_that_cannot_work_is_refused_when_the_spec_loads(tmp_path, section, key, value,
+                                                                                message):
+    import yaml
+
+    from pipeline.errors import SpecError
+    from pipeline.transfer.spec import load_transfer_spec
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "tasks" / "transfer" / "es.yaml").read_text())
+    spec[section][key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=rf"bad\.yaml.*{message}") as exc:
+        load_transfer_spec(path)
+    assert str(value) in str(exc.value)
+
+
+def test_unnamed_transfer_errors_name_the_spec_and_nothing_is_written(project, tmp_path):
+    """A holdout that leaves no text and a pretraining seq_len beyond the model's positions are named in the spec,
+    before anything is written."""
+    from dataclasses import replace
+
+    from pipeline.errors import InputError
+    from pipeline.transfer.stages import (AlignedInput, PretrainInputs, TransferInputs, build_pretrained,
+                                          build_transfer)
+
+    root, model, aligned = project
+    spec = tmp_path / "es.yaml"
+    settings = _settings(model)
+    inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
+                            downloads=tmp_path / "downloads", spec_file=spec)
+    out = tmp_path / "transfer"
+    out.mkdir()
+    bare = replace(settings, target=replace(settings.target, holdout=("*.txt",)), evaluation=replace(
+        settings.evaluation, books=()))
+    with pytest.raises(InputError, match=r"es\.yaml: expected a target corpus with text .*less target\.holdout"):
+        build_transfer(bare, inputs, out, threads=1)
+    assert not list(out.iterdir())
+    build_transfer(replace(settings, evaluation=replace(settings.evaluation, books=())), inputs, out, threads=1)
+    long = replace(settings, pretraining=replace(settings.pretraining, seq_len=1024))
+    p_out = tmp_path / "pretrain"
+    p_out.mkdir()
+    pre = PretrainInputs(out, corpora=root / "corpora", downloads=tmp_path / "downloads", work_dir=tmp_path / "work",
+                         spec_file=spec)
+    with pytest.raises(InputError, match=r"es\.yaml: expected pretraining\.seq_len at most the model's \d+ positions; "
+                                         r"seq_len is 1024"):
+        build_pretrained(long, pre, p_out, threads=1)
+    assert not list(p_out.iterdir()) and not (tmp_path / "work").exists()

@@ -204,7 +204,8 @@ def train_target_tokenizer(source_tokenizer, texts: Iterable[str], vocab_size: i
 
             tok = canonical_unigram(tok)
     if seen == 0:
-        raise InputError(None, "a target corpus with text to train the tokenizer on", "no non-empty documents")
+        raise InputError(None, "a target corpus with text to train the tokenizer on (target.corpora, less "
+                         "target.holdout)", "no non-empty documents")
     return tok
 
 

@@ -34,6 +34,12 @@ class TokenizerTrainSettings:
     vocab_size: Optional[int] = None   # None: the source tokenizer's size
     min_frequency: int = 2
 
+    def __post_init__(self):
+        if self.vocab_size is not None and self.vocab_size < 1:
+            raise ValueError(f"tokenizer.vocab_size >= 1 (or absent: the source's size), not {self.vocab_size!r}")
+        if self.min_frequency < 1:
+            raise ValueError(f"tokenizer.min_frequency >= 1, not {self.min_frequency!r}")
+
 
 @dataclass(frozen=True)
 class WechselSettings:
@@ -107,6 +113,11 @@ class PretrainSettings:
             raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("pretraining.keep_checkpoints >= 1")
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"pretraining.mlm_probability between 0 and 1 (exclusive), not {self.mlm_probability!r}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ValueError(f"pretraining.lr > 0, weight_decay >= 0 and warmup_steps >= 0, not {self.lr!r}, "
+                             f"{self.weight_decay!r} and {self.warmup_steps!r}")
         if self.device not in DEVICES:
             raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 

@@ -67,6 +67,8 @@ class TargetSpec:
         iso_language(self.lang, "target.lang")
         if bool(self.corpora) == bool(self.url):
             raise ValueError("either target.corpora or target.url (not both)")
+        if self.max_lines is not None and self.max_lines < 1:
+            raise ValueError(f"target.max_lines >= 1 (or absent: every line), not {self.max_lines!r}")
 
 
 TokenizerTrainSpec = settings_section(TokenizerTrainSettings, "TokenizerTrainSpec", module=__name__)

@@ -12,6 +12,7 @@ No luigi here (:mod:`pipeline.dag.transfer` only wires these to tasks).
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, replace
@@ -87,6 +88,21 @@ class _Lines:
         return iter(target_lines(self.settings.target, self.inputs.corpora, self.inputs.downloads))
 
 
+def _naming_the_spec(build):
+    """``build``'s InputErrors that name no file (the tokenizer, FOCUS and pretraining helpers know none) name
+    the spec."""
+    @functools.wraps(build)
+    def wrapped(settings, inputs, *args, **kwargs):
+        try:
+            return build(settings, inputs, *args, **kwargs)
+        except InputError as e:
+            if e.path is not None or inputs.spec_file is None:
+                raise
+            raise InputError(inputs.spec_file, e.expected, e.found) from e
+    return wrapped
+
+
+@_naming_the_spec
 def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path, *, threads: int = 0,
                    progress: Progress = None) -> dict:
     """A tokenizer trained on the target text and embeddings initialised by the spec's ``init`` (WECHSEL from the
@@ -184,6 +200,7 @@ class PretrainInputs:
     spec_file: Optional[Path] = None  # the spec, named in error messages
 
 
+@_naming_the_spec
 def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Path, *, threads: int = 0,
                      progress: Progress = None) -> dict:
     """Continue pretraining the transferred model on the target text (its own objective, MLM or CLM).
@@ -214,8 +231,19 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
     cls = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
     model = cls.from_pretrained(str(src), use_safetensors=True)  # a stage folder: never a pickled .bin
     tok = AutoTokenizer.from_pretrained(str(src))
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions and model.config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= (model.config.pad_token_id or 0) + 1  # their positions start after the padding index
+    if positions and p.seq_len > positions:
+        raise InputError(inputs.spec_file, f"pretraining.seq_len at most the model's {positions} positions",
+                         f"seq_len is {p.seq_len}")
     _report(progress, 0.0, "tokenising the target text")
-    blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
+    try:
+        blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
+    except InputError as e:
+        if e.path is not None:
+            raise
+        raise InputError(inputs.spec_file, f"pretraining.seq_len={p.seq_len}: {e.expected}", e.found) from None
     result = continued_pretraining(model, tok, blocks, p, inputs.work_dir, objective,
                                    progress=lambda f, m: _report(progress, 0.05 + 0.9 * f, m))
     losses = result.pop("losses")
