@@ -401,7 +401,10 @@ def open_store(url: str | Path) -> Store:
 
 
 def pack_folder(folder: Path, dest: Path) -> Path:
-    """A reproducible ``.tar.gz`` of a folder (sorted names, zero mtimes): same content, same sha256."""
+    """A reproducible ``.tar.gz`` of a folder (sorted names, zero mtimes): same content, same sha256.
+
+    Hidden files and folders are left out (the files a stage's marker lists are exactly the rest); a symbolic
+    link is refused."""
     import gzip
 
     folder = Path(folder)
@@ -410,7 +413,13 @@ def pack_folder(folder: Path, dest: Path) -> Path:
         with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for path in sorted(folder.rglob("*")):
-                if not path.is_file() or path.name.startswith("."):
+                rel = path.relative_to(folder)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue  # what a stage's marker does not list (integrity.stage_files): never published
+                if path.is_symlink():
+                    raise ArtifactError(f"{path}: a published folder holds regular files only; found a symbolic "
+                                        f"link to {os.readlink(path)!r:.120}; nothing was published")
+                if not path.is_file():
                     continue
                 info = tar.gettarinfo(str(path), arcname=path.relative_to(folder).as_posix())
                 info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -561,6 +570,25 @@ def _check_member(member: tarfile.TarInfo, where: str) -> None:
                             "folder (no .., not absolute); nothing was extracted")
 
 
+#: what an artifact may unpack to: at most this many times its archive, and at most MAX_UNPACKED_BYTES (and the
+#: free disk space); published folders (models, vectors, reports) unpack to 1-10 times their archive
+MAX_UNPACK_RATIO = 200
+
+
+def _check_unpacked_size(members: list, tar_path: Path, where_to: Path, where: str) -> None:
+    from .archives import MAX_UNPACKED_BYTES
+
+    total = sum(m.size for m in members if m.isfile())
+    packed = max(1, tar_path.stat().st_size)
+    free = shutil.disk_usage(where_to).free
+    limit = min(MAX_UNPACKED_BYTES, MAX_UNPACK_RATIO * packed, free)
+    if total > limit:
+        why = ("the free disk space" if limit == free else f"{MAX_UNPACK_RATIO} times the archive's {packed} bytes"
+               if limit < MAX_UNPACKED_BYTES else f"{MAX_UNPACKED_BYTES} bytes")
+        raise ArtifactError(f"{where}: expected an archive that unpacks to at most {limit} bytes ({why}); "
+                            f"its members declare {total}; nothing was extracted")
+
+
 def _extract(tar_path: Path, dest: Path) -> Path:
     """Unpack ``tar_path`` into a new folder beside ``dest`` and rename it to ``dest`` (replacing only ``dest``)."""
     import tempfile
@@ -590,6 +618,7 @@ def _extract(tar_path: Path, dest: Path) -> Path:
                 members = tar.getmembers()
                 for member in members:
                     _check_member(member, where)
+                _check_unpacked_size(members, tar_path, dest.parent, where)
                 tar.extractall(tmp, members=members, filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # FilterError is a TarError
             msg = " ".join(str(exc).split())

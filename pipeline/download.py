@@ -540,11 +540,14 @@ def cached_download(url: str, cache_dir: str | Path, *, sha256: str | None = Non
     return download(url, Path(cache_dir) / f"{key}-{name}", sha256=sha256, **kwargs)
 
 
-def gunzip_cached(path: str | Path) -> Path:
-    """``x.bin.gz`` -> ``x.bin`` beside it (atomically, once); other paths come back unchanged.
+def gunzip_cached(path: str | Path, sha256: str | None = None) -> Path:
+    """``x.bin.gz`` -> ``x.bin`` beside it (atomically, once per archive content); other paths come back unchanged.
 
     fastText publishes ``cc.xx.300.bin.gz``; fastText itself reads only the
-    plain ``.bin``. A corrupt archive raises :class:`InputError` naming it.
+    plain ``.bin``. The unpacked file is reused only while ``x.bin.from-sha256``
+    names the archive's sha256 (``sha256``, already verified by the caller, or
+    computed here), so a new archive under the same URL is unpacked again. A
+    corrupt archive raises :class:`InputError` naming it.
     """
     import gzip
 
@@ -552,7 +555,10 @@ def gunzip_cached(path: str | Path) -> Path:
     if not path.name.endswith(".gz") or path.name.endswith((".vec.gz", ".txt.gz")):
         return path
     out = path.with_name(path.name[:-3])
-    if out.exists():
+    stamp = out.with_name(out.name + ".from-sha256")
+    digest = (sha256 or file_sha256(path)).lower()
+    if out.is_file() and not out.is_symlink() and stamp.is_file() and \
+            stamp.read_text(errors="replace").strip() == digest:
         return out
     tmp = out.with_name(out.name + ".part")
     try:
@@ -561,5 +567,9 @@ def gunzip_cached(path: str | Path) -> Path:
     except (OSError, EOFError) as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(path, "a gzip archive", str(exc)) from None
+    stamp.unlink(missing_ok=True)  # no stamp names the old content while the new file moves in
     os.replace(tmp, out)
+    stamp_tmp = stamp.with_name(stamp.name + ".part")
+    stamp_tmp.write_text(digest + "\n")
+    os.replace(stamp_tmp, stamp)
     return out

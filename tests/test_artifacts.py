@@ -77,6 +77,45 @@ def test_folder_artifacts_are_reproducible_and_extract(store, tmp_path):
     assert json.loads((out / "metrics.json").read_text()) == {"n": 1}
 
 
+def test_a_folder_is_published_as_its_marker_lists_it_and_a_link_is_refused(store, tmp_path):
+    """Hidden files (what a stage's marker never lists) stay out of the archive; a symbolic link, which would
+    publish what lies outside the folder, is refused."""
+    import tarfile
+
+    from pipeline.integrity import stage_files
+
+    folder = tmp_path / "report"
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "payload.py").write_text("print('never published')\n")
+    (folder / "plots" / ".notes").write_text("hidden\n")
+    publish_folder(store["root"], folder, name="cade-report.toy", version="cccccccccccc")  # the same bytes as before
+    entry = [e for e in list_artifacts(store["root"]) if e["name"] == "cade-report.toy"][0]
+    with tarfile.open(store["root"] / entry["path"]) as tar:
+        assert sorted(m.name for m in tar.getmembers() if m.isfile()) == stage_files(folder)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("key\n")
+    (folder / "plots" / "key.txt").symlink_to(secret)
+    with pytest.raises(ArtifactError, match=r"key\.txt: a published folder holds regular files only; found a "
+                                            r"symbolic link"):
+        publish_folder(store["root"], folder, name="cade-report.toy", version="dddddddddddd")
+    assert [e["version"] for e in list_artifacts(store["root"]) if e["name"] == "cade-report.toy"] == ["cccccccccccc"]
+
+
+def test_an_archive_that_unpacks_far_beyond_its_size_is_refused(tmp_path):
+    """A store's tarball of 300 MB of zeros (a few hundred kB packed) is not unpacked, and nothing is left."""
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    with open(folder / "zeros.bin", "wb") as f:
+        f.truncate(300 << 20)
+    root = tmp_path / "store"
+    publish_folder(root, folder, name="bomb", version="eeeeeeeeeeee")
+    got = tmp_path / "got"
+    with pytest.raises(ArtifactError, match=r"expected an archive that unpacks to at most \d+ bytes \(200 times the "
+                                            r"archive's \d+ bytes\); its members declare 314572800"):
+        fetch_artifact("bomb", store=root, to=got, progress=False, extract=True)
+    assert not (got / "bomb").exists() and not [p for p in got.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_http_download_newest_or_pinned_version_as_keyed_vectors(store, tmp_path, loopback_server):
     loopback_server.root = store["root"]
     url = loopback_server.url

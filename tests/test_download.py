@@ -138,7 +138,12 @@ def test_gunzip_cached(tmp_path):
         fh.write(data)
     out = gunzip_cached(gz)
     assert out == tmp_path / "cc.xx.300.bin" and out.read_bytes() == data
-    assert gunzip_cached(gz) == out  # once
+    mtime = out.stat().st_mtime_ns
+    assert gunzip_cached(gz) == out and out.stat().st_mtime_ns == mtime  # once
+    with gzip.open(gz, "wb") as fh:  # the publisher replaced the archive under the same name
+        fh.write(b"new vectors")
+    assert gunzip_cached(gz).read_bytes() == b"new vectors"
+    assert (tmp_path / "cc.xx.300.bin.from-sha256").read_text().strip() == hashlib.sha256(gz.read_bytes()).hexdigest()
     plain = tmp_path / "v.vec.gz"
     plain.write_bytes(b"")
     assert gunzip_cached(plain) == plain  # gensim reads .vec.gz itself

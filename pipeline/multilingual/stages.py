@@ -97,7 +97,8 @@ def build_fasttext(settings: MultilingualSpec, inputs: FastTextInputs, out_dir: 
             from ..download import cached_download, gunzip_cached
 
             _report(progress, 0.0, f"downloading {ls.vectors}")
-            src = gunzip_cached(cached_download(ls.vectors, inputs.downloads, sha256=ls.vectors_sha256))
+            src = gunzip_cached(cached_download(ls.vectors, inputs.downloads, sha256=ls.vectors_sha256),
+                                sha256=ls.vectors_sha256)
         # a .kv (a pickle) only from the user's own local path; a download is never unpickled
         kv = load_pretrained_vectors(src, allow_pickle=not is_url(ls.vectors))
         if src.name.endswith(".bin"):
