@@ -61,12 +61,17 @@ def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
             raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
         for info in infos:
             dest = tmp / info.filename
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(dest, "wb") as dst:
-                _copy_bounded(src, dst, info.file_size, where, info.filename)
+            try:
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(dest, "wb") as dst:
+                    _copy_bounded(src, dst, info.file_size, where, info.filename)
+            except (FileExistsError, IsADirectoryError, NotADirectoryError):
+                raise InputError(where, "an archive whose members each have their own path",
+                                 f"member {info.filename!r:.120} is both a file and a folder; "
+                                 "nothing was unpacked") from None
 
 
 def _unpack_tar(path: Path, tmp: Path, where: str, limit: int) -> None:

@@ -193,6 +193,13 @@ def test_archives_unpack_only_plain_members_inside_the_folder(tmp_path):
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(InputError, match="link"):
         unpack_archive(link, tmp_path / "out-link")
+    clash = tmp_path / "clash.zip"
+    with zipfile.ZipFile(clash, "w") as zf:
+        zf.writestr("g/targets.txt", "a\n")
+        zf.writestr("g/targets.txt/x", "b")
+    with pytest.raises(InputError, match=r"clash\.zip: .*member 'g/targets\.txt/x' is both a file and a folder"):
+        unpack_archive(clash, tmp_path / "out-clash")
+    assert not (tmp_path / "out-clash").exists()
     assert not list(tmp_path.glob(".out-*"))  # no temporary folder left
 
 
