@@ -264,6 +264,18 @@ def _spec_name(source: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_") or "gold"
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
 def _evaluate_change(ns) -> int:
     """Gold data (a SemEval-layout folder, an archive, or their URL) -> a spec -> the DAG -> scores."""
     import json
@@ -310,6 +322,7 @@ def _evaluate_change(ns) -> int:
     if target.exists() and target.read_text(encoding="utf-8") != text and not ns.force:
         raise PipelineError(f"{target}: a different spec of this name exists; pass --name or --force")
     target.parent.mkdir(parents=True, exist_ok=True)
+    written_now = not target.exists()  # removed again if the evaluation fails: nothing half-done is left
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     try:
@@ -320,10 +333,25 @@ def _evaluate_change(ns) -> int:
     tmp.replace(target)
     print(f"spec     {target}")
     task = ChangeEvaluation(spec=name, profile=ns.profile)
-    ok = luigi.build([task], local_scheduler=True, workers=1, log_level=ns.log_level)
-    if not ok or not task.complete():
-        print(f"error: the evaluation of {ns.source} did not finish; the log above names the failing stage "
-              "(nothing half-done was kept)", file=sys.stderr)
+    failures: list[str] = []
+
+    @luigi.Task.event_handler(luigi.Event.FAILURE)
+    def _failed(failed_task, exc):  # the input error a stage raised, as the one line this command prints
+        if isinstance(exc, PipelineError):
+            failures.append(str(exc))
+
+    try:
+        ok = luigi.build([task], local_scheduler=True, workers=1, log_level=ns.log_level)
+        done = ok and task.complete()
+    finally:
+        luigi.Task._event_callbacks.get(luigi.Task, {}).get(luigi.Event.FAILURE, set()).discard(_failed)
+    if not done:
+        if written_now:
+            target.unlink(missing_ok=True)
+        reason = failures[-1] if failures else "the log above names the failing stage"
+        print(f"error: {reason}", file=sys.stderr)
+        print(f"error: the evaluation of {ns.source} did not finish; nothing half-done was kept"
+              + (f" (the spec {target} was removed)" if written_now else ""), file=sys.stderr)
         return 1
     folder = task.output().path
     evaluation = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))
@@ -423,9 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=["lemma", "token"], default="lemma", help="which corpus files (default lemma)")
     p.add_argument("--language", default="en", help="ISO 639 code of the corpora (default en)")
     p.add_argument("--methods", nargs="+", default=["cade", "procrustes"], choices=["cade", "procrustes"])
-    p.add_argument("--seeds", type=int, default=3, help="runs per method, averaged (default 3)")
-    p.add_argument("--min-freq", type=int, default=5, help="a target needs this many uses in each corpus")
-    p.add_argument("--profile", default="full")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="runs per method, averaged (default 3)")
+    p.add_argument("--min-freq", type=_positive_int, default=5, help="a target needs this many uses in each corpus")
+    p.add_argument("--profile", default="full", choices=["full"],
+                   help="the written spec has one profile (its settings are the options here)")
     p.add_argument("--json", help="also write the scores to this file")
     p.add_argument("--force", action="store_true", help="replace a different spec of the same name")
     p.add_argument("--log-level", default="WARNING")

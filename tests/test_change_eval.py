@@ -233,3 +233,25 @@ def test_a_dwug_table_is_scored_on_the_corpora_of_its_semeval_folder(tmp_path, b
     expect = spearmanr([scores[w] for w in words], [1 - truth[w] for w in words]).statistic
     seed1 = next(s for s in ev["methods"]["cade/cosine"]["seeds"] if s["seed"] == 1)
     assert seed1["graded_spearman"] == pytest.approx(expect, abs=1e-3)
+
+
+def test_the_command_names_a_stage_s_input_error_and_removes_the_spec_it_wrote(tmp_path, benchmark):
+    """Gold that only a stage can check (targets absent from both corpora): the command's last lines are the
+    stage's error and what was removed; the spec it wrote is gone, so a rerun after the fix starts clean."""
+    gold = tmp_path / "gold"
+    shutil.copytree(benchmark, gold)
+    (gold / "targets.txt").write_text((gold / "targets.txt").read_text() + "zzzunseen\n")
+    for name in ("graded", "binary"):
+        f = gold / "truth" / f"{name}.txt"
+        f.write_text(f.read_text() + "zzzunseen\t0\n")
+    project = _project(tmp_path / "proj")
+    out = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(gold), "--kind", "token", "--seeds", "1"],
+                         env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr[-2000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and str(gold / "targets.txt") in errors[0] and "zzzunseen" in errors[0], errors
+    assert "the spec" in errors[1] and "was removed" in errors[1]
+    assert not list((project / "tasks" / "diachronic").iterdir())
+    bad = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(gold), "--seeds", "0"],
+                         env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "argument --seeds: expected at least 1, not 0" in bad.stderr
