@@ -87,9 +87,12 @@ def test_a_layer_the_model_lacks_fails_its_read_out_and_writes_nothing(tmp_path,
     monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
     from pipeline.dag.static import StaticVectors
 
-    assert_failed(build(StaticVectors(spec="toy", method="isolation")), caplog, "StaticVectors", "9")
+    assert_failed(build(StaticVectors(spec="toy", method="isolation")), caplog, "StaticVectors", "9",
+                  "toy.yaml (readouts: isolation, layers): expected layers between")
     static = project / "outputs" / "static"
     assert not static.exists() or not any(p for p in static.iterdir() if not p.name.startswith("."))
+    work = project / "outputs" / ".work"
+    assert not [p for p in work.glob("static-*")]  # no work folder for a read-out without resumable state
 
 
 def test_extrinsic_scores_are_averaged_over_the_seeds():

@@ -160,7 +160,9 @@ class StaticVectors(_Params, StageTask):
         digest, _, _ = self._identity()
         model = self.spec_obj.model if self.encoder == "model" else str(Path(self.input()["model"].path) / "model")
         inputs = {"model": model, "corpus": corpus / "tokens.txt", "documents": corpus / DOCUMENTS_FILE,
-                  "work_dir": work_dir(self.stage, self.artifact_name(), digest)}  # X2Static's cache: resumable
+                  "where": f"{_spec_path(self.spec)} (readouts: {self.method}, layers)"}
+        if self.method == "x2static":  # its teacher cache and checkpoints: resumable across failed runs
+            inputs["work_dir"] = work_dir(self.stage, self.artifact_name(), digest)
         with self.writing() as tmp:
             build_static_vectors(settings, inputs, tmp, progress=self.progress)
 

@@ -6,7 +6,8 @@ per line, read with :class:`pipeline.corpora.reader.LineCorpus`; not needed
 for ``isolation`` with a vocabulary file), optionally ``vocabulary`` (a
 file that overrides ``settings.vocabulary_path``), ``documents`` (the corpus's
 ``documents.npy``: where each document begins, so that X2Static's paragraphs
-stay within one) and ``work_dir`` (where
+stay within one), ``where`` (what a bad ``layers`` is named as: the spec's
+read-out) and ``work_dir`` (where
 X2Static keeps its teacher cache and checkpoints; default ``out_dir/.work``:
 give a folder outside a temporary output folder for a killed run to resume).
 
@@ -182,7 +183,7 @@ def build_static_vectors(settings: StaticSettings, inputs: Mapping[str, str | Pa
         raise InputError("inputs", "a 'model' input")
     model_dir = resolve_model(str(inputs["model"]))
     model, tokenizer = load_teacher(model_dir, device)
-    indices = check_layers(model, s.layers, where="layers")
+    indices = check_layers(model, s.layers, where=inputs.get("where") or "layers")
     vocab_path = inputs.get("vocabulary") or s.vocabulary_path
     needs_corpus = s.method != "isolation" or not vocab_path
     corpus = documents = None
