@@ -67,8 +67,8 @@ def main() -> None:
     t0 = time.perf_counter()
     chunk = SORT_CHUNK if args.sort_chunk is None else args.sort_chunk
     cache = build_context_cache(model, tok, corpus, words, [layer], work / "cache",
-                                f"seeds-{args.sentences}-{chunk}-{args.variant}-{args.paragraph_sentences}-{args.max_length}"
-                                f"-{'documents' if documents.is_file() else 'no-documents'}",
+                                f"seeds-{args.sentences}-{chunk}-{args.variant}-{args.paragraph_sentences}"
+                                f"-{args.max_length}-{'documents' if documents.is_file() else 'no-documents'}",
                                 show_progress=False,
                                 sort_chunk=chunk, variant=args.variant, paragraph_sentences=args.paragraph_sentences,
                                 max_length=args.max_length, paragraph_starts=corpus.starts)

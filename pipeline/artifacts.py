@@ -570,8 +570,8 @@ def _check_member(member: tarfile.TarInfo, where: str) -> None:
                             "folder (no .., not absolute); nothing was extracted")
 
 
-#: what an artifact may unpack to: at most this many times its archive, and at most MAX_UNPACKED_BYTES (and the
-#: free disk space); published folders (models, vectors, reports) unpack to 1-10 times their archive
+#: what an artifact may unpack to: at most this many times its archive, at most MAX_UNPACKED_BYTES and at most
+#: the free disk space
 MAX_UNPACK_RATIO = 200
 
 
@@ -581,10 +581,10 @@ def _check_unpacked_size(members: list, tar_path: Path, where_to: Path, where: s
     total = sum(m.size for m in members if m.isfile())
     packed = max(1, tar_path.stat().st_size)
     free = shutil.disk_usage(where_to).free
-    limit = min(MAX_UNPACKED_BYTES, MAX_UNPACK_RATIO * packed, free)
+    why, limit = min({f"{MAX_UNPACKED_BYTES} bytes": MAX_UNPACKED_BYTES,
+                      f"{MAX_UNPACK_RATIO} times the archive's {packed} bytes": MAX_UNPACK_RATIO * packed,
+                      "the free disk space": free}.items(), key=lambda kv: kv[1])
     if total > limit:
-        why = ("the free disk space" if limit == free else f"{MAX_UNPACK_RATIO} times the archive's {packed} bytes"
-               if limit < MAX_UNPACKED_BYTES else f"{MAX_UNPACKED_BYTES} bytes")
         raise ArtifactError(f"{where}: expected an archive that unpacks to at most {limit} bytes ({why}); "
                             f"its members declare {total}; nothing was extracted")
 

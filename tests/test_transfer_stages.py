@@ -153,4 +153,14 @@ def test_unnamed_transfer_errors_name_the_spec_and_nothing_is_written(project, t
     with pytest.raises(InputError, match=r"es\.yaml: expected pretraining\.seq_len at most the model's \d+ positions; "
                                          r"seq_len is 1024"):
         build_pretrained(long, pre, p_out, threads=1)
+    tiny = root / "corpora" / "tiny_es"  # one short line: less than one block of 150 tokens
+    if not tiny.exists():
+        tiny.mkdir()
+        (tiny / "corpus.yaml").write_text("name: tiny_es\nlanguage: es\nlicence: test\nsource: test\nfiles: '*.txt'\n")
+        (tiny / "text.txt").write_text("en el principio\n")
+    short_text = replace(settings, target=replace(settings.target, corpora=("tiny_es",)),
+                         pretraining=replace(settings.pretraining, seq_len=150))
+    with pytest.raises(InputError, match=r"es\.yaml: expected target text of at least one block of 150 tokens for "
+                                         r"pretraining \(pretraining\.seq_len\)"):
+        build_pretrained(short_text, pre, p_out, threads=1)
     assert not list(p_out.iterdir()) and not (tmp_path / "work").exists()

@@ -1,7 +1,8 @@
 """The comparison study's two stage functions, beside the read-outs: its corpus, and the table of every set.
 
 ``build_comparison_corpus(spec, corpus_dirs, out_dir)`` tokenises the corpora into one ``tokens.txt`` (one
-sentence per line, the spec's tokenizer) with ``documents.npy`` (where each document begins) and writes the shared evaluation vocabulary ``vocabulary.txt``
+sentence per line, the spec's tokenizer) with ``documents.npy`` (where each document begins) and writes the
+shared evaluation vocabulary ``vocabulary.txt``
 (``word count``, most frequent first: the words seen ``vocabulary.min_count`` times, at most
 ``vocabulary.max_words``). ``build_comparison(spec, folders, corpus_dir, out_dir)`` loads every set (each
 read-out's ``<method>.L<i>.npy``, each trained set's ``<kind>.npy``), evaluates them on the same words

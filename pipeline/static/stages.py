@@ -29,7 +29,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from ..errors import InputError
 from .settings import StaticSettings
@@ -39,6 +39,26 @@ log = logging.getLogger(__name__)
 __all__ = ["build_static_vectors", "read_vocabulary", "corpus_vocabulary"]
 
 
+def _first_fields(lines: Iterable[str]) -> Iterator[str]:
+    """The first field of every line with one, but a ``.vec`` header: a first line of two numbers is one only
+    when the next line has that many values after its word (else it is a word list whose first word is a
+    number)."""
+    header = None
+    for n, line in enumerate(lines):
+        fields = line.split()
+        if not fields:
+            continue
+        if n == 0 and len(fields) == 2 and all(x.isdigit() for x in fields):
+            header = fields
+            continue
+        if header is not None and len(fields) != int(header[1]) + 1:
+            yield header[0]
+        header = None
+        yield fields[0]
+    if header is not None:  # the file's only line
+        yield header[0]
+
+
 def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
     """The words of a word list (first field per line) or a ``.vec`` file (its header skipped), in file order."""
     path = Path(path)
@@ -46,30 +66,16 @@ def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
         raise InputError(path, "a vocabulary file (a word list or a .vec file)", "the file does not exist")
     words: list[str] = []
     seen: set[str] = set()
-    header = None  # a first line of two numbers: a .vec header if the next line has that many values + 1
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
-            for n, line in enumerate(f):
-                fields = line.split()
-                if not fields:
-                    continue
-                if n == 0 and len(fields) == 2 and all(x.isdigit() for x in fields):
-                    header = fields
-                    continue
-                if header is not None:
-                    if len(fields) != int(header[1]) + 1:  # not a .vec: a word list whose first word is a number
-                        seen.add(header[0])
-                        words.append(header[0])
-                    header = None
-                if fields[0] not in seen and not (max_words and len(words) >= max_words):
-                    seen.add(fields[0])
-                    words.append(fields[0])
-                if max_words and len(words) >= max_words:
-                    break
+            for word in _first_fields(f):
+                if word not in seen:
+                    seen.add(word)
+                    words.append(word)
+                    if max_words and len(words) >= max_words:
+                        break
         except UnicodeDecodeError as exc:
             raise InputError(path, "UTF-8 text", str(exc)) from exc
-    if header is not None:  # the file's only line
-        words.append(header[0])
     if not words:
         raise InputError(path, "a vocabulary file with at least one word", "it is empty")
     return words
@@ -138,8 +144,9 @@ def read_document_starts(path) -> "np.ndarray | None":
         starts = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise InputError(path, "a .npy array of document start lines (int64)", f"it does not load ({e})") from None
-    if starts.ndim != 1 or starts.dtype.kind not in "iu" or (len(starts) and (starts[0] != 0 or
-                                                                             (np.diff(starts) <= 0).any())):
+    ascending = starts.ndim == 1 and starts.dtype.kind in "iu" and \
+        (len(starts) == 0 or (starts[0] == 0 and (np.diff(starts) > 0).all()))
+    if not ascending:
         raise InputError(path, "ascending document start lines from 0, one integer array",
                          f"a {starts.dtype} array of shape {starts.shape}")
     return starts.astype(np.int64)

@@ -90,8 +90,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ContextCache", "build_context_cache", "load_context_cache", "paragraph_starts", "new_table", "x2static_step",
-           "rejection_probabilities", "negative_distribution", "train_x2static", "CLAMP"]
+__all__ = ["ContextCache", "build_context_cache", "load_context_cache", "paragraph_starts", "new_table",
+           "x2static_step", "rejection_probabilities", "negative_distribution", "train_x2static", "CLAMP"]
 
 CLAMP = 20.0  # the code's clamp of the scores before the logistic loss
 

@@ -78,7 +78,8 @@ def token_blocks(tokenizer, texts: Iterable[str], seq_len: int, objective: str, 
         n = len(stream) // seq_len
         blocks = [stream[i * seq_len:(i + 1) * seq_len] for i in range(n)]
     if not blocks:
-        raise InputError(None, f"target text of at least one block of {seq_len} tokens for pretraining",
+        raise InputError(None, f"target text of at least one block of {seq_len} tokens for pretraining "
+                         "(pretraining.seq_len)",
                          f"{len(stream)} tokens")
     return torch.tensor(blocks, dtype=torch.long)
 

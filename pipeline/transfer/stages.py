@@ -238,12 +238,7 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
         raise InputError(inputs.spec_file, f"pretraining.seq_len at most the model's {positions} positions",
                          f"seq_len is {p.seq_len}")
     _report(progress, 0.0, "tokenising the target text")
-    try:
-        blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
-    except InputError as e:
-        if e.path is not None:
-            raise
-        raise InputError(inputs.spec_file, f"pretraining.seq_len={p.seq_len}: {e.expected}", e.found) from None
+    blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
     result = continued_pretraining(model, tok, blocks, p, inputs.work_dir, objective,
                                    progress=lambda f, m: _report(progress, 0.05 + 0.9 * f, m))
     losses = result.pop("losses")
