@@ -419,13 +419,23 @@ def _fetch_http(url: str, part: Path, *, size: int | None, retries: int, max_att
         time.sleep(wait)
 
 
+def _kind_of(mode: int) -> str:
+    """What a path that is no regular file is, in words."""
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (fifo)"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def _fetch_local(src: Path, where: str, part: Path, size: int | None, chunk: int, progress: bool) -> None:
     try:
-        ok = stat.S_ISREG(os.stat(src).st_mode)
+        mode = os.stat(src).st_mode
     except OSError:
-        ok = False
-    if not ok:
-        raise InputError(where, "a file to fetch", "no such file")
+        raise InputError(where, "a file to fetch", "no such file") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(where, "a regular file to fetch", f"a {_kind_of(mode)}")
     with open(src, "rb") as fh, _open_part(part, False) as out, _bar(size, 0, part.name[:-5], progress) as bar:
         _copy_bounded(fh.read, out, 0, size, chunk, bar)
 

@@ -127,6 +127,20 @@ def test_cached_download_and_local_paths(server, tmp_path):
         download(str(tmp_path / "absent"), tmp_path / "y", progress=False)
 
 
+
+def test_a_local_source_that_is_no_regular_file_is_named_for_what_it_is(tmp_path):
+    """A fifo would block the reader forever and a folder cannot be copied: both are refused, said as they are."""
+    import os
+
+    fifo = tmp_path / "pipe.bin"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"expected a regular file to fetch; a named pipe \(fifo\)"):
+        download(str(fifo), tmp_path / "y", progress=False)
+    with pytest.raises(InputError, match="expected a regular file to fetch; a folder"):
+        download(str(tmp_path), tmp_path / "z", progress=False)
+    assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
+    assert not list(tmp_path.glob("*.part"))
+
 def test_gunzip_cached(tmp_path):
     import gzip
 
