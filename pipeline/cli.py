@@ -51,12 +51,13 @@ def _import(ns) -> int:
 def _specs(ns) -> int:
     from .dag.base import tasks_root
     from .dag.registry import spec_kinds
+    from .spec import spec_profiles
 
     bad = 0
     loaders = {name: kind.load for name, kind in spec_kinds().items()}
     for path in sorted(p for kind in loaders for p in (tasks_root() / kind).glob("*.yaml")):
         try:
-            profiles = list(_profiles(path))
+            profiles = spec_profiles(path)
             for profile in [None, *profiles]:
                 loaders[path.parent.name](path, profile)
             print(f"ok    {path.parent.name}/{path.stem} (profiles: {', '.join(profiles) or 'none'})")
@@ -65,13 +66,6 @@ def _specs(ns) -> int:
             msg = str(exc)
             print(f"FAIL  {msg if str(path) in msg else f'{path}: {msg}'}")  # always name the spec file
     return 1 if bad else 0
-
-
-def _profiles(path) -> list[str]:
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return list((data.get("profiles") if isinstance(data, dict) else None) or {})
 
 
 def _store(ns) -> str:
@@ -230,7 +224,7 @@ def _prune(ns) -> int:
     from .maintenance import remove_stage_folder, superseded_folders
 
     profiles = ns.profiles or _all_profiles()
-    found = superseded_folders(outputs_root(), current_folders(profiles, online=ns.online))
+    found = superseded_folders(outputs_root(), current_folders(profiles))
     for path, why in found:
         print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
     if not ns.dry_run:
@@ -388,11 +382,12 @@ def _make_benchmark(ns) -> int:
 def _all_profiles() -> list[str]:
     from .dag.base import tasks_root
     from .dag.registry import spec_kinds
+    from .spec import spec_profiles
 
     names = {"full"}
     for kind in spec_kinds():
         for path in (tasks_root() / kind).glob("*.yaml"):
-            names.update(_profiles(path))
+            names.update(spec_profiles(path))
     return sorted(names)
 
 
@@ -486,7 +481,6 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prune", help="remove stage folders that the current specs build under a newer identity")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--profiles", nargs="*", help="profiles whose current outputs are kept (default: all)")
-    p.add_argument("--online", action="store_true")
     p.set_defaults(func=_prune)
     p = sub.add_parser("report", help="write the run report (a static site, outputs/report/) from complete stages")
     p.add_argument("--profile", default="full", help="the specs' profile whose stages are shown (default full)")

@@ -87,7 +87,8 @@ def _stage_dirs(outputs: Path) -> Iterator[Path]:
         return
     for d in sorted(outputs.iterdir()):
         # .work and other hidden state are never touched, nor the run report (outputs/report/, not a stage)
-        if d.is_dir() and not d.name.startswith(".") and d.name != "report":
+        # nor a link: maintenance never follows one out of the output root
+        if d.is_dir() and not d.is_symlink() and not d.name.startswith(".") and d.name != "report":
             yield d
 
 
@@ -108,6 +109,8 @@ def stale_temporaries(outputs: Path, *, max_age: float = 24 * 3600, grace: float
     for stage_dir in _stage_dirs(Path(outputs)):
         for p in sorted(stage_dir.iterdir()):
             age = _age(p, now)
+            if p.is_symlink():  # a link is not what a killed run leaves, and is never followed
+                continue
             if p.name.startswith(TMP_PREFIX):
                 host, pid = _tmp_owner(p.name)
                 if pid is not None and host in (None, here) and not _pid_alive(pid):
@@ -128,6 +131,9 @@ def stale_temporaries(outputs: Path, *, max_age: float = 24 * 3600, grace: float
 def remove_stage_folder(path: Path) -> None:
     """Remove a stage folder so that no reader ever sees it half-deleted but complete."""
     path = Path(path)
+    if path.is_symlink():  # never entered: what a link points at is not this tree's to delete
+        path.unlink()
+        return
     (path / SUCCESS).unlink(missing_ok=True)
     doomed = path.with_name(f"{TMP_PREFIX}deleting-{path.name}@{socket.gethostname()}.{os.getpid()}-"
                             f"{uuid.uuid4().hex[:8]}")
@@ -170,7 +176,8 @@ def superseded_folders(outputs: Path, current: Iterable[Path]) -> list[tuple[Pat
     by_group: dict[tuple[Path, str], list[Path]] = {}
     for stage_dir in _stage_dirs(Path(outputs)):
         for p in stage_dir.iterdir():
-            parts = split_stage_folder(p) if p.is_dir() and not p.name.startswith(".") else None
+            real = p.is_dir() and not p.is_symlink()  # a linked stage folder is left alone, never entered
+            parts = split_stage_folder(p) if real and not p.name.startswith(".") else None
             if parts:
                 by_group.setdefault((stage_dir, parts[0]), []).append(p)
     out = []

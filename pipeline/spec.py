@@ -346,11 +346,10 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def load_yaml(path: Path | str, profile: str | None = None) -> dict:
-    """Read a spec file, apply a profile overlay, and return the raw mapping."""
+def _read_spec_file(path: Path) -> tuple[dict, dict]:
+    """A spec file's top-level mapping without ``profiles``, and its ``profiles`` mapping."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
         raise SpecError(path, "a YAML run spec", "the file does not exist")
     try:
@@ -358,7 +357,7 @@ def load_yaml(path: Path | str, profile: str | None = None) -> dict:
     except UnicodeDecodeError as exc:
         raise SpecError(path, "UTF-8 YAML", str(exc)) from None
     except yaml.YAMLError as exc:
-        raise SpecError(path, "valid YAML", str(exc).replace("\n", " ")) from None
+        raise SpecError(path, "valid YAML", " ".join(str(exc).split())) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -366,6 +365,19 @@ def load_yaml(path: Path | str, profile: str | None = None) -> dict:
     profiles = data.pop("profiles", None) or {}
     if not isinstance(profiles, dict):
         raise SpecError(path, "a mapping of profile name to overrides under 'profiles'")
+    return data, profiles
+
+
+def spec_profiles(path: Path | str) -> list[str]:
+    """The profile names a spec file defines (``full`` is implied and not listed); a file that is not a
+    readable YAML mapping is a :class:`SpecError` naming it."""
+    return list(_read_spec_file(Path(path))[1])
+
+
+def load_yaml(path: Path | str, profile: str | None = None) -> dict:
+    """Read a spec file, apply a profile overlay, and return the raw mapping."""
+    path = Path(path)
+    data, profiles = _read_spec_file(path)
     if profile and profile not in ("full", "default"):
         if profile not in profiles:
             known = ", ".join(sorted(profiles)) or "none"

@@ -99,6 +99,53 @@ def test_network_specs_only_when_asked(project, caplog):
     assert "rebuild  corpus/lee_a-lee_b-" in dry.stdout and "never built" in dry.stdout
 
 
+
+def test_prune_keeps_what_online_specs_use_and_never_follows_a_link(project, tmp_path):
+    """Prune goes by stage names (no stage is built here). The stages of a spec that needs the network are
+    current whether or not this run is online; a linked stage folder is never entered (it once lost the
+    marker of a folder outside the output root); a spec that is no YAML mapping stops prune with one line."""
+    from pathlib import Path
+
+    from pipeline.dag.base import StageTarget
+    from pipeline.dag.ops import dependency_closure, spec_tasks
+
+    (project / "tasks" / "diachronic" / "online.yaml").write_text(
+        SPEC + "tokenizer: {lowercase: false}\nneeds_network: true\n")
+    tasks, _ = spec_tasks("full", online=True)
+    made = set()
+    for t in dependency_closure(tasks):
+        if isinstance(t.output(), StageTarget):
+            p = Path(t.output().local)
+            p.mkdir(parents=True, exist_ok=True)
+            (p / SUCCESS).write_text("{}")
+            made.add(p)
+    corpus = [p.name for p in made if p.parent.name == "corpus" and p.name.startswith("lee_a-lee_b-")]
+    assert len(corpus) == 2  # toy and online build the same corpora under two identities
+    outside = tmp_path / "outside" / "victim"
+    outside.mkdir(parents=True)
+    (outside / SUCCESS).write_text("precious")
+    link = project / "outputs" / "cade-report" / "toy-222222222222"
+    link.symlink_to(outside)
+    stale = project / "outputs" / "cade-report" / "toy-000000000000"
+    stale.mkdir()
+    (stale / SUCCESS).write_text("{}")
+
+    dry = cli(project, "prune", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert [line.split()[2] for line in dry.stdout.splitlines() if line.startswith("would remove")] == [str(stale)]
+    res = cli(project, "prune")
+    assert res.returncode == 0, res.stderr
+    assert not stale.exists() and all((p / SUCCESS).exists() for p in made)
+    assert link.is_symlink() and (outside / SUCCESS).read_text() == "precious"
+    clean = cli(project, "clean")
+    assert clean.returncode == 0 and (outside / SUCCESS).exists() and link.is_symlink(), clean.stdout
+
+    (project / "tasks" / "diachronic" / "broken.yaml").write_text("gold: {path: [unclosed\n")
+    broken = cli(project, "prune", "--dry-run")
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr, broken.stderr
+    last = broken.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "broken.yaml" in last and "expected valid YAML" in last, last
+
 def test_overlapping_scheduled_run_does_not_start(project):
     with run_lock(project / "outputs" / ".work" / "rebuild.lock"):
         second = cli(project, "rebuild")

@@ -261,19 +261,20 @@ class PublishArtifacts(luigi.Task):
             self.set_progress_percentage(round(100 * (i + 1) / max(1, len(entries)), 1))
 
 
-def current_folders(profiles, online: bool = False) -> list[Path]:
+def current_folders(profiles) -> list[Path]:
     """Every stage folder the current specs produce under any of ``profiles`` (what prune keeps).
 
-    A spec contributes under the profiles it defines (and ``full``, which every spec has).
+    A spec contributes under the profiles it defines (and ``full``, which every spec has). Specs that
+    need the network count too: their stages are current whether or not this run may go online, and
+    naming them needs no network.
     """
-    import yaml
+    from ..spec import spec_profiles
 
     out = []
     for kind_name in sorted(spec_kinds()):
         for path in sorted((tasks_root() / kind_name).glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            defined = {"full", *((data.get("profiles") or {}) if isinstance(data, dict) else {})}
+            defined = {"full", *spec_profiles(path)}
             for profile in [p for p in profiles if p in defined]:
-                tasks, _ = spec_tasks(profile, online, (f"{kind_name}/{path.stem}",))
+                tasks, _ = spec_tasks(profile, True, (f"{kind_name}/{path.stem}",))
                 out += [t.output().local for t in dependency_closure(tasks) if isinstance(t.output(), StageTarget)]
     return out
