@@ -154,29 +154,39 @@ def _rebuild(ns) -> int:
 def _dry_run(ns) -> int:
     import luigi
 
-    from .dag.ops import dependency_closure, spec_tasks
+    from .dag.ops import dependency_closure, spec_entries
+    from .errors import PipelineError
+    from .integrity import read_only
     from .maintenance import explain
 
     invalid: list = []
-    tasks, skipped = spec_tasks(ns.profile, ns.online, invalid=invalid)
+    entries, skipped = spec_entries(ns.profile, ns.online, invalid=invalid)
     for msg in skipped:
         print(f"skip     {msg}")
     for kind, name, error in invalid:
         print(f"invalid  {kind}/{name}: {error}")
-    n = 0
-    for task in dependency_closure(tasks, dynamic=False):
-        if not hasattr(task, "stage_id"):
-            continue
-        reason = explain(task)
-        if reason is None:
-            continue
-        n += 1
-        extra = " (then the stages it yields, named after the data)" if getattr(task, "yields_stages", False) else ""
-        print(f"rebuild  {task.stage_id()}: {reason}{extra}")
-    print(f"{n} stage(s) would be built; {len(tasks)} spec(s) checked"
-          + (f"; {len(invalid)} invalid spec(s)" if invalid else ""))
+    n, seen, failed = 0, set(), 0
+    with read_only():  # a dry run writes nothing, not even a stage's stat cache
+        for kind, name, final in entries:
+            try:  # a spec whose inputs cannot be read (a missing corpus) is reported; the others still are
+                plan = [(task, explain(task)) for task in dependency_closure([final], dynamic=False)
+                        if hasattr(task, "stage_id") and task.task_id not in seen]
+            except PipelineError as exc:
+                failed += 1
+                print(f"invalid  {kind}/{name}: {' '.join(str(exc).split())}")
+                continue
+            seen.update(task.task_id for task, _ in plan)
+            plan = [(task, reason) for task, reason in plan if reason is not None]
+            for task, reason in plan:
+                n += 1
+                extra = (" (then the stages it yields, named after the data)"
+                         if getattr(task, "yields_stages", False) else "")
+                print(f"rebuild  {task.stage_id()}: {reason}{extra}")
+    bad = len(invalid) + failed
+    print(f"{n} stage(s) would be built; {len(entries)} spec(s) checked"
+          + (f"; {bad} invalid spec(s)" if bad else ""))
     luigi.task_register.Register.clear_instance_cache()
-    return 1 if invalid else 0
+    return 1 if bad else 0
 
 
 def _verify(ns) -> int:

@@ -35,6 +35,8 @@ True
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 from pathlib import Path, PurePosixPath
@@ -131,7 +133,22 @@ def _stat_key(p: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
+_READ_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("chronolingua_read_only", default=False)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Checks made inside write nothing, not even the stat cache (a dry run looks and never touches)."""
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
 def _write_stat_cache(folder: Path, files: dict[str, dict]) -> None:
+    if _READ_ONLY.get():
+        return
     try:
         cache = {rel: _stat_key(folder / rel) for rel in files}
         write_json(folder / VERIFIED, cache)

@@ -33,6 +33,11 @@ def folders(root) -> set[str]:
     return {f"{p.parent.name}/{p.name}" for p in (root / "outputs").glob("*/*") if (p / SUCCESS).exists()}
 
 
+def tree_listing(root) -> dict:
+    """Every path under ``root`` with its size and mtime (what a run that writes nothing leaves unchanged)."""
+    return {str(p): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")]}
+
+
 def cli(project, *args, **env):
     return subprocess.run([PYTHON, "-m", "pipeline", *args], env=env_for(project, **env), cwd=project,
                           capture_output=True, text=True, timeout=180)
@@ -45,8 +50,12 @@ def test_new_corpus_file_rebuilds_exactly_its_dependents_then_prune(project):
     first = folders(project)
     assert sorted(f.split("/")[0] for f in first) == ["cade-compass"] * 2 + ["cade-report"] * 2 + \
         ["cade-slice"] * 4 + ["corpus"] * 2
+    for cache in (project / "outputs").glob("*/*/.verified"):  # a tree restored from a backup has none
+        cache.unlink()
+    before = tree_listing(project / "outputs")
     dry = cli(project, "rebuild", "--dry-run")
     assert dry.returncode == 0 and "0 stage(s) would be built; 2 spec(s) checked" in dry.stdout, dry.stdout
+    assert tree_listing(project / "outputs") == before  # a dry run writes nothing, not even a stat cache
 
     (project / "corpora" / "lee_b" / "part3.txt").write_text("the government said new words today\n" * 5)
     dry = cli(project, "rebuild", "--dry-run")
@@ -145,6 +154,19 @@ def test_prune_keeps_what_online_specs_use_and_never_follows_a_link(project, tmp
     assert broken.returncode == 2 and "Traceback" not in broken.stderr, broken.stderr
     last = broken.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "broken.yaml" in last and "expected valid YAML" in last, last
+
+
+def test_a_dry_run_reports_a_spec_it_cannot_plan_and_plans_the_others(project):
+    (project / "tasks" / "diachronic" / "m_missing.yaml").write_text(SPEC.replace("lee_b", "nosuchcorpus"))
+    dry = cli(project, "rebuild", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    lines = dry.stdout.splitlines()
+    bad = [line for line in lines if line.startswith("invalid  diachronic/m_missing: ")]
+    assert len(bad) == 1 and "nosuchcorpus" in bad[0], dry.stdout
+    assert any(line.startswith("rebuild  cade-report/other-") for line in lines), dry.stdout
+    assert any(line.startswith("rebuild  cade-report/toy-") for line in lines), dry.stdout
+    assert lines[-1].endswith("3 spec(s) checked; 1 invalid spec(s)"), dry.stdout
+    assert not (project / "outputs").exists() or not any((project / "outputs").rglob("_SUCCESS"))
 
 def test_overlapping_scheduled_run_does_not_start(project):
     with run_lock(project / "outputs" / ".work" / "rebuild.lock"):
