@@ -4,8 +4,12 @@ Every stage that fetches a model, corpus, vector file or artifact goes
 through :func:`download`. A download is streamed to ``<dest>.part`` (never to
 the final name), resumed from the partial file's size with an HTTP ``Range``
 request after a cut connection or a killed run, checked against an expected
-sha256 when one is given, and only then renamed into place. Local paths,
-``file://`` URLs and fsspec files are copied the same way.
+sha256 when one is given, and only then renamed into place. A partial file
+left by an earlier run is resumed only when its content can be checked: the
+version it began (ETag or Last-Modified, kept in ``<dest>.part.version``) is
+sent as ``If-Range``, or a sha256 pins the content. Local paths,
+``file://`` URLs and fsspec files are copied the same way. Messages name a
+URL with its credentials (user information, :data:`SECRET_PARAMETERS`) as ``***``.
 
 What comes from elsewhere is not trusted: when the expected ``size`` is known
 the client reads at most that many bytes and refuses a longer body; the retry
@@ -42,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urljoin, urlparse
+from urllib.parse import parse_qsl, unquote, urljoin, urlparse
 
 from .errors import InputError, PipelineError
 from .identity import file_sha256
@@ -50,13 +54,55 @@ from .identity import file_sha256
 log = logging.getLogger(__name__)
 
 __all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256",
-           "http_session", "redirect_guard", "MAX_REDIRECTS"]
+           "http_session", "redirect_guard", "redact_url", "scrubber", "MAX_REDIRECTS"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DownloadError(PipelineError):
     """The network failed for good (after retries); the partial file is kept for a later resume."""
+
+
+#: query parameters whose values are credentials (compared in lower case)
+SECRET_PARAMETERS = frozenset({
+    "key", "apikey", "api_key", "api-key", "token", "access_token", "auth", "authorization", "password", "passwd",
+    "pwd", "secret", "client_secret", "signature", "sig", "x-amz-signature", "x-amz-credential",
+    "x-amz-security-token", "x-goog-signature", "x-goog-credential"})
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The credentials a URL carries: its user information and the values of :data:`SECRET_PARAMETERS`."""
+    try:
+        parts = urlparse(str(url))
+        found = [parts.netloc.rsplit("@", 1)[0]] if "@" in parts.netloc else []
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in SECRET_PARAMETERS]
+    except ValueError:
+        return []
+    out = set()
+    for value in found:
+        for form in (value, unquote(value)):
+            if len(form) >= 3:
+                out.add(form)
+                out.update(x for x in form.split(":") if len(x) >= 3)  # user and password alone
+    return sorted(out, key=len, reverse=True)
+
+
+def scrubber(url: str) -> Callable[[str], str]:
+    """A function that writes ``***`` for every credential of ``url`` in a text (an error, a log line)."""
+    secrets = _secrets_of(url)
+
+    def scrub(text) -> str:
+        text = str(text)
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    return scrub
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: user information and credential parameters replaced by ``***``."""
+    return scrubber(url)(url)
 
 
 def is_url(location: str) -> bool:
@@ -186,11 +232,7 @@ def _too_long(where: str, size: int) -> InputError:
 
 
 class _Retry(Exception):
-    """A transient failure (cut connection, timeout, HTTP 5xx) after ``added`` new bytes: try again."""
-
-    def __init__(self, reason: str, added: int):
-        super().__init__(reason)
-        self.added = added
+    """A transient failure (cut connection, timeout, HTTP 5xx): try again."""
 
 
 #: redirects one download may follow (requests' own default is 30)
@@ -304,28 +346,36 @@ def redirect_guard(origin: str):
             state["internal"] = bool((peer and _internal_address(peer)) or _internal_host(origin_host))
         return state["internal"]
 
+    shown = redact_url(origin)
+
     def hook(r, **kwargs):
         here = urlparse(r.url)
+        host = f"{here.scheme}://{here.netloc.rsplit('@', 1)[-1]}"  # never the user information
         if not origin_internal(r):
             peer = _peer_address(r)
             if peer and _internal_address(peer):
-                raise InputError(origin, "answers from public addresses only",
-                                 f"{here.scheme}://{here.netloc} answered from the internal address {peer}; "
-                                 "refusing to read it")
+                raise InputError(shown, "answers from public addresses only",
+                                 f"{host} answered from the internal address {peer}; refusing to read it")
         if not r.is_redirect:
             return r
-        target = urlparse(urljoin(r.url, r.headers["location"]))
-        hop = f"{here.scheme}://{here.netloc} redirects to"
+        hop = f"{host} redirects to"
+        location = r.headers["location"]
+        try:
+            target = urlparse(urljoin(r.url, location))
+            target_host, _ = target.hostname, target.port  # .port raises on a port out of range
+        except ValueError as exc:
+            raise InputError(shown, "redirects to valid URLs", f"{hop} {redact_url(location)!r:.120}, which is "
+                                                               f"no valid URL ({exc}); refusing to follow it") from None
         if target.scheme not in ("http", "https"):
-            raise InputError(origin, "redirects to http(s) URLs only", f"{hop} a {target.scheme or 'schemeless'} "
-                                                                        "URL; refusing to follow it")
+            raise InputError(shown, "redirects to http(s) URLs only", f"{hop} a {target.scheme or 'schemeless'} "
+                                                                       "URL; refusing to follow it")
         if here.scheme == "https" and target.scheme == "http":
-            raise InputError(origin, "an https download that stays on https",
-                             f"{hop} plain http://{target.netloc}; refusing the downgrade")
+            raise InputError(shown, "an https download that stays on https",
+                             f"{hop} plain http://{target.netloc.rsplit('@', 1)[-1]}; refusing the downgrade")
         if not origin_internal(r):
-            inside = _internal_host(target.hostname)
+            inside = _internal_host(target_host)
             if inside:
-                raise InputError(origin, "redirects to public hosts only",
+                raise InputError(shown, "redirects to public hosts only",
                                  f"{hop} the internal address {inside}; refusing to follow it")
         return r
 
@@ -339,83 +389,148 @@ def _content_range(value: str | None, url: str) -> tuple[int, int | None]:
     return int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
 
 
-def _http_attempt(http, url: str, part: Path, size: int | None, timeout: float, chunk: int,
-                  progress: bool) -> None:
-    """One request: append to (or restart) ``part``; raise :class:`_Retry` when the transfer was cut."""
+def _version_file(part: Path) -> Path:
+    """Beside ``<dest>.part``: the version (ETag or Last-Modified) of the content it holds the start of."""
+    return part.with_name(part.name + ".version")
+
+
+def _read_version(part: Path) -> str | None:
+    path = _version_file(part)
+    try:
+        if not _regular_or_absent(path):
+            return None
+        with open(path, "rb") as fh:
+            return fh.read(1024).decode("ascii").strip() or None
+    except (OSError, UnicodeDecodeError, InputError):
+        return None
+
+
+def _version_of(r) -> str | None:
+    """A response's strong validator, as ``If-Range`` takes it: a strong ETag, else Last-Modified."""
+    etag = (r.headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (r.headers.get("Last-Modified") or "").strip() or None
+
+
+def _write_version(part: Path, version: str | None) -> None:
+    if version is None or not version.isascii() or len(version) > 1024:
+        _discard(_version_file(part))
+        return
+    with _open_part(_version_file(part), False) as fh:
+        fh.write(version.encode("ascii"))
+
+
+def _http_attempt(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
+                  progress: bool, resume: bool) -> None:
+    """One request: append to ``part`` (``resume``: a Range request from its size) or fetch it whole;
+    raise :class:`_Retry` when the transfer was cut. ``where`` names the URL in messages (credentials
+    redacted). A partial file whose version is known is resumed with ``If-Range``: a server whose file
+    changed meanwhile answers with the whole new file."""
     import requests
     import urllib3
 
-    offset = _size_of(part)
+    scrub = scrubber(url)
+    offset = _size_of(part) if resume else 0
+    version = _read_version(part) if offset else None
     # identity encoding: Range offsets must count the bytes that land on disk
-    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if version:
+            headers["If-Range"] = version
     try:
         with http.get(url, headers=headers, stream=True, timeout=timeout,
                       hooks={"response": redirect_guard(url)}) as r:
             if r.status_code == 416 and offset:  # nothing left to fetch: the partial file is whole
                 return
             if r.status_code in (401, 403, 404, 410):
-                raise InputError(url, "a URL that serves the file", f"HTTP {r.status_code} {r.reason}")
+                raise InputError(where, "a URL that serves the file", f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code == 429 or r.status_code >= 500:
-                raise _Retry(f"HTTP {r.status_code} {r.reason}", 0)
+                raise _Retry(f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code not in (200, 206):
-                raise InputError(url, "HTTP 200 or 206", f"HTTP {r.status_code} {r.reason}")
+                raise InputError(where, "HTTP 200 or 206", f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code == 206:
-                start, total = _content_range(r.headers.get("Content-Range"), url)
+                start, total = _content_range(r.headers.get("Content-Range"), where)
                 if start != offset:
-                    raise InputError(url, f"a response from byte {offset} (the Range asked for)",
+                    raise InputError(where, f"a response from byte {offset} (the Range asked for)",
                                      f"Content-Range {r.headers.get('Content-Range')!r:.80}")
+                now = _version_of(r)
+                if version and now and now != version:  # a server that ignores If-Range: start again
+                    _discard(part)
+                    raise _Retry(f"the file changed on the server ({version} -> {now}) since the partial "
+                                 "file was begun; starting again")
                 append = True
-            else:  # 200: the server ignored the Range header; start again
+            else:  # 200: a fresh start (no Range asked, the server ignored it, or the file changed)
                 append, offset = False, 0
                 length = r.headers.get("Content-Length", "")
                 total = int(length) if length.isdigit() else None
+                _write_version(part, _version_of(r))
             if size is not None and total is not None and total != size:
                 if total > size:
-                    raise _too_long(url, size)
-                raise InputError(url, f"{size} bytes (the expected size)", f"the server announces {total}")
+                    raise _too_long(where, size)
+                raise InputError(where, f"{size} bytes (the expected size)", f"the server announces {total}")
             # read the raw stream without urllib3's length check, so the bytes that did arrive
             # before a cut are written (and resumed from) instead of being dropped
             r.raw.enforce_content_length = False
             with _open_part(part, append) as fh, _bar(total or size, offset, part.name[:-5], progress) as bar:
                 got = _copy_bounded(r.raw.read, fh, offset, size, chunk, bar)
+    except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError, UnicodeError) as exc:
+        raise InputError(where, "redirects to valid URLs", f"a redirect names no valid URL "
+                                                           f"({scrub(exc)}); nothing was followed") from None
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
             urllib3.exceptions.HTTPError, TimeoutError, ConnectionError) as exc:
-        raise _Retry(str(exc), _size_of(part) - offset) from None
+        raise _Retry(scrub(exc)) from None
     except requests.TooManyRedirects:
-        raise InputError(url, f"at most {MAX_REDIRECTS} redirects", "the server kept redirecting") from None
+        raise InputError(where, f"at most {MAX_REDIRECTS} redirects", "the server kept redirecting") from None
     except requests.RequestException as exc:
-        raise DownloadError(f"{url}: {exc}") from None
+        raise DownloadError(f"{where}: {scrub(exc)}") from None
     expected = total if total is not None else size
     if expected is not None and got < expected:
-        raise _Retry(f"connection closed at {got} of {expected} bytes", got - offset)
+        raise _Retry(f"connection closed at {got} of {expected} bytes")
 
 
-def _fetch_http(url: str, part: Path, *, size: int | None, retries: int, max_attempts: int, timeout: float,
-                chunk: int, progress: bool, backoff: float, session=None) -> None:
-    """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all."""
+def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | None, retries: int,
+                max_attempts: int, timeout: float, chunk: int, progress: bool, backoff: float,
+                session=None) -> None:
+    """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all.
+
+    A partial file left by an earlier run is resumed only when what it holds can be checked: its
+    version was recorded (``If-Range``) or the content is ``pinned`` by a sha256; otherwise the file
+    is fetched from the start. Within one call a cut transfer is always resumed. An attempt makes
+    progress when the partial file grows past the most it held before (a server that ignores Range
+    and cuts at the same byte every time makes none)."""
     http = session or http_session()
+    resume = pinned or _read_version(part) is not None
+    best = _size_of(part) if resume else 0
     idle = attempts = 0
     while True:
         attempts += 1
-        before = _size_of(part)
-        if size is not None and before > size:  # left by a fetch of other content: start again
-            part.unlink()
-            before = 0
-        if size is not None and before == size and size > 0:
+        if size is not None and _size_of(part) > size:  # left by a fetch of other content: start again
+            _discard(part)
+            best = 0
+        if resume and size is not None and _size_of(part) == size and size > 0:
             return  # whole already: verification decides
         try:
-            return _http_attempt(http, url, part, size, timeout, chunk, progress)
+            return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume)
         except _Retry as exc:
-            reason, added = str(exc), exc.added
+            reason = str(exc)
+        resume = True  # what the partial file holds now came from this call
         after = _size_of(part)
-        idle = 0 if added > 0 else idle + 1
+        idle = 0 if after > best else idle + 1
+        best = max(best, after)
         if idle > retries or attempts >= max_attempts:
             why = (f"{retries} retries without progress" if idle > retries else f"{attempts} attempts")
-            raise DownloadError(f"{url}: download failed after {why} ({reason}); "
-                                f"{part} is kept and the next run resumes from it")
+            if after and (pinned or _read_version(part)):
+                kept = f"{part} ({after} bytes) is kept and the next run resumes from it"
+            else:
+                _discard(part)
+                kept = ("nothing was kept" if not after else "nothing was kept (the server names no version of "
+                        "the file, ETag or Last-Modified, to resume against)")
+            raise DownloadError(f"{where}: download failed after {why} ({reason}); {kept}")
         wait = min(30.0, backoff * 2 ** max(0, idle - 1))
         log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
-                    url, reason, after, wait, attempts, idle, retries)
+                    where, reason, after, wait, attempts, idle, retries)
         time.sleep(wait)
 
 
@@ -479,7 +594,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     failure raises :class:`DownloadError` and keeps ``<dest>.part`` for the
     next run. ``lock=False`` when the caller already holds :func:`dest_lock`.
     """
-    where = label or str(url)
+    where = label or redact_url(str(url))
     if sha256 is not None:
         sha256 = check_sha256(sha256, where)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
@@ -502,7 +617,7 @@ def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw
     resumed = _size_of(part) > 0
     while True:
         try:
-            _fetch(url, part, where, size=size, fs=fs, **kw)
+            _fetch(url, part, where, size=size, fs=fs, pinned=sha256 is not None, **kw)
         except _TooLong:
             _discard(part)
             raise _too_long(where, size) from None
@@ -523,23 +638,27 @@ def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw
                 continue
             raise InputError(where, f"content with sha256 {sha256}", f"found {found}; nothing was kept")
         os.replace(part, dest)
+        _discard(_version_file(part))
         return dest
 
 
 def _discard(part: Path) -> None:
-    with contextlib.suppress(OSError, InputError):
-        if _regular_or_absent(part):
-            part.unlink()
+    """Remove a partial file (and the version recorded beside it), never through a link."""
+    for path in (part, _version_file(part)):
+        with contextlib.suppress(OSError, InputError):
+            if _regular_or_absent(path):
+                path.unlink()
 
 
-def _fetch(url: str, part: Path, where: str, *, size, fs, retries, max_attempts, timeout, chunk, progress,
-           session, backoff) -> None:
+def _fetch(url: str, part: Path, where: str, *, size, fs, pinned, retries, max_attempts, timeout, chunk,
+           progress, session, backoff) -> None:
     if fs is not None:
         return _fetch_fsspec(fs, url, where, part, size, chunk, progress)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
-        return _fetch_http(url, part, size=size, retries=retries, max_attempts=max_attempts, timeout=timeout,
-                           chunk=chunk, progress=progress, backoff=backoff, session=session)
+        return _fetch_http(url, part, where=where, pinned=pinned, size=size, retries=retries,
+                           max_attempts=max_attempts, timeout=timeout, chunk=chunk, progress=progress,
+                           backoff=backoff, session=session)
     return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress)
 
 

@@ -2,7 +2,7 @@
 
 The server plays any web server a store or a model hub may be: it serves
 bytes set per path (with or without ``Content-Length``, honouring or ignoring
-``Range``), bodies that never end, connections cut after some bytes, slow
+``Range`` and ``If-Range``), bodies that never end, connections cut after some bytes, slow
 bodies, any status code, and a folder on disk as a fallback (``root``: a path
 without a route answers with the file under it). It logs every request as
 ``(path, Range header)``; ``paths`` lists the paths alone.
@@ -35,6 +35,7 @@ class Route:
     headers: dict = field(default_factory=dict)
     length: bool | int = True  # True: the true Content-Length; False: none (the close ends the body); int: a lie
     ranges: bool = True  # answer ``Range: bytes=N-`` with 206 (False: 200 with the whole body)
+    if_range: bool = True  # honour ``If-Range``: a Range whose If-Range is not this ETag gets the whole body
     endless: bool = False  # repeat ``body`` (or zeros) until the client goes away, up to ``cap`` bytes
     cap: int = 64 << 20
     cut_after: int = 0  # for the next ``cuts`` responses: send this many body bytes, then drop the connection
@@ -97,6 +98,9 @@ class LoopbackServer:
         data = route.body
         start = 0
         rng = handler.headers.get("Range")
+        since = handler.headers.get("If-Range")
+        if rng and since is not None and route.if_range and since != route.headers.get("ETag"):
+            rng = None  # the file changed since the client's copy began: the whole file
         if route.endless:
             handler.send_response(route.status)
         elif rng and route.ranges and route.status == 200:

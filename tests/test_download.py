@@ -69,10 +69,12 @@ def test_missing_file_and_network_failure(server, tmp_path):
     with pytest.raises(InputError, match="HTTP 404"):
         download(server.url + "/nope.bin", tmp_path / "n.bin", progress=False)
     server.file.cut_after, server.file.cuts = 1000, 10
+    server.file.headers["ETag"] = '"v1"'
     with pytest.raises(DownloadError, match="after 2 attempts.*kept"):
         download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, max_attempts=2, backoff=0)
     assert not (tmp_path / "f.bin").exists()
     assert (tmp_path / "f.bin.part").stat().st_size == 2000  # the next run resumes from here
+    assert (tmp_path / "f.bin.part.version").read_text() == '"v1"'
 
 
 def test_retry_budget_counts_only_attempts_without_progress(server, tmp_path):
@@ -86,6 +88,68 @@ def test_retry_budget_counts_only_attempts_without_progress(server, tmp_path):
         download(server.url + "/file.bin", tmp_path / "g.bin", progress=False, retries=2, backoff=0)
     assert len(server.requests) == 11 + 3 and not (tmp_path / "g.bin").exists()
 
+
+
+def test_a_server_that_ignores_range_and_cuts_at_one_byte_uses_up_the_budget(server, tmp_path):
+    """Each attempt starts again from byte 0 and stops where the last did: no progress, however many bytes
+    came (the budget once counted them, and fetched the same half 60 times on a budget of 2 retries)."""
+    server.file.ranges, server.file.cut_after, server.file.cuts = False, 500_000, 100
+    with pytest.raises(DownloadError, match="after 2 retries without progress"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, retries=2, backoff=0)
+    assert len(server.requests) == 4  # the first attempt brought bytes; three in a row brought none
+
+
+def test_a_partial_file_is_resumed_only_against_the_version_it_began(server, tmp_path):
+    """Unpinned (no sha256), a partial file of content that has since changed must not be completed with the
+    new content's tail: the recorded ETag goes out as If-Range, and a server that ignores it is caught by the
+    ETag of its 206."""
+    new_payload = bytes(reversed(PAYLOAD))
+    for honours in (True, False):
+        dest = tmp_path / f"honours-{honours}" / "f.bin"
+        server.file.body, server.file.headers = PAYLOAD, {"ETag": '"old"'}
+        server.file.cut_after, server.file.cuts, server.file.if_range = 400_000, 1, honours
+        with pytest.raises(DownloadError, match="kept and the next run resumes"):
+            download(server.url + "/file.bin", dest, progress=False, max_attempts=1, backoff=0)
+        assert dest.with_name("f.bin.part").stat().st_size == 400_000
+        server.file.body, server.file.headers = new_payload, {"ETag": '"new"'}
+        n = len(server.requests)
+        assert download(server.url + "/file.bin", dest, progress=False, backoff=0).read_bytes() == new_payload
+        assert ranges(server)[n] == "bytes=400000-"
+        assert len(server.requests) == n + (1 if honours else 2)  # honoured: the whole new file at once
+        assert not dest.with_name("f.bin.part").exists() and not dest.with_name("f.bin.part.version").exists()
+    # a partial file without a recorded version, unpinned, is fetched from the start, not resumed
+    (tmp_path / "g.bin.part").write_bytes(new_payload[:1000])
+    n = len(server.requests)
+    server.file.body, server.file.headers = PAYLOAD, {}
+    assert download(server.url + "/file.bin", tmp_path / "g.bin", progress=False).read_bytes() == PAYLOAD
+    assert ranges(server)[n:] == [None]
+    # ... and a failure then keeps nothing, and says so
+    server.file.cut_after, server.file.cuts = 1000, 5
+    with pytest.raises(DownloadError, match="nothing was kept .*no version"):
+        download(server.url + "/file.bin", tmp_path / "h.bin", progress=False, max_attempts=1, backoff=0)
+    assert not list(tmp_path.glob("h.bin*"))
+
+
+def test_credentials_in_a_url_never_reach_a_message(server, tmp_path, caplog):
+    server.file.cut_after, server.file.cuts = 1000, 5
+    secret = "S3cretPw"
+    host = server.url.split("//", 1)[1]
+    urls = [f"http://alice:{secret}@{host}/nope.bin", f"{server.url}/file.bin?token={secret}&x=1",
+            f"http://127.0.0.1:1/f.bin?X-Amz-Signature={secret}"]
+    for url in urls:
+        with caplog.at_level("WARNING"), pytest.raises((InputError, DownloadError)) as err:
+            download(url, tmp_path / "f.bin", progress=False, max_attempts=2, backoff=0)
+        assert secret not in str(err.value) and "***" in str(err.value), err.value
+    assert caplog.records and not any(secret in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("location", [b"http://[::1/x", "http://\u00e9x/x".encode("latin-1"),
+                                      b"http://127.0.0.1:99999/x", b"http://" + b"a" * 70 + b".com/x"])
+def test_a_redirect_to_no_valid_url_is_refused_by_name(server, tmp_path, location):
+    server.serve("/moved.bin", status=302, headers={"Location": location.decode("latin-1")})
+    with pytest.raises(InputError, match=r"moved\.bin: expected redirects to valid URLs"):
+        download(server.url + "/moved.bin", tmp_path / "f.bin", progress=False, retries=0)
+    assert not list(tmp_path.iterdir())
 
 def test_size_bounds_the_transfer(server, tmp_path):
     with pytest.raises(InputError, match="at most 1000 bytes.*nothing was kept"):
