@@ -106,12 +106,17 @@ def read_marker(folder: Path) -> dict | None:
 def valid_marker(data: Any) -> bool:
     if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT or not isinstance(data.get("files"), dict):
         return False
+    folders: set[str] = set()
     for rel, rec in data["files"].items():
-        if safe_relative(rel) is None or not isinstance(rec, dict):
+        if safe_relative(rel) != rel or not isinstance(rec, dict):
             return False
         if not isinstance(rec.get("size"), int) or rec["size"] < 0 or not _is_sha256(rec.get("sha256")):
             return False
-    return True
+        parts = rel.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    # a path that is both a file and the folder of another (an object store holds keys "a" and "a/b")
+    # cannot be a folder on disk
+    return not folders & set(data["files"])
 
 
 def _is_sha256(value: Any) -> bool:

@@ -283,3 +283,30 @@ def test_verify_checks_a_shared_root(project, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["verify"]) == 1
     assert f"CORRUPT  cade-compass/{remote.name}: compass.vec: sha256" in capsys.readouterr().out
+
+
+def test_a_marker_listing_a_path_as_file_and_folder_is_no_stage(tmp_path):
+    """An object store holds the keys ``a`` and ``a/b`` side by side; no folder on disk can. Such a marker is
+    not a valid stage (the mirror once failed on it with a bare FileExistsError), locally or remotely."""
+    import hashlib
+
+    import fsspec
+    from fsspec.implementations.memory import MemoryFile
+
+    from pipeline.dag.base import StageTarget
+    from pipeline.integrity import valid_marker
+
+    fs = fsspec.filesystem("memory")
+    root = "/conflict/constraints/x-abc"
+    files = {}
+    for rel, data in (("a", b"file"), ("a/b", b"child")):
+        fs.store[f"{root}/{rel}"] = MemoryFile(fs, f"{root}/{rel}", data)
+        files[rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    marker = {"format": 2, "stage_id": "constraints/x-abc", "files": files}
+    assert not valid_marker(marker)
+    assert valid_marker({**marker, "files": {"a/c": files["a"], "a/b": files["a/b"]}})
+    fs.pipe(f"{root}/{SUCCESS}", json.dumps(marker).encode())
+    local = tmp_path / "constraints" / "x-abc"
+    target = StageTarget(local, url=f"memory://{root}")
+    assert not target.exists()
+    assert Path(target.path) == local and not (tmp_path / "constraints").exists()  # nothing mirrored or begun
