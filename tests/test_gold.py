@@ -450,3 +450,125 @@ def test_change_metrics_are_flat_and_named_by_benchmark():
     assert m["graded_spearman_sd-cade_cosine"] == pytest.approx(math.sqrt(0.02))
     assert m["graded_seeds-cade_cosine"] == 2 and m["binary_accuracy_sd-cade_cosine"] == 0.0
     assert all(isinstance(v, (int, float)) or v is None for v in m.values())
+
+
+# --------------------------------------------------------------------------------------------- the gold stage
+# What a later stage would trip over (a period the corpora lack, a pair without some targets, a corpus file
+# without text) is refused by the gold stage, naming the user's file, with no stage kept.
+
+#: three time periods: every pair of groupings, each lemma of TARGETS in each
+THREE_PERIODS = [_dwug_row(t, round(GRADED[t] / k, 3), BINARY[t], g)
+                 for k, g in ((1, "1_2"), (2, "2_3"), (3, "1_3")) for t in TARGETS]
+
+
+def add_corpus3(semeval: Path) -> Path:
+    """A third time period for a :func:`make_semeval` folder (its corpora again, so every target occurs)."""
+    for kind in ("lemma", "token"):
+        (semeval / "corpus3" / kind).mkdir(parents=True)
+        for f in (semeval / "corpus1" / kind).iterdir():
+            (semeval / "corpus3" / kind / f.name.replace("1", "3")).write_bytes(f.read_bytes())
+    return semeval
+
+
+def gold_stage(project: Path, monkeypatch, name: str, gold: str):
+    """The GoldData task of a spec ``name`` with ``gold`` (a YAML mapping), in ``project``."""
+    (project / "tasks" / "diachronic").mkdir(parents=True, exist_ok=True)
+    (project / "corpora").mkdir(exist_ok=True)
+    spec = project / "tasks" / "diachronic" / f"{name}.yaml"
+    spec.write_text(f"tokenizer: {{pretokenized: true}}\ngold: {gold}\n")
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    monkeypatch.delenv("CHRONOLINGUA_OUTPUTS", raising=False)
+    from pipeline.dag.diachronic import GoldData
+
+    return GoldData(spec=name)
+
+
+def assert_stage_refused(task, caplog, *fragments: str) -> None:
+    """The gold stage failed for the reason given, and no stage (nor a temporary folder) is left."""
+    from dagutil import assert_failed, build
+
+    caplog.clear()  # only this run's failure counts
+    assert_failed(build(task), caplog, "GoldData", *fragments)
+    stages = task.output().path.parent
+    assert not task.output().path.exists() and not list(stages.glob(".tmp-*"))
+    assert not list(stages.parent.rglob("_SUCCESS"))
+
+
+def test_a_dwug_table_judging_a_period_its_corpora_lack_is_refused(tmp_path, monkeypatch, caplog):
+    """Groupings 1_2, 2_3, 1_3 on corpora_from with corpus1/ and corpus2/ only: refused, naming the table."""
+    semeval = make_semeval(tmp_path / "semeval")
+    release = make_dwug(tmp_path / "dwug", THREE_PERIODS)
+    table = release / "stats" / "opt" / "stats_groupings.csv"
+    project = tmp_path / "proj"
+    for name, slices in (("two", ""), ("three", ", slices: 3")):  # gold.slices alone gives no corpus3
+        task = gold_stage(project, monkeypatch, name,
+                          f"{{path: {release}, layout: dwug, corpora_from: {semeval}{slices}}}")
+        assert_stage_refused(task, caplog,
+                             f"{table}: expected groupings of the time periods whose corpora {semeval} has (corpus1, "
+                             f"corpus2;", f"groupings 1_3, 2_3 judge corpus3, which {semeval} does not have",
+                             "a SemEval folder with corpus3/ (gold.corpora_from, with gold.slices: 3)")
+    # library use: the same refusal where the table meets the corpora
+    with pytest.raises(InputError, match="judge corpus3"):
+        read_dwug(release).with_corpora(read_semeval(semeval))
+
+    # corpora_from with corpus3/: gold.slices must say 3 (the table is named, not the corpora) ...
+    add_corpus3(semeval)
+    task = gold_stage(project, monkeypatch, "two", f"{{path: {release}, layout: dwug, corpora_from: {semeval}}}")
+    assert_stage_refused(task, caplog, f"{table}: expected groupings of the 2 time periods gold.slices declares",
+                         "groupings 1_3, 2_3 judge corpus3: set gold.slices: 3")
+    # ... and then every pair is kept with the table's values
+    from dagutil import build
+
+    task = gold_stage(project, monkeypatch, "three",
+                      f"{{path: {release}, layout: dwug, corpora_from: {semeval}, slices: 3}}")
+    assert build(task).scheduling_succeeded and task.complete()
+    rows = [line.split("\t") for line in (task.output().path / "truth" / "2_3" / "graded.txt").read_text().splitlines()]
+    assert {w: float(v) for w, v in rows} == {t: round(GRADED[t] / 2, 3) for t in TARGETS}
+
+
+def test_a_dwug_grouping_without_every_target_of_the_main_pair_is_refused(tmp_path, monkeypatch, caplog):
+    """Grouping 1_2 (the targets) has four lemmas, 2_3 and 1_3 two of them: refused, naming the table, the grouping
+    and the lemmas it lacks, before the gold stage writes a pair's truth."""
+    rows = [r for r in THREE_PERIODS if r.split("\t")[1] == "1_2" or r.split("\t")[0] in ("plane_nn", "tip_vb")]
+    release = make_dwug(tmp_path / "dwug", rows)
+    table = release / "stats" / "opt" / "stats_groupings.csv"
+    e = refused(release, read_dwug)
+    assert e.path == str(table)
+    assert "expected a row in every grouping for each lemma of grouping 1_2 (the targets; a further pair" in str(e)
+    assert ("grouping 1_3 has no row for 2 of the 4 lemma(s): graft_nn, word_nn; "
+            "grouping 2_3 has no row for 2 of the 4 lemma(s): graft_nn, word_nn") in str(e)
+
+    semeval = add_corpus3(make_semeval(tmp_path / "semeval"))
+    task = gold_stage(tmp_path / "proj", monkeypatch, "uneven",
+                      f"{{path: {release}, layout: dwug, corpora_from: {semeval}, slices: 3}}")
+    assert_stage_refused(task, caplog, str(table), "grouping 1_3 has no row for 2 of the 4 lemma(s): graft_nn, word_nn")
+
+    # a lemma that only a further grouping has is no target: left out of that pair, as of grouping 1_2
+    extra = read_dwug(make_dwug(tmp_path / "extra", THREE_PERIODS + [_dwug_row("zebra_nn", 0.5, 1, "2_3")]))
+    assert extra.targets == tuple(TARGETS) and set(extra.for_pair("corpus2", "corpus3").graded) == set(TARGETS)
+
+
+@pytest.mark.parametrize("name, content, found", [
+    ("empty.txt", b"", "the file is empty"),
+    ("blank.txt", b"\n  \n\t\n", "the file holds only whitespace"),
+    ("empty.txt.gz", gzip.compress(b"\n"), "the file holds no text once decompressed"),
+])
+def test_a_corpus_file_without_text_is_refused_naming_the_user_s_file(tmp_path, monkeypatch, caplog, name, content,
+                                                                       found):
+    """The corpus reader refuses a file without text (empty or only whitespace); the gold reader (the command's
+    up-front check) and the gold stage refuse it first, naming the gold's file, not the stage's copy."""
+    from pipeline.corpora import iter_documents, load_declaration
+    from pipeline.diachronic.stages import _copy_corpus
+
+    root = make_semeval(tmp_path / "semeval", kinds=("lemma",))
+    bad = root / "corpus1" / "lemma" / name
+    bad.write_bytes(content)
+    # the rule is the corpus reader's, which the corpus stage reads the gold stage's copies with
+    _copy_corpus([bad], tmp_path / "corpus1", "lemma", "corpus1", "en", "", "test")
+    with pytest.raises(InputError, match="expected a text file with some text"):
+        list(iter_documents(load_declaration(tmp_path / "corpus1")))
+
+    e = refused(root)
+    assert e.path == str(bad) and "expected a text file with some text" in str(e) and found in str(e)
+    task = gold_stage(tmp_path / "proj", monkeypatch, "nocorpus", f"{{path: {root}}}")
+    assert_stage_refused(task, caplog, f"{bad}: expected a text file with some text", found)

@@ -189,7 +189,32 @@ class GoldSet:
         return files
 
     def with_corpora(self, other: "GoldSet") -> "GoldSet":
-        """This gold (e.g. a DWUG table) on ``other``'s corpora (the SemEval folder of the same language)."""
+        """This gold (e.g. a DWUG table) on ``other``'s corpora (the SemEval folder of the same language).
+
+        Refused with :class:`InputError` naming the table: gold of a pair of corpora ``other`` lacks (a table
+        with groupings ``2_3`` / ``1_3`` on a folder with only ``corpus1/`` and ``corpus2/``); scoring such a
+        pair needs its corpora, and keeping only the pairs that fit would score less than the table judges.
+        """
+        have = set(other.corpora) if other.corpora else set(CORPORA)
+        lacking: dict[str, list[str]] = {}
+        for pair in self.pairs:
+            for corpus in pair:
+                if corpus not in have:
+                    lacking.setdefault(corpus, []).append(_grouping(pair))
+        if lacking:
+            where = other.root if other.root is not None else "the corpora"
+            periods = sorted(lacking, key=_corpus_index)
+            last = max(_corpus_index(c) for c in (*periods, *have))
+            raise InputError(self.files.get("graded", self.root),
+                             f"groupings of the time periods whose corpora {where} has "
+                             f"({', '.join(sorted(have, key=_corpus_index))}; grouping <i>_<j> judges corpus<i> -> "
+                             "corpus<j>)",
+                             "; ".join(f"grouping{'s' if len(g) > 1 else ''} {', '.join(g)} "
+                                       f"judge{'' if len(g) > 1 else 's'} {c}, which {where} does not have"
+                                       for c, g in lacking.items())
+                             + f": take the corpora from a SemEval folder with {'/, '.join(periods)}/ "
+                             f"(gold.corpora_from, with gold.slices: {last}), or keep only the rows of grouping 1_2 "
+                             "in the table")
         return replace(self, corpora=other.corpora)
 
 
@@ -324,6 +349,20 @@ def _read_truth(path: Path, targets: Sequence[str], binary: bool) -> dict:
     return {t: values[t] for t in targets}
 
 
+def _check_has_text(path: Path) -> None:
+    """Refuse a corpus file without a token, as the corpus reader will (``iter_documents``: a file that is
+    empty or holds only whitespace), naming the user's file rather than the gold stage's copy of it. Read up
+    to the first line with a token, so a real corpus costs one line."""
+    from ..corpora.reader import LineCorpus
+
+    if next(iter(LineCorpus(path)), None) is None:
+        if path.name.endswith(".gz"):
+            found = "the file holds no text once decompressed (it is empty or holds only whitespace)"
+        else:
+            found = "the file is empty" if path.stat().st_size == 0 else "the file holds only whitespace"
+        raise InputError(path, "a text file with some text (one tokenised sentence per line)", found)
+
+
 def _corpus_files(folder: Path, corpus: str) -> dict[str, tuple[Path, ...]]:
     where = folder / corpus
     if not where.is_dir():
@@ -339,6 +378,8 @@ def _corpus_files(folder: Path, corpus: str) -> dict[str, tuple[Path, ...]]:
         if not files:
             raise InputError(d, "one or more .txt or .txt.gz files (one tokenised sentence per line)",
                              "the folder has none")
+        for f in files:
+            _check_has_text(f)
         kinds[kind] = files
     if not kinds:
         raise InputError(where, "a lemma/ or token/ folder of .txt or .txt.gz files", "it has neither")
@@ -361,8 +402,8 @@ def read_semeval(folder: str | Path) -> GoldSet:
     Checked, each refusal an :class:`InputError` naming the file and what was expected: ``truth/`` and both
     corpus folders exist, each corpus has ``lemma/`` and/or ``token/`` with ``.txt`` / ``.txt.gz`` files and
     the two share a kind; ``targets.txt`` has targets, each once; both truth files give every target exactly
-    one value, name only targets, with numbers (graded) and 0 / 1 (binary). Corpus files are listed, not
-    read (:func:`target_counts` reads them).
+    one value, name only targets, with numbers (graded) and 0 / 1 (binary); each corpus file has some text
+    (it is read up to its first line with a token; :func:`target_counts` reads the whole files).
     """
     folder = _semeval_root(Path(folder))
     truth = folder / "truth"
@@ -399,8 +440,17 @@ def read_semeval(folder: str | Path) -> GoldSet:
 _PAIR_FOLDER = re.compile(r"^([0-9]+)_([0-9]+)$")
 
 
+def _corpus_index(corpus: str) -> int:
+    return int(corpus[len("corpus"):])
+
+
 def _pair_key(pair: tuple[str, str]) -> tuple[int, int]:
-    return int(pair[0][len("corpus"):]), int(pair[1][len("corpus"):])
+    return _corpus_index(pair[0]), _corpus_index(pair[1])
+
+
+def _grouping(pair: tuple[str, str]) -> str:
+    """A pair of corpora as DWUG names the pair of groupings, and :func:`read_semeval` its truth folder (``2_3``)."""
+    return "_".join(str(i) for i in _pair_key(pair))
 
 
 def _dwug_table(folder: Path, stats: str | Path | None) -> Path:
@@ -424,8 +474,11 @@ def read_dwug(folder: str | Path, *, stats: str | Path | None = None, grouping: 
     of ``stats/semeval/``, ``stats/opt/``, ``stats/``); ``grouping``: the row set to read when a table holds
     several pairs of groupings (default: ``1_2``, or the only one). A table whose groupings are all pairs of
     time periods (``1_2``, ``2_3``, ``1_3``) gives every pair in :attr:`GoldSet.pair_truth` (``corpus<i>`` ->
-    ``corpus<j>``) when the main pair is ``1_2``. Targets are the lemmas in the table's order. Refused with :class:`InputError`: a missing table or column, a lemma twice, a non-numeric
-    ``change_graded``, a ``change_binary`` other than 0 / 1, an empty table.
+    ``corpus<j>``) when the main pair is ``1_2``; each of them must have a row for every target (a lemma of the
+    main grouping), and lemmas of theirs that are no target are left out. Targets are the lemmas in the table's
+    order. Refused with :class:`InputError`: a missing table or column, a lemma twice, a non-numeric
+    ``change_graded``, a ``change_binary`` other than 0 / 1, an empty table, a further grouping without a row
+    for some target (named, with the lemmas it lacks).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -469,6 +522,18 @@ def read_dwug(folder: str | Path, *, stats: str | Path | None = None, grouping: 
                 pair_truth[(f"corpus{m.group(1)}", f"corpus{m.group(2)}")] = _dwug_values(path, records, g)
         if grouping != "1_2":
             pair_truth = {}  # the main pair is another grouping: these are not corpus1 -> corpus2 ...
+        lacking = {_grouping(pair): [t for t in graded if t not in values]
+                   for pair, (values, _) in sorted(pair_truth.items(), key=lambda item: _pair_key(item[0]))}
+        lacking = {g: lemmas for g, lemmas in lacking.items() if lemmas}
+        if lacking:  # every pair is scored on the same targets
+            raise InputError(path, f"a row in every grouping for each lemma of grouping {grouping} (the targets; a "
+                             "further pair of time periods lacking one cannot be scored on the same targets)",
+                             "; ".join(f"grouping {g} has no row for {len(lemmas)} of the {len(graded)} lemma(s): "
+                                       f"{', '.join(lemmas[:20])}" + (" ..." if len(lemmas) > 20 else "")
+                                       for g, lemmas in lacking.items()))
+        # a lemma only a further grouping has is no target (grouping 1_2 names them): left out, as from 1_2
+        pair_truth = {pair: ({t: values[t] for t in graded}, {t: flags[t] for t in graded})
+                      for pair, (values, flags) in pair_truth.items()}
     return GoldSet(targets=tuple(graded), graded=graded, binary=binary, corpora={}, root=folder,
                    files={"targets": path, "graded": path, "binary": path}, layout="dwug", pair_truth=pair_truth)
 

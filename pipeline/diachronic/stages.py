@@ -422,6 +422,34 @@ def _copy_corpus(files, dest: Path, kind: str, name: str, language: str, licence
     (dest / "corpus.yaml").write_text(yaml.safe_dump(decl, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
+def _check_gold_slices(settings: "GoldSettings", gold, folder: Path, corpora_from: Path | None,
+                       spec_file: Path) -> None:
+    """Refuse gold whose corpora or judged pairs are not the ``settings.slices`` time periods the spec declares.
+
+    A DWUG table's groupings are checked against its corpora by :meth:`.gold.GoldSet.with_corpora`, and against
+    ``gold.slices`` here, naming the table (its corpora are those of ``corpora_from``, named when they are what
+    differs); a SemEval folder's ``truth/<i>_<j>/`` are pairs of its own corpora (:func:`.gold.read_semeval`),
+    so its number of corpora says it all.
+    """
+    def index(corpus: str) -> int:
+        return int(corpus[len("corpus"):])
+
+    if corpora_from is not None:
+        beyond = sorted({c for pair in gold.pairs for c in pair if index(c) > settings.slices}, key=index)
+        if beyond:
+            groupings = [f"{index(a)}_{index(b)}" for a, b in gold.pairs if a in beyond or b in beyond]
+            last = max(index(c) for c in beyond)
+            raise InputError(gold.files.get("graded", gold.root or folder),
+                             f"groupings of the {settings.slices} time periods gold.slices declares in {spec_file} "
+                             f"(corpus1 ... corpus{settings.slices})",
+                             f"grouping{'s' if len(groupings) > 1 else ''} {', '.join(groupings)} judge"
+                             f"{'' if len(groupings) > 1 else 's'} {', '.join(beyond)}: set gold.slices: {last} to "
+                             "score every pair the table judges, or keep only the rows of grouping 1_2 in the table")
+    if settings.slices != len(gold.slices):
+        raise InputError(corpora_from or gold.root or folder, f"gold with {settings.slices} corpora (gold.slices)",
+                         f"{len(gold.slices)}: {', '.join(gold.slices)}")
+
+
 def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path, progress: Progress = None) -> dict:
     """Gold change data, read and checked, in one layout: ``corpus1/`` and ``corpus2/`` (corpus folders with a
     ``corpus.yaml``, the ``settings.kind`` files), ``targets.txt``, ``truth/graded.txt``, ``truth/binary.txt``
@@ -448,7 +476,9 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
                 corpora_from = corpora_from if corpora_from.is_absolute() else inputs.project / corpora_from
                 gold = read_dwug(folder).with_corpora(read_semeval(corpora_from))
             else:
+                corpora_from = None
                 gold = read_gold(folder)
+            _check_gold_slices(settings, gold, folder, corpora_from, inputs.spec_file)
         except InputError as exc:
             if packed is None or exc.path is None or not exc.path.startswith(str(folder)):
                 raise
@@ -471,9 +501,6 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
         counts = target_counts(gold, settings.kind)  # refuses targets absent from both corpora
         source = settings.url or (f"generated from corpora {', '.join(settings.generate.corpora)}"
                                   if settings.generate is not None else str(settings.path))
-        if settings.slices != len(gold.slices):
-            raise InputError(gold.root or folder, f"gold with {settings.slices} corpora (gold.slices)",
-                             f"{len(gold.slices)}: {', '.join(gold.slices)}")
         for corpus in gold.slices:
             _copy_corpus(gold.corpus_files(corpus, settings.kind), out_dir / corpus, settings.kind, corpus,
                          settings.language,
