@@ -261,6 +261,30 @@ def _refusal(data: Any) -> str | None:
     return None
 
 
+# endpoint -> (does an answer have the documented shape?, what was expected): an answer is cached only once
+# it passes, so a proxy's or a glitching API's stray JSON is retried instead of being served forever
+_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "getVersion": (lambda d: isinstance(d, dict) and isinstance(d.get("version"), str),
+                   'expected {"version": ...}'),
+    "getSynsetIds": (lambda d: isinstance(d, list) and all(isinstance(x, dict) and isinstance(x.get("id"), str)
+                                                           for x in d),
+                     'expected a list of {"id": "bn:..."}'),
+    "getSynset": (lambda d: isinstance(d, dict) and isinstance(d.get("senses"), list),
+                  "expected an object with a list under 'senses'"),
+    "getSenses": (lambda d: isinstance(d, list) and all(isinstance(x, dict) and isinstance(x.get("properties"), dict)
+                                                        for x in d),
+                  "expected a list of senses with 'properties'"),
+}
+
+
+def _shape_problem(endpoint: str, data: Any) -> str | None:
+    """What ``endpoint``'s documented shape expects, when ``data`` lacks it; None when it fits (or is unknown)."""
+    if endpoint not in _SHAPES:
+        return None if data is not None else "expected a JSON answer; found null"
+    fits, expected = _SHAPES[endpoint]
+    return None if fits(data) else expected
+
+
 class BabelNetClient:
     """Cached, budgeted access to the BabelNet HTTP API (see the module docstring).
 
@@ -300,8 +324,23 @@ class BabelNetClient:
             self._session = http_session()
         return self._session
 
-    def _scrub(self, text: str) -> str:
-        return str(text).replace(self._key, "<key>")
+    def _scrub(self, text: Any, limit: int | None = None) -> str:
+        """``text`` with the key shown as ``<key>``, then cut to ``limit`` characters.
+
+        Scrubbing comes first: a cut made first could end inside the key and leave most of it showing.
+        """
+        text = str(text).replace(self._key, "<key>")
+        return text if limit is None else text[:limit]
+
+    def _scrub_data(self, data: Any) -> Any:
+        """A JSON answer with the key replaced in every string (a server may echo the query back)."""
+        if isinstance(data, str):
+            return self._scrub(data)
+        if isinstance(data, list):
+            return [self._scrub_data(x) for x in data]
+        if isinstance(data, dict):
+            return {self._scrub(k): self._scrub_data(v) for k, v in data.items()}
+        return data
 
     def _describe(self, endpoint: str, params: Sequence[tuple[str, str]]) -> str:
         return f"{self.base_url}/{endpoint}?" + "&".join(f"{k}={v}" for k, v in params)
@@ -309,10 +348,13 @@ class BabelNetClient:
     def get(self, endpoint: str, params: Sequence[tuple[str, str]]) -> Any:
         """The JSON answer of ``endpoint`` for ``params`` (without the key), from the cache or the API.
 
-        Connection failures, timeouts, cut-off bodies, malformed JSON, 429 and
-        5xx answers are retried ``retries`` times with exponential backoff;
-        then :class:`BabelNetError` (:class:`KeyOrQuotaError` for 429) says
-        what went wrong. Every attempt counts against the daily budget.
+        Connection failures, timeouts, cut-off bodies, malformed JSON, JSON
+        that lacks the endpoint's documented shape, 429 and 5xx answers are
+        retried ``retries`` times with exponential backoff; then
+        :class:`BabelNetError` (:class:`KeyOrQuotaError` for 429) says what
+        went wrong. Only an answer of the documented shape is cached (a cached
+        one that lacks it is asked again). Every attempt counts against the
+        daily budget.
         """
         import requests
 
@@ -320,20 +362,30 @@ class BabelNetClient:
         cache_key = RequestCache.key(endpoint, params, self._api)
         cached = self.cache.get(cache_key)
         if cached is not None:
-            self.cache_hits += 1
-            return cached
+            if _shape_problem(endpoint, cached) is None:
+                self.cache_hits += 1
+                return cached
+            log.warning("%s: cached answer for %s/%s lacks its documented shape; it will be fetched again",
+                        self.cache.path(cache_key), self.base_url, endpoint)
         where = self._describe(endpoint, params)
         attempt = 0
         while True:
             self.budget.spend()
             self.requests_sent += 1
             retry_after = None
+            redirects: list[str] = []
+
+            def note_redirect(r, **kwargs):  # runs before the guard, which may itself fail on the Location
+                if r.is_redirect:
+                    redirects.append(r.headers.get("location", ""))
+
             try:
                 # the key travels in the query: redirects are vetted (no https -> http downgrade that would
                 # send it in clear text, no internal hosts) and at most MAX_REDIRECTS are followed
                 r = self.session.get(f"{self.base_url}/{endpoint}", params=[*params, ("key", self._key)],
                                      headers={"Accept-Encoding": "gzip", "Accept": "application/json"},
-                                     timeout=self.timeout, hooks={"response": redirect_guard(self.base_url)})
+                                     timeout=self.timeout,
+                                     hooks={"response": [note_redirect, redirect_guard(self.base_url)]})
             except InputError as exc:  # a redirect the guard refused (it names hosts, never the query)
                 raise BabelNetError(f"{where}: {self._scrub(str(exc))}") from None
             except requests.TooManyRedirects:
@@ -343,16 +395,25 @@ class BabelNetClient:
             except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
                 # the body broke off (shorter than its Content-Length) or its gzip data is damaged
                 problem = f"a cut-off or damaged answer ({self._scrub(type(exc).__name__)})"
+            except ValueError as exc:
+                # a URL that cannot be parsed (requests' InvalidURL, urllib3's LocationParseError, a Location
+                # that is not UTF-8, an invalid IPv6 literal): asking again gets the same answer, so no retry
+                detail = f"{type(exc).__name__}: {self._scrub(exc, 200)}"
+                if redirects:
+                    raise BabelNetError(f"{where}: the server redirected to {repr(self._scrub(redirects[-1]))[:200]}, "
+                                        f"which is not a URL that can be followed ({detail})") from None
+                raise BabelNetError(f"{where}: not a URL that can be requested ({detail}); check base_url") from None
             else:
                 if r.status_code == 429 or r.status_code >= 500:
-                    problem = f"HTTP {r.status_code} {r.reason}"
+                    problem = f"HTTP {r.status_code} {self._scrub(r.reason, 200)}"
                     retry_after = r.headers.get("Retry-After")
                 else:
                     try:
                         data, problem = r.json(), None  # requests undoes Content-Encoding: gzip
                     except ValueError as exc:
-                        data, problem = None, (f"expected a JSON answer; found malformed or cut-off JSON ({exc}) "
-                                               f"starting {self._scrub(r.text[:60])!r}; nothing was cached")
+                        data, problem = None, (f"expected a JSON answer; found malformed or cut-off JSON "
+                                               f"({self._scrub(exc, 200)}) starting {self._scrub(r.text, 60)!r}; "
+                                               "nothing was cached")
                     refusal = _refusal(data)
                     if refusal is not None or r.status_code in (401, 403):
                         raise KeyOrQuotaError(
@@ -360,10 +421,14 @@ class BabelNetClient:
                             f"{self._scrub(refusal or r.reason)}); the key is invalid or its daily limit is "
                             f"reached -- check ${KEY_ENV}, or rerun tomorrow: cached answers are kept")
                     if r.status_code >= 400:
-                        raise BabelNetError(f"{where}: HTTP {r.status_code} {r.reason}")
+                        raise BabelNetError(f"{where}: HTTP {r.status_code} {self._scrub(r.reason, 200)}")
                     if problem is None:
-                        self.cache.put(cache_key, endpoint, params, data)
-                        return data
+                        expected = _shape_problem(endpoint, data)
+                        if expected is None:
+                            data = self._scrub_data(data)
+                            self.cache.put(cache_key, endpoint, params, data)
+                            return data
+                        problem = f"{expected}; found {str(self._scrub_data(data))[:80]}; nothing was cached"
             attempt += 1
             if attempt > self.retries:
                 exc_type = KeyOrQuotaError if problem.startswith("HTTP 429") else BabelNetError
@@ -379,42 +444,26 @@ class BabelNetClient:
                         self.retries)
             self._sleep(wait)
 
-    # -- the documented endpoints
+    # -- the documented endpoints (``get`` returns only answers of the shape each one documents)
 
     def version(self) -> str:
-        data = self.get("getVersion", [])
-        if not isinstance(data, dict) or not isinstance(data.get("version"), str):
-            raise BabelNetError(f"{self.base_url}/getVersion: expected {{\"version\": ...}}; found {str(data)[:80]}")
-        return data["version"]
+        return self.get("getVersion", [])["version"]
 
     def synset_ids(self, lemma: str, search_lang: str, pos: str | None = None) -> list[str]:
         """Ids (``bn:...``) of the synsets of ``lemma`` in ``search_lang`` (e.g. ``EN``)."""
         params = [("lemma", lemma), ("searchLang", search_lang.upper())] + ([("pos", pos)] if pos else [])
-        data = self.get("getSynsetIds", params)
-        if not isinstance(data, list) or not all(isinstance(d, dict) and isinstance(d.get("id"), str) for d in data):
-            raise BabelNetError(f"{self._describe('getSynsetIds', params)}: expected a list of "
-                                f"{{\"id\": \"bn:...\"}}; found {str(data)[:80]}")
-        return [d["id"] for d in data]
+        return [d["id"] for d in self.get("getSynsetIds", params)]
 
     def synset(self, synset_id: str, target_langs: Sequence[str] = ()) -> dict:
         """The synset ``synset_id`` with its senses in ``target_langs``."""
         params = [("id", synset_id)] + [("targetLang", lang.upper()) for lang in target_langs]
-        data = self.get("getSynset", params)
-        if not isinstance(data, dict) or not isinstance(data.get("senses"), list):
-            raise BabelNetError(f"{self._describe('getSynset', params)}: expected an object with a list "
-                                f"under 'senses'; found {str(data)[:80]}")
-        return data
+        return self.get("getSynset", params)
 
     def senses(self, lemma: str, search_lang: str, target_langs: Sequence[str] = ()) -> list[dict]:
         """The senses of ``lemma`` (each with ``properties.synsetID.id``)."""
         params = ([("lemma", lemma), ("searchLang", search_lang.upper())]
                   + [("targetLang", lang.upper()) for lang in target_langs])
-        data = self.get("getSenses", params)
-        if not isinstance(data, list) or not all(isinstance(d, dict) and isinstance(d.get("properties"), dict)
-                                                 for d in data):
-            raise BabelNetError(f"{self._describe('getSenses', params)}: expected a list of senses with "
-                                f"'properties'; found {str(data)[:80]}")
-        return data
+        return self.get("getSenses", params)
 
 
 def sense_record(sense: dict) -> tuple[str, str, str] | None:

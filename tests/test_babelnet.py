@@ -41,7 +41,9 @@ class FakeBabelNet:
         self.log: list[tuple[str, dict, dict]] = []  # (endpoint, params, headers)
         # per upcoming request: "503", "429", "malformed", "refuse", "slow", "short" (the body stops before its
         # Content-Length, the connection closes), "cut" (a whole answer whose JSON breaks off halfway),
-        # "redirect:<Location>" (a 302 to that Location)
+        # "redirect:<Location>" (a 302 to that Location), "status:<code>:<reason phrase>" (that status line, a
+        # plain-text body), "body:<text>" (a 200 with that body as JSON); "{key}" in an action stands for the key
+        # the request carried (a server that echoes its query back)
         self.script: list[str] = []
         self.quota_after: int | None = None  # refuse every request after this many
         outer = self
@@ -56,6 +58,7 @@ class FakeBabelNet:
                 endpoint = url.path.rsplit("/", 1)[-1]
                 outer.log.append((endpoint, params, dict(self.headers)))
                 action = outer.script.pop(0) if outer.script else "ok"
+                action = action.replace("{key}", (params.get("key") or [""])[0])
                 if outer.quota_after is not None and len(outer.log) > outer.quota_after:
                     action = "refuse"
                 if action == "503":
@@ -64,6 +67,11 @@ class FakeBabelNet:
                     return self._send(429, b'{"message": "too many requests"}', headers={"Retry-After": "0"})
                 if action.startswith("redirect:"):  # "redirect:<Location>"
                     return self._send(302, b"", "text/plain", headers={"Location": action.split(":", 1)[1]})
+                if action.startswith("status:"):  # "status:<code>:<reason>"
+                    _, code, reason = action.split(":", 2)
+                    return self._send(int(code), b"error", "text/plain", reason=reason)
+                if action.startswith("body:"):
+                    return self._send(200, action.split(":", 1)[1].encode("utf-8"))
                 if action == "malformed":
                     return self._send(200, b'{"senses": [{"type": "BabelSense", "prop')
                 if action == "slow":
@@ -93,11 +101,11 @@ class FakeBabelNet:
                 body = json.dumps(value).encode("utf-8")
                 self._send(200, body[: len(body) // 2] if getattr(self, "action", None) == "cut" else body)
 
-            def _send(self, code, body, ctype="application/json", headers=None):
+            def _send(self, code, body, ctype="application/json", headers=None, reason=None):
                 gz = "gzip" in self.headers.get("Accept-Encoding", "")
                 if gz:
                     body = gzip.compress(body)
-                self.send_response(code)
+                self.send_response(code, reason)
                 self.send_header("Content-Type", ctype)
                 if gz:
                     self.send_header("Content-Encoding", "gzip")
@@ -355,3 +363,115 @@ def test_resolve_key(tmp_path, monkeypatch):
     assert resolve_key() == "abc123"
     monkeypatch.setenv("BABELNET_KEY", "from-env")
     assert resolve_key() == "from-env"
+
+
+def assert_key_nowhere(key, cache, records, *texts):
+    """``key`` is in none of ``texts``, no log record, and no file (nor file name) under ``cache``."""
+    for text in texts:
+        assert key not in text
+    for record in records:
+        assert key not in record.getMessage(), record.getMessage()
+    for f in cache.rglob("*"):
+        assert key not in f.name
+        if f.is_file():
+            raw = f.read_bytes()
+            assert key.encode() not in (gzip.decompress(raw) if f.name.endswith(".gz") else raw), f
+
+
+def test_reason_phrases_are_scrubbed_in_retries_errors_and_the_stop_line(server, tmp_path, caplog):
+    """A server may echo the query, key included, in its status line: 429 (a stop), 5xx and other 4xx."""
+    caplog.set_level(logging.DEBUG)
+    c, sleeps = client_for(server, tmp_path, retries=1, backoff=0.01)
+    server.script = ["status:429:Too many for {key}"] * 2
+    res = harvest_synsets(c, ["car"], "EN", ["EN"])
+    assert not res.complete and "HTTP 429 Too many for <key> after 1 retries" in res.stopped_because
+    server.script = ["status:503:Busy key={key}"] * 2
+    with pytest.raises(BabelNetError, match=r"HTTP 503 Busy key=<key> after 1 retries") as busy:
+        c.synset_ids("car", "EN")
+    server.script = ["status:404:No such thing for {key}"]
+    with pytest.raises(BabelNetError, match=r"getSynsetIds\?lemma=car.*HTTP 404 No such thing for <key>$") as gone:
+        c.synset_ids("car", "EN")
+    assert len(server.log) == 2 + 2 + 1 and sleeps == [0.01, 0.01]  # 429 and 503 retried, 404 not
+    warnings = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(warnings) == 2 and all("<key>" in w for w in warnings)
+    assert any("harvest stopped" in r.getMessage() and "<key>" in r.getMessage() for r in caplog.records)
+    assert_key_nowhere(KEY, tmp_path / "cache", caplog.records, res.stopped_because, str(busy.value),
+                       str(gone.value))
+
+
+WRONG_SHAPES = {  # endpoint method and arguments -> a well-formed answer of another shape, echoing the key
+    ("version", ()): '{"unexpected": "{key}"}',
+    ("synset_ids", ("car", "EN")): '[{"id": 5, "echo": "{key}"}]',
+    ("synset", ("bn:00044994n", ("EN",))): '{"senses": "{key}"}',
+    ("senses", ("house", "EN")): '[{"type": "BabelSense", "echo": "{key}"}]',
+}
+
+
+@pytest.mark.parametrize("call", list(WRONG_SHAPES), ids=[m for m, _ in WRONG_SHAPES])
+def test_a_wrong_shape_answer_is_retried_reported_and_never_cached(server, tmp_path, caplog, call):
+    caplog.set_level(logging.DEBUG)
+    method, args = call
+    c, sleeps = client_for(server, tmp_path, retries=2, backoff=0.01)
+    server.script = ["body:" + WRONG_SHAPES[call]] * 3
+    with pytest.raises(BabelNetError, match=r"expected .*; found .*<key>.*nothing was cached after 2 retries") as err:
+        getattr(c, method)(*args)
+    assert len(server.log) == 3 and sleeps == [0.01, 0.02]
+    assert not list((tmp_path / "cache" / "responses").glob("*/*.json.gz"))
+    assert_key_nowhere(KEY, tmp_path / "cache", caplog.records, str(err.value))
+    # the next run, against a healthy server, asks again and succeeds (and then answers from its cache)
+    again, _ = client_for(server, tmp_path)
+    assert getattr(again, method)(*args) and len(server.log) == 4 and again.cache_hits == 0
+    assert getattr(again, method)(*args) and len(server.log) == 4 and again.cache_hits == 1
+    # a wrong-shape answer followed by a good one within the retries is just a retry
+    fresh, _ = client_for(server, tmp_path / "fresh")
+    server.script = ["body:" + WRONG_SHAPES[call]]
+    assert getattr(fresh, method)(*args) and len(server.log) == 6 and fresh.requests_sent == 2
+
+
+def test_a_wrong_shape_answer_cached_by_an_older_version_is_asked_again(server, tmp_path, caplog):
+    from pipeline.babelnet import RequestCache
+
+    c, _ = client_for(server, tmp_path)
+    params = [("lemma", "car"), ("searchLang", "EN")]
+    key = RequestCache.key("getSynsetIds", params, "/v9")
+    c.cache.put(key, "getSynsetIds", params, {"unexpected": "a proxy's page"})
+    with caplog.at_level(logging.WARNING):
+        assert c.synset_ids("car", "EN") == SYNSET_IDS["car"]
+    assert len(server.log) == 1 and c.cache_hits == 0 and "lacks its documented shape" in caplog.text
+    assert c.cache.get(key) == [{"id": i, "pos": "NOUN", "source": "BABELNET"} for i in SYNSET_IDS["car"]]
+
+
+UUID_KEY = "0f3c9a52-7b1e-4d2a-9c6f-5e8b1a2d3c4f"  # BabelNet's keys look like this
+
+
+@pytest.mark.parametrize("action", [
+    "body:<html>Invalid request, key {key} ...</html>",  # malformed JSON, shown cut to 60 characters
+    'body:{"note": "' + "x" * 60 + ' {key}"}',  # a wrong shape, shown cut to 80
+    "status:404:" + "x" * 180 + " {key}",  # a reason phrase, shown cut to 200
+], ids=["malformed", "wrong-shape", "reason"])
+def test_a_key_straddling_the_cut_is_scrubbed_before_cutting(server, tmp_path, caplog, action):
+    caplog.set_level(logging.DEBUG)
+    c, _ = client_for(server, tmp_path, key=UUID_KEY, retries=0)
+    server.script = [action]
+    with pytest.raises(BabelNetError, match="getVersion") as err:
+        c.version()
+    assert not any(UUID_KEY[:n] in str(err.value) for n in range(6, len(UUID_KEY) + 1)), str(err.value)
+    assert_key_nowhere(UUID_KEY[:6], tmp_path / "cache", caplog.records, str(err.value))
+
+
+@pytest.mark.parametrize("location", [
+    "http://[::1/v9/getSynsetIds?key={key}",  # an invalid IPv6 literal
+    "http://\u00e9x/v9/getSynsetIds",  # a Latin-1 byte, not UTF-8
+    "http://" + "a" * 70 + ".com/v9/getSynsetIds?key={key}",  # a DNS label longer than 63
+    "http://127.0.0.1:99999/v9/getSynsetIds?key={key}",  # a port out of range
+    "http://:80/v9/getSynsetIds?key={key}",  # no host
+], ids=["ipv6", "latin1", "label", "port", "nohost"])
+def test_a_redirect_to_an_unparsable_location_is_a_permanent_clear_error(server, tmp_path, caplog, location):
+    caplog.set_level(logging.DEBUG)
+    c, sleeps = client_for(server, tmp_path, retries=3, backoff=0.01)
+    server.script = ["redirect:" + location]
+    with pytest.raises(BabelNetError, match=r"getSynsetIds\?lemma=car&searchLang=EN: .*redirect") as err:
+        c.synset_ids("car", "EN")
+    assert type(err.value) is BabelNetError  # a bare ValueError / InvalidURL / LocationParseError is not
+    assert len(server.log) == 1 and sleeps == []  # permanent: asking again gets the same Location
+    assert_key_nowhere(KEY, tmp_path / "cache", caplog.records, str(err.value))
