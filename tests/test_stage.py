@@ -50,3 +50,24 @@ def test_identity_changes_with_settings_inputs_and_version(tmp_path):
     (tmp_path / "b.txt").write_text("two")
     fp2 = fingerprint_paths(sorted(tmp_path.glob("*.txt")), tmp_path)
     assert fp2 != fp1
+
+
+def test_a_url_root_gets_exactly_the_files_the_marker_lists(tmp_path):
+    """A hidden file the writer left (a scratch file, an editor's swap file) is no part of the stage: it is not
+    hashed, so uploading it would put an unlisted file beside the marker on the shared root."""
+    import uuid
+
+    import fsspec
+
+    url = f"memory://upload-{uuid.uuid4().hex[:8]}/stage/x-abc"
+    target = StageTarget(tmp_path / "mirror" / "stage" / "x-abc", url)
+    with write_stage(target, {"stage_id": "stage/x-abc", "created": "now"}) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "a.txt").write_text("hello")
+        (tmp / ".scratch").write_text("half-written notes")
+        (tmp / "sub" / ".a.txt.swp").write_text("swap")
+    fs, root = fsspec.core.url_to_fs(url)
+    remote = sorted(p[len(root) + 1:] for p in fs.find(root))
+    marker = json.loads(fs.cat_file(f"{root}/{SUCCESS}"))
+    assert remote == sorted([*marker["files"], SUCCESS]) == sorted(["provenance.json", "sub/a.txt", SUCCESS])
+    assert target.exists()

@@ -32,7 +32,7 @@ import luigi
 
 from ..errors import PipelineError
 from ..identity import canonical_json, provenance_record, stage_hash, write_json
-from ..integrity import SUCCESS, VERIFIED, check_listing, check_stage, hash_files, safe_relative, write_marker
+from ..integrity import SUCCESS, check_listing, check_stage, hash_files, safe_relative, write_marker
 from ..maintenance import remove_stage_folder
 
 logger = logging.getLogger("luigi-interface")
@@ -323,8 +323,8 @@ def _same_marker(local: Path, marker: dict) -> bool:
     return mine.get("files") == marker.get("files") and mine.get("stage_id") == marker.get("stage_id")
 
 
-def _upload(local: Path, url: str) -> None:
-    """Put a finished local stage folder at ``url``: every file, then the success marker last.
+def _upload(local: Path, url: str, files: dict[str, dict]) -> None:
+    """Put a finished local stage folder at ``url``: its ``files`` (the marker's), then the success marker last.
 
     Object stores have no atomic folder rename; the marker written last is what makes the remote folder
     complete, so a reader never takes a half-uploaded folder for a finished one. A remote folder that is
@@ -338,11 +338,12 @@ def _upload(local: Path, url: str) -> None:
         if fs.exists(f"{root}/{SUCCESS}"):
             fs.rm_file(f"{root}/{SUCCESS}")
         fs.rm(root, recursive=True)
-    files = sorted(p for p in local.rglob("*") if p.is_file() and p.name not in (SUCCESS, VERIFIED))
-    for f in [*files, local / SUCCESS]:
-        dest = f"{root}/{f.relative_to(local).as_posix()}"
+    # exactly the files the marker lists: a hidden file in the folder (this machine's stat cache, an editor's
+    # swap file) is no part of the stage, and a reader would find it unlisted
+    for rel in [*sorted(files), SUCCESS]:
+        dest = f"{root}/{rel}"
         fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(str(f), dest)
+        fs.put_file(str(local / rel), dest)
 
 
 def work_dir(stage: str, name: str, digest: str) -> Path:
@@ -384,7 +385,7 @@ def write_stage(target: StageTarget, provenance: dict) -> Iterator[Path]:
     try:
         write_marker(final, {"stage_id": provenance.get("stage_id"), "created": provenance.get("created")}, files)
         if target.url is not None:
-            _upload(final, target.url)
+            _upload(final, target.url, files)
     except OSError as exc:  # complete files but no marker: the folder counts as unfinished and is rebuilt
         raise _output_error(target.url or final, exc) from exc
 
