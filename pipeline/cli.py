@@ -7,7 +7,7 @@
     chronolingua publish --store URL                  # build every spec and publish its artifacts
     chronolingua list --store URL                     # what a store holds
     chronolingua download NAME [--version V] [--to DIR] [--store URL]
-    chronolingua evaluate-change PATH_OR_URL [--sha256 H] [--json F]  # semantic change vs SemEval-style gold
+    chronolingua evaluate-change PATH_OR_URL [--sha256 H] [--corpora-from D] [--json F]  # change vs gold
     chronolingua make-change-benchmark kjv --to DIR   # a SemEval-layout benchmark with injected change
     chronolingua verify [--quick]                     # every finished stage against its success marker
     chronolingua clean [--dry-run]                    # stale temporary folders of killed runs
@@ -296,6 +296,13 @@ def _evaluate_change(ns) -> int:
 
     name = ns.name or _spec_name(ns.source)
     gold: dict = {"kind": ns.kind, "language": ns.language}
+    corpora_from = None
+    if ns.corpora_from:  # a DWUG release: its change table judges the corpora of a SemEval folder
+        corpora_from = Path(ns.corpora_from).expanduser().resolve()
+        if not corpora_from.is_dir():
+            raise InputError(corpora_from, "a SemEval-2020 Task 1 folder (corpus1/, corpus2/, ...) for --corpora-from",
+                             "no such folder")
+        gold.update(layout="dwug", corpora_from=str(corpora_from))
     if is_url(ns.source):  # without --sha256 an unpinned download: its sha256 is recorded, with a warning
         gold["url"] = ns.source
         if ns.sha256:
@@ -303,9 +310,14 @@ def _evaluate_change(ns) -> int:
     else:
         path = Path(ns.source).expanduser().resolve()
         if path.is_dir():  # check the gold now: a bad folder is one line here, not a failed task
-            from .diachronic.gold import read_gold
+            from .diachronic.gold import read_dwug, read_gold, read_semeval
 
-            read_gold(path)
+            if corpora_from is not None:
+                read_dwug(path).with_corpora(read_semeval(corpora_from))
+            elif read_gold(path).layout == "dwug":
+                raise InputError(path, "with a DWUG release (its stats/ change table), --corpora-from: the "
+                                 "SemEval-2020 Task 1 folder of the same language, whose corpora it judges",
+                                 "no --corpora-from")
         elif not path.is_file():
             raise InputError(path, "gold change data: a folder in the SemEval-2020 Task 1 layout, its archive "
                              "(.zip, .tar.gz) or their URL", "no such file or folder")
@@ -453,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sha256", help="the archive's sha256 (checked before it is read; without it a URL is an "
                                     "unpinned download whose sha256 is recorded)")
     p.add_argument("--name", help="the spec's name under tasks/diachronic/ (default: from the source)")
+    p.add_argument("--corpora-from", help="the source is a DWUG release (its stats/ change table): the "
+                                          "SemEval-2020 Task 1 folder whose corpora it judges")
     p.add_argument("--kind", choices=["lemma", "token"], default="lemma", help="which corpus files (default lemma)")
     p.add_argument("--language", default="en", help="ISO 639 code of the corpora (default en)")
     p.add_argument("--methods", nargs="+", default=["cade", "procrustes"], choices=["cade", "procrustes"])

@@ -255,3 +255,57 @@ def test_the_command_names_a_stage_s_input_error_and_removes_the_spec_it_wrote(t
     bad = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(gold), "--seeds", "0"],
                          env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "argument --seeds: expected at least 1, not 0" in bad.stderr
+
+
+def _dwug_release(root: Path, benchmark: Path) -> tuple[Path, dict[str, float]]:
+    """A DWUG-style change table over the benchmark's targets, graded values reversed (told apart from its truth)."""
+    truth = _truth(benchmark)
+    binary = dict(line.split("\t") for line in (benchmark / "truth" / "binary.txt").read_text().splitlines())
+    (root / "stats" / "opt").mkdir(parents=True)
+    rows = "".join(f"{w}\t1_2\t{binary[w]}\t{1 - v:.4f}\n" for w, v in truth.items())
+    (root / "stats" / "opt" / "stats_groupings.csv").write_text("lemma\tgrouping\tchange_binary\tchange_graded\n"
+                                                                 + rows)
+    return root, {w: 1 - v for w, v in truth.items()}
+
+
+def test_the_command_scores_a_dwug_release_on_the_corpora_it_is_given(tmp_path, benchmark):
+    """A DWUG release has only its change table: without --corpora-from the command says so in one line and
+    writes nothing; with it, the spec says layout dwug and the scores are against the DWUG values."""
+    release, reversed_truth = _dwug_release(tmp_path / "dwug_en", benchmark)
+    project = _project(tmp_path / "proj")
+    bare = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(release), "--kind", "token"],
+                          env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 2, bare.stderr[-2000:]
+    lines = bare.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(release) in lines[0] and "--corpora-from" in lines[0], lines
+    assert not list((project / "tasks" / "diachronic").iterdir()) and not (project / "outputs").exists()
+
+    out = subprocess.run([PYTHON, "-m", "pipeline", "evaluate-change", str(release), "--corpora-from", str(benchmark),
+                          "--kind", "token", "--seeds", "1", "--min-freq", "3", "--methods", "cade",
+                          "--json", str(tmp_path / "scores.json")],
+                         env=env_for(project), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import yaml
+
+    gold = yaml.safe_load((project / "tasks" / "diachronic" / "dwug_en.yaml").read_text())["gold"]
+    assert gold["layout"] == "dwug" and gold["corpora_from"] == str(benchmark.resolve())
+    copied = project / "outputs" / "gold"
+    (graded,) = copied.glob("*/truth/graded.txt")
+    assert {w: float(v) for w, v in (x.split("\t") for x in graded.read_text().splitlines())} == \
+        pytest.approx(reversed_truth, abs=1e-4)
+    assert "cade/cosine" in json.loads((tmp_path / "scores.json").read_text())["methods"]
+
+
+def test_a_dwug_release_read_with_the_semeval_layout_is_refused_by_the_gold_stage(tmp_path, benchmark, monkeypatch):
+    release, _ = _dwug_release(tmp_path / "dwug_en", benchmark)
+    project = _project(tmp_path / "proj")
+    (project / "tasks" / "diachronic" / "dwug.yaml").write_text(_spec(f"{{path: {release}, kind: token}}"))
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.diachronic import ChangeEvaluation
+
+    task = ChangeEvaluation(spec="dwug")
+    gold = task.requires()["gold"]
+    with pytest.raises(InputError, match="gold.corpora_from") as err:
+        gold.run()
+    assert "stats_groupings.csv" in str(err.value) and "layout: dwug" in str(err.value)
+    assert not gold.complete() and not list((project / "outputs" / "gold").iterdir())

@@ -478,6 +478,11 @@ def build_gold(settings: "GoldSettings", inputs: GoldInputs, out_dir: str | Path
             else:
                 corpora_from = None
                 gold = read_gold(folder)
+                if gold.layout == "dwug":  # a change table alone: the stage would have no corpora to copy
+                    raise InputError(gold.files.get("graded", folder),
+                                     "gold.layout: dwug with gold.corpora_from, the SemEval-2020 Task 1 folder of "
+                                     "the same language (a DWUG release holds only the change table, no corpora)",
+                                     "a DWUG release read with gold.layout: semeval")
             _check_gold_slices(settings, gold, folder, corpora_from, inputs.spec_file)
         except InputError as exc:
             if packed is None or exc.path is None or not exc.path.startswith(str(folder)):
