@@ -184,8 +184,9 @@ class SliceModel(_SpecParams, StageTask):
     seed = luigi.IntParameter(default=1)
 
     stage = "cade-slice"
-    version = 4  # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle; 4: metric names
+    # 2: the reference's initial vector range; 3: vectors.npy + vectors.vocab, compass read without pickle;
     # 4: metric names (simlex999_spearman, not similarity_simlex999_spearman)
+    version = 4
 
     def requires(self):
         return {"corpus": PreparedCorpus(spec=self.spec, profile=self.profile),
