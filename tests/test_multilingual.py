@@ -34,6 +34,7 @@ from pipeline.multilingual import (
     topk_rows,
     train_fasttext,
     unit_rows,
+    write_pair_file,
 )
 from pipeline.multilingual.bli import csls_penalties
 from pipeline.vectors import make_keyed_vectors
@@ -369,6 +370,207 @@ def test_save_and_load_mapping(tmp_path):
     assert np.allclose(back.map(X), alignment.map(X), atol=1e-6)
     assert np.allclose(back.map_target(Y), alignment.map_target(Y), atol=1e-6)
     assert len(back.history) == 2
+
+
+# ---------------------------------------------------------------------------
+# bad input: each refused with the file, the line where there is one, and what was expected
+
+
+def test_pair_file_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("casa maison\nniño enfant\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.txt: expected a UTF-8 text dictionary; line 2; byte b'\\xf1' "
+                                         "at column 3"):
+        read_pair_file(path)
+
+
+def test_pair_file_refuses_a_huge_line_without_reading_it_as_a_pair(tmp_path):
+    from pipeline.multilingual.dictionaries import MAX_LINE_CHARS
+
+    path = tmp_path / "huge.txt"
+    path.write_text("a b\n" + "x" * (MAX_LINE_CHARS + 5) + " y\nc d\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"huge\.txt: expected lines of at most {MAX_LINE_CHARS} characters .*"
+                                         "line 2 is longer"):
+        read_pair_file(path)
+
+
+def test_pair_file_refuses_binary_content(tmp_path):
+    path = tmp_path / "binary.txt"
+    path.write_bytes(b"a b\n\x00\x00\x01\x02 c\n")
+    with pytest.raises(InputError, match=r"binary\.txt: expected a text dictionary; line 2; holds a NUL byte"):
+        read_pair_file(path)
+
+
+def test_pair_file_mostly_malformed_is_another_format(tmp_path):
+    path = tmp_path / "three.tsv"  # three columns, one line of which happens to hold two words
+    path.write_text("a b\n" + "".join(f"w{i} x{i} 0.{i}\n" for i in range(20)), encoding="utf-8")
+    with pytest.raises(InputError, match=r"three\.tsv: expected lines of two columns.*; 20 of 21 lines are not, "
+                                         r"the first on line 2: 'w0 x0 0\.0'"):
+        read_pair_file(path)
+    path.write_text("a\tb\tc\n", encoding="utf-8")  # none at all: the line is named too
+    with pytest.raises(InputError, match=r"no usable pair \(1 malformed lines, the first on line 1"):
+        read_pair_file(path)
+
+
+def test_pair_file_gzip_is_read_and_a_damaged_one_refused(tmp_path):
+    path = tmp_path / "en-es.txt.gz"
+    data = gzip.compress("".join(f"w{i} v{i}\n" for i in range(3000)).encode())
+    path.write_bytes(data)
+    assert read_pair_file(path).pairs[:2] == (("w0", "v0"), ("w1", "v1"))
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"en-es\.txt\.gz: expected a complete gzip-compressed dictionary; EOFError"):
+        read_pair_file(path)
+
+
+def test_freedict_index_fields_must_be_numbers_and_utf8(tmp_path):
+    base = write_freedict(tmp_path, FREEDICT_ENTRIES[:2])
+    index = base.with_name(base.name + ".index")
+    lines = index.read_text().splitlines()
+    index.write_text("\n".join(lines + ["broken\t\t"]) + "\n", encoding="utf-8")  # empty fields read as 0 before
+    with pytest.raises(InputError, match=r"\.index: expected base64 offset and length on line 4; found '' ''"):
+        read_freedict(base)
+    index.write_bytes(("\n".join(lines) + "\n").encode() + "caf\xe9\tA\tB\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"\.index: expected a UTF-8 dictd index; line 4; byte b'\\xe9'"):
+        read_freedict(base)
+
+
+def test_split_refuses_a_dictionary_too_small_for_the_test_size(tmp_path):
+    d = BilingualDictionary((("a", "x"), ("b", "y"), ("b", "z")), str(tmp_path / "d.tsv"))
+    for test_size, held in ((0.2, 0), (0.9, 2), (2, 2), (5, 5)):  # no test word, or no training word
+        with pytest.raises(InputError, match=rf"d\.tsv: expected enough distinct source words .*; 2 source words, "
+                                             rf"{held} of them to hold out"):
+            d.split(test_size=test_size)
+    train, test = d.split(test_size=1, seed=0)
+    assert len(train.source_words) == 1 and len(test.source_words) == 1
+    assert d.split(test_size=0)[1].pairs == ()  # no test set asked for
+
+
+def test_write_pair_file_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "out.txt"
+    with pytest.raises(ValueError, match="hold no whitespace"):
+        write_pair_file([("a", "b"), ("c d", "e")], path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bli_refuses_nan_and_inf_vectors():
+    X, Y, _ = rotated_pair(n=60, d=8)
+    pairs = np.stack([np.arange(10)] * 2, axis=1)
+    X[3, 2] = np.nan
+    with pytest.raises(InputError, match="expected finite source vectors; 1 rows hold nan or inf, the first row 3"):
+        evaluate_bli(X, Y, pairs)
+    X[3, 2] = 0.0
+    Y[40, 1] = np.inf  # not a gold row: it still takes part in every ranking
+    with pytest.raises(InputError, match="expected finite target vectors; .* the first row 40"):
+        evaluate_bli(X, Y, pairs)
+
+
+def test_bli_ties_count_against_the_query():
+    # an all-zero source vector is as close to every target as to its gold: never a correct translation
+    rng = np.random.default_rng(0)
+    tgt = rng.normal(size=(30, 6)).astype(np.float32)
+    src = np.zeros((5, 6), np.float32)
+    m = evaluate_bli(src, tgt, np.stack([np.arange(5)] * 2, axis=1), csls_k=3, ks=(1, 10))
+    assert m["precision_at_1-nn"] == 0.0 and m["precision_at_10-csls_knn_3"] == 0.0
+    assert m["mrr-nn"] == pytest.approx(1 / 30)  # last of 30 targets
+    # two golds tied with each other still count as one rank
+    tgt2 = np.array([[1, 0], [1, 0], [0, 1]], np.float32)
+    m = evaluate_bli(np.array([[1, 0.1]], np.float32), tgt2, np.array([[0, 0], [0, 1]]), csls_k=1, ks=(1,))
+    assert m["precision_at_1-nn"] == 1.0
+
+
+def test_bli_refuses_an_empty_test_set_and_meaningless_k():
+    X, Y, _ = rotated_pair(n=30, d=8)
+    with pytest.raises(InputError, match="at least one BLI test pair"):
+        evaluate_bli(X, Y, np.empty((0, 2), np.int64))
+    with pytest.raises(InputError, match="at least one BLI test pair"):
+        evaluate_bli(X, Y, [])
+    # csls_k 0 gave NaN penalties and "csls_knn_0" scores; k 0 a precision_at_0 of 0.0
+    with pytest.raises(ValueError, match="must be a positive integer; found 0"):
+        evaluate_bli(X, Y, np.array([[0, 0]]), csls_k=0)
+    with pytest.raises(ValueError, match="must be a positive integer; found 0"):
+        evaluate_bli(X, Y, np.array([[0, 0]]), ks=(0, 1))
+    with pytest.raises(ValueError, match="positive integer"):
+        knn_mean_similarity(X, Y, k=0)
+    with pytest.raises(InputError, match="at least one key vector"):
+        knn_mean_similarity(X, Y[:0], k=3)
+    with pytest.raises(ValueError, match="outside the vector matrices"):
+        evaluate_bli(X, Y, np.array([[0, -1]]))  # a negative row read the last target before
+    with pytest.raises(InputError, match="at least one row each; 0 and 30 rows"):
+        induce_dictionary(unit_rows(X[:0]), unit_rows(Y))
+
+
+def test_fit_mapping_refuses_a_seed_too_small_to_fix_a_map():
+    X, Y, _ = rotated_pair(n=100, d=8)
+    for seed in (np.array([[0, 0]]), np.array([[0, 0]] * 20), np.array([[i, i] for i in range(7)])):
+        with pytest.raises(InputError, match=r"^de\.yaml: expected at least 8 distinct seed pairs .* 8 dimensions"):
+            fit_mapping(X, Y, seed, MappingSettings(n_refinement=1), where="de.yaml")
+    kv_s = make_keyed_vectors([f"s{i}" for i in range(100)], X)
+    kv_t = make_keyed_vectors([f"t{i}" for i in range(100)], Y)
+    with pytest.raises(InputError, match="at least 8 distinct seed pairs .*; 1$"):
+        align_vectors(kv_s, kv_t, [("s0", "t0"), ("nope", "t1")])
+    Z = X.copy()
+    Z[:20] = 0.0
+    with pytest.raises(InputError, match="at least 8 seed pairs whose vectors are not all zeros; 0 of 20"):
+        fit_mapping(Z, Y, np.stack([np.arange(20)] * 2, axis=1))
+    assert fit_mapping(X, Y, np.stack([np.arange(8)] * 2, axis=1), MappingSettings(n_refinement=0)).dim == 8
+
+
+def test_fit_mapping_refuses_nan_and_inf_vectors():
+    X, Y, _ = rotated_pair(n=100, d=8)
+    seed = np.stack([np.arange(20)] * 2, axis=1)
+    bad = X.copy()
+    bad[50, 0] = np.nan  # outside the seed: refinement would rank against it
+    with pytest.raises(InputError, match=r"^es\.vec: expected finite source vectors; .* the first row 50"):
+        fit_mapping(bad, Y, seed, where="es.vec")
+    bad = Y.copy()
+    bad[3, 0] = np.inf  # in the seed: SVD did not converge, raw
+    with pytest.raises(InputError, match="expected finite target vectors; .* the first row 3"):
+        fit_mapping(X, bad, seed)
+
+
+def test_load_mapping_refuses_non_finite_or_non_real_matrices(tmp_path):
+    W = np.eye(3)
+    W[1, 1] = np.nan
+    np.save(tmp_path / "nan.npy", W)
+    with pytest.raises(InputError, match=r"nan\.npy: expected finite numbers in the matrix; nan or inf in row 1"):
+        load_mapping(tmp_path / "nan.npy")
+    np.save(tmp_path / "complex.npy", np.eye(3) * 1j)
+    with pytest.raises(InputError, match=r"complex\.npy: expected a matrix of real numbers; dtype complex128"):
+        load_mapping(tmp_path / "complex.npy")
+    np.save(tmp_path / "str.npy", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(InputError, match=r"str\.npy: expected a matrix of real numbers"):
+        load_mapping(tmp_path / "str.npy")
+    np.save(tmp_path / "m.npy", np.eye(3))
+    (tmp_path / "m.json").write_text('{"source": {"steps": ["center"], "means": [[0, NaN, 0]]}, "target": {}}')
+    with pytest.raises(InputError, match=r"m\.json: expected finite mean vectors"):
+        load_mapping(tmp_path / "m.npy")
+    (tmp_path / "m.json").write_text('{"source": "renorm", "target": {}}')
+    with pytest.raises(InputError, match=r"m\.json: expected the mapping's JSON sidecar"):
+        load_mapping(tmp_path / "m.npy")
+
+
+def test_save_mapping_leaves_no_partial_files(tmp_path, monkeypatch):
+    import pipeline.multilingual.mapping as mapping_module
+
+    alignment = fit_mapping(*rotated_pair(n=100, d=8)[:2], np.stack([np.arange(20)] * 2, axis=1),
+                            MappingSettings(n_refinement=0, normalize="center"))
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mapping_module.json, "dumps", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_mapping(alignment, tmp_path / "es.mapping.npy")
+    # a .npy left without its sidecar would load as a map without its centring
+    assert not list(tmp_path.iterdir())
+
+
+def test_aligned_space_nearest_refuses_a_bad_query_vector():
+    space = AlignedSpace(keyed_vectors=make_keyed_vectors(["a", "b", "c"], np.eye(3, dtype=np.float32)), name="x.vec")
+    with pytest.raises(InputError, match=r"x\.vec: expected a vector of finite numbers"):
+        space.nearest(np.array([np.nan, 1.0, 0.0]))
+    with pytest.raises(InputError, match=r"x\.vec: expected one vector of dimension 3 \(the space's\); shape \(4,\)"):
+        space.nearest(np.ones(4))
 
 
 # ---------------------------------------------------------------------------

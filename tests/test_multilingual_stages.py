@@ -204,3 +204,18 @@ def test_build_aligned_refuses_unusable_inputs(tmp_path):
                                          "and 16"):
         build_aligned(_aligned_spec(DictionarySpec()), inputs, out)
     assert not list(out.iterdir())
+
+
+def test_build_aligned_refuses_a_dictionary_too_small_to_train_and_test(tmp_path):
+    pivot, source, dictionary, _ = _rotated_stages(tmp_path)
+    out = _folder(tmp_path / "aligned")
+    inputs = AlignmentInputs(pivot=pivot, source=source, spec_file=tmp_path / "de.yaml")
+    dictionary.write_text("".join(f"e{i}\td{i}\n" for i in range(3)))
+    # 3 source words, one held out: a map of 16 dimensions from 2 pairs was fitted and published before
+    with pytest.raises(InputError, match=r"de\.yaml: expected at least 10 distinct seed pairs .* 16 dimensions.*; 2$"):
+        build_aligned(_aligned_spec(DictionarySpec(path=str(dictionary), test_size=1)), inputs, out)
+    # 0.1 of 3 source words holds none out: BLI was silently left out of the metrics
+    with pytest.raises(InputError, match=rf"{dictionary}: expected enough distinct source words to hold out test_size "
+                                         "0.1 .*; 3 source words, 0 of them to hold out"):
+        build_aligned(_aligned_spec(DictionarySpec(path=str(dictionary), test_size=0.1)), inputs, out)
+    assert not list(out.iterdir())

@@ -147,6 +147,10 @@ def knn_mean_similarity(
     queries = np.asarray(queries, dtype=np.float32)
     keys = np.asarray(keys, dtype=np.float32)
     _check_dims(queries, keys)
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"the neighbourhood size k must be a positive integer; found {k!r}")
+    if len(keys) == 0:  # the mean of no neighbour would be NaN in every row
+        raise InputError(None, "at least one key vector to take the nearest neighbours among", "none")
     out = np.empty(len(queries), dtype=np.float32)
     keys_t = np.ascontiguousarray(keys.T)
     for rows in _blocks(len(queries), _block_height(len(keys), block_rows)):
@@ -216,10 +220,21 @@ def search(
     return out_s, out_i
 
 
+def _check_finite(vectors: np.ndarray, what: str) -> None:
+    import numpy as np
+
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(None, f"finite {what}", f"{bad.size} rows hold nan or inf, the first row {int(bad[0])}")
+
+
 def _gold_by_source(pairs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     import numpy as np
 
     pairs = np.asarray(pairs, dtype=np.int64)
+    if pairs.size == 0:
+        raise InputError(None, "at least one BLI test pair (a precision over no pair is no measure)", "none")
     if pairs.ndim != 2 or pairs.shape[1] != 2:
         raise ValueError(f"pairs must be an (n, 2) array of (source row, target row); got shape {pairs.shape}")
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
@@ -244,9 +259,12 @@ def evaluate_bli(
     Each distinct source word of ``pairs`` is one query, retrieved against the
     whole target vocabulary; it is correct at ``k`` when any of its gold
     translations is among the top ``k`` (as MUSE counts it). The rank of a
-    query is 1 + the number of targets that score strictly higher than its
-    best-scoring gold translation; MRR is the mean of 1 / rank. Rows are
-    length-normalised here.
+    query is 1 + the number of other (non-gold) targets that score at least as
+    high as its best-scoring gold translation (a tie counts against the query,
+    so that an all-zero vector, equally close to everything, is never
+    correct); MRR is the mean of 1 / rank. Rows are length-normalised here.
+    Vectors holding nan or inf, an empty ``pairs``, ``csls_k`` or a ``k`` below
+    1 are refused.
 
     Returns the measures, flat: ``precision_at_<k>-<method>`` and
     ``mrr-<method>`` (fractions in [0, 1]; MUSE prints percentages),
@@ -260,11 +278,18 @@ def evaluate_bli(
     src = np.asarray(src, dtype=np.float32)
     tgt = np.asarray(tgt, dtype=np.float32)
     _check_dims(src, tgt, "source and target vectors")
+    for k in (csls_k, *ks):
+        if isinstance(k, bool) or int(k) != k or k < 1:
+            raise ValueError(f"BLI's k (csls_k and each of ks) must be a positive integer; found {k!r}")
+    for method in methods:
+        bli_method_name(method, csls_k)  # refuses an unknown method before any work
     sources, golds = _gold_by_source(pairs)
-    if sources.size == 0:
-        raise ValueError("evaluate_bli needs at least one pair")
-    if sources.max() >= len(src) or max(int(g.max()) for g in golds) >= len(tgt) or sources.min() < 0:
+    if (sources.max() >= len(src) or sources.min() < 0 or max(int(g.max()) for g in golds) >= len(tgt)
+            or min(int(g.min()) for g in golds) < 0):
         raise ValueError("pairs refer to rows outside the vector matrices")
+    # a nan anywhere compares false with every score and would silently skew every rank
+    _check_finite(src, "source vectors")
+    _check_finite(tgt, "target vectors")
     src_u = unit_rows(src)
     tgt_u = unit_rows(tgt)
     tgt_t = np.ascontiguousarray(tgt_u.T)
@@ -288,8 +313,11 @@ def evaluate_bli(
             lo = np.searchsorted(gold_rows, rows.start)
             hi = np.searchsorted(gold_rows, rows.stop)
             gold_scores = s[gold_rows[lo:hi] - rows.start, gold_cols[lo:hi]]
-            best = np.maximum.reduceat(gold_scores, gold_starts[rows] - lo)
-            ranks[rows] = (s > best[:, None]).sum(axis=1) + 1
+            starts = gold_starts[rows] - lo
+            best = np.maximum.reduceat(gold_scores, starts)
+            # golds tied with the best are not counted; any other target tied with it is
+            golds_at_best = np.add.reduceat(gold_scores >= best[gold_rows[lo:hi] - rows.start], starts)
+            ranks[rows] = (s >= best[:, None]).sum(axis=1) - golds_at_best + 1
         for k in ks:
             metrics[f"precision_at_{k}-{name}"] = float(np.mean(ranks <= k))
         metrics[f"mrr-{name}"] = float(np.mean(1.0 / ranks))

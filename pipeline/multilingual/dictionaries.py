@@ -173,13 +173,36 @@ class BilingualDictionary:
 
     def split(self, test_size: float | int = 0.2, seed: int = 0
               ) -> tuple["BilingualDictionary", "BilingualDictionary"]:
-        """``(train, test)``; see :func:`split_pairs`."""
+        """``(train, test)``; see :func:`split_pairs`.
+
+        Raises :class:`InputError` naming the file when the dictionary is too
+        small for ``test_size``: it asks for more source words than there are,
+        or leaves no source word on one side (a map fitted on nothing, a BLI
+        score over no word).
+        """
+        n_sources = len(self.source_words)
+        n_test = _test_count(test_size, n_sources)
+        if not 0 <= n_test <= n_sources or n_test == n_sources or (n_test == 0 and test_size != 0):
+            raise InputError(self.path, f"enough distinct source words to hold out test_size {test_size!r} and "
+                             "train on the rest (at least one on each side)",
+                             f"{n_sources} source words, {n_test} of them to hold out")
         train, test = split_pairs(self.pairs, test_size, seed)
         return BilingualDictionary(tuple(train), self.path), BilingualDictionary(tuple(test), self.path)
 
     def write(self, path: str | Path) -> Path:
         """Write as a pair file (see :func:`write_pair_file`)."""
         return write_pair_file(self.pairs, path)
+
+
+def _test_count(test_size: float | int, n_sources: int) -> int:
+    """How many of ``n_sources`` source words ``test_size`` (a fraction or a count) holds out."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
+        raise ValueError(f"test_size must be a fraction or a count; found {test_size!r}")
+    if isinstance(test_size, float):
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"a fractional test_size must be between 0 and 1; found {test_size}")
+        return int(round(test_size * n_sources))
+    return int(test_size)
 
 
 def split_pairs(pairs: Sequence[tuple[str, str]], test_size: float | int = 0.2, seed: int = 0
@@ -199,14 +222,7 @@ def split_pairs(pairs: Sequence[tuple[str, str]], test_size: float | int = 0.2, 
     import numpy as np
 
     sources = sorted({s for s, _ in pairs})
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
-        raise ValueError(f"test_size must be a fraction or a count; found {test_size!r}")
-    if isinstance(test_size, float):
-        if not 0.0 < test_size < 1.0:
-            raise ValueError(f"a fractional test_size must be between 0 and 1; found {test_size}")
-        n_test = int(round(test_size * len(sources)))
-    else:
-        n_test = int(test_size)
+    n_test = _test_count(test_size, len(sources))
     if not 0 <= n_test <= len(sources):
         raise ValueError(f"test_size {test_size} asks for {n_test} of {len(sources)} source words")
     rng = np.random.default_rng(seed)
@@ -224,16 +240,46 @@ def write_pair_file(pairs: Iterable[tuple[str, str]], path: str | Path, sep: str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for s, t in pairs:
-            if _SPACES.search(s) or _SPACES.search(t):
-                raise ValueError(f"words in a pair file hold no whitespace; found {(s, t)!r}")
-            f.write(f"{s}{sep}{t}\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:  # written beside and renamed: a refused pair leaves no partial file
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            for s, t in pairs:
+                if _SPACES.search(s) or _SPACES.search(t):
+                    raise ValueError(f"words in a pair file hold no whitespace; found {(s, t)!r}")
+                f.write(f"{s}{sep}{t}\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 # ---------------------------------------------------------------------------
 # pair files
+
+
+#: a longer line is no word pair (a binary file, or a file without line breaks): refused, not read into memory
+MAX_LINE_CHARS = 10_000
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _first_bad_utf8_line(path: Path, gz: bool) -> tuple[int, str]:
+    """``(line number, reason)`` of the first line that is not UTF-8 (the text decoder reads ahead of the line)."""
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return line_no, f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1}: {exc.reason}"
+    return 0, "invalid UTF-8"
 
 
 def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDictionary:
@@ -242,35 +288,64 @@ def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDiction
     A line with a tab splits at the tab (each side may then hold spaces); any
     other line must hold exactly two whitespace-separated words. Blank lines
     and lines starting with ``#`` are ignored; malformed lines are skipped and
-    counted (``skipped["malformed"]``, first line number logged). Raises
-    :class:`InputError` naming the file when no pair is found.
+    counted (``skipped["malformed"]``, first line number logged). A gzip file
+    (``.gz``) is read through gzip. Raises :class:`InputError` naming the
+    file (and the line) when no pair is found, when most lines are malformed
+    (the file is not a two-column dictionary), for text that is not UTF-8, a
+    NUL byte, a line longer than :data:`MAX_LINE_CHARS` or a damaged gzip file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "a dictionary file", "a directory")
     if not path.is_file():
         raise InputError(path, "a dictionary file", "no such file")
     raw = []
     malformed = []
+    first_malformed = ""
+    gz = False
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            for line_no, line in enumerate(f, start=1):
+        gz = _is_gzip(path)
+        with (gzip.open(path, "rt", encoding="utf-8-sig") if gz else open(path, encoding="utf-8-sig")) as f:
+            line_no = 0
+            while True:
+                line = f.readline(MAX_LINE_CHARS + 1)
+                if not line:
+                    break
+                line_no += 1
+                if len(line) > MAX_LINE_CHARS:
+                    raise InputError(path, f"lines of at most {MAX_LINE_CHARS} characters (one word pair each)",
+                                     f"line {line_no} is longer")
+                if "\x00" in line:
+                    raise InputError(path, f"a text dictionary; line {line_no}", "holds a NUL byte (a binary file?)")
                 line = line.rstrip("\r\n")
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 parts = line.split("\t") if "\t" in line else line.split()
                 parts = [p.strip() for p in parts]
                 if len(parts) != 2 or not parts[0] or not parts[1]:
+                    if not malformed:
+                        first_malformed = line.strip()[:80]
                     malformed.append(line_no)
                     continue
                 raw.append((parts[0], parts[1]))
-    except UnicodeDecodeError as exc:
-        raise InputError(path, "a UTF-8 text dictionary", str(exc)) from exc
+    except UnicodeDecodeError:
+        line_no, reason = _first_bad_utf8_line(path, gz)
+        raise InputError(path, f"a UTF-8 text dictionary; line {line_no}", reason) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InputError(path, "a complete gzip-compressed dictionary", f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(path, "a readable dictionary file", str(exc)) from exc
+    expected = "lines of two columns: source word, target word (tab or space separated)"
     if malformed:
         log.warning("%s: %d malformed line(s) skipped (expected two columns), first on line %d",
                     path, len(malformed), malformed[0])
+        first = f"the first on line {malformed[0]}: {first_malformed!r}"
+        if raw and len(malformed) > len(raw):  # mostly malformed: another format, not a few odd lines
+            raise InputError(path, expected, f"{len(malformed)} of {len(malformed) + len(raw)} lines are not, {first}")
     d = BilingualDictionary.from_pairs(raw, path, lowercase)
     if not d.pairs:
-        raise InputError(path, "lines of two columns: source word, target word (tab or space separated)",
-                         f"no usable pair ({len(malformed)} malformed lines)" if malformed else "no pair")
+        raise InputError(path, expected, f"no usable pair ({len(malformed)} malformed lines, {first})" if malformed
+                         else "no pair")
     return BilingualDictionary(d.pairs, d.path, {"malformed": len(malformed)})
 
 
@@ -279,6 +354,8 @@ def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDiction
 
 
 def _b64_number(s: str) -> int:
+    if not s:
+        raise KeyError(s)  # an empty field is no number (it would read as 0)
     v = 0
     for c in s:
         v = v * 64 + _B64_VALUE[c]
@@ -388,7 +465,7 @@ def read_freedict(path: str | Path, lowercase: bool = True, skip_truncated_phras
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(data_path, "a dictzip (gzip) compressed dictd data file", str(exc)) from exc
 
-    entries: dict[tuple[int, int], None] = {}
+    entries: dict[tuple[int, int], int] = {}  # (offset, length) -> its first line in the index
     try:
         with open(index_path, encoding="utf-8") as f:
             for line_no, line in enumerate(f, start=1):
@@ -409,17 +486,19 @@ def read_freedict(path: str | Path, lowercase: bool = True, skip_truncated_phras
                 if span[0] + span[1] > len(data):
                     raise InputError(index_path, f"an entry inside {data_path.name} on line {line_no}",
                                      f"bytes {span[0]}..{span[0] + span[1]} of {len(data)}")
-                entries.setdefault(span, None)
-    except UnicodeDecodeError as exc:
-        raise InputError(index_path, "a UTF-8 dictd index", str(exc)) from exc
+                entries.setdefault(span, line_no)
+    except UnicodeDecodeError:
+        line_no, reason = _first_bad_utf8_line(index_path, False)
+        raise InputError(index_path, f"a UTF-8 dictd index; line {line_no}", reason) from None
 
     raw: list[tuple[str, str]] = []
     truncated = empty = 0
-    for off, length in entries:
+    for (off, length), line_no in entries.items():
         try:
             text = data[off: off + length].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(data_path, f"UTF-8 text in the entry at byte {off}", str(exc)) from exc
+            raise InputError(data_path, f"UTF-8 text in the entry at byte {off} ({index_path.name} line {line_no})",
+                             str(exc)) from exc
         head, translations, is_truncated = parse_freedict_entry(text)
         if skip_truncated_phrases and is_truncated:
             truncated += 1
@@ -432,7 +511,9 @@ def read_freedict(path: str | Path, lowercase: bool = True, skip_truncated_phras
     log.info("%s: %d entries, %d pairs; %d truncated phrase entries and %d without translations skipped",
              index_path, len(entries), len(d.pairs), truncated, empty)
     if not d.pairs:
-        raise InputError(index_path, "FreeDict entries with a headword and translations", "no usable pair")
+        raise InputError(index_path, "FreeDict entries with a headword and translations",
+                         f"no usable pair ({len(entries)} entries; {truncated} truncated phrases and {empty} without "
+                         "translations skipped)")
     return BilingualDictionary(d.pairs, d.path, {"entries": len(entries), "truncated_phrases": truncated,
                                                   "without_translations": empty})
 

@@ -65,6 +65,8 @@ __all__ = [
     "MappingSettings",
     "Preprocessing",
     "Alignment",
+    "MIN_SEED_PAIRS",
+    "min_seed_pairs",
     "identical_seed",
     "pair_rows",
     "induce_dictionary",
@@ -254,6 +256,8 @@ def induce_dictionary(src: np.ndarray, tgt: np.ndarray, settings: MappingSetting
 
     k, rank, rows = settings.csls_k, settings.max_rank, settings.block_rows
     n_s, n_t = len(src), len(tgt)
+    if n_s == 0 or n_t == 0:
+        raise InputError(None, "source and target vectors with at least one row each", f"{n_s} and {n_t} rows")
     r_s = min(rank, n_s) if rank else n_s
     r_t = min(rank, n_t) if rank else n_t
     if settings.neighbourhood == "max_rank":
@@ -279,16 +283,44 @@ def induce_dictionary(src: np.ndarray, tgt: np.ndarray, settings: MappingSetting
     return np.ascontiguousarray(np.concatenate([parts["S2T"], parts["T2S"][extra]]))
 
 
-def _seed_rows(seed: np.ndarray, n_s: int, n_t: int) -> np.ndarray:
+#: a seed of fewer distinct pairs (or fewer than the dimension, when that is smaller) is refused: Procrustes on
+#: one pair fixes one direction and leaves the rest of the map arbitrary, and refinement cannot repair it
+MIN_SEED_PAIRS = 10
+
+
+def min_seed_pairs(dim: int) -> int:
+    """The fewest distinct seed pairs :func:`fit_mapping` accepts for vectors of ``dim`` dimensions."""
+    return max(2, min(MIN_SEED_PAIRS, dim))
+
+
+def _seed_rows(seed: np.ndarray, n_s: int, n_t: int, dim: int, where: str | None) -> np.ndarray:
     import numpy as np
 
-    seed = np.asarray(seed, dtype=np.int64).reshape(-1, 2) if len(seed) else np.empty((0, 2), np.int64)
-    if len(seed) == 0:
-        raise InputError(None, "at least one seed pair (a dictionary pair or an identical word) known on both sides",
-                         "none")
+    seed = np.asarray(seed, dtype=np.int64)
+    if seed.size == 0:
+        raise InputError(where, "at least one seed pair (a dictionary pair or an identical word) known on both "
+                         "sides", "none")
+    if seed.ndim != 2 or seed.shape[1] != 2:
+        raise ValueError(f"seed must be an (n, 2) array of (source row, target row); got shape {seed.shape}")
     if seed.min() < 0 or seed[:, 0].max() >= n_s or seed[:, 1].max() >= n_t:
         raise ValueError("seed pairs refer to rows outside the vector matrices")
+    _, first = np.unique(seed, axis=0, return_index=True)
+    seed = seed[np.sort(first)]  # distinct pairs, in their order: a repeated pair would weigh more
+    need = min_seed_pairs(dim)
+    if len(seed) < need:
+        raise InputError(where, f"at least {need} distinct seed pairs known on both sides for a map of {dim} "
+                         "dimensions (dictionary pairs, or words spelled the same)", f"{len(seed)}")
     return seed
+
+
+def _check_finite(vectors: np.ndarray, side: str, where: str | None) -> None:
+    import numpy as np
+
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(where, f"finite {side} vectors", f"{bad.size} rows hold nan or inf, the first row "
+                         f"{int(bad[0])}")
 
 
 def fit_mapping(
@@ -307,6 +339,10 @@ def fit_mapping(
     (iteration 0 is the seed step), e.g. to evaluate each step as MUSE logs
     it. ``where`` names the inputs in errors. Returns the :class:`Alignment`
     of the last step.
+
+    Raises :class:`InputError` for vectors holding nan or inf and for a seed
+    of fewer than :func:`min_seed_pairs` distinct pairs; a refinement step
+    that induces fewer keeps the previous map.
     """
     import numpy as np
 
@@ -315,7 +351,13 @@ def fit_mapping(
     src = np.asarray(src, dtype=np.float32)
     tgt = np.asarray(tgt, dtype=np.float32)
     _check_dims(src, tgt, where)
-    seed = _seed_rows(seed, len(src), len(tgt))
+    _check_finite(src, "source", where)
+    _check_finite(tgt, "target", where)
+    seed = _seed_rows(seed, len(src), len(tgt), src.shape[1], where)
+    usable = np.any(src[seed[:, 0]] != 0, axis=1) & np.any(tgt[seed[:, 1]] != 0, axis=1)
+    if usable.sum() < min_seed_pairs(src.shape[1]):  # an all-zero vector carries no direction to map
+        raise InputError(where, f"at least {min_seed_pairs(src.shape[1])} seed pairs whose vectors are not all "
+                         "zeros", f"{int(usable.sum())} of {len(seed)}")
     if len(seed) < src.shape[1]:
         log.warning("only %d seed pairs for %d dimensions: the first map is underdetermined", len(seed), src.shape[1])
     src_prep, X = Preprocessing.fit(src, settings.normalize)
@@ -328,8 +370,8 @@ def fit_mapping(
         t0 = time.perf_counter()
         if iteration > 0:
             induced = induce_dictionary(unit_rows(X @ alignment.W), Y_unit, settings)
-            if len(induced) == 0:
-                log.warning("refinement step %d induced no pairs; keeping the previous map", iteration)
+            if len(induced) < min_seed_pairs(src.shape[1]):
+                log.warning("refinement step %d induced %d pairs; keeping the previous map", iteration, len(induced))
                 break
             if settings.keep_seed:
                 keys = induced[:, 0] * len(tgt) + induced[:, 1]
@@ -425,7 +467,6 @@ def save_mapping(alignment: Alignment, path: str | Path) -> dict[str, Path]:
     if path.suffix != ".npy":
         raise ValueError(f"the mapping path must end in .npy; found {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(alignment.W, dtype=np.float32))
     meta = {
         "convention": "mapped = preprocess_source(x) @ W (row vectors)",
         "dim": alignment.dim,
@@ -435,7 +476,16 @@ def save_mapping(alignment: Alignment, path: str | Path) -> dict[str, Path]:
         "history": alignment.history,
     }
     side = _sidecar(path)
-    side.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    # both written beside and renamed, the sidecar first: a .npy alone would read as "no preprocessing"
+    tmp_npy, tmp_side = path.with_name(f".{path.name}.tmp.npy"), side.with_name(f".{side.name}.tmp")
+    try:
+        np.save(tmp_npy, np.asarray(alignment.W, dtype=np.float32))
+        tmp_side.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        tmp_side.replace(side)
+        tmp_npy.replace(path)
+    finally:
+        tmp_npy.unlink(missing_ok=True)
+        tmp_side.unlink(missing_ok=True)
     return {"npy": path, "json": side}
 
 
@@ -452,6 +502,11 @@ def load_mapping(path: str | Path) -> Alignment:
         raise InputError(path, "a NumPy .npy matrix", str(exc)) from exc
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise InputError(path, "a square (dim, dim) matrix", f"shape {W.shape}")
+    if not (np.issubdtype(W.dtype, np.floating) or np.issubdtype(W.dtype, np.integer)):
+        raise InputError(path, "a matrix of real numbers", f"dtype {W.dtype}")
+    finite = np.isfinite(W).all(axis=1)
+    if not finite.all():
+        raise InputError(path, "finite numbers in the matrix", f"nan or inf in row {int(np.flatnonzero(~finite)[0])}")
     side = _sidecar(path)
     if not side.exists():
         return Alignment(W.astype(np.float32))
@@ -459,9 +514,11 @@ def load_mapping(path: str | Path) -> Alignment:
         meta = json.loads(side.read_text(encoding="utf-8"))
         src, tgt = Preprocessing.from_json(meta["source"]), Preprocessing.from_json(meta["target"])
         settings = MappingSettings(**meta["settings"]) if meta.get("settings") else None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(side, "the mapping's JSON sidecar (source, target preprocessing)", str(exc)) from exc
     for p in (src, tgt):
         if any(m.shape != (W.shape[0],) for m in p.means):
             raise InputError(side, f"mean vectors of dimension {W.shape[0]}", "other sizes")
+        if any(not np.isfinite(m).all() for m in p.means):
+            raise InputError(side, "finite mean vectors", "nan or inf")
     return Alignment(W.astype(np.float32), src, tgt, meta.get("history", []), None, settings)

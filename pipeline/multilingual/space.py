@@ -99,11 +99,21 @@ class AlignedSpace:
         return self._keys[:n], self._matrix[:n]
 
     def nearest(self, vector: np.ndarray, k: int = 10, max_words: int | None = None) -> list[tuple[str, float]]:
-        """The ``k`` vocabulary words closest (cosine) to a vector of the shared space."""
+        """The ``k`` vocabulary words closest (cosine) to a vector of the shared space.
+
+        Raises :class:`InputError` naming the space for a vector of another
+        dimension or one holding nan or inf.
+        """
         from .bli import search, unit_rows
 
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (self.dim,):
+            raise InputError(self.name or None, f"one vector of dimension {self.dim} (the space's)",
+                             f"shape {query.shape}")
+        if not np.isfinite(query).all():  # every cosine would be nan, the "nearest" words arbitrary
+            raise InputError(self.name or None, "a vector of finite numbers", "nan or inf")
         keys, matrix = self.vocabulary_matrix(max_words)
-        scores, idx = search(unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1)), unit_rows(matrix), k)
+        scores, idx = search(unit_rows(query.reshape(1, -1)), unit_rows(matrix), k)
         return [(keys[i], float(s)) for s, i in zip(scores[0], idx[0])]
 
 
