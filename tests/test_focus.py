@@ -226,6 +226,27 @@ def test_bad_input_is_refused_with_a_reason():
         create_focus_embeddings(E, no_vectors, shared)
 
 
+def test_degenerate_vectors_give_finite_rows_or_a_reason():
+    """Auxiliary vectors of 1e-30 (a float32 norm of 0 made every cosine NaN and sparsemax index -1), a NaN in
+    the source matrix (it spread into every row combined from it) and scores sparsemax has no support for."""
+    E, aux, shared = _synthetic()
+    want = create_focus_embeddings(E, aux, shared)
+    for scale in (1e-30, 1e30):
+        got = create_focus_embeddings(E, aux * scale, shared)
+        assert np.isfinite(got.matrix).all() and np.array_equal(got.neighbours, want.neighbours)
+    one = create_focus_embeddings(E, aux, shared[1:2])  # one anchor: every new row is its row
+    combined = ~one.copied & ~one.fallback
+    assert combined.any() and np.array_equal(one.matrix[combined], np.repeat(E[[shared[1][1]]], combined.sum(), 0))
+    bad = E.copy()
+    bad[shared[5][1], 2] = np.nan
+    with pytest.raises(InputError, match=rf"finite source model embeddings; NaN or infinity in 1 rows \(the first: "
+                                         rf"row {shared[5][1]}\)"):
+        create_focus_embeddings(bad, aux, shared)
+    for scores in ([np.nan, 1.0], [np.inf, 0.0], np.zeros((2, 0))):
+        with pytest.raises(ValueError, match="sparsemax needs finite scores, at least one per row"):
+            sparsemax(scores)
+
+
 def test_focus_target_embeddings_runs_the_three_steps(wordpiece_pair, aux_model, monkeypatch, tmp_path):
     import pipeline.transfer.focus as focus
 

@@ -205,6 +205,76 @@ def test_bad_source_models(tmp_path, models):
         load_source_model(models[("roberta", True)], kind="bert")
 
 
+def test_a_broken_model_folder_is_refused_naming_the_file(tmp_path, models):
+    """A config that is not a JSON object, truncated weights, and no tokenizer files (transformers then builds a
+    BERT tokenizer of its five special tokens, without a word)."""
+    import shutil
+
+    def broken(name, change):
+        folder = tmp_path / name
+        shutil.copytree(models[("bert", True)], folder)
+        change(folder)
+        return folder
+
+    folder = broken("text", lambda f: (f / "config.json").write_text("{model_type: bert"))
+    with pytest.raises(InputError, match=r"text/config\.json: expected a Hugging Face model config .*Expecting"):
+        load_source_model(folder)
+    folder = broken("list", lambda f: (f / "config.json").write_text("[1, 2]"))
+    with pytest.raises(InputError, match=r"list/config\.json: expected .*a JSON object with model_type\); a JSON list"):
+        load_source_model(folder)
+    weights = models[("bert", True)] / "model.safetensors"
+    folder = broken("cut", lambda f: (f / "model.safetensors").write_bytes(weights.read_bytes()[:5000]))
+    with pytest.raises(InputError, match=r"cut: expected weights for a bert model .*SafetensorError"):
+        load_source_model(folder)
+    folder = broken("bare", lambda f: [(f / n).unlink() for n in ("tokenizer.json", "tokenizer_config.json")])
+    with pytest.raises(InputError, match=r"bare: expected a Hugging Face tokenizer .*a tokenizer of 5 special tokens "
+                                         r"only; the folder holds config\.json, model\.safetensors$"):
+        load_source_model(folder)
+
+
+def test_wechsel_without_vectors_on_one_side_is_refused(models, monkeypatch):
+    """All-zero subword vectors on the target side would make every row a random draw: WECHSEL in name only."""
+    import pipeline.transfer as transfer
+
+    class Space:
+        def __init__(self, name):
+            self.name = name
+
+    src = load_source_model(models[("bert", True)])
+    tgt = train_target_tokenizer(src.tokenizer, iter(SPANISH), vocab_size=400)
+    rng = np.random.default_rng(0)
+    S = rng.standard_normal((len(src.tokenizer), 8)).astype(np.float32)
+    for side, vectors in (("target", (S, np.zeros((len(tgt), 8), np.float32))),
+                          ("source", (np.zeros_like(S), rng.standard_normal((len(tgt), 8)).astype(np.float32)))):
+        monkeypatch.setattr(transfer, "_subword_matrices", lambda *a, v=vectors: v)
+        with pytest.raises(InputError, match=rf"aligned/{'es' if side == 'target' else 'en'}\.bin: expected {side} "
+                                             rf"subwords with a vector .*none of the \d+ {side} subwords has one"):
+            transfer.initialise_target(src, tgt, "wechsel", spaces=(Space("aligned/en.bin"), Space("aligned/es.bin")))
+
+
+def test_degenerate_vectors_give_finite_rows_or_a_reason():
+    """Tiny and huge static vectors keep their direction (norms in float64); NaN, a negative special id and a
+    table shorter than the source are refused instead of spreading NaN or wrapping round."""
+    from pipeline.transfer import random_target_embeddings
+
+    src, tgt, E, *_ = _synthetic(ns=300, nt=200)
+    want = create_target_embeddings(src, tgt, E, neighbors=5)
+    for scale in (1e-30, 1e30):
+        got = create_target_embeddings(src * scale, tgt * scale, E, neighbors=5)
+        assert np.isfinite(got.matrix).all() and np.array_equal(got.neighbours, want.neighbours)
+    nan = tgt.copy()
+    nan[3, 1] = np.nan
+    with pytest.raises(InputError, match=r"expected finite target subword vectors; NaN or infinity in 1 rows "
+                                         r"\(the first: row 3\)"):
+        create_target_embeddings(src, nan, E, neighbors=5)
+    with pytest.raises(InputError, match="finite source model embeddings"):
+        random_target_embeddings(np.full_like(E, np.nan), 10)
+    with pytest.raises(InputError, match=r"special token pairs with target ids below 200 .*found \(-1, 0\)"):
+        create_target_embeddings(src, tgt, E, neighbors=5, special_pairs=[(-1, 0)])
+    with pytest.raises(ValueError, match="a row for each source id"):
+        want.transfer(E[:10])
+
+
 def test_word_mode_subword_vectors(models):
     src = load_source_model(models[("bert", True)])
     words = ["government", "said", "zzzq"]

@@ -164,3 +164,51 @@ def test_unnamed_transfer_errors_name_the_spec_and_nothing_is_written(project, t
                                          r"pretraining \(pretraining\.seq_len\)"):
         build_pretrained(short_text, pre, p_out, threads=1)
     assert not list(p_out.iterdir()) and not (tmp_path / "work").exists()
+
+
+def test_target_text_too_small_for_the_vocabulary_size_is_refused_and_nothing_is_written(project, tmp_path):
+    """Three short lines cannot make a 500-token tokenizer: the WordPiece trainer would return about 30 tokens,
+    most of them single characters, without a word."""
+    from dataclasses import replace
+
+    from pipeline.errors import InputError
+    from pipeline.transfer.stages import AlignedInput, TransferInputs, build_transfer
+
+    root, model, aligned = project
+    few = root / "corpora" / "few_es"
+    if not few.exists():
+        few.mkdir()
+        (few / "corpus.yaml").write_text("name: few_es\nlanguage: es\nlicence: test\nsource: test\nfiles: '*.txt'\n")
+        (few / "text.txt").write_text("en el principio\ny la tierra\nsea la luz\n")
+    settings = _settings(model)
+    small = replace(settings, target=replace(settings.target, corpora=("few_es",), holdout=()),
+                    evaluation=replace(settings.evaluation, books=()))
+    inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
+                            downloads=tmp_path / "downloads", spec_file=tmp_path / "es.yaml")
+    out = tmp_path / "transfer"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"es\.yaml: expected target text enough for a tokenizer of 500 tokens "
+                                         r"\(tokenizer\.vocab_size; .*the text gave \d\d tokens, \d+ learnt beyond "
+                                         r"single characters; add target text or lower tokenizer\.vocab_size"):
+        build_transfer(small, inputs, out, threads=1)
+    assert not list(out.iterdir())
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"init": "fancy"}, r"expected init wechsel, focus, random, not 'fancy'"),
+    ({"wechsel": {"neighbors": "ten"}}, r"expected an integer at 'wechsel\.neighbors'; found 'ten'"),
+    ({"tokenizer": {"vocab_size": "10000"}}, r"expected an integer at 'tokenizer\.vocab_size'; found '10000'"),
+])
+def test_an_unknown_init_or_a_string_for_a_number_is_refused_when_the_spec_loads(tmp_path, edit, message):
+    import yaml
+
+    from pipeline.errors import SpecError
+    from pipeline.transfer.spec import load_transfer_spec
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "tasks" / "transfer" / "es.yaml").read_text())
+    for key, value in edit.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=rf"bad\.yaml: {message}"):
+        load_transfer_spec(path)

@@ -122,6 +122,7 @@ def initialise_target(source: SourceModel, target_tokenizer, init: str = "wechse
     """
     import numpy as np
 
+    from ..errors import InputError
     from .embeddings import create_target_embeddings, random_target_embeddings
     from .model import extend_tokenizer, special_token_pairs, transfer_model, vocabulary_rows
     from .spec import FocusSpec, WechselSpec
@@ -150,8 +151,12 @@ def initialise_target(source: SourceModel, target_tokenizer, init: str = "wechse
         sub = _subword_matrices(source, tok, spaces, w)
         S, T = _padded(sub[0], n_rows), _padded(sub[1], n_target)
         with_vector = int(np.any(S != 0, axis=1).sum())
-        if with_vector == 0:
-            raise ValueError("no source subword has a vector in the static space")
+        # without vectors on one side every new row would be a random draw: WECHSEL in name only
+        for side, vectors, space in (("source", sub[0], spaces[0]), ("target", sub[1], spaces[1])):
+            if not np.any(np.asarray(vectors) != 0):
+                raise InputError(getattr(space, "name", None) or None, f"{side} subwords with a vector in the "
+                                 f"aligned static space (static_vectors, wechsel.mode {w.mode})",
+                                 f"none of the {len(vectors)} {side} subwords has one")
         result = create_target_embeddings(S, T, E, neighbors=min(w.neighbors, with_vector), temperature=w.temperature,
                                           seed=w.seed, special_pairs=pairs, device=w.device, progress=progress)
         info.update({"mode": w.mode, "neighbors": w.neighbors, "temperature": w.temperature,

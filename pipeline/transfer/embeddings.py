@@ -34,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from ..errors import InputError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -74,6 +76,10 @@ class TargetEmbeddings:
 
         table = np.asarray(source_table)
         flat = table.reshape(len(table), -1)
+        used = [int(self.neighbours.max(initial=-1))] + [s for _, s in self.special_pairs]
+        if len(flat) <= max(used):
+            raise ValueError(f"a source table with a row for each source id (at least {max(used) + 1}); "
+                             f"got {len(flat)} rows")
         out = np.empty((len(self.neighbours), flat.shape[1]), dtype=flat.dtype)
         ok = np.flatnonzero(~self.fallback)
         for start in range(0, len(ok), 4096):  # blocks: n x k x d at once would not fit for a real vocabulary
@@ -102,12 +108,53 @@ def fallback_rows(source_matrix: np.ndarray, rows: np.ndarray, seed: int, refere
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return np.empty((0, source_matrix.shape[1]), dtype=source_matrix.dtype)
+    if len(source_matrix) == 0:  # mean and std of no rows are NaN
+        raise InputError(None, "a source embedding matrix with at least one row to draw new rows from", "0 rows")
     mean, std = source_matrix.mean(0), source_matrix.std(0)
     if reference:
         draws = np.random.RandomState(seed).normal(mean, std, (int(rows.max()) + 1, source_matrix.shape[1]))
         return draws[rows].astype(source_matrix.dtype)
     return np.random.default_rng(seed).normal(mean, std, (len(rows), source_matrix.shape[1])).astype(
         source_matrix.dtype)
+
+
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """``rows`` scaled to unit length, as contiguous float32; the norms are taken in float64, where a float32
+    row of tiny (1e-30) or huge (1e30) values does not underflow to a norm of 0 or overflow to infinity."""
+    import numpy as np
+
+    r = np.asarray(rows, dtype=np.float64)
+    return np.ascontiguousarray(r / np.linalg.norm(r, axis=1, keepdims=True), dtype=np.float32)
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    """Refuse NaN or infinity in ``array``: a weighted mean over such rows spreads NaN silently."""
+    import numpy as np
+
+    a = np.asarray(array)
+    if a.size == 0 or np.isfinite(a.sum(dtype=np.float64)):  # NaN and infinity survive a sum: no mask unless needed
+        return
+    bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+    raise InputError(None, f"finite {what}", f"NaN or infinity in {int(bad.sum())} rows (the first: row "
+                     f"{int(np.argmax(bad))})")
+
+
+def check_pairs(pairs, n_target: int, n_source: int, what: str) -> list[tuple[int, int]]:
+    """``pairs`` as a list of (target id, source id), each id in range (a negative one would wrap round)."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(pairs if len(pairs) else np.zeros((0, 2)), dtype=np.int64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(None, f"{what} as (target id, source id) pairs", f"found {list(pairs)[:3]!r}...")
+    bad = (arr[:, 0] < 0) | (arr[:, 0] >= n_target) | (arr[:, 1] < 0) | (arr[:, 1] >= n_source)
+    if bad.any():
+        t, s = arr[np.argmax(bad)]
+        raise InputError(None, f"{what} with target ids below {n_target} and source ids below {n_source}",
+                         f"found ({t}, {s})")
+    return [tuple(p) for p in arr.tolist()]
 
 
 class NearestAnchors:
@@ -129,8 +176,7 @@ class NearestAnchors:
         import torch
 
         self.device = torch.device(device)
-        a = np.asarray(anchors, dtype=np.float32)
-        a = np.ascontiguousarray(a / np.linalg.norm(a, axis=1, keepdims=True))
+        a = unit_rows(anchors)
         self.n = len(a)
         if self.device.type == "cpu":
             import faiss
@@ -146,8 +192,7 @@ class NearestAnchors:
         import numpy as np
         import torch
 
-        r = np.asarray(rows, dtype=np.float32)
-        r = np.ascontiguousarray(r / np.linalg.norm(r, axis=1, keepdims=True))
+        r = unit_rows(rows)
         k = min(int(k), self.n)
         if self.device.type == "cpu":
             sims, idx = self._index.search(r, k)
@@ -191,8 +236,15 @@ def create_target_embeddings(
         raise ValueError(f"subword matrices must be 2-d with one width; got {src.shape} and {tgt.shape}")
     if len(src) != len(E):
         raise ValueError(f"{len(src)} source subword vectors for a source matrix of {len(E)} rows")
+    check_finite(src, "source subword vectors")
+    check_finite(tgt, "target subword vectors")
+    check_finite(E, "source model embeddings")
+    special_pairs = check_pairs(special_pairs, len(tgt), len(E), "special token pairs")
     candidates = np.flatnonzero(np.any(src != 0, axis=1))  # source subwords with a vector
-    if not 1 <= neighbors <= len(candidates):
+    if len(candidates) == 0:
+        raise ValueError(f"source subwords with a vector to be neighbours; all {len(src)} rows are zero")
+    if isinstance(neighbors, bool) or not isinstance(neighbors, (int, np.integer)) \
+            or not 1 <= neighbors <= len(candidates):
         raise ValueError(f"neighbors must be between 1 and {len(candidates)} (the source subwords with a vector), "
                          f"got {neighbors}")
     if temperature <= 0:
@@ -250,6 +302,8 @@ def random_target_embeddings(source_matrix: np.ndarray, n_target: int, *, seed: 
     import numpy as np
 
     E = np.asarray(source_matrix)
+    check_finite(E, "source model embeddings")
+    special_pairs = check_pairs(special_pairs, n_target, len(E), "special token pairs")
     matrix = fallback_rows(E, np.arange(n_target), seed)
     copied = np.zeros(n_target, dtype=bool)
     for t, s in special_pairs:

@@ -297,6 +297,9 @@ def sparsemax(scores, dim: int = -1):
     is_numpy = not isinstance(scores, torch.Tensor)
     z = torch.as_tensor(np.asarray(scores, dtype=np.float64) if is_numpy else scores)
     z = z.movedim(dim, -1)
+    if z.shape[-1] == 0 or not torch.isfinite(z).all():  # no support to find: the threshold would index -1
+        raise ValueError(f"sparsemax needs finite scores, at least one per row; got shape {tuple(z.shape)}"
+                         + ("" if z.shape[-1] == 0 else " with NaN or infinity"))
     tau, _ = _threshold(torch.sort(z, dim=-1, descending=True).values)
     out = torch.clamp(z - tau.unsqueeze(-1), min=0).movedim(-1, dim)
     return out.numpy() if is_numpy else out
@@ -311,23 +314,6 @@ def _threshold(ordered):
     support = (1 + k * ordered > cum).sum(-1)  # the condition holds on a prefix of the sorted row
     tau = (cum.gather(-1, (support - 1).unsqueeze(-1)).squeeze(-1) - 1) / support.to(ordered.dtype)
     return tau, support
-
-
-def _check_pairs(pairs, n_target: int, n_source: int, what: str) -> list[tuple[int, int]]:
-    import numpy as np
-
-    try:
-        arr = np.asarray(pairs if len(pairs) else np.zeros((0, 2)), dtype=np.int64)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is None or arr.ndim != 2 or arr.shape[1] != 2:
-        raise InputError(None, f"{what} as (target id, source id) pairs", f"found {list(pairs)[:3]!r}...")
-    bad = (arr[:, 0] < 0) | (arr[:, 0] >= n_target) | (arr[:, 1] < 0) | (arr[:, 1] >= n_source)
-    if bad.any():
-        t, s = arr[np.argmax(bad)]
-        raise InputError(None, f"{what} with target ids below {n_target} and source ids below {n_source}",
-                         f"found ({t}, {s})")
-    return [tuple(p) for p in arr.tolist()]
 
 
 def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, shared: Sequence[tuple[int, int]],
@@ -349,20 +335,20 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     import torch
 
     from ..torchutil import pick_device
-    from .embeddings import NearestAnchors, TargetEmbeddings, fallback_rows
+    from .embeddings import NearestAnchors, TargetEmbeddings, check_finite, check_pairs, fallback_rows
 
     E = np.asarray(source_matrix)
     aux = np.asarray(target_aux, dtype=np.float32)
     if E.ndim != 2 or aux.ndim != 2:
         raise InputError(None, "a 2-d source matrix (n_source, d) and 2-d auxiliary vectors (n_target, a)",
                          f"found shapes {E.shape} and {aux.shape}")
-    if not np.isfinite(aux).all():
-        raise InputError(None, "finite auxiliary vectors", "found NaN or infinity")
+    check_finite(aux, "auxiliary vectors")
+    check_finite(E, "source model embeddings")
     if block_size < 1 or candidates < 1:
         raise ValueError(f"block_size and candidates must be positive; got {block_size} and {candidates}")
     n_t, n_s = len(aux), len(E)
-    shared = _check_pairs(shared, n_t, n_s, "shared tokens")
-    special = _check_pairs(special_pairs, n_t, n_s, "special token pairs")
+    shared = check_pairs(shared, n_t, n_s, "shared tokens")
+    special = check_pairs(special_pairs, n_t, n_s, "special token pairs")
     if not shared:
         raise InputError(None, "tokens shared by the source and target vocabularies (FOCUS combines them)",
                          "none are shared")

@@ -95,10 +95,19 @@ def load_source_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(path))
+        tok = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(path, "a Hugging Face tokenizer (tokenizer.json, or vocab/merges files)",
                          str(exc).splitlines()[0]) from None
+    # without its vocabulary files transformers builds a BERT-style tokenizer of the special tokens alone
+    special = set(tok.all_special_tokens) | {str(t) for t in tok.added_tokens_decoder.values()}
+    if all(t in special for t in tok.get_vocab()):
+        folder = Path(path)
+        files = sorted(f.name for f in folder.iterdir()) if folder.is_dir() else []
+        raise InputError(path, "a Hugging Face tokenizer (tokenizer.json, or vocab/merges files)",
+                         f"a tokenizer of {len(tok)} special tokens only; the folder holds "
+                         f"{', '.join(files) or 'no files'}")
+    return tok
 
 
 @dataclass
@@ -122,9 +131,13 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
     path = Path(path)
     cfg_path = path / "config.json"
     try:
-        model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError) as exc:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise InputError(cfg_path, "a Hugging Face model config (JSON with model_type)", str(exc)) from None
+    if not isinstance(config, dict):
+        raise InputError(cfg_path, "a Hugging Face model config (a JSON object with model_type)",
+                         f"a JSON {type(config).__name__}")
+    model_type = config.get("model_type")
     detected = detect_kind(str(model_type), cfg_path)
     if kind == "auto":
         kind = detected
@@ -207,6 +220,36 @@ def train_target_tokenizer(source_tokenizer, texts: Iterable[str], vocab_size: i
         raise InputError(None, "a target corpus with text to train the tokenizer on (target.corpora, less "
                          "target.holdout)", "no non-empty documents")
     return tok
+
+
+#: the share of the requested vocabulary size below which the target text counts as too small for it
+MIN_VOCABULARY_SHARE = 0.1
+
+
+def learnt_tokens(tokenizer) -> int:
+    """How many tokens training learnt beyond single characters: BPE merges, WordPiece / Unigram pieces of more
+    than one character (special and added tokens left out)."""
+    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    if model["type"] == "BPE":
+        return len(model.get("merges") or [])
+    special = set(tokenizer.all_special_tokens) | {str(t) for t in tokenizer.added_tokens_decoder.values()}
+    if model["type"] == "WordPiece":
+        prefix = model.get("continuing_subword_prefix") or "##"
+        pieces = [t[len(prefix):] if t.startswith(prefix) else t for t in model["vocab"] if t not in special]
+    else:
+        pieces = [p.replace("\u2581", "") for p, _ in model["vocab"] if p not in special]
+    return sum(len(p) > 1 and not (p.startswith("<0x") and p.endswith(">") and len(p) == 6) for p in pieces)
+
+
+def check_vocabulary_size(tokenizer, requested: int, where: str | Path | None = None) -> None:
+    """Refuse a target tokenizer trained on text too small for ``requested`` tokens: one that learnt nothing
+    beyond single characters, or reached less than :data:`MIN_VOCABULARY_SHARE` of the size."""
+    learnt = learnt_tokens(tokenizer)
+    if learnt == 0 or len(tokenizer) < MIN_VOCABULARY_SHARE * requested:
+        raise InputError(where, f"target text enough for a tokenizer of {requested} tokens (tokenizer.vocab_size; "
+                         f"absent: the source's size): at least {MIN_VOCABULARY_SHARE:.0%} of them, some beyond "
+                         f"single characters", f"the text gave {len(tokenizer)} tokens, {learnt} learnt beyond "
+                         "single characters; add target text or lower tokenizer.vocab_size")
 
 
 def _byte_token(b: int) -> str:

@@ -12,8 +12,10 @@ No luigi here (:mod:`pipeline.dag.transfer` only wires these to tasks).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,7 +117,7 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
 
     from ..models import resolve_model
     from . import initialise_target, load_source_model, neighbour_sample, train_target_tokenizer
-    from .model import check_target_tokenizer
+    from .model import check_target_tokenizer, check_vocabulary_size
     from .card import model_card
     from .corpus import target_lines
     from .evaluate import random_init_baseline
@@ -144,6 +146,7 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     target_tok = train_target_tokenizer(source.tokenizer, target_lines(s.target, inputs.corpora, inputs.downloads),
                                         s.tokenizer.vocab_size, s.tokenizer.min_frequency, kind=source.kind)
     tok_seconds = time.time() - t0
+    check_vocabulary_size(target_tok, s.tokenizer.vocab_size or len(source.tokenizer), inputs.spec_file)
     check_target_tokenizer(target_tok, target_lines(s.target, inputs.corpora, inputs.downloads),
                            where=inputs.spec_file)
     spaces, wechsel = None, s.wechsel
@@ -157,11 +160,14 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     label = {"wechsel": "WECHSEL", "focus": "FOCUS", "random": "random initialisation"}[s.init]
     _report(progress, 0.2, f"{label}: the new embeddings")
     t0 = time.time()
-    work = Path(inputs.work_dir) if inputs.work_dir is not None else out_dir / ".focus"
-    model, target_tok, result, info = initialise_target(
-        source, target_tok, s.init, vocabulary=s.vocabulary, wechsel=wechsel, spaces=spaces, focus=s.focus,
-        texts=_Lines(s, inputs) if s.init == "focus" else None, work_dir=work / "focus", threads=threads or 1,
-        progress=lambda f: _report(progress, 0.2 + 0.5 * f, f"{label}: the new embeddings"))
+    with contextlib.ExitStack() as stack:
+        # FOCUS's token file and fastText model: never inside the stage folder, which a failed run leaves empty
+        work = (Path(inputs.work_dir) if inputs.work_dir is not None
+                else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="focus-"))))
+        model, target_tok, result, info = initialise_target(
+            source, target_tok, s.init, vocabulary=s.vocabulary, wechsel=wechsel, spaces=spaces, focus=s.focus,
+            texts=_Lines(s, inputs) if s.init == "focus" else None, work_dir=work / "focus", threads=threads or 1,
+            progress=lambda f: _report(progress, 0.2 + 0.5 * f, f"{label}: the new embeddings"))
     info.update({"kind": source.kind, "objective": source.objective,
                  "source_head_newly_initialised": list(source.newly_initialised)})
     metrics = {**{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None},
