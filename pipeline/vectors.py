@@ -389,3 +389,14 @@ def _read_counts(vocab_path: Path, kv: "KeyedVectors") -> np.ndarray:
         missing = kv.index_to_key[int(np.flatnonzero(~seen)[0])]
         raise InputError(vocab_path, "a count for every word of the .vec file", f"none for {missing!r}")
     return counts
+
+
+def check_finite(array, what: str, where=None) -> None:
+    """Refuse NaN or infinity in the rows of ``array`` (a mean, a product or a cosine over them spreads NaN
+    silently): :class:`InputError` at ``where`` naming how many rows and the first."""
+    a = np.asarray(array)
+    if a.size == 0 or np.isfinite(a.sum(dtype=np.float64)):  # NaN and infinity survive a sum: no mask unless needed
+        return
+    bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))
+    if bad.size:  # (a sum of finite values can overflow to infinity)
+        raise InputError(where, f"finite {what}", f"{bad.size} rows hold nan or inf, the first row {int(bad[0])}")

@@ -220,15 +220,6 @@ def search(
     return out_s, out_i
 
 
-def _check_finite(vectors: np.ndarray, what: str) -> None:
-    import numpy as np
-
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise InputError(None, f"finite {what}", f"{bad.size} rows hold nan or inf, the first row {int(bad[0])}")
-
-
 def _gold_by_source(pairs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     import numpy as np
 
@@ -288,8 +279,10 @@ def evaluate_bli(
             or min(int(g.min()) for g in golds) < 0):
         raise ValueError("pairs refer to rows outside the vector matrices")
     # a nan anywhere compares false with every score and would silently skew every rank
-    _check_finite(src, "source vectors")
-    _check_finite(tgt, "target vectors")
+    from ..vectors import check_finite
+
+    check_finite(src, "source vectors")
+    check_finite(tgt, "target vectors")
     src_u = unit_rows(src)
     tgt_u = unit_rows(tgt)
     tgt_t = np.ascontiguousarray(tgt_u.T)

@@ -313,16 +313,6 @@ def _seed_rows(seed: np.ndarray, n_s: int, n_t: int, dim: int, where: str | None
     return seed
 
 
-def _check_finite(vectors: np.ndarray, side: str, where: str | None) -> None:
-    import numpy as np
-
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise InputError(where, f"finite {side} vectors", f"{bad.size} rows hold nan or inf, the first row "
-                         f"{int(bad[0])}")
-
-
 def fit_mapping(
     src: np.ndarray,
     tgt: np.ndarray,
@@ -351,8 +341,10 @@ def fit_mapping(
     src = np.asarray(src, dtype=np.float32)
     tgt = np.asarray(tgt, dtype=np.float32)
     _check_dims(src, tgt, where)
-    _check_finite(src, "source", where)
-    _check_finite(tgt, "target", where)
+    from ..vectors import check_finite
+
+    check_finite(src, "source vectors", where)
+    check_finite(tgt, "target vectors", where)
     seed = _seed_rows(seed, len(src), len(tgt), src.shape[1], where)
     usable = np.any(src[seed[:, 0]] != 0, axis=1) & np.any(tgt[seed[:, 1]] != 0, axis=1)
     if usable.sum() < min_seed_pairs(src.shape[1]):  # an all-zero vector carries no direction to map

@@ -127,18 +127,6 @@ def unit_rows(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(r / np.linalg.norm(r, axis=1, keepdims=True), dtype=np.float32)
 
 
-def check_finite(array: np.ndarray, what: str) -> None:
-    """Refuse NaN or infinity in ``array``: a weighted mean over such rows spreads NaN silently."""
-    import numpy as np
-
-    a = np.asarray(array)
-    if a.size == 0 or np.isfinite(a.sum(dtype=np.float64)):  # NaN and infinity survive a sum: no mask unless needed
-        return
-    bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
-    raise InputError(None, f"finite {what}", f"NaN or infinity in {int(bad.sum())} rows (the first: row "
-                     f"{int(np.argmax(bad))})")
-
-
 def check_pairs(pairs, n_target: int, n_source: int, what: str) -> list[tuple[int, int]]:
     """``pairs`` as a list of (target id, source id), each id in range (a negative one would wrap round)."""
     import numpy as np
@@ -236,6 +224,8 @@ def create_target_embeddings(
         raise ValueError(f"subword matrices must be 2-d with one width; got {src.shape} and {tgt.shape}")
     if len(src) != len(E):
         raise ValueError(f"{len(src)} source subword vectors for a source matrix of {len(E)} rows")
+    from ..vectors import check_finite
+
     check_finite(src, "source subword vectors")
     check_finite(tgt, "target subword vectors")
     check_finite(E, "source model embeddings")
@@ -302,6 +292,8 @@ def random_target_embeddings(source_matrix: np.ndarray, n_target: int, *, seed: 
     import numpy as np
 
     E = np.asarray(source_matrix)
+    from ..vectors import check_finite
+
     check_finite(E, "source model embeddings")
     special_pairs = check_pairs(special_pairs, n_target, len(E), "special token pairs")
     matrix = fallback_rows(E, np.arange(n_target), seed)

@@ -335,7 +335,8 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     import torch
 
     from ..torchutil import pick_device
-    from .embeddings import NearestAnchors, TargetEmbeddings, check_finite, check_pairs, fallback_rows
+    from ..vectors import check_finite
+    from .embeddings import NearestAnchors, TargetEmbeddings, check_pairs, fallback_rows
 
     E = np.asarray(source_matrix)
     aux = np.asarray(target_aux, dtype=np.float32)
