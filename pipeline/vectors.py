@@ -194,15 +194,23 @@ def load_vectors(path: str | Path, *, allow_pickle: bool = False) -> "KeyedVecto
                              "read the .npy or .vec beside it (or pass allow_pickle=True for a file you made)")
         return _load_kv(path)
     if name.endswith(".npy"):
-        return _read_npy_vectors(path)
+        return _check_not_empty(path, _read_npy_vectors(path))
     if name.endswith(".vec") or name.endswith(".vec.gz") or name.endswith(".txt"):
-        kv = _read_text_vectors(path)
+        kv = _check_not_empty(path, _read_text_vectors(path))
         stem = name[: -len(".gz")] if name.endswith(".gz") else name
         vocab_path = path.with_name(stem.rsplit(".", 1)[0] + ".vocab")
         if vocab_path.exists():
             kv.expandos["count"] = _read_counts(vocab_path, kv)
         return kv
     raise InputError(path, "a vector file ending in .npy, .vec, .vec.gz, .txt (or .kv)", f"suffix of {name!r}")
+
+
+def _check_not_empty(path: Path, kv: "KeyedVectors") -> "KeyedVectors":
+    """A vector set of no words (or of dimension 0) is a failed export, not vectors: refuse it by name."""
+    if len(kv.index_to_key) == 0 or kv.vector_size == 0:
+        raise InputError(path, "at least one vector of dimension at least 1",
+                         f"{len(kv.index_to_key)} vectors of dimension {kv.vector_size}")
+    return kv
 
 
 def _load_kv(path: Path) -> "KeyedVectors":

@@ -128,3 +128,20 @@ def test_impossible_vec_header_is_refused_before_allocating(tmp_path, header, ne
     with pytest.raises(InputError, match=needle) as info:
         load_vectors(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("form", ["vec", "npy", "npy-dim0"])
+def test_an_empty_vector_set_is_refused_by_name(tmp_path, form):
+    # a header of "0 100" (or a .npy of no rows) is a failed export: downstream it gave empty
+    # vocabularies and 0/0 scores instead of an error naming the file
+    if form == "vec":
+        path = tmp_path / "v.vec"
+        path.write_text("0 100\n")
+    else:
+        path = tmp_path / "v.npy"
+        np.save(path, np.zeros((0, 4) if form == "npy" else (2, 0), dtype=np.float32))
+        (tmp_path / "v.keys").write_text("" if form == "npy" else "the\ncity\n")
+    with pytest.raises(InputError, match=r"expected at least one vector of dimension at least 1; "
+                                         r"(0 vectors of dimension (100|4)|2 vectors of dimension 0)") as info:
+        load_vectors(path)
+    assert str(path) in str(info.value)
