@@ -33,7 +33,7 @@ from .download import download
 from .errors import InputError
 
 __all__ = ["model_kind", "local_model_folder", "known_model_folder", "package_folder", "resolve_model",
-           "model_source_identity", "model_name", "HUB_FILES"]
+           "check_weights", "model_source_identity", "model_name", "HUB_FILES"]
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
@@ -140,23 +140,45 @@ def known_model_folder(location: str, revision: str = "main", cache_dir: str | P
     return None
 
 
+def check_weights(folder: str | Path) -> Path:
+    """``folder`` itself, once each ``*.safetensors`` file in it has a whole header and covers its tensors.
+
+    Opening a safetensors file reads only its header (the tensors are mapped, not read), so this is cheap
+    even for a large model. A truncated or corrupt file is an :class:`InputError` naming that file, where
+    ``from_pretrained`` would name only the folder, or fail later with a message about tensors.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise InputError(path, "a complete safetensors file (a JSON header, then every tensor it lists)",
+                             f"{type(exc).__name__}: {exc}; a download cut short or a damaged copy") from None
+    return folder
+
+
 def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,
                   progress: bool = True, base: str | Path | None = None) -> Path:
-    """A local folder holding the model ``location`` names (downloading it into ``cache_dir`` if remote)."""
+    """A local folder holding the model ``location`` names (downloading it into ``cache_dir`` if remote),
+    its safetensors weights checked whole (:func:`check_weights`)."""
     kind = model_kind(location, base)
     if kind == "folder":
         folder = _local(location, base)
         if not (folder / "config.json").is_file():
             raise InputError(folder, "a model folder with config.json", "no config.json there")
-        return folder
+        return check_weights(folder)
     if kind == "package":
-        return package_folder(location)
+        return check_weights(package_folder(location))
     if kind == "missing":
         raise InputError(location, "a model folder, pkg:<package>/<folder>, a hub id org/name or an http(s) URL",
                          "no such folder")
     if cache_dir is None:
         raise ValueError("a cache folder is needed to fetch a remote model")
-    return _fetch_folder(_base_url(location, revision), Path(cache_dir) / _cache_name(location, revision), progress)
+    return check_weights(_fetch_folder(_base_url(location, revision), Path(cache_dir) / _cache_name(location, revision),
+                                       progress))
 
 
 def model_source_identity(location: str, revision: str = "main") -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import InputError
+from pipeline.models import resolve_model
 from pipeline.transfer import (create_target_embeddings, load_source_model, special_token_pairs,
                                subword_vectors_from_words, token_surfaces, tokenizer_model_type,
                                train_target_tokenizer, transfer_model)
@@ -223,9 +224,14 @@ def test_a_broken_model_folder_is_refused_naming_the_file(tmp_path, models):
     with pytest.raises(InputError, match=r"list/config\.json: expected .*a JSON object with model_type\); a JSON list"):
         load_source_model(folder)
     weights = models[("bert", True)] / "model.safetensors"
-    folder = broken("cut", lambda f: (f / "model.safetensors").write_bytes(weights.read_bytes()[:5000]))
-    with pytest.raises(InputError, match=r"cut: expected weights for a bert model .*SafetensorError"):
-        load_source_model(folder)
+    # cut inside the header, and cut in the tensors after a whole header: both named as the weights file
+    for name, keep in (("cut", 5000), ("short", weights.stat().st_size - 64)):
+        folder = broken(name, lambda f: (f / "model.safetensors").write_bytes(weights.read_bytes()[:keep]))
+        with pytest.raises(InputError, match=rf"{name}/model\.safetensors: expected a complete safetensors file "
+                                             r".*SafetensorError.*a download cut short"):
+            load_source_model(folder)
+        with pytest.raises(InputError, match=rf"{name}/model\.safetensors: expected a complete safetensors"):
+            resolve_model(str(folder))
     folder = broken("bare", lambda f: [(f / n).unlink() for n in ("tokenizer.json", "tokenizer_config.json")])
     with pytest.raises(InputError, match=r"bare: expected a Hugging Face tokenizer .*a tokenizer of 5 special tokens "
                                          r"only; the folder holds config\.json, model\.safetensors$"):

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..errors import InputError
+from ..models import check_weights
 from ..specialization.encoding import encode_batch, layer_name
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def load_teacher(folder: str | Path, device: str = "cpu"):
                                                   + ([backend.normalizer] if backend.normalizer else []))
         if not _words_kept_apart(tokenizer):
             log.warning("%s: the tokenizer joins pre-split words without a space between them", folder)
-    model = AutoModel.from_pretrained(folder).to(device).eval()
+    model = AutoModel.from_pretrained(check_weights(folder)).to(device).eval()
     return model, tokenizer
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..errors import InputError
+from ..models import check_weights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -152,6 +153,7 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
     cls = {"mlm": AutoModelForMaskedLM, "clm": AutoModelForCausalLM, "none": AutoModel}.get(objective)
     if cls is None:
         raise InputError(path, "objective mlm, clm or none", f"'{objective}'")
+    check_weights(path)  # a truncated safetensors file is named as such, not as the folder's weights
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
