@@ -66,13 +66,21 @@ def _tmp_owner(name: str) -> tuple[str | None, int | None]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host still runs. A zombie (killed, not yet reaped by its parent: a
+    worker just SIGKILLed under a scheduler that has not waited for it yet) answers a signal but runs no
+    more, so it counts as gone: ``/proc/<pid>/stat`` says so where there is a /proc."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
+    except PermissionError:  # someone else's process: alive unless /proc says it is a zombie
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # it ended since (where there is a /proc), or no /proc at all (macOS): the signal's answer
+        return not Path("/proc/self").exists()
+    # "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses, the state follows the last ')'
+    return stat[stat.rfind(")") + 1:].split()[:1] not in (["Z"], ["X"])
 
 
 def _age(path: Path, now: float) -> float:

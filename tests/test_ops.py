@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import socket
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import luigi
 import pytest
@@ -224,3 +226,27 @@ def test_clean_removes_what_killed_runs_left_and_never_work_state(project):
     assert gone == {"dead", "other_host_old", "unfinished"}, res.stdout
     assert not half.exists() and (paths["complete"] / "x.bin").exists()
     assert dry.stdout.count("would remove") == 4 and "writer (pid" in dry.stdout
+
+
+def test_a_killed_writer_not_yet_reaped_counts_as_gone(project):
+    """A writer SIGKILLed a moment ago whose parent has not waited for it yet is a zombie: it still answers
+    ``kill(pid, 0)``, yet it will never finish its folder, so ``clean`` takes what it left."""
+    from pipeline.maintenance import _pid_alive, stale_temporaries
+
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        assert _pid_alive(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.time() < deadline, "the killed process never became a zombie"
+            time.sleep(0.01)
+        os.kill(proc.pid, 0)  # the premise: a zombie still answers a signal
+        tmp = project / "outputs" / "corpus" / f".tmp-toy-abc123456789@{socket.gethostname()}.{proc.pid}-0a1b2c3d"
+        tmp.mkdir(parents=True)
+        assert [(p, why) for p, why in stale_temporaries(project / "outputs")] == [
+            (tmp, f"its writer (pid {proc.pid}) is gone")]
+        assert _pid_alive(os.getpid())
+    finally:
+        proc.kill()
+        proc.wait()
