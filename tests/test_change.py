@@ -119,6 +119,37 @@ def test_missing_counts_need_min_freq_zero():
     assert table["freq_a"].null_count() == 3
 
 
+@pytest.mark.parametrize("rename, found", [
+    (False, "300 shared word(s), none frequent enough in both: lower min_freq"),
+    (True, "the two slices share no word"),
+])
+def test_a_pair_with_no_word_to_compare_is_refused_naming_the_files(tmp_path, rename, found):
+    """Slices too small for report.min_freq (or sharing no word) used to give numpy nan warnings, an empty
+    change.parquet and top list, then a plot's "an empty table" naming no file."""
+    from pipeline.diachronic import stages
+    from pipeline.diachronic.settings import ReportSettings
+    from pipeline.vectors import save_vectors
+
+    folders = {}
+    for name, kv in _slices(2, counts=[3] * N_WORDS).items():
+        if rename and name == "1950":
+            kv = make_keyed_vectors([f"{w}x" for w in kv.index_to_key], kv.vectors, [3] * N_WORDS)
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        save_vectors(kv, folders[name] / "vectors")
+    out = tmp_path / "report"
+    out.mkdir()
+    with pytest.raises(InputError) as exc:
+        stages.build_report(ReportSettings(min_freq=5, stopwords="none"), {1: folders}, out)
+    msg = str(exc.value)
+    assert msg.startswith(f"{folders['1900'] / 'vectors.npy'}, {folders['1950'] / 'vectors.npy'}: expected words that "
+                          "slices '1900' and '1950' share with a count of at least min_freq=5 in each"), msg
+    assert found in msg, msg
+    assert not list(out.iterdir())  # refused before any file of the report is written
+    if not rename:
+        assert len(change_table(_slices(2, counts=[3] * N_WORDS), min_freq=3, k=5)) == N_WORDS  # the floor met
+
+
 def test_local_neighbourhood_distance_by_hand():
     # k=1. In a: w's nearest neighbour is x (30 deg); in b: y (10 deg). N = {x, y}.
     a = _angle_kv({"w": 0, "x": 30, "y": 90, "z": 180})

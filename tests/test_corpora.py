@@ -184,6 +184,28 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, name, content, e
         assert frag in msg, msg
 
 
+@pytest.mark.parametrize("table, fragments", [
+    # a table saved in Latin-1: was a bare UnicodeDecodeError naming no file
+    (b"file,date\none.txt,1910\ntwo.txt,1920\n\xe9t\xe9.txt,1930\n", ["UTF-8", "byte 36 (line 4)", "e9"]),
+    # the same file twice: the last row's date was taken without a word
+    (b"file,date\none.txt,1910\ntwo.txt,1920\none.txt,1950\n", ["one row per file", "'one.txt' on lines 2 and 4"]),
+])
+def test_a_bad_date_table_is_refused_naming_the_table(tmp_path, table, fragments):
+    folder = make_corpus(tmp_path, "t", {"one.txt": "a\n", "two.txt": "b\n"},
+                         extra="date:\n  from: table\n  table: dates.csv\n")
+    (folder / "dates.csv").write_bytes(table)
+    with pytest.raises(InputError) as exc:
+        docs(folder)
+    msg = str(exc.value)
+    assert msg.startswith(f"{folder / 'dates.csv'}: expected "), msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="dates.csv"):
+        prepare_slices([load_declaration(folder)], Slicing(by="period", width=10), Tokenizer("en"), out)
+    assert not list(out.glob("*")) and not list(out.glob(".*"))  # no slice, no partial file left
+
+
 def test_no_matching_files(tmp_path):
     folder = make_corpus(tmp_path, "none", {"a.md": "x"}, extra="files: 'texts/*.txt'\n")
     with pytest.raises(InputError, match="no file matches") as exc:
@@ -295,6 +317,11 @@ def test_slicing_by_corpus_and_errors(tmp_path):
         prepare_slices([a], Slicing(by="period", width=10), Tokenizer("en"), tmp_path / "o3")
     with pytest.raises(ValueError, match="Slicing.by must be 'period' or 'corpus'; found 'decade'"):
         Slicing(by="decade")
+    # an end at or before the start left every document out, and the stage then said only "found slices []"
+    with pytest.raises(ValueError, match="Slicing.end after Slicing.start.*found start 1900, end 1800"):
+        Slicing(by="period", width=10, start=1900, end=1800)
+    with pytest.raises(ValueError, match="found start 1900, end 1900"):
+        Slicing(by="period", width=10, start=1900, end=1900)
 
 
 @pytest.mark.parametrize("name, damage, fragments", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pipeline.diachronic import (CadeSettings, ProcrustesSettings, align_to_refe
                                  train_compass, train_independent_slice, train_procrustes, train_slice)
 from pipeline.diachronic import stages
 from pipeline.diachronic.spec import DiachronicSpec, ReportSpec, load_diachronic_spec
-from pipeline.errors import InputError
+from pipeline.errors import InputError, SpecError
 
 LEE = Path(datapath("lee_background.cor"))
 SMALL = CadeSettings(vector_size=16, window=3, negative=5, min_count=3, compass_epochs=2, slice_epochs=2, threads=1,
@@ -126,6 +127,24 @@ def test_procrustes_settings_reference_and_architecture(lee_lines):
         train_independent_slice([["a", "b"]] * 3, small, name="tiny")
 
 
+def test_a_slice_sharing_no_word_with_the_reference_is_refused_naming_both_files(tmp_path):
+    """Was alignment's "at least one anchor word present in both vector sets; none shared", naming no file."""
+    from pipeline.vectors import make_keyed_vectors, save_vectors
+
+    rng = np.random.default_rng(0)
+    for name, words in (("ref", ["war", "peace", "union"]), ("other", ["krieg", "frieden"])):
+        (tmp_path / name).mkdir()
+        save_vectors(make_keyed_vectors(words, rng.normal(size=(len(words), 4)), [5] * len(words)),
+                     tmp_path / name / "vectors")
+    out = _folder(tmp_path, "out")
+    inputs = {"slice": tmp_path / "other", "reference": tmp_path / "ref"}
+    with pytest.raises(InputError, match=re.escape(
+            f"{tmp_path / 'other' / 'vectors.npy'}, {tmp_path / 'ref' / 'vectors.npy'}: expected words slice 'other' "
+            "shares with the reference slice 'ref'") + ".*none of its 2 words is in the reference's 3"):
+        stages.build_procrustes_slice(inputs, out, slice_name="other", reference="ref")
+    assert not list(out.iterdir())
+
+
 # --------------------------------------------------------------------------------------------- synthetic change
 
 
@@ -218,6 +237,27 @@ def test_prepared_corpus_stage(prepared):
     assert metrics["n_slices"] == 2 and metrics["tokens_lee_a"] + metrics["tokens_lee_b"] == metrics["tokens_total"]
     for name in ("slice_stats.parquet", "vocabulary_overlap.parquet", "slice_stats.png", "slices/lee_a.txt"):
         assert (out / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize("section, fragment", [
+    # k_neighbours 0 used to pass the spec and fail in change_table (a bare ValueError) after every slice trained
+    ("report: {k_neighbours: 0}", "k_neighbours must be a positive integer, not 0"),
+    # top_n 0 or less gave an empty top list and stability table without a word
+    ("report: {top_n: -3}", "top_n must be a positive integer, not -3"),
+    ("report: {min_freq: -1}", "min_freq must be an integer >= 0, not -1"),
+    ("report: {plot_words: -2}", "plot_words must be an integer >= 0, not -2"),
+    # an end before the start left every document outside the periods ("found slices []")
+    ("slicing: {by: period, width: 10, start: 1900, end: 1800}", "Slicing.end after Slicing.start"),
+])
+def test_the_spec_refuses_sizes_that_would_fail_or_empty_the_report(tmp_path, section, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"corpora: [lee_a, lee_b]\n{section}\n")
+    with pytest.raises(SpecError, match=re.escape(f"{path}: expected {fragment}")):
+        load_diachronic_spec(path)
+    ok = tmp_path / "ok.yaml"  # the bounds themselves are fine: 0 is every shared word / no plotted word
+    ok.write_text("corpora: [lee_a, lee_b]\nslicing: {by: corpus}\n"
+                  "report: {min_freq: 0, plot_words: 0, top_n: 1, k_neighbours: 1}\n")
+    assert load_diachronic_spec(ok).report.min_freq == 0
 
 
 def test_prepared_corpus_refuses_two_languages(tmp_path, lee_lines):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
@@ -171,17 +172,32 @@ def _load_date_table(decl: CorpusDeclaration) -> dict[str, int]:
     if not path.is_file():
         raise InputError(path, "a CSV date table with columns file,date (declared as date.table in corpus.yaml)",
                          "the file does not exist")
+    raw = path.read_bytes()
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = bom + exc.start
+        line = raw[:at].count(b"\n") + 1
+        raise InputError(path, "a UTF-8 CSV date table (columns file,date)",
+                         f"invalid UTF-8 at byte {at} (line {line}): bytes "
+                         f"{raw[at:at + 4].hex(' ')}") from None
     table: dict[str, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "file" not in reader.fieldnames or "date" not in reader.fieldnames:
-            raise InputError(path, "a CSV header with columns file,date", f"found {reader.fieldnames}")
-        for row in reader:
-            year = _parse_year((row.get("date") or "").strip())
-            if year is None:
-                raise InputError(path, "a year or an ISO date (YYYY[-MM-DD]) in column 'date'",
-                                 f"found {row.get('date')!r} on line {reader.line_num}")
-            table[Path(row["file"].strip()).as_posix()] = year
+    lines: dict[str, int] = {}
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or "file" not in reader.fieldnames or "date" not in reader.fieldnames:
+        raise InputError(path, "a CSV header with columns file,date", f"found {reader.fieldnames}")
+    for row in reader:
+        year = _parse_year((row.get("date") or "").strip())
+        if year is None:
+            raise InputError(path, "a year or an ISO date (YYYY[-MM-DD]) in column 'date'",
+                             f"found {row.get('date')!r} on line {reader.line_num}")
+        key = Path(row["file"].strip()).as_posix()
+        if key in lines:  # else the last row would win without a word: which date is meant?
+            raise InputError(path, "one row per file in the date table",
+                             f"'{key}' on lines {lines[key]} and {reader.line_num}")
+        lines[key] = reader.line_num
+        table[key] = year
     return table
 
 
@@ -329,6 +345,9 @@ class Slicing:
         if self.width is not None and (isinstance(self.width, bool) or not isinstance(self.width, int)
                                        or self.width <= 0):
             raise ValueError(f"Slicing.width must be a positive integer; found {self.width!r}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"Slicing.end after Slicing.start (else every document falls outside the periods); "
+                             f"found start {self.start}, end {self.end}")
 
 
 def period_name(start: int, width: int) -> str:

@@ -143,7 +143,7 @@ def _ordinal_rank_desc(values: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | None) -> np.ndarray | None:
+def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | None, where=None) -> np.ndarray | None:
     import numpy as np
     from ..vectors import has_counts
 
@@ -151,7 +151,7 @@ def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | Non
         return np.asarray(kv.expandos["count"], dtype=np.int64)[rows]
     if min_freq:
         raise InputError(
-            None,
+            where,
             f"word counts (gensim vecattr 'count') in slice '{name}' to apply min_freq={min_freq}",
             "the vectors carry none; pass min_freq=0 to use every shared word",
         )
@@ -159,7 +159,8 @@ def _counts(kv: "KeyedVectors", name: str, rows: np.ndarray, min_freq: int | Non
 
 
 def _pair_table(
-    kva: "KeyedVectors", kvb: "KeyedVectors", a: str, b: str, min_freq: int | None, k: int, block_elements: int
+    kva: "KeyedVectors", kvb: "KeyedVectors", a: str, b: str, min_freq: int | None, k: int, block_elements: int,
+    sources: Mapping[str, object],
 ) -> "pl.DataFrame":
     import numpy as np
     import polars as pl
@@ -167,11 +168,18 @@ def _pair_table(
     words = [w for w in kva.index_to_key if w in kvb.key_to_index]
     ia = np.fromiter((kva.key_to_index[w] for w in words), dtype=np.int64, count=len(words))
     ib = np.fromiter((kvb.key_to_index[w] for w in words), dtype=np.int64, count=len(words))
-    fa, fb = _counts(kva, a, ia, min_freq), _counts(kvb, b, ib, min_freq)
+    fa, fb = _counts(kva, a, ia, min_freq, sources.get(a)), _counts(kvb, b, ib, min_freq, sources.get(b))
+    shared = len(words)
     if min_freq and fa is not None:
         keep = (fa >= min_freq) & (fb >= min_freq)
         words = [w for w, kept in zip(words, keep) if kept]
         ia, ib, fa, fb = ia[keep], ib[keep], fa[keep], fb[keep]
+    if not words:  # nothing to compare: refused here rather than as an empty report (and numpy's nan warnings)
+        where = ", ".join(str(sources[s]) for s in (a, b) if s in sources) or None
+        floor = f" with a count of at least min_freq={min_freq} in each" if min_freq else ""
+        raise InputError(where, f"words that slices '{a}' and '{b}' share{floor}",
+                         f"{shared} shared word(s), none frequent enough in both: lower min_freq (report.min_freq "
+                         "of a spec) or give the slices more text" if shared else "the two slices share no word")
     Xa, Xb = _unit(kva.vectors[ia]), _unit(kvb.vectors[ib])
     cosine = 1.0 - np.einsum("ij,ij->i", Xa.astype(np.float64), Xb.astype(np.float64))
     # length-normalised, then mean-centred over the pair's words (Schlechtweg et al. 2019's preprocessing)
@@ -206,6 +214,7 @@ def change_table(
     min_freq: int | None = 5,
     k: int = 25,
     block_elements: int = 2**23,
+    sources: Mapping[str, object] | None = None,
 ) -> "pl.DataFrame":
     """One row per (slice pair, word): how much the word moved between the two slices.
 
@@ -215,7 +224,9 @@ def change_table(
     ``min_freq`` in each (``min_freq=0``/``None``: every shared word, counts
     not needed). Nearest neighbours for the local measure are searched among
     the same words. ``block_elements`` bounds one block of the similarity
-    matrix (memory: a few times that many floats).
+    matrix (memory: a few times that many floats). ``sources`` (slice name -> the file its vectors came from)
+    names the files in errors. A pair with no word to compare (none shared, or none frequent enough) raises
+    :class:`~pipeline.errors.InputError`.
 
     Columns: ``word, slice_a, slice_b, freq_a, freq_b, cosine_distance,
     local_neighbourhood_distance, rank_cosine, rank_local_neighbourhood, euclidean_distance``
@@ -236,7 +247,7 @@ def change_table(
             raise InputError(None, f"pairs of slice names from {names}", f"pair {pair!r}")
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")
-    frames = [_pair_table(slices[a], slices[b], a, b, min_freq, k, block_elements) for a, b in pairs]
+    frames = [_pair_table(slices[a], slices[b], a, b, min_freq, k, block_elements, sources or {}) for a, b in pairs]
     return pl.concat(frames, how="vertical")
 
 

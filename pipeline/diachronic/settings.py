@@ -143,6 +143,13 @@ class ReportSettings:
             raise ValueError(f"one of {', '.join(MEASURES)} for rank_by")
         if self.neighbours < 1:
             raise ValueError("a positive integer for neighbours")
+        # checked here, not after every slice is trained: k_neighbours 0 failed in change_table, and top_n 0
+        # gave an empty top list without a word
+        require_positive_ints(self, ("top_n", "k_neighbours"))
+        for name in ("min_freq", "plot_words"):  # 0: every shared word / no plot of the top words
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, not {v!r}")
         if not isinstance(self.stopwords, str) or not self.stopwords.strip():
             raise ValueError("'auto', 'none', a language code or the path of a word list for stopwords")
         if stopwords_kind(self.stopwords) == "language":

@@ -209,8 +209,13 @@ def build_procrustes_slice(inputs: Mapping[str, str | Path], out_dir: str | Path
         shared = len(kv)
     else:
         ref = load_vectors(Path(inputs["reference"]) / "vectors.npy")
-        aligned = align_to_reference({reference: ref, slice_name: kv}, reference)[slice_name]
         shared = sum(1 for w in kv.index_to_key if w in ref.key_to_index)
+        if not shared:  # the map is fitted on the shared words (else an error naming neither file)
+            raise InputError(f"{Path(inputs['slice']) / 'vectors.npy'}, {Path(inputs['reference']) / 'vectors.npy'}",
+                             f"words slice '{slice_name}' shares with the reference slice '{reference}' (the "
+                             "Procrustes map is fitted on them)", f"none of its {len(kv)} words is in the "
+                             f"reference's {len(ref)}")
+        aligned = align_to_reference({reference: ref, slice_name: kv}, reference)[slice_name]
     save_vectors(aligned, out_dir / "vectors")
     metrics = {"slice": slice_name, "reference": reference, "vocab_size": len(aligned), "anchor_words": shared}
     write_json(out_dir / "metrics.json", metrics)
@@ -312,8 +317,10 @@ def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str |
     tables = []
     slices_first = None
     for i, (seed, folders) in enumerate(slices.items()):
-        vectors = {name: load_vectors(Path(folder) / "vectors.npy") for name, folder in folders.items()}
-        table = change_table(vectors, pairs=pairs, min_freq=settings.min_freq, k=settings.k_neighbours)
+        sources = {name: Path(folder) / "vectors.npy" for name, folder in folders.items()}
+        vectors = {name: load_vectors(path) for name, path in sources.items()}
+        table = change_table(vectors, pairs=pairs, min_freq=settings.min_freq, k=settings.k_neighbours,
+                             sources=sources)
         table = table.with_columns(left_out_words(table["word"], stopwords, min_letters))
         tables.append(table.with_columns(pl.lit(seed).alias("seed")))
         if slices_first is None:
