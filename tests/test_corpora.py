@@ -189,6 +189,8 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, name, content, e
     (b"file,date\none.txt,1910\ntwo.txt,1920\n\xe9t\xe9.txt,1930\n", ["UTF-8", "byte 36 (line 4)", "e9"]),
     # the same file twice: the last row's date was taken without a word
     (b"file,date\none.txt,1910\ntwo.txt,1920\none.txt,1950\n", ["one row per file", "'one.txt' on lines 2 and 4"]),
+    # a row without a file name was kept under '.' and dated nothing, without a word
+    (b"file,date\none.txt,1910\n,1920\ntwo.txt,1930\n", ["a file name in column 'file'", "line 3 has none"]),
 ])
 def test_a_bad_date_table_is_refused_naming_the_table(tmp_path, table, fragments):
     folder = make_corpus(tmp_path, "t", {"one.txt": "a\n", "two.txt": "b\n"},

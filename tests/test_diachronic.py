@@ -330,3 +330,14 @@ def _check_report(settings: ReportSpec, folders, out: Path):
         ["word", "slice"]).unique().height
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert "top_changed.png" in plots and "trajectory_government.png" in plots and len(plots) == 4
+
+
+@pytest.mark.parametrize("rule", ["nan", "inf", "-inf"])
+def test_a_binary_cut_that_is_no_finite_number_is_refused(rule):
+    """'nan' parses as a float: as a fixed cut it called no target changed, and binary accuracy was the share
+    of stable targets, without a word."""
+    from pipeline.diachronic.settings import ChangeEvaluationSettings
+
+    with pytest.raises(ValueError, match=f"a finite number, not '{rule}'"):
+        ChangeEvaluationSettings(binary_rule=rule)
+    assert ChangeEvaluationSettings(binary_rule="0.35").binary_rule == "0.35"

@@ -289,6 +289,9 @@ def test_bad_dwug_tables_are_refused(tmp_path):
         "short": ([_dwug_row("plane_nn", 0.4, 0).rsplit("\t", 2)[0]], "22 tab-separated fields per line",
                   "line 2 has 20"),
         "empty": ([], "one row per lemma", "the table has no rows"),
+        # an empty lemma field became a target '' that no corpus word matches
+        "nolemma": ([_dwug_row("plane_nn", 0.4, 0), _dwug_row("", 0.5, 1)], "a lemma in column lemma",
+                    "line 3 has none"),
     }
     for name, (rows, expected, found) in cases.items():
         root = make_dwug(tmp_path / name, rows)

@@ -192,7 +192,10 @@ def _load_date_table(decl: CorpusDeclaration) -> dict[str, int]:
         if year is None:
             raise InputError(path, "a year or an ISO date (YYYY[-MM-DD]) in column 'date'",
                              f"found {row.get('date')!r} on line {reader.line_num}")
-        key = Path(row["file"].strip()).as_posix()
+        name = (row.get("file") or "").strip()
+        if not name:  # Path("") is "." and would date no file, without a word
+            raise InputError(path, "a file name in column 'file'", f"line {reader.line_num} has none")
+        key = Path(name).as_posix()
         if key in lines:  # else the last row would win without a word: which date is meant?
             raise InputError(path, "one row per file in the date table",
                              f"'{key}' on lines {lines[key]} and {reader.line_num}")

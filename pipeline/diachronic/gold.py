@@ -546,6 +546,8 @@ def _dwug_values(path: Path, records, grouping: str) -> tuple[dict, dict]:
         if r["grouping"] != grouping:
             continue
         lemma = r["lemma"]
+        if not lemma:  # an empty field would become a target '' that no corpus word can match
+            raise InputError(path, "a lemma in column lemma", f"line {lineno} has none")
         if lemma in lines:
             raise InputError(path, f"each lemma once in grouping {grouping}", f"{lemma!r} on lines {lines[lemma]} "
                              f"and {lineno}")

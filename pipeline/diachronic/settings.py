@@ -12,6 +12,7 @@ import them from here). A field that does not change results is marked with
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -255,10 +256,14 @@ class ChangeEvaluationSettings:
         if not self.measures or bad:
             raise ValueError(f"evaluation.measures from {', '.join(MEASURES)}, not {list(self.measures)}")
         try:
-            float(self.binary_rule)
+            cut = float(self.binary_rule)
         except ValueError:
             if self.binary_rule not in ("top_k", "mean_std", "mean"):
                 raise ValueError("evaluation.binary_rule: top_k, mean_std, mean or a number") from None
+        else:  # 'nan' or 'inf' parse as numbers, but a cut there calls nothing (or everything) changed
+            if not math.isfinite(cut):
+                raise ValueError(f"evaluation.binary_rule: top_k, mean_std, mean or a finite number, not "
+                                 f"{self.binary_rule!r}")
         if self.bootstrap < 0:
             raise ValueError("evaluation.bootstrap >= 0 (0: no CI)")
 
