@@ -88,29 +88,43 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- analogies
 
 
+def _text_lines(path: Path):
+    """``(line number, line)`` of a UTF-8 file; bytes that are not UTF-8 are an InputError naming the line."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                yield line_no, raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(path, "UTF-8 text", f"line {line_no}, byte {e.start + 1} is not UTF-8") from None
+
+
 def read_analogies(path: str | Path) -> list[tuple[str, str, str, str]]:
     """Read a questions-words style file: ``: section`` lines, then ``a b c d`` lines.
 
     Lines that are not four words are skipped (as gensim does); a question
-    before any section header is an error.
+    before any section header, or a file with no question at all, is an error.
     """
     path = Path(path)
     questions = []
     in_section = False
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if line.startswith(": "):
-                in_section = True
-                continue
-            words = line.split()
-            if not words:
-                continue
-            if not in_section:
-                raise InputError(path, f"a ': section' line before the first question (line {line_no})")
-            if len(words) != 4:
-                log.info("%s:%d: skipping a line that is not four words", path, line_no)
-                continue
-            questions.append(tuple(words))
+    skipped = 0
+    for line_no, line in _text_lines(path):
+        if line.startswith(": "):
+            in_section = True
+            continue
+        words = line.split()
+        if not words:
+            continue
+        if not in_section:
+            raise InputError(path, f"a ': section' line before the first question (line {line_no})")
+        if len(words) != 4:
+            log.info("%s:%d: skipping a line that is not four words", path, line_no)
+            skipped += 1
+            continue
+        questions.append(tuple(words))
+    if not questions:
+        raise InputError(path, "analogy questions ('a b c d' lines under ': section' headers)",
+                         f"none; {skipped} lines skipped for not being four words" if skipped else "none")
     return questions
 
 
@@ -213,20 +227,31 @@ def analogy_accuracy(
 
 
 def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
-    """Read ``word1 <tab> word2 <tab> score`` lines; ``#`` starts a comment line."""
+    """Read ``word1 <tab> word2 <tab> score`` lines; ``#`` starts a comment line.
+
+    A score must be a finite number (one NaN would void the Spearman
+    correlation); a file without a pair is an error.
+    """
+    import math
+
     path = Path(path)
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 3:
-                fields = line.split()
-            try:
-                pairs.append((fields[0], fields[1], float(fields[2])))
-            except (IndexError, ValueError):
-                raise InputError(path, f"'word1<TAB>word2<TAB>score' on line {line_no}", f"found {line.strip()!r}")
+    for line_no, line in _text_lines(path):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.rstrip("\r\n").split("\t")
+        if len(fields) < 3:
+            fields = line.split()
+        try:
+            pair = (fields[0], fields[1], float(fields[2]))
+        except (IndexError, ValueError):
+            pair = None
+        if pair is None or not math.isfinite(pair[2]):
+            raise InputError(path, f"'word1<TAB>word2<TAB>score' with a finite score on line {line_no}",
+                             f"found {line.strip()!r}")
+        pairs.append(pair)
+    if not pairs:
+        raise InputError(path, "word pairs with scores ('word1<TAB>word2<TAB>score' lines)", "none")
     return pairs
 
 

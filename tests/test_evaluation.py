@@ -110,6 +110,45 @@ def test_no_coverage_gives_none_not_zero():
     assert similarity_spearman(kv, [])["coverage"] is None
 
 
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        # a NaN score parses as a float and would void the Spearman correlation of every other pair
+        ("# comment\nold\tnew\t1.58\nsmart\tclever\tnan\n", r"pairs\.txt: expected .*finite score on line 3"),
+        ("old\tnew\t1.58\nsmart\tclever\tinf\n", r"pairs\.txt: expected .*finite score on line 2"),
+        ("old\tnew\t1.58\nsmart\tclever\n",
+         r"pairs\.txt: expected 'word1<TAB>word2<TAB>score'.* on line 2; found 'smart\\tclever'"),
+        (b"old\tnew\t1.58\ncaf\xe9\tbar\t2.0\n", r"pairs\.txt: expected UTF-8 text; line 2, byte 4"),
+        ("# only a comment\n\n", r"pairs\.txt: expected word pairs with scores .*; none"),
+    ],
+)
+def test_a_malformed_word_pairs_file_names_the_file_and_line(tmp_path, content, expected):
+    path = tmp_path / "pairs.txt"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    kv = make_keyed_vectors(["old", "new", "smart", "clever"], np.eye(4))
+    with pytest.raises(InputError, match=expected):
+        similarity_spearman(kv, path)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", r"questions\.txt: expected analogy questions .*; none$"),
+        # three words a line: every line skipped, which once gave accuracy and coverage None in silence
+        (": family\nboy girl brother\nman woman king\n", r"questions\.txt: expected analogy questions "
+                                                        r".*; none; 2 lines skipped for not being four words"),
+        (b": family\nboy girl brother sister\nman woman k\xf6nig queen\n",
+         r"questions\.txt: expected UTF-8 text; line 3, byte 12"),
+    ],
+)
+def test_a_malformed_analogy_file_names_the_file(tmp_path, content, expected):
+    path = tmp_path / "questions.txt"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    kv = make_keyed_vectors(["boy", "girl", "brother", "sister"], np.eye(4))
+    with pytest.raises(InputError, match=expected):
+        analogy_accuracy(kv, path)
+
+
 def test_evaluate_vectors_keys_and_coverage(lee_vectors):
     metrics = evaluate_vectors(lee_vectors)
     assert {

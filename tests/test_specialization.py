@@ -603,3 +603,48 @@ def test_constraint_and_specialization_stages_without_luigi(wordnet_dir, tmp_pat
     assert m2["train_resumed_from_step"] == m["train_steps"]
     same = {k for k in m if not k.startswith("train_") or k.startswith("train_loss")}
     assert {k: m2[k] for k in same} == {k: m[k] for k in same}
+
+
+@pytest.mark.parametrize("key, change", [("train.layer", {"train": {"layer": 3}}),
+                                         ("extract.layers", {"extract": {"layers": (-1, -4), "before": False}})])
+def test_a_layer_the_model_lacks_is_refused_before_training(wordnet_dir, tmp_path, key, change):
+    """The 2-layer model has hidden states 0..2 (-1..-3): once, extract.layers out of range was a bare
+    ValueError raised after the whole training run, with vectors/ half written."""
+    from pipeline.specialization.stages import ConstraintInputs, SpecializedInputs, build_constraints, build_specialized
+
+    spec = _stage_settings(wordnet_dir, tmp_path)
+    spec = dataclasses.replace(spec, **{part: dataclasses.replace(getattr(spec, part), **values)
+                                        for part, values in change.items()})
+    cons = tmp_path / "constraints"
+    cons.mkdir()
+    build_constraints(spec.constraints, ConstraintInputs(spec_file=tmp_path / "toy.yaml"), cons)
+    out = tmp_path / "specialized"
+    out.mkdir()
+    inputs = SpecializedInputs(constraints=cons, model=spec.model, model_cache=tmp_path / "cache",
+                               corpora=tmp_path / "corpora", work_dir=tmp_path / "work", spec_file=tmp_path / "toy.yaml")
+    found = 3 if key == "train.layer" else -4
+    with pytest.raises(SpecError, match=rf"toy\.yaml: expected {key} between -3 and 2 \(the model .* has 2 layers "
+                                        rf"and its embedding layer, 0\); found {found}$"):
+        build_specialized(spec, inputs, out, threads=1)
+    assert not (tmp_path / "work").exists() and not any(out.iterdir())  # nothing trained, nothing written
+
+
+def test_a_damaged_bli_set_of_a_constraints_folder_is_named(tmp_path):
+    """A one-column line once came back as a 1-tuple pair (a bare ValueError at evaluation), a missing
+    targets file as a FileNotFoundError."""
+    from pipeline.errors import InputError
+    from pipeline.specialization.stages import read_bli
+
+    bli = tmp_path / "bli"
+    bli.mkdir()
+    (bli / "en-es.test.txt").write_text("car coche\nhouse casa\n", encoding="utf-8")
+    (bli / "en-es.targets.txt").write_text("coche\ncasa\nperro\n", encoding="utf-8")
+    assert read_bli(bli)["en-es"].pairs == (("car", "coche"), ("house", "casa"))
+    (bli / "en-es.test.txt").write_text("car coche\nhouse\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"en-es\.test\.txt: expected '<source word> <target word>' on line 2 .*; "
+                                         r"found 'house'"):
+        read_bli(bli)
+    (bli / "en-es.test.txt").write_text("car coche\n", encoding="utf-8")
+    (bli / "en-es.targets.txt").unlink()
+    with pytest.raises(InputError, match=r"en-es\.targets\.txt: expected the candidate targets of the BLI set en-es"):
+        read_bli(bli)

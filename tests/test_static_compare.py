@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 
 import numpy as np
 import polars as pl
@@ -63,6 +64,17 @@ def test_conllu_malformed_line_is_named_with_its_number(tmp_path):
         read_conllu(path)
 
 
+@pytest.mark.parametrize("tag", ["NN", "noun", "VERB|AUX"])
+def test_a_tag_that_is_not_upos_is_named_with_its_line(tmp_path, tag):
+    lines = CONLLU.splitlines()
+    lines[3] = lines[3].replace("\tNOUN\t", f"\t{tag}\t")  # line 4: "dog", an XPOS-style tag in the UPOS column
+    path = tmp_path / "xpos.conllu"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"xpos\.conllu: expected a UPOS tag in the 4th column \(ADJ, .*, X\); "
+                                         rf"line 4 has {re.escape(repr(tag))}"):
+        read_conllu(path)
+
+
 def test_a_treebank_that_is_not_utf8_is_named_with_its_line_and_a_bom_is_dropped(tmp_path):
     path = tmp_path / "latin1.conllu"
     path.write_bytes(CONLLU.replace("dog", "d\u00e9g").encode("latin-1"))
@@ -84,6 +96,11 @@ def test_ner_reader_and_its_malformed_line(tmp_path):
     assert read_conll_ner(path) == [Example(("EU", "rejects"), ("B-ORG", "O")), Example(("Peter",), ("B-PER",))]
     path.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP PERSON\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"eng\.train: .*tag O or B-/I-/E-/S-<type> last; line 2"):
+        read_conll_ner(path)
+    # line 4 lost its NER column: its chunk tag B-NP would pass for an entity tag
+    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nPeter NNP B-NP\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"eng\.train: expected 4 whitespace-separated columns on every token line "
+                                         r"\(as on line 3\); line 4 has 3: 'Peter NNP B-NP'"):
         read_conll_ner(path)
 
 

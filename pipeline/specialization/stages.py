@@ -160,9 +160,20 @@ def read_bli(folder: Path) -> dict[str, BliSet]:
     out = {}
     for test in sorted(Path(folder).glob("*.test.txt")):
         name = test.name[: -len(".test.txt")]
-        pairs = tuple(tuple(line.split(" ", 1)) for line in test.read_text(encoding="utf-8").splitlines() if line)
-        targets = tuple((Path(folder) / f"{name}.targets.txt").read_text(encoding="utf-8").split())
-        out[name] = BliSet(pairs, targets)
+        pairs = []
+        for line_no, line in enumerate(test.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line:
+                continue
+            pair = tuple(line.split(" ", 1))
+            if len(pair) != 2 or not all(pair):
+                raise InputError(test, f"'<source word> <target word>' on line {line_no} (a constraints stage's "
+                                 "BLI test pairs)", f"found {line[:60]!r}")
+            pairs.append(pair)
+        targets_file = Path(folder) / f"{name}.targets.txt"
+        if not targets_file.is_file():
+            raise InputError(targets_file, f"the candidate targets of the BLI set {name} beside {test.name}",
+                             "no such file")
+        out[name] = BliSet(tuple(pairs), tuple(targets_file.read_text(encoding="utf-8").split()))
     return out
 
 
@@ -297,6 +308,22 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
     return {f"{prefix}{k}": v for k, v in metrics.items()}
 
 
+def _check_layers(model, s: SpecializationSpec, spec_file) -> None:
+    """Every layer the spec names exists in the model: checked before training, which a layer found out of
+    range only when the vectors are read out (after it) would waste."""
+    from ..errors import SpecError
+    from .encoding import layer_name
+
+    n = model.config.num_hidden_layers
+    for key, layers in (("train.layer", (s.train.layer,)), ("extract.layers", s.extract.layers)):
+        for layer in layers:
+            try:
+                layer_name(layer, n)
+            except ValueError:
+                raise SpecError(spec_file, f"{key} between -{n + 1} and {n} (the model {s.model} has {n} layers "
+                                "and its embedding layer, 0)", f"found {layer}") from None
+
+
 def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, out_dir: Path, *, threads: int = 0,
                       progress: Progress = None) -> dict:
     """Specialize ``settings.model`` on the constraint pairs; static vectors and metrics before and after.
@@ -325,6 +352,7 @@ def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, o
     except OSError as exc:
         raise InputError(inputs.spec_file, f"a loadable model at 'model: {s.model}' (hub id or folder)",
                          str(exc).splitlines()[0]) from None
+    _check_layers(model, s, inputs.spec_file)
     try:
         device = pick_device(s.train.device, "train.device")
     except InputError:

@@ -5,10 +5,11 @@ The data readers:
 * :func:`read_conllu` - Universal Dependencies CoNLL-U (10 tab-separated
   columns); one :class:`Example` per sentence, labels from the UPOS column.
   Multiword-token lines (``3-4``) and empty nodes (``5.1``) are skipped: the
-  words are tagged, as UD's own UPOS scores do.
+  words are tagged, as UD's own UPOS scores do. A tag must be one of UD's 17 (:data:`UPOS_TAGS`).
 * :func:`read_conll_ner` - CoNLL-2003 style NER (token first, tag last,
   whitespace-separated, a blank line between sentences, ``-DOCSTART-`` skipped);
-  tags must be ``O`` or ``B-``/``I-``/``E-``/``S-`` + a type.
+  tags must be ``O`` or ``B-``/``I-``/``E-``/``S-`` + a type, and every token line has as many columns as
+  the first.
 * :func:`read_verse_books` - the offline real-label task: Bible verses (a
   ``verses.tsv`` of :mod:`pipeline.corpora.importers`) labelled with their book.
 
@@ -66,6 +67,7 @@ __all__ = [
     "evaluate_tagger",
     "span_f1",
     "DEFAULT_BOOKS",
+    "UPOS_TAGS",
 ]
 
 #: six books of distinct genres (law/narrative, poetry, wisdom, prophecy, gospel, epistle)
@@ -74,6 +76,8 @@ DEFAULT_BOOKS = ("Genesis", "Psalms", "Proverbs", "Isaiah", "Matthew", "Romans")
 _CONLLU_ID = re.compile(r"[1-9][0-9]*")
 _CONLLU_SKIP_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")
 _NER_TAG = re.compile(r"O|[BIES]-\S+")
+#: the 17 universal part-of-speech tags of Universal Dependencies (v2): what the UPOS column may hold
+UPOS_TAGS = frozenset("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 _WORD = re.compile(r"\w+(?:'\w+)?")
 
 
@@ -142,6 +146,9 @@ def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Examp
                              f"line {line_no} has ID {word_id}")
         if not fields[1] or not fields[3] or fields[3] == "_":
             raise InputError(where, "a FORM and a UPOS tag on every word line", f"line {line_no}: {line[:60]!r}")
+        if fields[3] not in UPOS_TAGS:
+            raise InputError(where, f"a UPOS tag in the 4th column ({', '.join(sorted(UPOS_TAGS))})",
+                             f"line {line_no} has {fields[3][:20]!r}")
         tokens.append(fields[1])
         labels.append(fields[3])
     if tokens:
@@ -168,6 +175,7 @@ def read_conll_ner(location: str | Path, *, cache_dir: str | Path | None = None,
     examples: list[Example] = []
     tokens: list[str] = []
     labels: list[str] = []
+    width = None  # (fields, line number) of the first token line: every token line has as many columns
     for line_no, line in _lines(path):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
@@ -178,6 +186,11 @@ def read_conll_ner(location: str | Path, *, cache_dir: str | Path | None = None,
         if len(fields) < 2 or not _NER_TAG.fullmatch(fields[-1]):
             raise InputError(path, "'token ... tag' with the tag O or B-/I-/E-/S-<type> last",
                              f"line {line_no}: {line[:60]!r}")
+        width = width or (len(fields), line_no)
+        if len(fields) != width[0]:
+            # a line short of a column reads another column's tag (a chunk tag B-NP) as its entity tag
+            raise InputError(path, f"{width[0]} whitespace-separated columns on every token line (as on line "
+                             f"{width[1]})", f"line {line_no} has {len(fields)}: {line[:60]!r}")
         tokens.append(fields[0])
         labels.append(fields[-1])
     if tokens:
