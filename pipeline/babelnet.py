@@ -494,6 +494,11 @@ class HarvestResult:
     stopped_because: str | None = None
     requests_sent: int = 0
     cache_hits: int = 0
+    senses_dropped: int = 0  # senses without a lemma, a language or a synset id (see :func:`sense_record`)
+
+
+#: what :func:`sense_record` needs of a sense, for messages
+SENSE_FIELDS = "properties.fullLemma (or lemma.lemma), properties.language and properties.synsetID.id"
 
 
 def harvest_synsets(client: BabelNetClient, lemmas: Iterable[str], search_lang: str, target_langs: Sequence[str],
@@ -504,12 +509,16 @@ def harvest_synsets(client: BabelNetClient, lemmas: Iterable[str], search_lang: 
     Stops cleanly (``complete=False``, ``stopped_because`` set) when the local
     budget or BabelNet's quota is spent; every answer received is cached, so
     the next run continues where this one stopped. Network failures and
-    malformed answers raise :class:`BabelNetError` (the cache is kept too).
+    malformed answers raise :class:`BabelNetError` (the cache is kept too),
+    and so does a finished harvest that found senses but none with the
+    fields :func:`sense_record` reads (BabelNet gave no usable sense); senses
+    lacking them are otherwise counted in ``senses_dropped`` and logged.
     """
     lemmas = list(dict.fromkeys(lemmas))
     result = HarvestResult(lemmas_total=len(lemmas))
     seen_synsets: set[str] = set()
     sent0, hits0 = client.requests_sent, client.cache_hits
+    first_dropped = None  # (synset id, the sense), for the message
     try:
         for i, lemma in enumerate(lemmas):
             ids = client.synset_ids(lemma, search_lang, pos)
@@ -522,6 +531,9 @@ def harvest_synsets(client: BabelNetClient, lemmas: Iterable[str], search_lang: 
                     rec = sense_record(sense)
                     if rec is not None:
                         result.records.append((sid, rec[1], rec[2]))
+                    else:
+                        result.senses_dropped += 1
+                        first_dropped = first_dropped or (sid, sense)
                 seen_synsets.add(sid)
             result.lemmas_done = i + 1
             if progress:
@@ -532,4 +544,14 @@ def harvest_synsets(client: BabelNetClient, lemmas: Iterable[str], search_lang: 
         log.warning("BabelNet harvest stopped after %d of %d lemmas: %s", result.lemmas_done, len(lemmas), exc)
     result.requests_sent = client.requests_sent - sent0
     result.cache_hits = client.cache_hits - hits0
+    if result.senses_dropped:
+        sid, sense = first_dropped
+        where = client._describe("getSynset", [("id", sid)] + [("targetLang", lang.upper()) for lang in target_langs])
+        counts = (f"{result.senses_dropped} of {result.senses_dropped + len(result.records)} senses in "
+                  f"{len(seen_synsets)} synsets lack {SENSE_FIELDS}; the first, from {where}: "
+                  f"{client._scrub(json.dumps(client._scrub_data(sense), ensure_ascii=False), 200)}")
+        if result.complete and not result.records:
+            raise BabelNetError(f"BabelNet gave no usable sense for {len(lemmas)} lemmas: {counts} (the answers are "
+                                f"cached in {client.cache.root})")
+        log.warning("BabelNet: %s", counts)
     return result

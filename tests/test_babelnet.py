@@ -475,3 +475,25 @@ def test_a_redirect_to_an_unparsable_location_is_a_permanent_clear_error(server,
     assert type(err.value) is BabelNetError  # a bare ValueError / InvalidURL / LocationParseError is not
     assert len(server.log) == 1 and sleeps == []  # permanent: asking again gets the same Location
     assert_key_nowhere(KEY, tmp_path / "cache", caplog.records, str(err.value))
+
+
+def test_senses_without_the_expected_fields_are_no_usable_sense_not_a_silent_empty_harvest(server, tmp_path, caplog):
+    """Valid JSON of the documented top-level shape whose senses lack lemma, language or synset id: every sense is
+    dropped, and the harvest says BabelNet gave no usable sense (naming the request, never the key)."""
+    caplog.set_level(logging.DEBUG)
+    c, _ = client_for(server, tmp_path)
+    bare = json.dumps({"senses": [{"type": "BabelSense", "properties": {"simpleLemma": "house", "echo": "{key}"}},
+                                  {"type": "BabelSense", "properties": {"fullLemma": "casa", "language": "ES"}}]})
+    server.script = ["ok", "body:" + bare]  # getSynsetIds answers, then getSynset's senses lack the fields
+    with pytest.raises(BabelNetError, match=r"BabelNet gave no usable sense for 1 lemmas: 2 of 2 senses in 1 synsets "
+                                            r"lack properties\.fullLemma .*getSynset\?id=bn:00044994n&targetLang=EN"
+                                            r"&targetLang=ES: .*<key>") as err:
+        harvest_synsets(c, ["house"], "EN", ["EN", "ES"])
+    assert_key_nowhere(KEY, tmp_path / "cache", caplog.records, str(err.value))
+    # some usable senses: the harvest goes on, and the dropped ones are counted and logged
+    c2, _ = client_for(server, tmp_path / "other")
+    server.script = ["ok", "ok", "body:" + bare]  # car's two synsets: the first whole, the second bare
+    res = harvest_synsets(c2, ["car"], "EN", ["EN", "ES"])
+    assert res.complete and res.senses_dropped == 2 and len(res.records) == len(SYNSETS["bn:00007309n"])
+    assert any("2 of 7 senses in 2 synsets lack" in r.getMessage() for r in caplog.records)
+    assert_key_nowhere(KEY, tmp_path / "other", caplog.records)

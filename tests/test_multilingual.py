@@ -632,6 +632,18 @@ def test_fasttext_bad_input(tmp_path):
         train_fasttext([tiny, tmp_path / "missing.txt"], tmp_path / "x", FastTextSettings(dim=8))
 
 
+def test_fasttext_text_of_empty_lines_is_refused_and_leaves_no_model(tmp_path):
+    """Lines but no word (a tokenizer that dropped everything): fastText counts only its end-of-line token, which
+    reaches min_count; the vocabulary is then empty, not a numpy reduction error and a stray .bin."""
+    corpus = tmp_path / "corpora" / "blank"
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n" * 20, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^{corpus}: expected tokenised text with words seen at least "
+                                         r"min_count=5 times; no word, only empty lines$"):
+        train_fasttext(blank, tmp_path / "out" / "vectors", FastTextSettings(dim=8, bucket=1000), sources=[corpus])
+    assert not list((tmp_path / "out").iterdir())  # no model, no vectors
+
+
 def test_fasttext_errors_name_the_corpora_not_the_temporary_token_files(tmp_path):
     corpus = tmp_path / "corpora" / "tiny"  # the user's corpus, tokenised by a stage into its temporary folder
     tokens = tmp_path / "outputs" / "fasttext" / ".tmp-en-tiny-0123" / "_tokens"

@@ -219,3 +219,21 @@ def test_build_aligned_refuses_a_dictionary_too_small_to_train_and_test(tmp_path
                                          "0.1 .*; 3 source words, 0 of them to hold out"):
         build_aligned(_aligned_spec(DictionarySpec(path=str(dictionary), test_size=0.1)), inputs, out)
     assert not list(out.iterdir())
+
+
+def test_build_aligned_with_test_size_zero_trains_on_every_pair(tmp_path):
+    """``test_size: 0`` (allowed by the spec, which reads it as 0.0) means no BLI test set, not a bare ValueError."""
+    from pipeline.multilingual.spec import load_multilingual_spec
+
+    pivot, source, dictionary, q = _rotated_stages(tmp_path)
+    spec_file = tmp_path / "de.yaml"
+    spec_file.write_text("kind: multilingual\nsource: {lang: de, vectors: de.vec}\npivot: {lang: en, vectors: en.vec}\n"
+                         f"dictionary: {{path: '{dictionary}', test_size: 0}}\n"
+                         "mapping: {n_refinement: 1, max_rank: 2000}\n")
+    spec = load_multilingual_spec(spec_file)
+    out = _folder(tmp_path / "aligned")
+    m = build_aligned(spec, AlignmentInputs(pivot=pivot, source=source, spec_file=spec_file), out)
+    assert m["dictionary_train_pairs"] == m["dictionary_pairs_kept"] == 300 and m["dictionary_test_pairs"] == 0
+    assert not [k for k in m if k.startswith("bli_")], m
+    assert np.allclose(np.load(out / "mapping.de-en.npy"), q.T, atol=0.02)
+    assert len((out / "dictionary.de-en.train.txt").read_text().splitlines()) == 300

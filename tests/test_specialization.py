@@ -648,3 +648,27 @@ def test_a_damaged_bli_set_of_a_constraints_folder_is_named(tmp_path):
     (bli / "en-es.targets.txt").unlink()
     with pytest.raises(InputError, match=r"en-es\.targets\.txt: expected the candidate targets of the BLI set en-es"):
         read_bli(bli)
+
+
+def test_held_out_files_of_a_constraints_stage_keep_their_words_out(wordnet_dir, tmp_path):
+    """A ``holdout_files`` line '<lang> <word>' holds that word out of every pair in the language the line names
+    (the multiword reading of a line such as 'new york' is read_heldout_file's own test's)."""
+    import dataclasses
+
+    from pipeline.specialization.stages import ConstraintInputs, build_constraints
+
+    def pairs(constraints, name):
+        out = tmp_path / name
+        out.mkdir()
+        build_constraints(constraints, ConstraintInputs(spec_file=tmp_path / "toy.yaml"), out)
+        table = pl.read_parquet(out / "pairs.parquet")
+        return set(zip(table["lang_a"], table["word_a"])) | set(zip(table["lang_b"], table["word_b"]))
+
+    spec = _stage_settings(wordnet_dir, tmp_path)
+    before = pairs(spec.constraints, "all")
+    assert {("es", "vagon"), ("es", "pequeño"), ("en", "railcar")} <= before  # the premise
+    (tmp_path / "heldout.txt").write_text("es vagon\nen pequeño\nnew york\n", encoding="utf-8")
+    after = pairs(dataclasses.replace(spec.constraints, holdout_files=(str(tmp_path / "heldout.txt"),)), "held")
+    assert ("es", "vagon") not in after and ("en", "railcar") not in after  # its only pair went with it
+    assert ("es", "pequeño") in after  # held out in English only: the Spanish word stays
+    assert after < before

@@ -129,9 +129,17 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
         if tmp_input is not None:
             tmp_input.unlink(missing_ok=True)
 
-    kv = fasttext_keyed_vectors(load_fasttext_model(bin_path))
-    if not np.isfinite(kv.vectors).all() or np.abs(kv.vectors).max() > 1e3:
-        raise RuntimeError(f"fastText wrote implausible vectors to {bin_path} (non-finite or huge values)")
+    try:  # a refused model is removed: no .bin is left without its vectors
+        kv = fasttext_keyed_vectors(load_fasttext_model(bin_path))
+        if len(kv) == 0:  # only fastText's end-of-line token reached min_count: lines, but no word
+            where = source_names or ", ".join(str(p) for p in files)
+            raise InputError(where, f"{'tokenised ' if source_names else ''}text with words seen at least "
+                             f"min_count={settings.min_count} times", "no word, only empty lines")
+        if not np.isfinite(kv.vectors).all() or np.abs(kv.vectors).max() > 1e3:
+            raise RuntimeError(f"fastText wrote implausible vectors to {bin_path} (non-finite or huge values)")
+    except BaseException:
+        bin_path.unlink(missing_ok=True)
+        raise
     paths = save_vectors(kv, base)
     return FastTextPaths(bin=bin_path, vec=paths["vec"], kv=paths["kv"], vocab=paths["vocab"])
 

@@ -182,8 +182,8 @@ def build_aligned(settings: MultilingualSpec, inputs: AlignmentInputs, out_dir: 
         if len(kept) == 0:
             raise InputError(s.dictionary.path, f"dictionary pairs with both words in the {src} and {piv} "
                              "vocabularies", f"none of {len(d)} pairs are usable")
-        size = s.dictionary.test_size
-        train, test = kept.split(test_size=int(size) if size >= 1 else size, seed=s.dictionary.seed)
+        size = s.dictionary.test_size  # the spec reads every number as a float: 0.0 and 75.0 are counts
+        train, test = kept.split(test_size=int(size) if float(size).is_integer() else size, seed=s.dictionary.seed)
         metrics.update({"dictionary_train_pairs": len(train), "dictionary_test_pairs": len(test)})
     _report(progress, 0.1, f"aligning {src} -> {piv}")
     t0 = time.time()

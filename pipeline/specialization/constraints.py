@@ -407,19 +407,50 @@ def plan_batches(lang_pairs: Sequence[str], batch_pairs: int, epochs: int, alpha
 # --------------------------------------------------------------------------- one call for a stage
 
 
-def read_heldout_file(path: str | Path, default_lang: str = "en") -> set[tuple[str, str]]:
-    """Held-out words, one per line: ``<lang> <word>`` or ``<word>`` (then ``default_lang``); ``#`` comments."""
+def read_heldout_file(path: str | Path, default_lang: str = "en",
+                      languages: Iterable[str] = ()) -> set[tuple[str, str]]:
+    """Held-out words, one per line: ``<lang> <word>`` or ``<word>`` (then ``default_lang``); ``#`` comments.
+
+    The first word of a line is its language only when it is a two-letter
+    ISO 639-1 code (``es casa``) or one of ``languages`` (e.g. ``swh``): a
+    line such as ``new york`` or ``red wine`` is the multiword ``new_york``
+    in ``default_lang`` (almost every three-letter word is some ISO 639-3
+    code, so a three-letter code must be named to count). Raises
+    :class:`InputError` naming the file (and line) for text that is not
+    UTF-8 and for a file with no word.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "heldout.txt"
+    >>> _ = p.write_text("es casa\\nnew york\\nswh nyumba\\ncar\\n", encoding="utf-8")
+    >>> sorted(read_heldout_file(p, languages={"swh"}))
+    [('en', 'car'), ('en', 'new_york'), ('es', 'casa'), ('swh', 'nyumba')]
+    """
+    from ..languages import ISO_639_1
+
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "a file of held-out words ('<lang> <word>' or '<word>' per line)", "no such file")
+    named = {code.lower() for code in languages}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:  # the offset counts from after a byte-order mark
+        line_no = exc.object[: exc.start].count(b"\n") + 1
+        column = exc.start - exc.object.rfind(b"\n", 0, exc.start)
+        raise InputError(path, f"UTF-8 text; line {line_no}",
+                         f"byte {exc.object[exc.start:exc.start + 1]!r} at column {column}: {exc.reason}") from None
     out = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 1)
-        lang, word = (parts[0], parts[1]) if len(parts) == 2 and 2 <= len(parts[0]) <= 3 else (default_lang, line)
+        code = parts[0].lower()
+        is_lang = len(parts) == 2 and (code in named or (len(code) == 2 and code in ISO_639_1))
+        lang, word = (code, parts[1]) if is_lang else (default_lang, line)
         out.add((lang.lower(), normalize_term(word)))
+    if not out:
+        raise InputError(path, "at least one held-out word ('<lang> <word>' or '<word>' per line)",
+                         "none (only blank or comment lines)")
     return out
 
 
@@ -488,6 +519,9 @@ def prepare_constraints(senses: Sequence[pl.DataFrame], dictionaries: Sequence[D
     for lp, n in pairs.group_by("lang_pair").len().sort("lang_pair").iter_rows():
         metrics[f"constraint_pairs_{lp}"] = n
     metrics["constraint_synsets"] = pairs["synset"].n_unique()
+    if metrics["constraint_pairs_all"] == 0:  # not the held-out words' fault: say so
+        raise ValueError(f"constraint sources whose senses pair two words in one synset; found none in "
+                         f"{all_senses.height} senses")
     if pairs.height == 0:
         raise ValueError("no constraint pair is left once the evaluation words are held out")
     return ConstraintSet(pairs, bli_test, bli_targets, metrics)

@@ -124,8 +124,11 @@ def build_constraints(settings: ConstraintsSpec, inputs: ConstraintInputs, out_d
         dictionaries.append(DictionarySource(BilingualDictionary(tuple(pairs)), a.source_lang, a.target_lang,
                                              name=name))
     heldout = {("en", w) for w in simlex_words()} if c.holdout_simlex999 else set()
+    # a held-out line's first word is its language when it is one of the run's (a three-letter code too)
+    languages = {lang for d in dictionaries for lang in (d.source_lang, d.target_lang)}
+    languages |= {lang for frame in senses for lang in frame["lang"].unique().to_list()}
     for p in c.holdout_files:
-        heldout |= read_heldout_file(p)
+        heldout |= read_heldout_file(p, languages=languages)
     try:
         cs = prepare_constraints(senses, dictionaries, heldout, max_synset_size=c.max_synset_size,
                                  max_pairs=c.max_pairs, seed=c.seed)
