@@ -257,3 +257,79 @@ def test_per_pair_rates_in_the_synthetic_designs(lee):
         inject_change(lee, pairs, {"police": 0.5}, "swap")
     with pytest.raises(ValueError, match="rate must be in \\[0, 1\\], not 1.5"):
         inject_change(lee, pairs, {"police": 0.5, "government": 1.5}, "insert")
+
+
+# --------------------------------------------------------------------------------------------- gold.generate in a spec
+
+
+def _generate_spec(root: Path, generate: str) -> Path:
+    """A spec whose gold is generated from ``corpora/lee`` (100 articles of the Lee corpus), with ``generate``'s
+    keys; the corpus folder is made once per ``root``."""
+    corpus = root / "corpora" / "lee"
+    if not corpus.is_dir():
+        corpus.mkdir(parents=True)
+        (corpus / "corpus.yaml").write_text("name: lee\nlanguage: en\nlicence: test\nsource: gensim lee\n"
+                                            "files: '*.txt'\n")
+        (corpus / "part1.txt").write_text("\n".join(LEE.read_text(encoding="utf-8").splitlines()[:100]) + "\n")
+    spec = root / "bench.yaml"
+    spec.write_text(f"gold:\n  generate: {{corpora: [lee], {generate}}}\n  kind: token\n")
+    return spec
+
+
+def _build_generated_gold(spec: Path, out: Path) -> dict:
+    from pipeline.diachronic.spec import load_diachronic_spec
+    from pipeline.diachronic.stages import GoldInputs, build_gold
+
+    root = spec.parent
+    inputs = GoldInputs(project=root, corpora=root / "corpora", downloads=root / "downloads", spec_file=spec)
+    return build_gold(load_diachronic_spec(spec).gold, inputs, out)
+
+
+@pytest.mark.parametrize("generate, key, fits, retry", [
+    # a target band holding 2 words for 8 targets
+    ("bands: [[60, 100]], donor_band: [120, 5000], n_targets: 8, n_stable: 0", "n_targets",
+     r"found \d+ \(after 0 words taken by earlier bands\); n_targets (\d+) or fewer fits it", "n_targets"),
+    ("bands: [[10, 30]], donor_band: [35, 5000], n_targets: 4, n_stable: 500", "n_stable",
+     r"found \d+ not already drawn; n_stable (\d+) or fewer fits it", "n_stable"),
+    # the donor band runs short before the target band does
+    ("bands: [[10, 30]], donor_band: [35, 5000], n_targets: 30, n_stable: 0", "donor_band",
+     r"30 donor words seen 35 to 5000 times in each slice; found \d+ .*lower n_targets \((\d+) or fewer", "n_targets"),
+], ids=["n_targets", "n_stable", "donor_band"])
+def test_a_generated_gold_the_corpus_cannot_hold_is_refused_naming_the_spec_and_the_key(tmp_path, generate, key,
+                                                                                       fits, retry):
+    """A band without enough words for n_targets / n_stable was a bare ValueError naming neither the spec, the
+    corpus nor the key; now a SpecError names all three, and the number it says would fit does."""
+    import re
+
+    from pipeline.errors import SpecError
+
+    spec = _generate_spec(tmp_path, generate)
+    out = tmp_path / "gold"
+    out.mkdir()
+    with pytest.raises(SpecError, match=re.escape(f"{spec}: expected gold.generate.{key}: settings the text of "
+                                                  f"{tmp_path / 'corpora' / 'lee'} can meet; ")) as exc:
+        _build_generated_gold(spec, out)
+    assert list(out.iterdir()) == []
+    number = int(re.search(fits, str(exc.value)).group(1))
+    assert number > 0
+    spec = _generate_spec(tmp_path, re.sub(rf"{retry}: \d+", f"{retry}: {number}", generate))
+    metrics = _build_generated_gold(spec, tmp_path / "gold")
+    assert metrics["gold_targets"] >= number
+
+
+def test_generate_settings_the_generator_refuses_are_refused_when_the_spec_loads(tmp_path):
+    """bands [30, 10] (or insert up to max_rate 1) passed the spec and failed with a bare ValueError once the
+    benchmark was being generated."""
+    import re
+
+    from pipeline.diachronic.spec import load_diachronic_spec
+    from pipeline.errors import SpecError
+
+    for generate, fragment in (("bands: [[30, 10]]", "bands: frequency bands [lo, hi] with 1 <= lo <= hi, not [30, 10]"),
+                               ("donor_band: [5000, 500]", "donor_band: frequency bands [lo, hi] with 1 <= lo <= hi"),
+                               ("design: insert, max_rate: 1.0", "max_rate: at most 0.99 with design insert")):
+        spec = _generate_spec(tmp_path, generate)
+        with pytest.raises(SpecError, match=re.escape(f"{spec}: expected gold.generate.{fragment}")):
+            load_diachronic_spec(spec)
+    assert load_diachronic_spec(_generate_spec(tmp_path, "design: insert, max_rate: 0.99")).gold.generate.max_rate \
+        == 0.99

@@ -267,6 +267,59 @@ def test_prepared_corpus_refuses_two_languages(tmp_path, lee_lines):
         stages.build_prepared_corpus(spec, dirs, _folder(tmp_path, "out"))
 
 
+def test_report_pairs_naming_no_corpus_are_refused_when_the_spec_loads(tmp_path):
+    """report.pairs naming no slice was refused by change_table after every slice was trained, naming neither
+    the spec nor the key; slicing by corpus, the slices are the corpora, known when the spec loads."""
+    path = tmp_path / "pairs.yaml"
+    path.write_text("corpora: [lee_a, lee_b]\nslicing: {by: corpus}\nreport: {pairs: [[lee_a, lee_c]]}\n")
+    with pytest.raises(SpecError, match=re.escape(f"{path}: expected report.pairs: pairs of the slices, which "
+                                                  "slicing by corpus names after the corpora (lee_a, lee_b); pair "
+                                                  "lee_a, lee_c names 'lee_c', no slice")):
+        load_diachronic_spec(path)
+    path.write_text("corpora: [lee_a, lee_b]\nslicing: {by: corpus}\nreport: {pairs: [[lee_b, lee_a]]}\n")
+    assert load_diachronic_spec(path).report.pairs == (("lee_b", "lee_a"),)
+
+
+def _dated_corpus(root: Path, name: str, lines: list[str], years: list[int]) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "corpus.yaml").write_text(f"name: {name}\nlanguage: en\nlicence: test\nsource: gensim lee\n"
+                                   "files: '*.txt'\ndate:\n  from: filename\n  pattern: '^(\\d{4})'\n")
+    for i, year in enumerate(years):
+        (d / f"{year}-{i}.txt").write_text("\n".join(lines[i::len(years)]) + "\n")
+    return d
+
+
+def test_report_pairs_naming_no_period_are_refused_before_the_prepared_corpus_is_kept(tmp_path, lee_lines):
+    """Slicing by period, the slices are the periods the documents fall in: known once the corpus is prepared,
+    before any slice is trained."""
+    corpus = _dated_corpus(tmp_path / "corpora", "dated", lee_lines[:60], [1800, 1810, 1850])
+    path = tmp_path / "periods.yaml"
+    path.write_text("corpora: [dated]\nslicing: {by: period, width: 50}\n"
+                    "report: {pairs: [[1800-1849, 1900-1949]]}\n")
+    out = _folder(tmp_path, "out")
+    with pytest.raises(SpecError, match=re.escape(f"{path}: expected report.pairs: pairs of the slices the prepared "
+                                                  "corpus has (1800-1849, 1850-1899); pair 1800-1849, 1900-1949 "
+                                                  "names '1900-1949', no slice")):
+        stages.build_prepared_corpus(load_diachronic_spec(path), {"dated": corpus}, out)
+    assert not (out / "slices.json").exists() and not (out / "metrics.json").exists()
+    path.write_text("corpora: [dated]\nslicing: {by: period, width: 50}\n"
+                    "report: {pairs: [[1850-1899, 1800-1849]]}\n")
+    out = _folder(tmp_path, "out-ok")
+    assert stages.build_prepared_corpus(load_diachronic_spec(path), {"dated": corpus}, out)["n_slices"] == 2
+
+
+def test_report_pairs_naming_no_slice_are_refused_before_a_vector_is_read(tmp_path):
+    """A prepared corpus built before report.pairs was edited is not built again: the report refuses the pairs
+    naming the key, before it reads the slices' vectors (here there are none to read)."""
+    settings = ReportSpec(pairs=(("lee_a", "lee_c"),), stopwords="none")
+    out = _folder(tmp_path, "report")
+    with pytest.raises(SpecError, match=re.escape("expected report.pairs: pairs of the slices there are "
+                                                  "(lee_a, lee_b); pair lee_a, lee_c names 'lee_c', no slice")):
+        stages.build_report(settings, {1: {"lee_a": tmp_path / "a", "lee_b": tmp_path / "b"}}, out)
+    assert not any(out.iterdir())
+
+
 def test_cade_stages_then_report(prepared):
     root, spec, corpus, _ = prepared
     folders = {}

@@ -69,9 +69,25 @@ def test_read_counterpart_turns_the_dictionaries_round(tmp_path):
     es, _, pairs = _worlds()
     kv, train, test, other = read_counterpart(_aligned_folder(tmp_path / "al", es, pairs), "en", max_words=50)
     assert other == "es" and len(kv) == 50 and kv.index_to_key[:2] == ["es0", "es1"]
-    assert train[:2] == pairs[:2] and test == pairs[300:]
+    assert list(train)[:2] == pairs[:2] and list(test) == pairs[300:]
     with pytest.raises(InputError, match="an aligned stage into 'de'"):
         read_counterpart(tmp_path / "al", "de")
+
+
+def test_too_few_training_pairs_name_the_aligned_stage_dictionary(tmp_path):
+    """The refusal named no file (InputError(None, ...)); read from an aligned stage, it names its training
+    dictionary, whose pairs are what the set's vocabulary does not cover."""
+    import re
+
+    es, en, pairs = _worlds()
+    folder = _aligned_folder(tmp_path / "al", es, pairs)
+    kv, train, test, other = read_counterpart(folder, "en")
+    few = make_keyed_vectors(list(en.index_to_key[:5]), en.vectors[:5])  # a set sharing 5 of the words
+    with pytest.raises(InputError, match=re.escape(f"{folder / 'dictionary.es-en.train.txt'}: expected at least 10 "
+                                                   "training pairs for BLI en-es with both words in the vectors; "
+                                                   "5 of 300")):
+        CounterpartBli(kv, train, test, f"en-{other}")(few)
+    assert CounterpartBli(kv, train, test, f"en-{other}")(en)["bli_en-es_train_pairs"] == 300
 
 
 def test_the_comparison_scores_every_set_against_the_counterpart_and_lists_the_specialized_set(tmp_path):

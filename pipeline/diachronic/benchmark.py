@@ -54,10 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .synthetic import DESIGNS, band_words, choose_pairs, inject_change
+from .synthetic import DESIGNS, TooFewWords, band_words, choose_pairs, inject_change
 
-__all__ = ["BENCHMARK_FORMAT", "TRAJECTORIES", "TargetPlan", "default_rates", "make_change_benchmark", "plan_targets",
-           "read_sentences"]
+__all__ = ["BENCHMARK_FORMAT", "TRAJECTORIES", "BenchmarkTooSmall", "TargetPlan", "default_rates",
+           "make_change_benchmark", "plan_targets", "read_sentences"]
 
 #: written into design.json; bump when the folder's meaning changes
 BENCHMARK_FORMAT = "chronolingua-change-benchmark/1"
@@ -72,6 +72,15 @@ TRAJECTORIES = {
     "gradual": lambda k, n: (k - 1) / (n - 1),
     "transient": lambda k, n: 1.0 if 1 < k < n else 0.0,
 }
+
+
+class BenchmarkTooSmall(ValueError):
+    """The text is too small for a setting of :func:`make_change_benchmark`: ``key`` names it (``n_targets``,
+    ``n_stable``, ``donor_band``, ``corpora``); the message says what there is and what would fit."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -169,8 +178,9 @@ def plan_targets(counts1: Counter, counts2: Counter, *, design: str, rates: Sequ
     controls. In each band,
     :func:`.synthetic.choose_pairs` draws the targets and as many donors; the band's rates go to its targets
     in random order, then the donors are matched by need (the target needing the most donor occurrences
-    gets the most frequent donor). No word is drawn twice in any role. Raises :class:`ValueError` when a
-    band or the donor band holds too few words, or a donor is too rare for its target's rate.
+    gets the most frequent donor). No word is drawn twice in any role. Raises :class:`BenchmarkTooSmall` (a
+    :class:`ValueError`, naming the setting) when a band or the donor band holds too few words, or a donor is
+    too rare for its target's rate.
     """
     used: set[str] = set()
 
@@ -186,9 +196,16 @@ def plan_targets(counts1: Counter, counts2: Counter, *, design: str, rates: Sequ
             a1, a2 = available(counts1), available(counts2)
             try:
                 pairs = choose_pairs(a1, a2, len(brates), rng, target_band=band, donor_band=tuple(donor_band))
-            except ValueError as exc:
-                raise ValueError(f"band {band[0]}-{band[1]}: {exc} (after {len(used)} words taken by earlier "
-                                 "bands)") from None
+            except TooFewWords as exc:
+                said = f"band {band[0]}-{band[1]}: {exc} (after {len(used)} words taken by earlier bands)"
+                if exc.role == "donor":
+                    raise BenchmarkTooSmall("donor_band", f"{said}; the band's {len(brates)} targets need a donor "
+                                            f"each: widen donor_band {tuple(donor_band)}, or lower n_targets "
+                                            f"({exc.found * len(bands)} or fewer gives this band at most "
+                                            f"{exc.found})") from None
+                fits = (f"n_targets {exc.found * len(bands)} or fewer fits it ({len(bands)} band"
+                        f"{'s share' if len(bands) > 1 else ' takes'} them)" if exc.found else "it has no word to give")
+                raise BenchmarkTooSmall("n_targets", f"{said}; {fits}, or widen the band (bands)") from None
             targets = list(pairs.values())
             shuffled = list(brates)
             rng.shuffle(shuffled)
@@ -198,8 +215,8 @@ def plan_targets(counts1: Counter, counts2: Counter, *, design: str, rates: Sequ
             for t, d in zip(by_need, donors):
                 need = _need(design, rate_of[t], counts2[t])
                 if counts2[d] < need:
-                    raise ValueError(
-                        f"design {design!r}: target {t!r} (seen {counts2[t]} times in corpus2) needs a donor seen "
+                    raise BenchmarkTooSmall(
+                        "donor_band", f"design {design!r}: target {t!r} (seen {counts2[t]} times in corpus2) needs a donor seen "
                         f"at least {need} times for rate {rate_of[t]:g}; its donor {d!r} (the band's donors go by "
                         f"frequency to its targets by need) is seen {counts2[d]} times. Raise donor_band "
                         f"{tuple(donor_band)} or lower the rates")
@@ -209,8 +226,11 @@ def plan_targets(counts1: Counter, counts2: Counter, *, design: str, rates: Sequ
             a1, a2 = available(counts1), available(counts2)
             pool = band_words(a1, a2, band)
             if len(pool) < nstable:
-                raise ValueError(f"{nstable} stable words seen {band[0]} to {band[1]} times in each corpus; "
-                                 f"found {len(pool)} not already drawn")
+                fits = (f"n_stable {len(pool) * len(bands)} or fewer fits it ({len(bands)} band"
+                        f"{'s share' if len(bands) > 1 else ' takes'} them)" if pool else "it has no word to give")
+                raise BenchmarkTooSmall("n_stable", f"{nstable} stable words seen {band[0]} to {band[1]} times in "
+                                        f"each corpus; found {len(pool)} not already drawn; {fits}, or widen the "
+                                        "band (bands)")
             for t in rng.sample(pool, nstable):
                 plans.append(TargetPlan(t, "stable", band, 0.0))
                 used.add(t)
@@ -364,7 +384,8 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
 
     The folder is built under a hidden temporary name next to ``out_dir`` and renamed into place only when
     complete: on any error nothing is left. An existing ``out_dir`` raises :class:`FileExistsError` unless
-    ``overwrite``. Raises :class:`ValueError` for a bad setting or text too small for the bands.
+    ``overwrite``. Raises :class:`ValueError` for a bad setting, :class:`BenchmarkTooSmall` (one, naming the
+    setting) for text too small for the bands.
 
     ``slices`` > 2: the text (one, ``corpus2`` not given) is split into that many equal corpora, and each
     changed target follows a trajectory (:data:`TRAJECTORIES`, dealt in turn): its rate times the shape's
@@ -404,7 +425,8 @@ def make_change_benchmark(sentences, out_dir: str | Path, *, corpus2=None, desig
         c1, c2 = read_sentences(sentences), read_sentences(corpus2)
         how = "two corpora as given"
     if not c1 or not c2:
-        raise ValueError(f"both corpora need sentences; corpus1 has {len(c1)}, corpus2 has {len(c2)}")
+        raise BenchmarkTooSmall("corpora", f"both corpora need sentences; corpus1 has {len(c1)}, corpus2 has "
+                                f"{len(c2)}")
     counts1 = Counter(w for s in c1 for w in s)
     counts2 = Counter(w for s in c2 for w in s)
 
@@ -452,7 +474,7 @@ def _make_trajectories(sentences, out_dir: Path, *, design: str, rates: Sequence
     rng.shuffle(text)
     parts = [text[round(i * len(text) / slices): round((i + 1) * len(text) / slices)] for i in range(slices)]
     if not all(parts):
-        raise ValueError(f"{slices} corpora need at least {slices} sentences; found {len(text)}")
+        raise BenchmarkTooSmall("corpora", f"{slices} corpora need at least {slices} sentences; found {len(text)}")
     counts = [Counter(w for s in part for w in s) for part in parts]
     # planned on corpus1 and the sparsest later corpus, so that every later corpus has the donor uses a rate needs
     later = Counter({w: min(c[w] for c in counts[1:]) for w in counts[1] if all(w in c for c in counts[2:])})

@@ -195,6 +195,16 @@ class BenchmarkSettings:
             raise ValueError("a positive n_targets and a non-negative n_stable")
         if not 0 < self.max_rate <= 1 or not 0 < self.binary_threshold <= 1:
             raise ValueError("max_rate and binary_threshold in (0, 1]")
+        if self.design == "insert" and self.max_rate > 0.99:  # the generator's bound: 1 leaves no original use
+            raise ValueError(f"gold.generate.max_rate: at most 0.99 with design insert (a share of 1 leaves the target "
+                             f"no use of its own), not {self.max_rate!r}")
+        # checked here, not once the corpora are read and the benchmark is being generated
+        if not self.bands:
+            raise ValueError("at least one frequency band [lo, hi] under gold.generate.bands")
+        for key, band in [*(("bands", b) for b in self.bands), ("donor_band", self.donor_band)]:
+            if not 1 <= band[0] <= band[1]:
+                raise ValueError(f"gold.generate.{key}: frequency bands [lo, hi] with 1 <= lo <= hi, not "
+                                 f"{list(band)}")
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,19 @@ space: ``cade`` (the default) or ``procrustes`` (the classic baseline).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..corpora import Slicing
-from ..spec import TokenizerSpec, load_spec_of_kind, settings_section
+from ..spec import TokenizerSpec, load_spec_of_kind, runtime_field, settings_section
 from .settings import (METHODS, CadeSettings, ChangeEvaluationSettings, GoldSettings, ProcrustesSettings,
                        ReportSettings)
 
 __all__ = ["METHODS", "GOLD_CORPORA", "gold_corpora", "SlicingSpec", "CadeSpec", "ProcrustesSpec", "ReportSpec", "GoldSpec",
            "EvaluationSpec", "DiachronicSpec",
-           "load_diachronic_spec"]
+           "load_diachronic_spec", "report_pairs_problem"]
 
 
 SlicingSpec = settings_section(Slicing, "SlicingSpec", module=__name__,
@@ -64,6 +65,23 @@ def gold_corpora(slices: int = 2) -> tuple[str, ...]:
     return tuple(f"corpus{i + 1}" for i in range(slices))
 
 
+def report_pairs_problem(pairs, slices, where: str = "the slices there are") -> tuple[str, str] | None:
+    """``(expected, found)`` when ``report.pairs`` names a slice that is not one of ``slices``, else None.
+
+    >>> report_pairs_problem([("kjv", "web")], ["kjv", "web"]) is None
+    True
+    >>> report_pairs_problem([("kjv", "nope")], ["kjv", "web"])
+    ('report.pairs: pairs of the slices there are (kjv, web)', "pair kjv, nope names 'nope', no slice")
+    """
+    slices = list(slices)
+    for pair in pairs or ():
+        missing = [n for n in pair if n not in slices]
+        if missing:
+            return (f"report.pairs: pairs of {where} ({', '.join(slices)})",
+                    f"pair {', '.join(pair)} names {', '.join(repr(n) for n in missing)}, no slice")
+    return None
+
+
 @dataclass(frozen=True)
 class DiachronicSpec:
     corpora: tuple[str, ...] = ()
@@ -78,6 +96,7 @@ class DiachronicSpec:
     description: str = ""
     needs_network: bool = False
     name: str = ""
+    spec_file: str = runtime_field("", in_spec=False)  # the file it was read from (for messages)
 
     def __post_init__(self):
         if self.gold is not None:
@@ -97,6 +116,11 @@ class DiachronicSpec:
             raise ValueError("at least one corpus under 'corpora' (or a gold section)")
         if self.slicing.by == "corpus" and len(self.corpora) < 2:
             raise ValueError("at least two corpora when slicing by corpus")
+        if self.slicing.by == "corpus":  # the slices are the corpora (a declaration's name is its folder's)
+            problem = report_pairs_problem(self.report.pairs, self.corpora,
+                                           "the slices, which slicing by corpus names after the corpora")
+            if problem:
+                raise ValueError("; ".join(problem))
         if len(set(self.report.seeds)) != len(self.report.seeds) or not self.report.seeds:
             raise ValueError("a non-empty list of distinct seeds under report.seeds")
         if self.method not in METHODS:
@@ -109,4 +133,5 @@ class DiachronicSpec:
 
 
 def load_diachronic_spec(path: Path | str, profile: str | None = None) -> DiachronicSpec:
-    return load_spec_of_kind(DiachronicSpec, "diachronic", path, profile)
+    spec = load_spec_of_kind(DiachronicSpec, "diachronic", path, profile)
+    return dataclasses.replace(spec, spec_file=str(path))

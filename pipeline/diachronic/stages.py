@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from ..errors import InputError
+from ..errors import InputError, SpecError
 from ..identity import write_json
+from .spec import report_pairs_problem
 
 if TYPE_CHECKING:
     from .settings import ChangeEvaluationSettings, GoldSettings
@@ -98,6 +99,11 @@ def build_prepared_corpus(spec: "DiachronicSpec", corpus_dirs: Mapping[str, str 
     if len(files) < 2:
         raise InputError(next(iter(corpus_dirs.values())), "documents in at least two slices",
                          f"found slices {sorted(files)}")
+    # refused here, not after every slice is trained: slicing by period names the slices after the periods the
+    # documents fall in (by corpus the spec refused it, unless a corpus gave no token)
+    problem = report_pairs_problem(spec.report.pairs, files, "the slices the prepared corpus has")
+    if problem:
+        raise SpecError(spec.spec_file or None, *problem)
     stats = slice_statistics(files, min_count=spec.min_count)
     overlap = vocabulary_overlap(files, min_count=spec.min_count)
     warnings = overlap_warnings(overlap)
@@ -314,6 +320,10 @@ def build_report(settings: "ReportSpec", slices: Mapping[int, Mapping[str, str |
     stopwords = report_stopwords(settings, language, root)
     min_letters = 1 if stopwords else 0  # with a stopword list, numbers and punctuation are left out too
     pairs = [tuple(p) for p in settings.pairs] if settings.pairs else None
+    for folders in slices.values():  # a prepared corpus built before report.pairs was edited skips its check
+        problem = report_pairs_problem(pairs, folders)
+        if problem:
+            raise SpecError(None, *problem)
     tables = []
     slices_first = None
     for i, (seed, folders) in enumerate(slices.items()):
@@ -378,7 +388,7 @@ def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, pr
     from ..archives import ARCHIVES, unpack_archive
 
     if settings.generate is not None:
-        from .benchmark import make_change_benchmark
+        from .benchmark import BenchmarkTooSmall, make_change_benchmark
 
         g = settings.generate
         folders = [inputs.corpora / c for c in g.corpora]
@@ -388,12 +398,16 @@ def _gold_source(settings: "GoldSettings", inputs: GoldInputs, scratch: Path, pr
                                  "import-corpora`)", "no corpus.yaml there")
         if progress is not None:
             progress(0.05, "generating the benchmark")
-        return make_change_benchmark(folders[0], scratch / "benchmark",
-                                     corpus2=folders[1] if len(folders) == 2 else None, design=g.design,
-                                     n_targets=g.n_targets, max_rate=g.max_rate,
-                                     bands=[tuple(b) for b in g.bands], donor_band=tuple(g.donor_band),
-                                     n_stable=g.n_stable, binary_threshold=g.binary_threshold, seed=g.seed,
-                                     slices=settings.slices, source=f"corpora {', '.join(g.corpora)}"), None
+        try:
+            return make_change_benchmark(folders[0], scratch / "benchmark",
+                                         corpus2=folders[1] if len(folders) == 2 else None, design=g.design,
+                                         n_targets=g.n_targets, max_rate=g.max_rate,
+                                         bands=[tuple(b) for b in g.bands], donor_band=tuple(g.donor_band),
+                                         n_stable=g.n_stable, binary_threshold=g.binary_threshold, seed=g.seed,
+                                         slices=settings.slices, source=f"corpora {', '.join(g.corpora)}"), None
+        except BenchmarkTooSmall as exc:
+            raise SpecError(inputs.spec_file, f"gold.generate.{exc.key}: settings the text of "
+                            f"{', '.join(str(f) for f in folders)} can meet", str(exc)) from None
     if settings.url is not None:
         from ..download import cached_download
 

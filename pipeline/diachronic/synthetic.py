@@ -33,12 +33,21 @@ from __future__ import annotations
 import random
 from typing import Callable, Mapping, Sequence
 
-__all__ = ["DESIGNS", "band_words", "choose_pairs", "inject_change", "insert_pseudowords",
+__all__ = ["DESIGNS", "TooFewWords", "band_words", "choose_pairs", "inject_change", "insert_pseudowords",
            "swap_preserving_frequency"]
 
 Sentences = Sequence[Sequence[str]]
 #: one rate for every pair, or one per donor (a key of the pairs)
 Rate = float | Mapping[str, float]
+
+
+class TooFewWords(ValueError):
+    """A frequency band holds fewer words than asked for: ``role`` (``target`` or ``donor``), and ``found``."""
+
+    def __init__(self, message: str, role: str, found: int):
+        super().__init__(message)
+        self.role = role
+        self.found = found
 
 
 def _rate_of(rate: Rate, donor: str) -> float:
@@ -102,15 +111,16 @@ def inject_change(sentences: Sentences, pairs: Mapping[str, str], rate: Rate, de
 def choose_pairs(counts_a: Mapping[str, int], counts_b: Mapping[str, int], n: int, rng: random.Random,
                  target_band: tuple[int, int] = (40, 200), donor_band: tuple[int, int] = (300, 3000)) -> dict[str, str]:
     """``n`` (donor -> target) pairs: targets seen ``target_band`` times in each slice, donors (other words)
-    ``donor_band`` times; alphabetic words of three letters or more. Raises :class:`ValueError` when a band
-    holds fewer than ``n`` words."""
+    ``donor_band`` times; alphabetic words of three letters or more. Raises :class:`TooFewWords` (a
+    :class:`ValueError`) when a band holds fewer than ``n`` words."""
 
     def band(lo: int, hi: int) -> list[str]:
         return band_words(counts_a, counts_b, (lo, hi))
 
     def draw(words: list[str], role: str, lo: int, hi: int) -> list[str]:
         if len(words) < n:
-            raise ValueError(f"{n} {role} words seen {lo} to {hi} times in each slice; found {len(words)}")
+            raise TooFewWords(f"{n} {role} words seen {lo} to {hi} times in each slice; found {len(words)}", role,
+                              len(words))
         return rng.sample(words, n)
 
     targets = draw(band(*target_band), "target", *target_band)

@@ -70,7 +70,8 @@ class CounterpartBli:
 
     ``train`` / ``test``: ``(query word, counterpart word)`` pairs; ``dataset``: ``<query lang>-<counterpart
     lang>`` (the metric names: ``bli_<dataset>_precision_at_1-csls_knn_10``, ...). Raises
-    :class:`InputError` when fewer than ``min_train`` training pairs have both words in the vectors.
+    :class:`InputError` when fewer than ``min_train`` training pairs have both words in the vectors, naming
+    the training dictionary's file (``train``'s ``path``, as :func:`read_counterpart` gives it).
     """
 
     def __init__(self, counterpart: "KeyedVectors", train: Sequence[tuple[str, str]],
@@ -78,6 +79,7 @@ class CounterpartBli:
                  min_train: int = 10):
         from ..evaluators import BliEvaluator
 
+        self.train_file = getattr(train, "path", None)  # a BilingualDictionary knows its file
         self.counterpart, self.train, self.test = counterpart, list(train), list(test)
         self.dataset, self.ridge, self.min_train = dataset, ridge, min_train
         self.evaluator = BliEvaluator(self.test, dataset, csls_k=csls_k)
@@ -94,8 +96,8 @@ class CounterpartBli:
         rows = [(q_index[q], c_index[c]) for q, c in self.train
                 if q in q_index and c in c_index and q not in test_queries]
         if len(rows) < self.min_train:
-            raise InputError(None, f"at least {self.min_train} training pairs for BLI {self.dataset} with both "
-                             "words in the vectors", f"{len(rows)} of {len(self.train)}")
+            raise InputError(self.train_file, f"at least {self.min_train} training pairs for BLI {self.dataset} "
+                             "with both words in the vectors", f"{len(rows)} of {len(self.train)}")
         q_rows, c_rows = np.array(rows).T
         target = _normalised(query_set.vectors)
         w = fit_linear_map(self._source[c_rows], target[q_rows], self.ridge)
@@ -109,8 +111,9 @@ class CounterpartBli:
 def read_counterpart(aligned_dir: str | Path, language: str, *, max_words: int | None = 20000):
     """The aligned stage's other language and its dictionaries, turned round to ``(language word, its word)``.
 
-    Returns ``(counterpart vectors (the most frequent max_words), train pairs, test pairs, counterpart lang)``.
-    The folder must be an ``aligned`` stage whose pivot is ``language``.
+    Returns ``(counterpart vectors (the most frequent max_words), train pairs, test pairs, counterpart lang)``,
+    the pairs as :class:`~pipeline.multilingual.dictionaries.BilingualDictionary` objects that keep their file
+    (for :class:`CounterpartBli`'s messages). The folder must be an ``aligned`` stage whose pivot is ``language``.
     """
     from ..multilingual.dictionaries import read_pair_file
     from ..vectors import load_vectors, make_keyed_vectors
@@ -126,5 +129,4 @@ def read_counterpart(aligned_dir: str | Path, language: str, *, max_words: int |
     kv = load_vectors(folder / f"{src}.npy")
     if max_words is not None and len(kv) > max_words:
         kv = make_keyed_vectors(list(kv.index_to_key[:max_words]), kv.vectors[:max_words])
-    turn = lambda d: [(t, s) for s, t in d.pairs]  # noqa: E731 - the pivot's words become the queries
-    return kv, turn(train), turn(test), src
+    return kv, train.swapped(), test.swapped(), src  # the pivot's words become the queries
