@@ -72,6 +72,11 @@ def test_read_counterpart_turns_the_dictionaries_round(tmp_path):
     assert list(train)[:2] == pairs[:2] and list(test) == pairs[300:]
     with pytest.raises(InputError, match="an aligned stage into 'de'"):
         read_counterpart(tmp_path / "al", "de")
+    # an aligned stage whose spec held out no test pair (dictionary.test_size 0) writes an empty test file
+    (tmp_path / "al" / "dictionary.es-en.test.txt").write_text("")
+    with pytest.raises(InputError, match=r"dictionary\.es-en\.test\.txt: expected held-out test pairs to score BLI "
+                                         r"en-es on \(the multilingual spec's dictionary\.test_size above 0\)"):
+        read_counterpart(tmp_path / "al", "en")
 
 
 def test_too_few_training_pairs_name_the_aligned_stage_dictionary(tmp_path):

@@ -125,7 +125,11 @@ def read_counterpart(aligned_dir: str | Path, language: str, *, max_words: int |
                          f"(dictionary.<src>-{language}.train.txt)", "none there")
     src = found[0].name.split(".")[1].split("-")[0]
     train = read_pair_file(found[0])
-    test = read_pair_file(folder / f"dictionary.{src}-{language}.test.txt")
+    test_file = folder / f"dictionary.{src}-{language}.test.txt"
+    if test_file.is_file() and not test_file.read_bytes().strip():  # test_size 0: the stage held out no pair
+        raise InputError(test_file, f"held-out test pairs to score BLI {language}-{src} on (the multilingual spec's "
+                         "dictionary.test_size above 0)", "the aligned stage held out none: the file is empty")
+    test = read_pair_file(test_file)
     kv = load_vectors(folder / f"{src}.npy")
     if max_words is not None and len(kv) > max_words:
         kv = make_keyed_vectors(list(kv.index_to_key[:max_words]), kv.vectors[:max_words])
