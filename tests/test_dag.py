@@ -161,6 +161,23 @@ def test_bad_corpus_fails_clearly_without_partial_output(project, caplog, breaka
     assert stage_folders(project) == set(), "no partial stage folder"
 
 
+def test_an_error_of_a_library_check_names_the_spec_and_the_stage(project, caplog, monkeypatch):
+    """A check deep in a library function has no file to name (InputError(None, ...)); raised in a stage, the
+    error names the task's spec file and the stage, and the stage leaves nothing behind."""
+    from pipeline.diachronic import stages
+    from pipeline.errors import InputError
+
+    def no_anchor(*args, **kwargs):
+        raise InputError(None, "at least one anchor word present in both vector sets", "none shared")
+
+    monkeypatch.setattr(stages, "build_compass", no_anchor)
+    spec = project / "tasks" / "diachronic" / "toy.yaml"
+    assert_failed(build(DiachronicReport(spec="toy")), caplog, "CompassModel",
+                  f"{spec}: expected at least one anchor word present in both vector sets; none shared; in stage "
+                  "cade-compass (lee_a-lee_b-seed1)")
+    assert not any((project / "outputs").glob("cade-compass/*"))
+
+
 def test_slice_too_small_for_min_count(project, caplog):
     spec = project / "tasks" / "diachronic" / "toy.yaml"
     (project / "corpora" / "lee_b" / "part1.txt").write_text("tiny slice here\n")

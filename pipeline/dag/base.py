@@ -98,6 +98,7 @@ def tasks_root() -> Path:
 
 
 _SPEC_CACHE: dict[tuple, Any] = {}
+_SPEC_FILES: dict[int, Path] = {}  # id of a cached spec -> the file it was read from (cached specs live on)
 
 
 def cached_spec(kind: str, name: str, profile: str, loader):
@@ -112,7 +113,26 @@ def cached_spec(kind: str, name: str, profile: str, loader):
     key = (str(path), stat.st_mtime_ns, stat.st_size, profile)
     if key not in _SPEC_CACHE:
         _SPEC_CACHE[key] = loader(path, profile)
+        _SPEC_FILES[id(_SPEC_CACHE[key])] = path
     return _SPEC_CACHE[key]
+
+
+@contextlib.contextmanager
+def _errors_name_the_spec(task) -> Iterator[None]:
+    """An :class:`~pipeline.errors.InputError` raised inside a stage without a file to name (a library
+    function's check: no anchor word shared, no token for FOCUS, no CUDA device) names the task's spec file,
+    and the stage, instead: the spec is what chose the inputs and settings that failed."""
+    from ..errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        spec_file = task.spec_file()
+        if exc.path is not None or spec_file is None:
+            raise
+        found = f"{exc.found}; " if exc.found else ""
+        named = InputError(spec_file, exc.expected, f"{found}in stage {task.stage} ({task.artifact_name()})")
+        raise named.with_traceback(exc.__traceback__) from exc
 
 
 def corpus_fingerprints(names) -> dict[str, str]:
@@ -444,7 +464,7 @@ def _locked_run(run):
     if inspect.isgeneratorfunction(run):  # dynamic dependencies: luigi drops the generator when it yields
         @functools.wraps(run)
         def gen_run(self):
-            with stage_lock(self.output()):
+            with _errors_name_the_spec(self), stage_lock(self.output()):
                 if self.output().exists():
                     logger.info("%s: built by another run meanwhile; reusing it", self.stage_id())
                     return
@@ -453,7 +473,7 @@ def _locked_run(run):
 
     @functools.wraps(run)
     def locked(self):
-        with stage_lock(self.output()):
+        with _errors_name_the_spec(self), stage_lock(self.output()):
             if self.output().exists():
                 logger.info("%s: built by another run meanwhile; reusing it", self.stage_id())
                 return None
@@ -545,6 +565,11 @@ class StageTask(luigi.Task):
         if root not in pins:
             pins[root] = load()
         return pins[root]
+
+    def spec_file(self) -> Path | None:
+        """The spec file this task's pinned spec was read from (None for a task without one)."""
+        spec = self.__dict__.get("_pinned_specs", {}).get(str(tasks_root()))
+        return _SPEC_FILES.get(id(spec)) if spec is not None else None
 
     def _identity(self) -> tuple[str, Any, Any]:
         cached = getattr(self, "_identity_cache", None)
