@@ -150,14 +150,38 @@ def check_weights(folder: str | Path) -> Path:
     from safetensors import SafetensorError, safe_open
 
     folder = Path(folder)
-    for path in sorted(folder.glob("*.safetensors")):
+    found = sorted(folder.glob("*.safetensors"))
+    for path in found:
         try:
             with safe_open(str(path), framework="pt"):
                 pass
         except (SafetensorError, OSError) as exc:
             raise InputError(path, "a complete safetensors file (a JSON header, then every tensor it lists)",
                              f"{type(exc).__name__}: {exc}; a download cut short or a damaged copy") from None
+    if not found:  # PyTorch files only (an older checkpoint): read as tensors only, or refused here
+        for path in sorted(folder.glob("pytorch_model*.bin")):
+            _check_torch_weights(path)
     return folder
+
+
+def _check_torch_weights(path: Path) -> None:
+    """A ``pytorch_model.bin`` that ``torch.load(weights_only=True)`` reads: a pickle naming code is refused,
+    never run (``from_pretrained`` would say the same in torch's words, with its advice to load the file
+    unsafely). Mapped, not read, where the file is of torch's zip format."""
+    import torch
+
+    from .torchutil import refusal
+
+    try:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # the legacy (not zip) format cannot be mapped: read it
+            if "mmap can only be used" not in str(exc):
+                raise
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise InputError(path, "model weights as safetensors, or a PyTorch file of tensors only",
+                         refusal(exc)) from None
 
 
 def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,

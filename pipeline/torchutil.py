@@ -164,6 +164,26 @@ def save_checkpoint(path: str | Path, state: dict, fingerprint: str) -> None:
             tmp.unlink()
 
 
+def refusal(exc: BaseException) -> str:
+    """What a failed ``torch.load(weights_only=True)`` found, in one line, without torch's own advice (to load
+    the file again with ``weights_only=False``, which would run whatever code the pickle names).
+
+    >>> import pickle
+    >>> refusal(pickle.UnpicklingError("Weights only load failed. Re-running `torch.load` with `weights_only` set "
+    ...     "to `False` will likely succeed.\\n\\nTrying to load unsupported GLOBAL posix.system whose module posix is "
+    ...     "blocked.\\n\\nCheck the documentation of torch.load to learn more"))
+    'a pickle naming more than tensors (Trying to load unsupported GLOBAL posix.system whose module posix is blocked.): refused, never run'
+    """
+    import pickle
+
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and text.startswith("Weights only load failed"):
+        detail = [line.strip() for line in text.splitlines()[1:] if line.strip()
+                  and not line.startswith(("Check the documentation", "Please file an issue"))]
+        return f"a pickle naming more than tensors ({' '.join(detail) or 'unsupported content'}): refused, never run"
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def load_checkpoint(path: str | Path, fingerprint: str, *, what: str, map_location=None) -> dict | None:
     """The state saved at ``path``, or None when there is none or it belongs to other settings or data.
 
@@ -179,8 +199,7 @@ def load_checkpoint(path: str | Path, fingerprint: str, *, what: str, map_locati
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         raise InputError(path, f"a checkpoint written by {what} (tensors, numbers, lists and dicts only); "
-                         "remove it to start afresh",
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+                         "remove it to start afresh", refusal(exc)) from exc
     if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
         log.warning("%s belongs to other data or settings; starting afresh", path)
         return None

