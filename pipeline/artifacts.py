@@ -220,6 +220,11 @@ class Store(abc.ABC):
     def manifest_lock(self) -> Iterator[None]:
         yield
 
+    def check_writable(self) -> None:
+        """Raise :class:`ArtifactError` when this store can never be published to (checked before building)."""
+        if not self.writable:
+            self._refuse()
+
     @abc.abstractmethod
     def fetch(self, rel: str, dest: Path, *, sha256: str, size: int, progress: bool, lock: bool = True) -> Path:
         """Download ``rel`` to ``dest`` (resuming, at most ``size`` bytes, verified against ``sha256``, atomic)."""
@@ -235,7 +240,10 @@ class FsStore(Store):
         parsed = urlparse(self.url)
         self.local = parsed.scheme in ("", "file")
         if self.local:
-            self.root = str(Path(parsed.path if parsed.scheme == "file" else self.url).expanduser().resolve())
+            from urllib.request import url2pathname  # file:///a%20b/ (Path.as_uri()) is the folder "a b"
+
+            path = url2pathname(parsed.path) if parsed.scheme == "file" else self.url
+            self.root = str(Path(path).expanduser().resolve())
             self.fs = fsspec.filesystem("file")
         else:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
@@ -255,6 +263,11 @@ class FsStore(Store):
         if self.local and not os.path.isdir(self.root):
             return f"no such store folder {self.root}"
         return super()._missing()
+
+    def check_writable(self) -> None:
+        if self.local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise ArtifactError(f"{self.root}: expected a folder for the artifact store (or nothing yet); "
+                                "found a file; nothing was published")
 
     def _read_bytes(self, rel: str, limit: int) -> bytes | None:
         path = self._path(rel)
@@ -313,7 +326,12 @@ class FsStore(Store):
             return
         import fcntl
 
-        os.makedirs(self.root, exist_ok=True)
+        self.check_writable()
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactError(f"{self.root}: cannot create the store folder ({exc.strerror or exc}); "
+                                "nothing was published") from None
         with open(os.path.join(self.root, ".manifest.lock"), "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -543,7 +561,11 @@ def fetch_artifact(name: str, *, store: str | Path | Store | None = None, versio
     if extract and (not entry["file"].endswith(_TARBALLS) or entry["file"] == entry["name"]):
         raise ArtifactError(f"{st.where(MANIFEST)}: artifact '{entry['name']}' version '{entry['version']}': "
                             f"file {entry['file']!r}: expected a .tar.gz artifact to extract; nothing was fetched")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # the folder, or one above it, is a file
+        raise ArtifactError(f"{folder}: expected a folder to download {entry['name']} into (to / --to); "
+                            "found a file there or above it; nothing was fetched") from None
     with dest_lock(dest):  # held through the extraction: no other fetch swaps the archive meanwhile
         st.fetch(entry["path"], dest, sha256=entry["sha256"], size=entry["size"], progress=progress, lock=False)
         if extract:

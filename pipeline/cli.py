@@ -118,9 +118,11 @@ def _lock_path():
 
 
 def _publish(ns) -> int:
+    from .artifacts import open_store
     from .dag.ops import check_selection
 
     check_selection(ns.specs)  # a --specs entry that names no spec is an error, not an empty publish
+    open_store(_store(ns) or "").check_writable()  # before hours of building, not after
     args = ["PublishArtifacts", "--store", _store(ns) or "", "--profile", ns.profile]
     if ns.specs:
         import json
@@ -189,17 +191,30 @@ def _dry_run(ns) -> int:
     return 1 if bad else 0
 
 
+def _output_folder():
+    """The local output root for verify, clean and prune: a folder, or nothing yet; a file there is an error
+    (a mistyped [pipeline] outputs would otherwise be reported as a tree with nothing wrong in it)."""
+    from .dag.base import outputs_root
+    from .errors import InputError
+
+    root = outputs_root()
+    if root.exists() and not root.is_dir():
+        raise InputError(root, "the output folder ([pipeline] outputs, $CHRONOLINGUA_OUTPUTS or <project>/outputs)",
+                         "found a file; nothing was checked or removed")
+    return root
+
+
 def _verify(ns) -> int:
     import time
 
-    from .dag.base import outputs_root, outputs_url, verify_remote
+    from .dag.base import outputs_url, verify_remote
     from .integrity import verify_tree
 
     t0, n, bad = time.perf_counter(), 0, 0
     if outputs_url():  # the shared root itself (the local mirror is checked whenever a task reads it)
         found = verify_remote(outputs_url(), full=not ns.quick)
     else:
-        found = ((f"{f.parent.name}/{f.name}", p) for f, p in verify_tree(outputs_root(), full=not ns.quick))
+        found = ((f"{f.parent.name}/{f.name}", p) for f, p in verify_tree(_output_folder(), full=not ns.quick))
     for rel, problem in found:
         n += 1
         if problem:
@@ -214,27 +229,27 @@ def _verify(ns) -> int:
 
 
 def _clean(ns) -> int:
-    from .dag.base import outputs_root
     from .maintenance import remove_paths, stale_temporaries
 
-    found = stale_temporaries(outputs_root(), max_age=ns.max_age_hours * 3600, grace=ns.grace_seconds)
+    outputs = _output_folder()
+    found = stale_temporaries(outputs, max_age=ns.max_age_hours * 3600, grace=ns.grace_seconds)
     for path, why in found:
         print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
     if ns.dry_run:
-        print(f"{len(found)} stale path(s); {outputs_root() / '.work'} is never touched")
+        print(f"{len(found)} stale path(s); {outputs / '.work'} is never touched")
     else:
         freed = remove_paths(p for p, _ in found)
-        print(f"removed {len(found)} path(s), {freed / 2**20:.1f} MiB; {outputs_root() / '.work'} left as it is")
+        print(f"removed {len(found)} path(s), {freed / 2**20:.1f} MiB; {outputs / '.work'} left as it is")
     return 0
 
 
 def _prune(ns) -> int:
-    from .dag.base import outputs_root
     from .dag.ops import current_folders
     from .maintenance import remove_stage_folder, superseded_folders
 
+    outputs = _output_folder()
     profiles = ns.profiles or _all_profiles()
-    found = superseded_folders(outputs_root(), current_folders(profiles))
+    found = superseded_folders(outputs, current_folders(profiles))
     for path, why in found:
         print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
     if not ns.dry_run:
@@ -268,15 +283,31 @@ def _spec_name(source: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_") or "gold"
 
 
-def _positive_int(text: str) -> int:
-    import argparse
-
+def _positive_int(text: str, least: int = 1) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected at least {least}, not {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (``--workers``: 0 is luigi.cfg's number)."""
+    return _positive_int(text, least=0)
+
+
+def _duration(text: str) -> float:
+    """A finite number >= 0: a negative age would make every temporary folder, a live run's too, stale."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {text}")
     return value
 
 
@@ -381,21 +412,35 @@ def _evaluate_change(ns) -> int:
     return 0
 
 
+#: make_change_benchmark's parameters as its messages name them -> the options of make-change-benchmark
+_BENCHMARK_OPTIONS = {"n_targets": "--targets", "n_stable": "--stable", "binary_threshold": "--threshold",
+                      "max_rate": "--max-rate", "pass overwrite=True": "pass --force"}
+
+
 def _make_benchmark(ns) -> int:
     from pathlib import Path
 
     from .dag.base import corpora_root
     from .diachronic.benchmark import make_change_benchmark
+    from .errors import PipelineError
 
     def where(c: str) -> Path:
         p = Path(c).expanduser()
         return p if p.exists() else corpora_root() / c
 
     sources = [where(c) for c in ns.corpora]
-    folder = make_change_benchmark(sources[0], ns.to, corpus2=sources[1] if len(sources) > 1 else None,
-                                   design=ns.design, n_targets=ns.targets, max_rate=ns.max_rate,
-                                   n_stable=ns.stable, binary_threshold=ns.threshold, seed=ns.seed,
-                                   overwrite=ns.force, source=", ".join(ns.corpora))
+    try:
+        folder = make_change_benchmark(sources[0], ns.to, corpus2=sources[1] if len(sources) > 1 else None,
+                                       design=ns.design, n_targets=ns.targets, max_rate=ns.max_rate,
+                                       n_stable=ns.stable, binary_threshold=ns.threshold, seed=ns.seed,
+                                       overwrite=ns.force, source=", ".join(ns.corpora))
+    except UnicodeError:  # a corpus that is not text: not a setting, let its own error say so
+        raise
+    except (ValueError, FileExistsError) as exc:  # a setting the text cannot carry: say it with the options' names
+        msg = str(exc)
+        for param, option in _BENCHMARK_OPTIONS.items():
+            msg = msg.replace(param, option)
+        raise PipelineError(msg) from None
     print(f"benchmark {folder} (SemEval-2020 Task 1 layout; evaluate it with `chronolingua evaluate-change "
           f"{folder} --kind token`)")
     return 0
@@ -429,9 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_specs)
 
     def scheduler(p):
-        p.add_argument("--workers", type=int, default=0, help="luigi workers in this process")
+        p.add_argument("--workers", type=_count, default=0, help="luigi workers in this process (default: luigi.cfg)")
         p.add_argument("--scheduler-host", help="a central luigid (default: local scheduler with a run lock)")
-        p.add_argument("--scheduler-port", type=int)
+        p.add_argument("--scheduler-port", type=_positive_int)
 
     p = sub.add_parser("rebuild", help="build every spec under tasks/ (what a schedule runs)")
     p.add_argument("--profile", default="full")
@@ -484,8 +529,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "corpora/, corpus folders or token files")
     p.add_argument("--to", required=True, help="the new benchmark folder")
     p.add_argument("--design", choices=["swap", "insert"], default="swap")
-    p.add_argument("--targets", type=int, default=16, help="changed targets (default 16)")
-    p.add_argument("--stable", type=int, default=8, help="stable control targets (default 8)")
+    p.add_argument("--targets", type=_count, default=16, help="changed targets (default 16)")
+    p.add_argument("--stable", type=_count, default=8, help="stable control targets (default 8)")
     p.add_argument("--max-rate", type=float, default=0.8)
     p.add_argument("--threshold", type=float, default=0.3, help="binary truth: rate >= this (default 0.3)")
     p.add_argument("--seed", type=int, default=0)
@@ -497,9 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_verify)
     p = sub.add_parser("clean", help="remove temporary folders left by killed runs (never outputs/.work)")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--max-age-hours", type=float, default=24.0,
+    p.add_argument("--max-age-hours", type=_duration, default=24.0,
                    help="a temporary folder this old is stale whoever wrote it (other hosts on shared storage)")
-    p.add_argument("--grace-seconds", type=float, default=600.0,
+    p.add_argument("--grace-seconds", type=_duration, default=600.0,
                    help="leave anything younger alone (a live run between its rename and its marker)")
     p.set_defaults(func=_clean)
     p = sub.add_parser("prune", help="remove stage folders that the current specs build under a newer identity")
@@ -523,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a destination that cannot be written (permissions, a full disk): no traceback
         print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever the process was
+        print(f"error: {ns.command} interrupted" + ("; run it again to resume from the .part file beside the "
+                                                   "destination" if ns.command == "download" else ""),
+              file=sys.stderr)
+        return 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 if __name__ == "__main__":
