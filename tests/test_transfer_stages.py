@@ -106,6 +106,18 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     ("target", "max_lines", -5, "target.max_lines >= 1"),
     ("tokenizer", "min_frequency", 0, "tokenizer.min_frequency >= 1"),
     ("tokenizer", "vocab_size", 0, "tokenizer.vocab_size >= 1"),
+    # accepted before: nan made every WECHSEL row nan, -1 dropped the last word, inf / nan turned the weights to nan
+    # at the first optimiser step, and 0 failed in torch only when evaluating, after the tokenizer and WECHSEL
+    ("wechsel", "temperature", float("nan"), r"wechsel\.temperature a finite number > 0"),
+    ("wechsel", "temperature", float("inf"), r"wechsel\.temperature a finite number > 0"),
+    ("wechsel", "max_word_vectors", -1, r"wechsel\.max_word_vectors >= 1"),
+    ("pretraining", "lr", float("inf"), r"pretraining\.lr > 0, weight_decay >= 0 \(both finite\)"),
+    ("pretraining", "weight_decay", float("nan"), r"weight_decay >= 0 \(both finite\)"),
+    ("pretraining", "log_every", -1, r"pretraining\.log_every >= 0"),
+    ("evaluation", "max_length", 0, r"evaluation\.max_length >= \d+"),
+    ("evaluation", "batch_size", 0, r"evaluation\.batch_size >= 1"),
+    # more warm-up steps than steps: the learning rate never reached lr (the Swahili smoke profiles did this)
+    ("pretraining", "warmup_steps", 61, r"pretraining\.warmup_steps at most pretraining\.steps .* of 60"),
 ])
 def test_a_transfer_spec_value_that_cannot_work_is_refused_when_the_spec_loads(tmp_path, section, key, value,
                                                                                 message):
@@ -121,6 +133,92 @@ def test_a_transfer_spec_value_that_cannot_work_is_refused_when_the_spec_loads(t
     with pytest.raises(SpecError, match=rf"bad\.yaml.*{message}") as exc:
         load_transfer_spec(path)
     assert str(value) in str(exc.value)
+
+
+def test_evaluation_books_without_both_verse_corpora_are_refused_not_silently_skipped(tmp_path):
+    """Books to evaluate without a target (or source) verse table used to turn the evaluation off without a word;
+    an empty book list is still the way to turn it off (a profile overlay can say so)."""
+    import yaml
+
+    from pipeline.errors import SpecError
+    from pipeline.transfer.spec import load_transfer_spec
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "tasks" / "transfer" / "es.yaml").read_text())
+    path = tmp_path / "bad.yaml"
+    for key in ("target_verses", "source_verses"):
+        path.write_text(yaml.safe_dump({**spec, "evaluation": {k: v for k, v in spec["evaluation"].items()
+                                                               if k != key}}))
+        with pytest.raises(SpecError, match=rf"bad\.yaml: expected evaluation\.source_verses and "
+                                            rf"evaluation\.target_verses .* with evaluation\.books; "
+                                            rf"evaluation\.{key} not given"):
+            load_transfer_spec(path)
+    path.write_text(yaml.safe_dump({**spec, "evaluation": {**spec["evaluation"], "books": []}}))
+    assert not load_transfer_spec(path).evaluation.enabled
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"books": ("Nope",)}, r"evaluation\.books naming books with verses in both .*lee_en/verses\.tsv and "
+                           r".*lee_es/verses\.tsv; none of Nope"),
+    ({"target_verses": "no_such_corpus"}, r"evaluation\.target_verses naming a corpus with a verses\.tsv; "
+                                          r".*no_such_corpus/verses\.tsv does not exist"),
+])
+def test_evaluation_verses_are_checked_before_any_training(project, tmp_path, edit, message):
+    """Both stages evaluate only at their end; a book or verse table that is not there used to fail there, after
+    the tokenizer and WECHSEL (transfer) or every pretraining step. Now it fails first, naming the spec: the
+    transfer stage before it reads the target text (a target corpus that does not exist is not reached), the
+    pretraining stage before it reads the transferred folder (one that does not exist)."""
+    from dataclasses import replace
+
+    from pipeline.errors import InputError
+    from pipeline.transfer.stages import AlignedInput, PretrainInputs, TransferInputs, build_pretrained, build_transfer
+
+    root, model, aligned = project
+    settings = _settings(model)
+    bad = replace(settings, evaluation=replace(settings.evaluation, **edit),
+                  target=replace(settings.target, corpora=("no_target_corpus",)))
+    spec = tmp_path / "es.yaml"
+    out = tmp_path / "transfer"
+    out.mkdir()
+    inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
+                            downloads=tmp_path / "downloads", spec_file=spec)
+    with pytest.raises(InputError, match=rf"es\.yaml: expected {message}"):
+        build_transfer(bad, inputs, out, threads=1)
+    pre = PretrainInputs(tmp_path / "never_built", corpora=root / "corpora", downloads=tmp_path / "downloads",
+                         work_dir=tmp_path / "work", spec_file=spec)
+    with pytest.raises(InputError, match=rf"es\.yaml: expected {message}"):
+        build_pretrained(bad, pre, out, threads=1)
+    assert not list(out.iterdir()) and not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2"])
+def test_a_vocab_size_the_fixed_tokens_fill_is_refused_before_the_tokenizer_is_trained(project, tmp_path, kind):
+    """A vocabulary no larger than the tokens every retrained tokenizer keeps (the source's special tokens; a
+    byte-level BPE's 256 bytes too) used to be trained on all the target text and then refused with the advice to
+    *lower* tokenizer.vocab_size. Now it is refused before any text is read: the target corpus does not exist."""
+    from dataclasses import replace
+
+    from transformers import AutoTokenizer
+
+    from pipeline.errors import InputError
+    from pipeline.transfer.stages import AlignedInput, TransferInputs, build_transfer
+
+    root, bert, aligned = project
+    model = bert if kind == "bert" else tiny_model("gpt2", tmp_path / "tiny-gpt2", seed=3)
+    tok = AutoTokenizer.from_pretrained(str(model))
+    size = len(set(tok.all_special_tokens)) if kind == "bert" else 256  # the specials alone; the byte alphabet alone
+    settings = _settings(model)
+    bad = replace(settings, source_model=replace(settings.source_model, kind=kind),
+                  tokenizer=replace(settings.tokenizer, vocab_size=size),
+                  target=replace(settings.target, corpora=("no_target_corpus",)),
+                  evaluation=replace(settings.evaluation, books=()))
+    out = tmp_path / "transfer"
+    out.mkdir()
+    inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
+                            downloads=tmp_path / "downloads", spec_file=tmp_path / "es.yaml")
+    with pytest.raises(InputError, match=rf"es\.yaml: expected tokenizer\.vocab_size above the \d+ tokens every "
+                                         rf"{kind} tokenizer holds .*; vocab_size is {size}$"):
+        build_transfer(bad, inputs, out, threads=1)
+    assert not list(out.iterdir())
 
 
 def test_unnamed_transfer_errors_name_the_spec_and_nothing_is_written(project, tmp_path):

@@ -13,6 +13,7 @@ change results is marked with :func:`pipeline.spec.runtime_field`; see
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -20,11 +21,17 @@ from ..spec import runtime_field
 from ..torchutil import DEVICES
 
 __all__ = ["TokenizerTrainSettings", "WechselSettings", "FocusSettings", "PretrainSettings", "RetrievalSettings",
-           "INITS", "VOCABULARIES"]
+           "INITS", "VOCABULARIES", "MIN_SEQUENCE"]
 
 #: how the new embedding rows are made (``init`` in a transfer spec) and what the vocabulary becomes (``vocabulary``)
 INITS = ("wechsel", "focus", "random")
 VOCABULARIES = ("replace", "extend")
+#: the shortest token sequence pretraining trains on and retrieval encodes (room for the special tokens and text)
+MIN_SEQUENCE = 8
+
+
+def _finite_positive(x) -> bool:
+    return 0 < x < math.inf  # False for nan too
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,12 @@ class WechselSettings:
     def __post_init__(self):
         if self.mode not in ("subword", "word"):
             raise ValueError(f"wechsel.mode subword or word, not {self.mode!r}")
-        if self.neighbors < 1 or self.temperature <= 0:
-            raise ValueError("wechsel.neighbors >= 1 and wechsel.temperature > 0")
+        if self.neighbors < 1:
+            raise ValueError(f"wechsel.neighbors >= 1, not {self.neighbors!r}")
+        if not _finite_positive(self.temperature):  # nan would make every WECHSEL row nan
+            raise ValueError(f"wechsel.temperature a finite number > 0, not {self.temperature!r}")
+        if self.max_word_vectors is not None and self.max_word_vectors < 1:  # -1 would drop the last word
+            raise ValueError(f"wechsel.max_word_vectors >= 1 (or absent: every word), not {self.max_word_vectors!r}")
         if self.device not in DEVICES:
             raise ValueError(f"wechsel.device auto, cpu or cuda, not {self.device!r}")
 
@@ -109,15 +120,22 @@ class PretrainSettings:
     keep_checkpoints: int = runtime_field(2, hashed_below_version=2)
 
     def __post_init__(self):
-        if self.steps < 0 or self.batch_size < 1 or self.seq_len < 8 or self.checkpoint_every < 1:
-            raise ValueError("pretraining.steps >= 0, batch_size >= 1, seq_len >= 8, checkpoint_every >= 1")
+        if self.steps < 0 or self.batch_size < 1 or self.seq_len < MIN_SEQUENCE or self.checkpoint_every < 1:
+            raise ValueError(f"pretraining.steps >= 0, batch_size >= 1, seq_len >= {MIN_SEQUENCE}, "
+                             "checkpoint_every >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("pretraining.keep_checkpoints >= 1")
         if not 0 < self.mlm_probability < 1:
             raise ValueError(f"pretraining.mlm_probability between 0 and 1 (exclusive), not {self.mlm_probability!r}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
-            raise ValueError(f"pretraining.lr > 0, weight_decay >= 0 and warmup_steps >= 0, not {self.lr!r}, "
-                             f"{self.weight_decay!r} and {self.warmup_steps!r}")
+        # inf or nan would turn the weights to nan at the first optimiser step
+        if not _finite_positive(self.lr) or not 0 <= self.weight_decay < math.inf or self.warmup_steps < 0:
+            raise ValueError(f"pretraining.lr > 0, weight_decay >= 0 (both finite) and warmup_steps >= 0, not "
+                             f"{self.lr!r}, {self.weight_decay!r} and {self.warmup_steps!r}")
+        if self.log_every < 0:
+            raise ValueError(f"pretraining.log_every >= 0 (0: no log), not {self.log_every!r}")
+        if 0 < self.steps < self.warmup_steps:  # the learning rate would never reach pretraining.lr
+            raise ValueError(f"pretraining.warmup_steps at most pretraining.steps (else the learning rate never "
+                             f"reaches lr), not {self.warmup_steps!r} warm-up steps of {self.steps!r}")
         if self.device not in DEVICES:
             raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
 
@@ -131,6 +149,11 @@ class RetrievalSettings:
     books: tuple[str, ...] = ()
     max_length: int = 128
     batch_size: int = 64
+
+    def __post_init__(self):
+        if self.max_length < MIN_SEQUENCE or self.batch_size < 1:
+            raise ValueError(f"evaluation.max_length >= {MIN_SEQUENCE} and evaluation.batch_size >= 1, not "
+                             f"{self.max_length!r} and {self.batch_size!r}")
 
     @property
     def enabled(self) -> bool:

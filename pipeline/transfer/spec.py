@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..errors import SpecError
 from ..languages import iso_language
 from ..spec import load_spec_of_kind, runtime_field, settings_section
 from .settings import (INITS, VOCABULARIES, FocusSettings, PretrainSettings, RetrievalSettings,
@@ -126,4 +127,13 @@ class TransferSpec:
 
 
 def load_transfer_spec(path: Path | str, profile: str | None = None) -> TransferSpec:
-    return load_spec_of_kind(TransferSpec, "transfer", path, profile)
+    spec = load_spec_of_kind(TransferSpec, "transfer", path, profile)
+    ev = spec.evaluation
+    # books without both verse tables would turn the evaluation off without a word; checked here, on what a spec
+    # file says, not in RetrievalSettings, whose fields code may set one at a time
+    if ev.books and not ev.enabled:
+        missing = " and ".join(f"evaluation.{k}" for k in ("source_verses", "target_verses") if not getattr(ev, k))
+        raise SpecError(path, "evaluation.source_verses and evaluation.target_verses (corpora with a verses.tsv) "
+                        "with evaluation.books", f"{missing} not given (an empty evaluation.books turns the "
+                        "evaluation off)")
+    return spec

@@ -78,6 +78,40 @@ def _retrieval(settings: TransferSpec, corpora: Path, english: tuple, candidates
                            ev.books, english, candidates, batch_size=ev.batch_size, max_length=ev.max_length)
 
 
+def _check_evaluation_verses(settings: TransferSpec, corpora: Path, spec_file: Optional[Path]) -> None:
+    """The spec's verse tables and books, read before any training: the stages evaluate only at their end, after
+    the tokenizer and embeddings (transfer) or every pretraining step, so a wrong name would fail there."""
+    from .evaluate import parallel_verses
+
+    ev = settings.evaluation
+    if not ev.enabled:
+        return
+    tables = {}
+    for key in ("source_verses", "target_verses"):
+        tables[key] = corpora / getattr(ev, key) / "verses.tsv"
+        if not tables[key].is_file():
+            raise InputError(spec_file, f"evaluation.{key} naming a corpus with a verses.tsv",
+                             f"{tables[key]} does not exist")
+    try:
+        parallel_verses(tables["source_verses"], tables["target_verses"], ev.books)
+    except InputError as e:
+        if e.found != "none in common":  # a malformed table names its own line
+            raise
+        raise InputError(spec_file, f"evaluation.books naming books with verses in both {tables['source_verses']} "
+                         f"and {tables['target_verses']}", f"none of {', '.join(ev.books)}") from None
+
+
+def _fixed_tokens(tokenizer) -> int:
+    """How many tokens every retrained tokenizer holds whatever its text: the source's special and added tokens,
+    and for a byte-level BPE (or one with byte fallback) the 256 byte tokens."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # a slow tokenizer is refused by the training itself
+    tj = json.loads(backend.to_str()) if backend is not None else {}
+    fixed = set(tokenizer.all_special_tokens) | {a["content"] for a in tj.get("added_tokens") or []}
+    byte_level = "ByteLevel" in json.dumps([tj.get("pre_tokenizer"), tj.get("decoder")]) \
+        or bool(tj.get("model", {}).get("byte_fallback"))
+    return len(fixed) + (256 if byte_level else 0)
+
+
 class _Lines:
     """The spec's target text as a restartable iterable (FOCUS's fastText reads it more than once)."""
 
@@ -133,9 +167,16 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
         raise InputError(inputs.spec_file, f"static_vectors naming a multilingual spec whose source language is "
                          f"'{s.target.lang}'", f"tasks/multilingual/{a.spec_name or s.static_vectors}.yaml maps "
                          f"'{a.source}' into '{a.pivot}'")
+    _check_evaluation_verses(s, inputs.corpora, inputs.spec_file)
     _report(progress, 0.0, f"source model {s.source_model.model}")
     folder = resolve_model(s.source_model.model, s.source_model.revision, inputs.downloads / "models")
     source = load_source_model(folder, s.source_model.kind, s.source_model.objective)
+    fixed = _fixed_tokens(source.tokenizer)
+    if s.tokenizer.vocab_size is not None and s.tokenizer.vocab_size <= fixed:
+        # refused before training: the trainer keeps these anyway and the size check after it advises lowering
+        raise InputError(inputs.spec_file, f"tokenizer.vocab_size above the {fixed} tokens every {source.kind} "
+                         "tokenizer holds (its special and added tokens, and byte tokens where it has them)",
+                         f"vocab_size is {s.tokenizer.vocab_size}")
     english = None
     if s.evaluation.enabled:  # the untouched English model, before surgery changes it in place
         from transformers import AutoModel
@@ -227,6 +268,7 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
     s = settings
     p = s.pretraining
     out_dir = Path(out_dir)
+    _check_evaluation_verses(s, inputs.corpora, inputs.spec_file)
     if threads:
         torch.set_num_threads(threads)
     src = Path(inputs.transferred) / "model"
