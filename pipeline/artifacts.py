@@ -634,6 +634,7 @@ def _extract(tar_path: Path, dest: Path) -> Path:
         return dest
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     old = None
+    placed = False
     try:
         try:
             with tarfile.open(tar_path) as tar:
@@ -651,14 +652,13 @@ def _extract(tar_path: Path, dest: Path) -> Path:
         if old_st is not None:
             old = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.old")
             os.rename(dest, old)
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if old is not None:
-                os.rename(old, dest)
-                old = None
-            raise
+        os.rename(tmp, dest)
+        placed = True
     finally:
+        # the new folder not in place (an error, or Ctrl-C between the two renames): the previous one goes back
+        if not placed and old is not None and old.exists() and not os.path.lexists(dest):
+            os.rename(old, dest)
+            old = None
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -241,3 +241,42 @@ def test_publish_artifacts_task_publishes_vectors_and_report_with_provenance(tmp
     manifest = (store / "manifest.json").read_bytes()
     assert_nothing_ran(build(PublishArtifacts(store=str(store))), PublishArtifacts(store=str(store)))
     assert (store / "manifest.json").read_bytes() == manifest
+
+
+@pytest.mark.parametrize("when", ["moved aside", "renaming the new one"])
+def test_ctrl_c_while_an_extraction_replaces_the_folder_keeps_the_previous_one(tmp_path, monkeypatch, when):
+    """The previous extraction is moved aside, then the new one renamed into place: a Ctrl-C between the two (or
+    during the second) used to remove both, leaving no folder at all."""
+    import io
+    import os
+    import tarfile
+
+    import pipeline.artifacts as artifacts
+
+    def pack(path, text):
+        with tarfile.open(path, "w:gz") as tar:
+            data = text.encode()
+            info = tarfile.TarInfo("metrics.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        return path
+
+    dest = tmp_path / "got" / "cade-report.toy"
+    dest.parent.mkdir()
+    artifacts._extract(pack(tmp_path / "v1.tar.gz", '{"v": 1}'), dest)
+    rename = os.rename
+
+    def interrupted(src, dst):
+        if when == "renaming the new one" and str(src).endswith(".tmp"):
+            raise KeyboardInterrupt
+        rename(src, dst)
+        if when == "moved aside" and str(dst).endswith(".old"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts._extract(pack(tmp_path / "v2.tar.gz", '{"v": 2}'), dest)
+    monkeypatch.setattr(artifacts.os, "rename", rename)
+    assert json.loads((dest / "metrics.json").read_text()) == {"v": 1}  # the previous extraction, whole
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no .tmp or .old folder left
+    assert json.loads((artifacts._extract(tmp_path / "v2.tar.gz", dest) / "metrics.json").read_text()) == {"v": 2}
