@@ -250,3 +250,14 @@ def test_a_killed_writer_not_yet_reaped_counts_as_gone(project):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_file_url_output_root_names_the_folder_with_spaces_and_unicode(tmp_path, monkeypatch):
+    """``file:///…/my%20outputs%20%C3%BC`` (what ``Path.as_uri()`` gives) is the folder 'my outputs ü', not a
+    second folder named with the percent escapes."""
+    from pipeline.dag.base import outputs_root, outputs_url
+
+    folder = tmp_path / "my outputs ü"
+    monkeypatch.setenv("CHRONOLINGUA_OUTPUTS", folder.as_uri())
+    assert "%20" in folder.as_uri() and outputs_url() is None
+    assert outputs_root() == folder

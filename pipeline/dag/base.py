@@ -84,8 +84,10 @@ def outputs_root() -> Path:
         return Path(pipeline().local_outputs or os.environ.get("CHRONOLINGUA_LOCAL_OUTPUTS")
                     or project_root() / "outputs")
     value = _outputs_setting()
-    if value.startswith("file://"):
-        value = urlparse(value).path
+    if value.startswith("file://"):  # file:///a%20b (Path.as_uri()) is the folder "a b"
+        from urllib.request import url2pathname
+
+        value = url2pathname(urlparse(value).path)
     return Path(value or project_root() / "outputs")
 
 
