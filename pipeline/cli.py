@@ -283,6 +283,22 @@ def _spec_name(source: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_") or "gold"
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError that reached the command line: a file where a folder was to go says so.
+
+    >>> _os_error(FileExistsError(17, "File exists", "out/report"))
+    'out/report: expected a folder (or nothing yet) there; found a file ([Errno 17] File exists)'
+    >>> _os_error(PermissionError(13, "Permission denied", "/srv/x"))
+    "[Errno 13] Permission denied: '/srv/x'"
+    """
+    import errno
+
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename:
+        found = "a file" if exc.errno == errno.EEXIST else "a file above it"
+        return f"{exc.filename}: expected a folder (or nothing yet) there; found {found} ([Errno {exc.errno}] {exc.strerror})"
+    return " ".join(str(exc).splitlines())
+
+
 def _positive_int(text: str, least: int = 1) -> int:
     try:
         value = int(text)
@@ -566,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)  # one line, always
         return 2
     except OSError as exc:  # a destination that cannot be written (permissions, a full disk): no traceback
-        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback from wherever the process was
         print(f"error: {ns.command} interrupted" + ("; run it again to resume from the .part file beside the "

@@ -176,3 +176,17 @@ def test_a_benchmark_the_corpus_cannot_carry_is_one_line_naming_the_option(proje
     with pytest.raises(SystemExit) as exc:
         main(["make-change-benchmark", "lee_a", "--to", str(to), "--stable", "-2"])
     assert exc.value.code == 2 and "argument --stable: expected at least 0, not -2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, option", [("report", "--to"), ("import-corpora", "--dest")])
+@pytest.mark.parametrize("below", [False, True])
+def test_a_destination_that_is_a_file_is_named_as_such(project, tmp_path, capsys, command, option, below):
+    """Was '[Errno 17] File exists: ...' (or Errno 20) without saying that a folder was expected there."""
+    afile = tmp_path / "afile"
+    afile.write_text("kept\n")
+    dest = afile / "sub" if below else afile
+    assert main([command, option, str(dest)] + (["sotu"] if command == "import-corpora" else [])) == 1
+    err = capsys.readouterr().err.strip()
+    found = "a file above it ([Errno 20]" if below else "a file ([Errno 17]"
+    assert err.startswith(f"error: {dest}: expected a folder (or nothing yet) there; found {found}"), err
+    assert afile.read_text() == "kept\n"
