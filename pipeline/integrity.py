@@ -103,6 +103,30 @@ def read_marker(folder: Path) -> dict | None:
     return data if valid_marker(data) else None
 
 
+def marker_problem(folder: Path) -> str:
+    """Why ``folder``'s success marker is not one (for a stage :func:`read_marker` gave None): cut off, not
+    JSON, of another format, or listing its files wrongly; one line.
+    """
+    path = Path(folder) / SUCCESS
+    try:
+        size = path.stat().st_size
+        if size > MAX_MARKER_BYTES:
+            return f"{size} bytes, more than a marker's {MAX_MARKER_BYTES}"
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:  # a marker is one JSON object: one that does not close was cut off
+        cut = " (cut off: a write that did not finish?)" if not text.rstrip().endswith("}") else ""
+        return f"not JSON at character {exc.pos} of {len(text)}: {exc.msg}{cut}"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        return f"format {found!r}, not {MARKER_FORMAT}"
+    return "its list of files is malformed (paths, sizes or sha256)"
+
+
 def valid_marker(data: Any) -> bool:
     if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT or not isinstance(data.get("files"), dict):
         return False
@@ -176,10 +200,13 @@ def check_stage(folder: Path, *, full: bool = False) -> str | None:
     """
     folder = Path(folder)
     if not (folder / SUCCESS).is_file():
+        if (folder / SUCCESS).is_dir() and not (folder / SUCCESS).is_symlink():
+            return f"{SUCCESS}: a folder, not a success marker"
         return "no success marker"
     marker = read_marker(folder)
     if marker is None:
-        return f"{SUCCESS}: not a success marker of format {MARKER_FORMAT} listing the stage's files"
+        return (f"{SUCCESS}: not a success marker of format {MARKER_FORMAT} listing the stage's files; "
+                f"{marker_problem(folder)}")
     files = marker["files"]
     present = stage_files(folder)
     extra = sorted(set(present) - set(files))

@@ -127,7 +127,7 @@ def stale_temporaries(outputs: Path, *, max_age: float = 24 * 3600, grace: float
                     out.append((p, f"older than {max_age / 3600:g} h"))
             elif p.name.startswith(".") and p.name.endswith(".tmp") and age > grace:
                 out.append((p, "a half-written file"))
-            elif p.is_dir() and not (p / SUCCESS).exists() and age > grace:
+            elif p.is_dir() and not (p / SUCCESS).is_file() and age > grace:  # a _SUCCESS folder is none
                 out.append((p, "a stage folder without its success marker"))
             elif p.is_dir():
                 for f in p.glob(".*.tmp"):

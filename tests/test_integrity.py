@@ -310,3 +310,31 @@ def test_a_marker_listing_a_path_as_file_and_folder_is_no_stage(tmp_path):
     target = StageTarget(local, url=f"memory://{root}")
     assert not target.exists()
     assert Path(target.path) == local and not (tmp_path / "constraints").exists()  # nothing mirrored or begun
+
+
+def test_a_damaged_marker_says_how_it_is_damaged(tmp_path):
+    """A marker cut off by a full disk, of another format, or a folder named _SUCCESS: ``verify`` says which,
+    and ``clean`` takes a stage folder whose _SUCCESS is a folder for one without a marker."""
+    from pipeline.integrity import write_marker
+    from pipeline.maintenance import stale_temporaries
+
+    folder = tmp_path / "outputs" / "corpus" / "toy-abcdefabcdef"
+    folder.mkdir(parents=True)
+    (folder / "a.txt").write_text("a\n")
+    write_marker(folder, {"stage_id": "toy"}, hash_files(folder))
+    assert check_stage(folder) is None
+    whole = (folder / SUCCESS).read_text()
+    (folder / SUCCESS).write_text(whole[: len(whole) // 2])
+    problem = check_stage(folder)
+    assert problem.startswith(f"{SUCCESS}: not a success marker of format 2 listing the stage's files; not JSON at "
+                              "character ") and problem.endswith("(cut off: a write that did not finish?)"), problem
+    (folder / SUCCESS).write_text(whole.replace('"format"', "format"))  # whole, but not JSON: not said to be cut
+    assert "not JSON at character" in check_stage(folder) and "cut off" not in check_stage(folder)
+    (folder / SUCCESS).write_text(json.dumps({**json.loads(whole), "format": 1}))
+    assert check_stage(folder).endswith("; format 1, not 2")
+    (folder / SUCCESS).unlink()
+    (folder / SUCCESS).mkdir()
+    assert check_stage(folder) == f"{SUCCESS}: a folder, not a success marker"
+    old = time.time() - 3600
+    os.utime(folder, (old, old))
+    assert stale_temporaries(tmp_path / "outputs", grace=600) == [(folder, "a stage folder without its success marker")]
