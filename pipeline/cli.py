@@ -214,7 +214,10 @@ def _verify(ns) -> int:
     if outputs_url():  # the shared root itself (the local mirror is checked whenever a task reads it)
         found = verify_remote(outputs_url(), full=not ns.quick)
     else:
-        found = ((f"{f.parent.name}/{f.name}", p) for f, p in verify_tree(_output_folder(), full=not ns.quick))
+        outputs = _output_folder()
+        if not outputs.exists():
+            print(f"no output folder at {outputs} yet: nothing to check")
+        found = ((f"{f.parent.name}/{f.name}", p) for f, p in verify_tree(outputs, full=not ns.quick))
     for rel, problem in found:
         n += 1
         if problem:
@@ -312,6 +315,17 @@ def _positive_int(text: str, least: int = 1) -> int:
 def _count(text: str) -> int:
     """A whole number >= 0 (``--workers``: 0 is luigi.cfg's number)."""
     return _positive_int(text, least=0)
+
+
+def _rate(text: str) -> float:
+    """A share in (0, 1] (``--max-rate``, ``--threshold`` of make-change-benchmark)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share above 0 and at most 1, not {text}")
+    return value
 
 
 def _duration(text: str) -> float:
@@ -547,8 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--design", choices=["swap", "insert"], default="swap")
     p.add_argument("--targets", type=_count, default=16, help="changed targets (default 16)")
     p.add_argument("--stable", type=_count, default=8, help="stable control targets (default 8)")
-    p.add_argument("--max-rate", type=float, default=0.8)
-    p.add_argument("--threshold", type=float, default=0.3, help="binary truth: rate >= this (default 0.3)")
+    p.add_argument("--max-rate", type=_rate, default=0.8, help="the largest share of a target's uses changed")
+    p.add_argument("--threshold", type=_rate, default=0.3, help="binary truth: rate >= this (default 0.3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.set_defaults(func=_make_benchmark)

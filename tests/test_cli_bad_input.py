@@ -176,6 +176,18 @@ def test_a_benchmark_the_corpus_cannot_carry_is_one_line_naming_the_option(proje
     with pytest.raises(SystemExit) as exc:
         main(["make-change-benchmark", "lee_a", "--to", str(to), "--stable", "-2"])
     assert exc.value.code == 2 and "argument --stable: expected at least 0, not -2" in capsys.readouterr().err
+    for option, value in (("--max-rate", "1.5"), ("--threshold", "0"), ("--max-rate", "nan")):
+        # --max-rate 1.5 was refused by the library as a rate of one target ("found 1.125"), not as the option
+        with pytest.raises(SystemExit) as exc:
+            main(["make-change-benchmark", "lee_a", "--to", str(to), option, value])
+        assert exc.value.code == 2, option
+        assert f"argument {option}: expected a share above 0 and at most 1, not {value}" in capsys.readouterr().err
+
+
+def test_verify_of_an_output_root_not_made_yet_says_so(project, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHRONOLINGUA_OUTPUTS", str(tmp_path / "not-yet"))
+    assert main(["verify"]) == 0
+    assert capsys.readouterr().out.startswith(f"no output folder at {tmp_path / 'not-yet'} yet: nothing to check")
 
 
 @pytest.mark.parametrize("command, option", [("report", "--to"), ("import-corpora", "--dest")])
