@@ -62,6 +62,7 @@ __all__ = [
     "runtime_field",
     "added_field",
     "require_positive_ints",
+    "require_corpus_names",
     "identity_of",
     "runtime_names",
     "in_identity",
@@ -150,6 +151,23 @@ def require_positive_ints(obj, names) -> None:
         v = getattr(obj, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, not {v!r}")
+
+
+def require_corpus_names(key: str, names) -> None:
+    """The one check of a spec's corpus names: each is a plain folder name under ``corpora/`` (not empty, no
+    ``/`` or ``\\``, not ``.``, ``..`` or any name starting with ``.``), so that it can neither name the corpus root
+    itself nor a folder outside it. ``names`` is a list (its items named ``key[i]``) or one name.
+
+    >>> require_corpus_names("target.corpora", ["rv1909", "../kjv"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: target.corpora[1]: a corpus folder name under corpora/ (...), not '../kjv'
+    """
+    items = [(key, names)] if isinstance(names, str) else [(f"{key}[{i}]", n) for i, n in enumerate(names)]
+    for where, name in items:
+        if not name or name.startswith(".") or "/" in name or "\\" in name:
+            raise ValueError(f"{where}: a corpus folder name under corpora/ (not empty, no '/' or '\\', "
+                             f"not starting with '.'), not {name!r}")
 
 
 def runtime_names(cls) -> tuple[str, ...]:

@@ -300,3 +300,12 @@ def test_online_decoder_specs_against_loopback_fixtures(tmp_path, monkeypatch, s
         assert {f"/{hub_path}/resolve/main/config.json", "/cc100/sw.txt.xz"} <= set(server.paths)
     finally:
         server.close()
+
+
+def test_static_vectors_naming_no_multilingual_spec_names_the_transfer_spec_and_key(project, caplog):
+    spec = project / "tasks" / "transfer" / "es.yaml"
+    spec.write_text(spec.read_text().replace("static_vectors: es", "static_vectors: nonexistent"))
+    res = build(TransferModel(lang="es"))
+    assert_scheduling_failed(res, caplog, "TransferModel", str(spec), "static_vectors: the name of a multilingual",
+                             "'nonexistent'", "the multilingual specs are: es")
+    assert not (project / "outputs" / "transfer").exists()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..corpora import Slicing
-from ..spec import TokenizerSpec, load_spec_of_kind, runtime_field, settings_section
+from ..spec import TokenizerSpec, load_spec_of_kind, require_corpus_names, runtime_field, settings_section
 from .settings import (METHODS, CadeSettings, ChangeEvaluationSettings, GoldSettings, ProcrustesSettings,
                        ReportSettings)
 
@@ -114,6 +114,7 @@ class DiachronicSpec:
             raise ValueError("an evaluation section needs a gold section")
         if not self.corpora:
             raise ValueError("at least one corpus under 'corpora' (or a gold section)")
+        require_corpus_names("corpora", self.corpora)
         if self.slicing.by == "corpus" and len(self.corpora) < 2:
             raise ValueError("at least two corpora when slicing by corpus")
         if self.slicing.by == "corpus":  # the slices are the corpora (a declaration's name is its folder's)

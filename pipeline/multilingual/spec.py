@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..languages import iso_language
-from ..spec import TokenizerSpec, load_spec_of_kind, runtime_field, settings_section
+from ..spec import TokenizerSpec, load_spec_of_kind, require_corpus_names, runtime_field, settings_section
 from .settings import FastTextSettings, MappingSettings
 
 __all__ = ["LanguageSpec", "DictionarySpec", "FastTextSpec", "MappingSpec", "MultilingualSpec",
@@ -75,6 +75,8 @@ class MultilingualSpec:
     name: str = ""
 
     def __post_init__(self):
+        require_corpus_names("source.corpora", self.source.corpora)
+        require_corpus_names("pivot.corpora", self.pivot.corpora)
         if self.source.lang == self.pivot.lang:
             raise ValueError(f"a source language other than the pivot '{self.pivot.lang}'")
 

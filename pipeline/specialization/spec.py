@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..languages import iso_language
-from ..spec import load_spec_of_kind, runtime_field, settings_section
+from ..spec import load_spec_of_kind, require_corpus_names, runtime_field, settings_section
 from .settings import ExtractSettings, TrainSettings, WordEvaluationSettings, WordList
 from .settings import under as _under
 
@@ -222,6 +222,9 @@ class SpecializationSpec:
     name: str = ""
 
     def __post_init__(self):
+        if not self.model.strip():
+            raise ValueError(f"model: a hub id, a local folder or pkg:<package>/<folder>, not {self.model!r}")
+        require_corpus_names("extract.corpora", self.extract.corpora)
         if self.constraints.babelnet is not None and not self.needs_network:
             raise ValueError("needs_network: true for a spec with babelnet constraints")
 

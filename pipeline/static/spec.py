@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..spec import TokenizerSpec, added_field, load_spec_of_kind, runtime_field, settings_section
+from ..spec import (TokenizerSpec, added_field, load_spec_of_kind, require_corpus_names, runtime_field,
+                    settings_section)
 from .settings import StaticSettings
 from .trained import TRAINED_KINDS, TrainedSettings
 
@@ -81,6 +82,7 @@ class ExtrinsicSpec:
     def __post_init__(self):
         if self.task not in EXTRINSIC_TASKS:
             raise ValueError(f"extrinsic.task: one of {', '.join(EXTRINSIC_TASKS)}, not {self.task!r}")
+        require_corpus_names("extrinsic.corpus", self.corpus)
         if self.train_size < 10 or not self.seeds:
             raise ValueError("extrinsic.train_size >= 10 and at least one seed")
         files = {"train": self.train, "dev": self.dev, "test": self.test}
@@ -154,6 +156,9 @@ class StaticSpec:
     def __post_init__(self):
         if not self.corpora:
             raise ValueError("at least one corpus under 'corpora'")
+        require_corpus_names("corpora", self.corpora)
+        if not self.model.strip():
+            raise ValueError(f"model: a local folder, pkg:<package>/<folder> or a hub id, not {self.model!r}")
         if not self.readouts and not self.trained_kinds:
             raise ValueError("at least one read-out under 'readouts' or one set under 'trained_kinds'")
         bad = [k for k in self.trained_kinds if k not in TRAINED_KINDS]

@@ -23,7 +23,7 @@ from typing import Optional
 
 from ..errors import SpecError
 from ..languages import iso_language
-from ..spec import load_spec_of_kind, runtime_field, settings_section
+from ..spec import load_spec_of_kind, require_corpus_names, runtime_field, settings_section
 from .settings import (INITS, VOCABULARIES, FocusSettings, PretrainSettings, RetrievalSettings,
                        TokenizerTrainSettings, WechselSettings)
 
@@ -46,6 +46,9 @@ class SourceModelSpec:
     objective: str = "auto"   # auto (by kind) | mlm | clm | none
 
     def __post_init__(self):
+        if not self.model.strip():
+            raise ValueError("source_model.model: a local folder, pkg:<package>/<folder>, a hub id or an http(s) URL, "
+                             f"not {self.model!r}")
         if self.kind not in _KINDS:
             raise ValueError(f"kind {', '.join(_KINDS)}, not {self.kind!r}")
         if self.objective not in ("auto", "mlm", "clm", "none"):
@@ -66,6 +69,7 @@ class TargetSpec:
 
     def __post_init__(self):
         iso_language(self.lang, "target.lang")
+        require_corpus_names("target.corpora", self.corpora)
         if bool(self.corpora) == bool(self.url):
             raise ValueError("either target.corpora or target.url (not both)")
         if self.max_lines is not None and self.max_lines < 1:
@@ -108,6 +112,9 @@ class TransferSpec:
             raise ValueError(f"init {', '.join(INITS)}, not {self.init!r}")
         if self.vocabulary not in VOCABULARIES:
             raise ValueError(f"vocabulary {', '.join(VOCABULARIES)}, not {self.vocabulary!r}")
+        for key in ("source_verses", "target_verses"):
+            if getattr(self.evaluation, key) is not None:
+                require_corpus_names(f"evaluation.{key}", getattr(self.evaluation, key))
         if self.init == "wechsel" and not self.static_vectors:
             raise ValueError("static_vectors (a tasks/multilingual spec) is required with init: wechsel")
 
