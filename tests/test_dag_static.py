@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from gensim.test.utils import datapath
 
-from dagutil import assert_failed, assert_nothing_ran, build, metric_name_problems
+from dagutil import assert_failed, assert_nothing_ran, assert_scheduling_failed, build, metric_name_problems
 from opsutil import write_corpus
 from tinymodels import tiny_model
 
@@ -181,3 +181,36 @@ def test_a_treebank_url_without_sha256_needs_a_network_spec(tmp_path, model):
         load_static_spec(path)
     path.write_text("needs_network: true\n" + UD_SPEC.format(model=model, files=files))
     assert load_static_spec(path).extrinsic.files()["dev"] == ("https://example.org/dev.conllu", None)
+
+
+@pytest.mark.parametrize("section, key, kind, value", [
+    ("bli: {aligned: nonexistent}", "bli.aligned", "multilingual", "nonexistent"),
+    ("specialized: {spec: ../transfer/es, methods: [isolation]}", "specialized.spec", "specialization",
+     "../transfer/es"),
+])
+def test_a_spec_named_by_the_comparison_that_is_not_there_names_the_comparison_and_key(tmp_path, model, monkeypatch,
+                                                                                       caplog, section, key, kind,
+                                                                                       value):
+    """Was the other kind's file alone ('tasks/multilingual/nonexistent.yaml: expected a multilingual run spec'),
+    and a path such as ../transfer/es read a spec of another kind."""
+    project = _project(tmp_path / "proj", model)
+    spec = project / "tasks" / "static" / "toy.yaml"
+    spec.write_text(spec.read_text() + section + "\n")
+    (project / "tasks" / "transfer").mkdir()
+    (project / "tasks" / "transfer" / "es.yaml").write_text("never read\n")
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.static import StaticComparison
+
+    assert_scheduling_failed(build(StaticComparison(spec="toy")), caplog, "StaticComparison", str(spec),
+                             f"{key}: the name of a {kind} spec", f"found {value!r}", f"the {kind} specs are: none")
+
+
+def test_a_task_whose_spec_name_is_a_path_is_refused(tmp_path, model, monkeypatch, caplog):
+    """``--spec ../transfer/es`` read tasks/transfer/es.yaml as a static spec."""
+    project = _project(tmp_path / "proj", model)
+    monkeypatch.setenv("CHRONOLINGUA_HOME", str(project))
+    from pipeline.dag.static import StaticCorpus
+
+    assert_scheduling_failed(build(StaticCorpus(spec="../static/toy")), caplog, "StaticCorpus",
+                             "the name of a static run spec (tasks/static/<name>.yaml)", "'../static/toy'",
+                             "specs here: toy")

@@ -107,6 +107,10 @@ def cached_spec(kind: str, name: str, profile: str, loader):
     """The validated spec ``tasks/<kind>/<name>.yaml`` (re-read when the file changes)."""
     from ..errors import InputError
 
+    if not name or name.startswith(".") or "/" in name or "\\" in name:  # never a file outside tasks/<kind>/
+        known = sorted(p.stem for p in (tasks_root() / kind).glob("*.yaml"))
+        raise InputError(tasks_root() / kind, f"the name of a {kind} run spec (tasks/{kind}/<name>.yaml)",
+                         f"{name!r}; specs here: {', '.join(known) or 'none'}")
     path = tasks_root() / kind / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (tasks_root() / kind).glob("*.yaml"))
@@ -135,6 +139,19 @@ def _errors_name_the_spec(task) -> Iterator[None]:
         found = f"{exc.found}; " if exc.found else ""
         named = InputError(spec_file, exc.expected, f"{found}in stage {task.stage} ({task.artifact_name()})")
         raise named.with_traceback(exc.__traceback__) from exc
+
+
+def referenced_spec(kind: str, name: str, spec_file: Path, key: str) -> str:
+    """``name``, once it names a spec ``tasks/<kind>/<name>.yaml``: a spec that refers to another (a transfer's
+    ``static_vectors``, a static comparison's ``bli.aligned``) gets the error, naming its file and ``key``."""
+    from ..errors import SpecError
+
+    folder = tasks_root() / kind
+    if not name or name.startswith(".") or "/" in name or "\\" in name or not (folder / f"{name}.yaml").is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise SpecError(spec_file, f"{key}: the name of a {kind} spec (tasks/{kind}/<name>.yaml)",
+                        f"found {name!r}; the {kind} specs are: {', '.join(known) or 'none'}")
+    return name
 
 
 def corpus_fingerprints(names) -> dict[str, str]:

@@ -19,8 +19,8 @@ import luigi
 
 from ..spec import identity_of
 from ..static.spec import StaticSpec, load_static_spec
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root, stage_threads,
-                   tasks_root, work_dir)
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, project_root,
+                   referenced_spec, stage_threads, tasks_root, work_dir)
 from .registry import register_kind
 
 
@@ -108,7 +108,8 @@ class StaticVectors(_Params, StageTask):
 
             raise InputError(_spec_path(self.spec), "a 'specialized:' section naming a specialization spec",
                              "none")
-        return SpecializedModel(spec=source.spec, profile=self.profile)
+        return SpecializedModel(spec=referenced_spec("specialization", source.spec, _spec_path(self.spec),
+                                                     "specialized.spec"), profile=self.profile)
 
     def requires(self):
         corpus = StaticCorpus(spec=self.spec, profile=self.profile)
@@ -237,7 +238,9 @@ class StaticComparison(_Params, StageTask):
         if s.bli is not None:
             from .multilingual import AlignedVectors
 
-            out["counterpart"] = AlignedVectors(lang=s.bli.aligned, profile=self.profile)
+            out["counterpart"] = AlignedVectors(lang=referenced_spec("multilingual", s.bli.aligned,
+                                                                     _spec_path(self.spec), "bli.aligned"),
+                                                profile=self.profile)
         return out
 
     def artifact_name(self) -> str:

@@ -12,12 +12,11 @@ from typing import Iterator
 
 import luigi
 
-from ..errors import SpecError
 from ..models import model_name
 from ..spec import identity_of
 from ..transfer.spec import TransferSpec, load_transfer_spec
-from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, stage_threads, tasks_root,
-                   work_dir)
+from .base import (StageTask, cached_spec, corpora_root, corpus_fingerprints, outputs_root, referenced_spec,
+                   stage_threads, tasks_root, work_dir)
 from .multilingual import AlignedVectors
 from .registry import register_kind
 
@@ -50,18 +49,6 @@ def _downloads() -> Path:
     return outputs_root() / ".work" / "downloads"
 
 
-def _static_vectors_spec(transfer: str, name: str) -> str:
-    """``static_vectors`` of transfer spec ``transfer``, once it is known to name a multilingual spec (else the
-    error names the transfer spec and its key, not only the multilingual file that is not there)."""
-    folder = tasks_root() / "multilingual"
-    if not (folder / f"{name}.yaml").is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise SpecError(_spec_path(transfer), "static_vectors: the name of a multilingual spec "
-                        "(tasks/multilingual/<name>.yaml)", f"found {name!r}; the multilingual specs are: "
-                        f"{', '.join(known) or 'none'}")
-    return name
-
-
 class _TransferParams:
     lang = luigi.Parameter(description="name of a spec under tasks/transfer/ (usually the target ISO code)")
     profile = luigi.Parameter(default="full", description="spec profile, e.g. smoke")
@@ -84,8 +71,9 @@ class TransferModel(_TransferParams, StageTask):
 
     def requires(self):  # only WECHSEL reads aligned static vectors; FOCUS and random need none
         if self.spec_obj.static_vectors and self.spec_obj.init == "wechsel":
-            return AlignedVectors(lang=_static_vectors_spec(self.lang, self.spec_obj.static_vectors),
-                                  profile=self.profile)
+            name = referenced_spec("multilingual", self.spec_obj.static_vectors, _spec_path(self.lang),
+                                   "static_vectors")
+            return AlignedVectors(lang=name, profile=self.profile)
         return []
 
     def artifact_name(self) -> str:
