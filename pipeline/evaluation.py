@@ -229,6 +229,9 @@ def analogy_accuracy(
 def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
     """Read ``word1 <tab> word2 <tab> score`` lines; ``#`` starts a comment line.
 
+    Columns after the score are ignored on tab-separated lines only; a line without tabs is split on
+    whitespace and must have exactly three fields (``old new 1.5 7`` is refused, not read as 1.5).
+
     A score must be a finite number (one NaN would void the Spearman
     correlation); a file without a pair is an error.
     """
@@ -242,6 +245,10 @@ def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
         fields = line.rstrip("\r\n").split("\t")
         if len(fields) < 3:
             fields = line.split()
+            # not split by tabs, a fourth field is ambiguous: a multiword entry, or the score is not the third field
+            if len(fields) > 3:
+                raise InputError(path, f"'word1<TAB>word2<TAB>score' (or exactly 3 whitespace-separated fields) on "
+                                 f"line {line_no}", f"found {len(fields)} fields in {line.strip()!r}")
         try:
             pair = (fields[0], fields[1], float(fields[2]))
         except (IndexError, ValueError):

@@ -120,6 +120,10 @@ def test_no_coverage_gives_none_not_zero():
          r"pairs\.txt: expected 'word1<TAB>word2<TAB>score'.* on line 2; found 'smart\\tclever'"),
         (b"old\tnew\t1.58\ncaf\xe9\tbar\t2.0\n", r"pairs\.txt: expected UTF-8 text; line 2, byte 4"),
         ("# only a comment\n\n", r"pairs\.txt: expected word pairs with scores .*; none"),
+        # without tabs a fourth field is ambiguous: this line was read as score 1.5 and the 7 dropped
+        ("old\tnew\t1.58\nsmart clever 1.5 7\n", r"pairs\.txt: expected 'word1<TAB>word2<TAB>score' \(or exactly 3 "
+                                                 r"whitespace-separated fields\) on line 2; found 4 fields in "
+                                                 r"'smart clever 1\.5 7'$"),
     ],
 )
 def test_a_malformed_word_pairs_file_names_the_file_and_line(tmp_path, content, expected):
@@ -128,6 +132,21 @@ def test_a_malformed_word_pairs_file_names_the_file_and_line(tmp_path, content, 
     kv = make_keyed_vectors(["old", "new", "smart", "clever"], np.eye(4))
     with pytest.raises(InputError, match=expected):
         similarity_spearman(kv, path)
+
+
+def test_word_pairs_read_tabs_with_extra_columns_and_three_whitespace_fields(tmp_path):
+    """The shapes real files have: gensim's simlex999.txt / wordsim353.tsv (3 tab columns), a SimLex-999-like file
+    with columns after the score (tabs mark them), MEN-like space-separated triples."""
+    from gensim.test.utils import datapath
+
+    from pipeline.evaluation import read_word_pairs
+
+    simlex = read_word_pairs(datapath("simlex999.txt"))
+    assert len(simlex) == 999 and simlex[0] == ("old", "new", 1.58)
+    assert len(read_word_pairs(datapath("wordsim353.tsv"))) == 353
+    path = tmp_path / "pairs.txt"
+    path.write_text("old\tnew\t1.58\t2.72\t2.07\nsun-n sunlight-n 50.0\n", encoding="utf-8")
+    assert read_word_pairs(path) == [("old", "new", 1.58), ("sun-n", "sunlight-n", 50.0)]
 
 
 @pytest.mark.parametrize(

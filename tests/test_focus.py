@@ -280,3 +280,39 @@ def test_tokens_fasttext_would_split_or_alias_get_their_own_vectors(tmp_path):
     for other in ("new", "york", "</s>"):
         assert not np.allclose(aux[spaced], model.get_word_vector(other))
     assert not np.allclose(aux[eos], model.get_word_vector("</s>"))
+
+
+def test_min_count_above_every_new_token_is_refused_not_random(wordpiece_pair, tmp_path):
+    """A focus.min_count no new token reaches: every new row would be a random draw (FOCUS in name only)."""
+    from collections import Counter
+
+    from pipeline.transfer.focus import focus_target_embeddings
+
+    source, target, text = wordpiece_pair
+    shared = dict(shared_token_pairs(source, target))
+    counts = Counter(i for row in target(text, add_special_tokens=False)["input_ids"] for i in row)
+    min_count = max(c for i, c in counts.items() if i not in shared) + 1
+    assert max(counts.values()) >= min_count  # shared tokens still get vectors: only the new ones lack them
+    E = np.random.default_rng(3).standard_normal((len(source), 8)).astype(np.float32)
+    n_new = len(target) - len(shared)
+    with pytest.raises(InputError, match=rf"lower focus\.min_count or add target text; none of the {n_new} new "
+                                         r"tokens has one"):
+        focus_target_embeddings(source, target, E, text, tmp_path, dim=8, epochs=1, min_count=min_count, threads=1)
+
+
+def test_most_new_tokens_falling_back_is_a_warning_with_the_counts(caplog):
+    E, aux, shared = _synthetic()
+    new = np.setdiff1d(np.arange(len(aux)), [t for t, _ in shared])
+    sparse = aux.copy()
+    sparse[new[: len(new) * 3 // 4]] = 0
+    with caplog.at_level("WARNING", logger="pipeline.transfer.focus"):
+        res = create_focus_embeddings(E, sparse, shared)
+    n_fallback = int(res.fallback.sum())
+    assert n_fallback > len(new) / 2
+    [record] = [r for r in caplog.records if r.name == "pipeline.transfer.focus"]
+    assert record.levelname == "WARNING" and record.getMessage().startswith(
+        f"FOCUS: {n_fallback} of {len(new)} new target tokens have no auxiliary vector")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.transfer.focus"):
+        create_focus_embeddings(E, aux, shared)  # two of 120 fall back: no warning
+    assert not [r for r in caplog.records if r.name == "pipeline.transfer.focus"]

@@ -735,3 +735,28 @@ def test_fasttext_child_dies_with_its_killed_parent(tmp_path):
             parent.wait()
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_fasttext_vocabulary_smaller_than_the_dimension_is_a_warning_naming_the_corpus(tmp_path, caplog):
+    """300 dimensions on 8 words trains, but the vectors are mostly unconstrained: said, with the numbers."""
+    corpus = tmp_path / "corpora" / "tiny"
+    tokens = tmp_path / ".tmp-en-tiny" / "tiny.txt"
+    tokens.parent.mkdir()
+    words = "the cat sat on the mat with a dog".split()
+    tokens.write_text((" ".join(words) + "\n") * 10, encoding="utf-8")
+    n_words = len(set(words))
+    logger = "pipeline.multilingual.fasttext_train"
+    for dim, warned in ((n_words + 4, True), (n_words - 2, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger=logger):
+            paths = train_fasttext(tokens, tmp_path / f"out{dim}" / "vectors",
+                                   FastTextSettings(dim=dim, epochs=1, min_count=1, threads=1, bucket=1000),
+                                   sources=[corpus])
+        assert len(load_pretrained_vectors(paths.vec)) == n_words  # still written: weaker, not wrong
+        records = [r for r in caplog.records if r.name == logger and r.levelname == "WARNING"]
+        if warned:
+            [record] = records
+            assert record.getMessage().startswith(f"fastText on {corpus}: a vocabulary of {n_words} words "
+                                                  f"(min_count=1) for {dim} dimensions")
+        else:
+            assert not records

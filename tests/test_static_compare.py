@@ -64,6 +64,20 @@ def test_conllu_malformed_line_is_named_with_its_number(tmp_path):
         read_conllu(path)
 
 
+@pytest.mark.parametrize("at, last_word", [(10, 6), (16, 3)])  # the end of sentence 1, the end of the file
+def test_a_multiword_token_without_its_words_is_named_with_its_line(tmp_path, at, last_word):
+    """A range line stands for the word lines after it: a range ending a sentence once lost its words silently."""
+    span = f"{last_word + 1}-{last_word + 2}"
+    lines = CONLLU.splitlines()
+    lines.insert(at, f"{span}\tgonna\t_\t_\t_\t_\t_\t_\t_\t_")
+    path = tmp_path / "cut.conllu"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"cut\.conllu: expected the word lines of multiword token {span} after it "
+                                         rf"\(IDs up to {last_word + 2}\); line {at + 1} has range {span}, but the "
+                                         rf"sentence ends after word {last_word}$"):
+        read_conllu(path)
+
+
 @pytest.mark.parametrize("tag", ["NN", "noun", "VERB|AUX"])
 def test_a_tag_that_is_not_upos_is_named_with_its_line(tmp_path, tag):
     lines = CONLLU.splitlines()

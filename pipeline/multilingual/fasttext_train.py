@@ -140,6 +140,10 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
     except BaseException:
         bin_path.unlink(missing_ok=True)
         raise
+    if len(kv) < settings.dim:  # valid vectors, but fewer words than dimensions: the space is mostly unconstrained
+        log.warning("fastText on %s: a vocabulary of %d words (min_count=%d) for %d dimensions; the vectors are "
+                    "weak, a larger corpus or a smaller dim helps", source_names or ", ".join(str(p) for p in files),
+                    len(kv), settings.min_count, settings.dim)
     paths = save_vectors(kv, base)
     return FastTextPaths(bin=bin_path, vec=paths["vec"], kv=paths["kv"], vocab=paths["vocab"])
 

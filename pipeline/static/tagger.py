@@ -5,7 +5,8 @@ The data readers:
 * :func:`read_conllu` - Universal Dependencies CoNLL-U (10 tab-separated
   columns); one :class:`Example` per sentence, labels from the UPOS column.
   Multiword-token lines (``3-4``) and empty nodes (``5.1``) are skipped: the
-  words are tagged, as UD's own UPOS scores do. A tag must be one of UD's 17 (:data:`UPOS_TAGS`).
+  words are tagged, as UD's own UPOS scores do; a range must be followed by the word lines it spans.
+  A tag must be one of UD's 17 (:data:`UPOS_TAGS`).
 * :func:`read_conll_ner` - CoNLL-2003 style NER (token first, tag last,
   whitespace-separated, a blank line between sentences, ``-DOCSTART-`` skipped);
   tags must be ``O`` or ``B-``/``I-``/``E-``/``S-`` + a type, and every token line has as many columns as
@@ -123,11 +124,19 @@ def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Examp
     examples: list[Example] = []
     tokens: list[str] = []
     labels: list[str] = []
+    span = (0, 0, "")  # the last multiword token's last word ID, its line number and ID
+
+    def check_span():  # a range line stands for the word lines after it: without them its words are lost
+        if span[0] > len(tokens):
+            raise InputError(where, f"the word lines of multiword token {span[2]} after it (IDs up to {span[0]})",
+                             f"line {span[1]} has range {span[2]}, but the sentence ends after word {len(tokens)}")
+
     for line_no, line in lines:
         if not line.strip():
+            check_span()
             if tokens:
                 examples.append(Example(tuple(tokens), tuple(labels)))
-            tokens, labels = [], []
+            tokens, labels, span = [], [], (0, 0, "")
             continue
         if line.startswith("#"):
             continue
@@ -137,6 +146,8 @@ def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Examp
                              f"line {line_no} has {len(fields)}: {line[:60]!r}")
         word_id = fields[0]
         if _CONLLU_SKIP_ID.fullmatch(word_id):
+            if "-" in word_id:
+                span = (int(word_id.split("-")[1]), line_no, word_id)
             continue
         if not _CONLLU_ID.fullmatch(word_id):
             raise InputError(where, "a CoNLL-U word ID (1, 2, ...; 3-4 or 5.1 are skipped)",
@@ -151,6 +162,7 @@ def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Examp
                              f"line {line_no} has {fields[3][:20]!r}")
         tokens.append(fields[1])
         labels.append(fields[3])
+    check_span()
     if tokens:
         examples.append(Example(tuple(tokens), tuple(labels)))
     return examples

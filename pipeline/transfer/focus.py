@@ -75,6 +75,8 @@ Where this deviates, and why:
   8 whitespace tokens);
 - a target token that fastText would split (it holds whitespace) or confuse with its end-of-line token
   ``</s>`` is written to fastText under an escaped name, so it gets its own vector or none;
+- new tokens none of which has an auxiliary vector (``min_count`` above all their counts) are refused, and
+  more than half without one is a logged warning: those rows are random draws, and deepfocus goes on silently;
 - the fallback draws use :func:`.embeddings.fallback_rows` (``default_rng(seed)``, population std), as
   WECHSEL here does, not torch's generator and sample std; arithmetic is float32 (deepfocus: float64
   cosines), so weights agree to about 1e-6;
@@ -85,6 +87,7 @@ Where this deviates, and why:
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -99,6 +102,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AUX_DEFAULTS", "canonical_forms", "shared_token_pairs", "train_auxiliary_vectors",
            "reindex_auxiliary_vectors", "sparsemax", "create_focus_embeddings", "focus_target_embeddings"]
+
+log = logging.getLogger(__name__)
 
 #: deepfocus's fastText settings for the auxiliary space (``FOCUS(...)`` defaults and ``train_fasttext``)
 AUX_DEFAULTS = {"model": "cbow", "dim": 100, "epochs": 3, "min_count": 10, "neg": 10}
@@ -359,16 +364,26 @@ def create_focus_embeddings(source_matrix: np.ndarray, target_aux: np.ndarray, s
     copy = dict(shared)
     copy.update(special)
     has_aux = np.any(aux != 0, axis=1)
-    anchors, anchor_src = pairs[has_aux[pairs[:, 0]]].T  # sorted by target id, as deepfocus orders them
-    if len(anchors) == 0:
-        raise InputError(None, "shared tokens with an auxiliary vector (FOCUS combines them into new tokens)",
-                         f"none of the {len(shared)} shared tokens has one")
     copy_t = np.fromiter(copy.keys(), dtype=np.int64, count=len(copy))
     copy_s = np.fromiter(copy.values(), dtype=np.int64, count=len(copy))
     copied = np.zeros(n_t, dtype=bool)
     copied[copy_t] = True
     fallback = ~copied & ~has_aux
     rows = np.flatnonzero(~copied & has_aux)
+    n_new, n_fallback = int((~copied).sum()), int(fallback.sum())
+    # a new token without an auxiliary vector is a random draw: with none (or few) FOCUS is random initialisation
+    if n_new and n_fallback == n_new:
+        raise InputError(None, "new target tokens with an auxiliary vector (seen focus.min_count times in the "
+                         "target text): lower focus.min_count or add target text",
+                         f"none of the {n_new} new tokens has one; every new row would be a random draw")
+    if n_fallback > n_new / 2:
+        log.warning("FOCUS: %d of %d new target tokens have no auxiliary vector and are random draws (%d combined); "
+                    "lower focus.min_count or add target text", n_fallback, n_new, n_new - n_fallback)
+
+    anchors, anchor_src = pairs[has_aux[pairs[:, 0]]].T  # sorted by target id, as deepfocus orders them
+    if len(anchors) == 0:
+        raise InputError(None, "shared tokens with an auxiliary vector (FOCUS combines them into new tokens)",
+                         f"none of the {len(shared)} shared tokens has one")
 
     dev = torch.device(pick_device(device, "focus.device"))
     search = NearestAnchors(aux[anchors], dev)
