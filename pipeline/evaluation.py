@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, bad_utf8
 from pipeline.evaluators import ANALOGY_SETS, RESTRICT_VOCAB, SIMILARITY_SETS, dataset_path, intrinsic_evaluator
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ def _text_lines(path: Path):
         for line_no, raw in enumerate(f, start=1):
             try:
                 yield line_no, raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(path, "UTF-8 text", f"line {line_no}, byte {e.start + 1} is not UTF-8") from None
+            except UnicodeDecodeError:
+                raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
 
 
 def read_analogies(path: str | Path) -> list[tuple[str, str, str, str]]:

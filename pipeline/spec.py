@@ -55,7 +55,7 @@ from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from .errors import SpecError, read_utf8
 
 __all__ = [
     "TokenizerSpec",
@@ -371,9 +371,7 @@ def _read_spec_file(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise SpecError(path, "a YAML run spec", "the file does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SpecError(path, "UTF-8 YAML", str(exc)) from None
+        data = yaml.safe_load(read_utf8(path, "UTF-8 YAML", SpecError))
     except yaml.YAMLError as exc:
         raise SpecError(path, "valid YAML", " ".join(str(exc).split())) from None
     if data is None:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, bad_utf8
 
 if TYPE_CHECKING:  # gensim is heavy; import it where it is used
     from gensim.models import KeyedVectors
@@ -271,8 +271,8 @@ def _read_key_lines(path: Path):
     try:
         with open(path, encoding="utf-8", newline="\n") as f:
             yield from enumerate(f, start=1)
-    except UnicodeDecodeError as exc:
-        raise InputError(path, "UTF-8 text", str(exc)) from exc
+    except UnicodeDecodeError:
+        raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
     except OSError as exc:
         raise InputError(path, "a readable key file", str(exc)) from exc
 
@@ -366,8 +366,8 @@ def _read_text_vectors(path: Path) -> "KeyedVectors":
                     raise InputError(path, f"numbers after the word on line {line_no}", str(exc)) from exc
                 key_to_index[key] = len(keys)
                 keys.append(key)
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"UTF-8 text (line {line_no + 1})", str(exc)) from exc
+    except UnicodeDecodeError:
+        raise InputError(path, "UTF-8 text", bad_utf8(path, gz=path.name.endswith(".gz"))) from None
     except (OSError, EOFError) as exc:
         raise InputError(path, "a readable vector file", str(exc)) from exc
     if len(keys) != n_words:

@@ -22,8 +22,8 @@ def test_heldout_file_reads_multiword_lines_as_words_not_language_codes(tmp_path
 def test_heldout_file_not_utf8_or_without_a_word_names_the_file(tmp_path):
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("en car\nes café\n".encode("latin-1"))
-    with pytest.raises(InputError, match=rf"^{re.escape(str(latin1))}: expected UTF-8 text; line 2; byte b'\\xe9' "
-                                         r"at column 7"):
+    with pytest.raises(InputError, match=rf"^{re.escape(str(latin1))}: expected a UTF-8 file of held-out words; "
+                                         r"invalid UTF-8 at byte 13 \(line 2, column 7\): bytes e9$"):
         read_heldout_file(latin1)
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing yet\n\n", encoding="utf-8")

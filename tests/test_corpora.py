@@ -186,7 +186,7 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, name, content, e
 
 @pytest.mark.parametrize("table, fragments", [
     # a table saved in Latin-1: was a bare UnicodeDecodeError naming no file
-    (b"file,date\none.txt,1910\ntwo.txt,1920\n\xe9t\xe9.txt,1930\n", ["UTF-8", "byte 36 (line 4)", "e9"]),
+    (b"file,date\none.txt,1910\ntwo.txt,1920\n\xe9t\xe9.txt,1930\n", ["UTF-8", "invalid UTF-8 at byte 36 (line 4, column 1): bytes e9"]),
     # the same file twice: the last row's date was taken without a word
     (b"file,date\none.txt,1910\ntwo.txt,1920\none.txt,1950\n", ["one row per file", "'one.txt' on lines 2 and 4"]),
     # a row without a file name was kept under '.' and dated nothing, without a word

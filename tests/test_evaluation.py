@@ -118,7 +118,7 @@ def test_no_coverage_gives_none_not_zero():
         ("old\tnew\t1.58\nsmart\tclever\tinf\n", r"pairs\.txt: expected .*finite score on line 2"),
         ("old\tnew\t1.58\nsmart\tclever\n",
          r"pairs\.txt: expected 'word1<TAB>word2<TAB>score'.* on line 2; found 'smart\\tclever'"),
-        (b"old\tnew\t1.58\ncaf\xe9\tbar\t2.0\n", r"pairs\.txt: expected UTF-8 text; line 2, byte 4"),
+        (b"old\tnew\t1.58\ncaf\xe9\tbar\t2.0\n", r"pairs\.txt: expected UTF-8 text; invalid UTF-8 at byte 16 \(line 2, column 4\): bytes e9"),
         ("# only a comment\n\n", r"pairs\.txt: expected word pairs with scores .*; none"),
         # without tabs a fourth field is ambiguous: this line was read as score 1.5 and the 7 dropped
         ("old\tnew\t1.58\nsmart clever 1.5 7\n", r"pairs\.txt: expected 'word1<TAB>word2<TAB>score' \(or exactly 3 "
@@ -157,7 +157,7 @@ def test_word_pairs_read_tabs_with_extra_columns_and_three_whitespace_fields(tmp
         (": family\nboy girl brother\nman woman king\n", r"questions\.txt: expected analogy questions "
                                                         r".*; none; 2 lines skipped for not being four words"),
         (b": family\nboy girl brother sister\nman woman k\xf6nig queen\n",
-         r"questions\.txt: expected UTF-8 text; line 3, byte 12"),
+         r"questions\.txt: expected UTF-8 text; invalid UTF-8 at byte \d+ \(line 3, column 12\): bytes f6"),
     ],
 )
 def test_a_malformed_analogy_file_names_the_file(tmp_path, content, expected):

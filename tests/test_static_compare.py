@@ -92,14 +92,14 @@ def test_a_tag_that_is_not_upos_is_named_with_its_line(tmp_path, tag):
 def test_a_treebank_that_is_not_utf8_is_named_with_its_line_and_a_bom_is_dropped(tmp_path):
     path = tmp_path / "latin1.conllu"
     path.write_bytes(CONLLU.replace("dog", "d\u00e9g").encode("latin-1"))
-    with pytest.raises(InputError, match=r"latin1\.conllu: expected UTF-8 text; line 2, byte 15: b'\\xe9'"):
+    with pytest.raises(InputError, match=r"latin1\.conllu: expected UTF-8 text; invalid UTF-8 at byte \d+ \(line 2, column 15\): bytes e9"):
         read_conllu(path)
     path.write_bytes(CONLLU.replace("dog", "d\u00e9g").encode("latin-1").replace(b"\xe9", b"e"))
     (tmp_path / "bom.conllu").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert read_conllu(tmp_path / "bom.conllu") == read_conllu(path) and len(read_conllu(path)) == 2
     ner = tmp_path / "eng.testa"
     ner.write_bytes(b"Jos\xe9 NNP B-NP B-PER\n")
-    with pytest.raises(InputError, match=r"eng\.testa: expected UTF-8 text; line 1, byte 4"):
+    with pytest.raises(InputError, match=r"eng\.testa: expected UTF-8 text; invalid UTF-8 at byte 3 \(line 1, column 4\): bytes e9"):
         read_conll_ner(ner)
 
 

@@ -124,7 +124,7 @@ def test_a_bad_word_list_is_refused_by_name_before_anything_is_written(slices, t
         stages.report_stopwords(ReportSettings(stopwords=str(empty)))
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("über\n".encode("latin-1"))
-    with pytest.raises(InputError, match=re.escape(str(latin1)) + r": .*not UTF-8"):
+    with pytest.raises(InputError, match=re.escape(str(latin1)) + r": .*invalid UTF-8 at byte 0 \(line 1, column 1\): bytes fc"):
         stages.report_stopwords(ReportSettings(stopwords=str(latin1)))
     # relative to the root given, named as found there
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "lists" / "x.txt")) + ".*no such file"):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, read_utf8
 from ..languages import ISO_639_1, iso_language
 
 __all__ = [
@@ -214,9 +214,7 @@ def load_declaration(corpus_dir: str | Path) -> CorpusDeclaration:
         raise InputError(path, "a corpus declaration (name, language, licence, source; see corpora/README.md)",
                          "the file does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(path, "UTF-8 YAML", str(exc)) from None
+        data = yaml.safe_load(read_utf8(path, "UTF-8 YAML"))
     except yaml.YAMLError as exc:
         raise InputError(path, "valid YAML", " ".join(str(exc).split())) from None
     if not isinstance(data, dict):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
-from ..errors import InputError
+from ..errors import InputError, read_utf8
 from ..identity import file_sha256
 from .declaration import DECLARATION_FILE, CorpusDeclaration, load_declaration
 from .tokenize import Tokenizer
@@ -172,16 +172,7 @@ def _load_date_table(decl: CorpusDeclaration) -> dict[str, int]:
     if not path.is_file():
         raise InputError(path, "a CSV date table with columns file,date (declared as date.table in corpus.yaml)",
                          "the file does not exist")
-    raw = path.read_bytes()
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        at = bom + exc.start
-        line = raw[:at].count(b"\n") + 1
-        raise InputError(path, "a UTF-8 CSV date table (columns file,date)",
-                         f"invalid UTF-8 at byte {at} (line {line}): bytes "
-                         f"{raw[at:at + 4].hex(' ')}") from None
+    text = read_utf8(path, "a UTF-8 CSV date table (columns file,date)")
     table: dict[str, int] = {}
     lines: dict[str, int] = {}
     reader = csv.DictReader(io.StringIO(text, newline=""))

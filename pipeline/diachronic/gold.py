@@ -72,7 +72,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..errors import InputError
+from ..errors import InputError, read_utf8
 from ..evaluators import metric_name
 
 if TYPE_CHECKING:
@@ -281,10 +281,7 @@ def target_counts(gold: GoldSet, kind: str | None = None, *, require: bool = Tru
 def _lines(path: Path, strip: bool = True) -> list[tuple[int, str]]:
     """(line number, text) of the non-blank lines of a UTF-8 text file, stripped unless ``strip`` is False
     (a table's trailing empty fields are fields)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, "UTF-8 text", f"invalid UTF-8 at byte {exc.start}") from None
+    text = read_utf8(path)
     return [(i, line.strip() if strip else line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from ..errors import InputError, SpecError
+from ..errors import InputError, SpecError, read_utf8
 from ..identity import write_json
 from .spec import report_pairs_problem
 
@@ -271,10 +271,7 @@ def report_stopwords(settings: "ReportSpec", language: str | None = None, root: 
         expected = "a stopword list for report.stopwords (UTF-8, one word a line)"
         if not path.is_file():
             raise InputError(path, expected, "no such file")
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise InputError(path, expected, f"not UTF-8: {exc}") from None
+        lines = read_utf8(path, expected).splitlines()
         words = frozenset(w.strip().lower() for w in lines if w.strip() and not w.lstrip().startswith("#"))
         if not words:
             raise InputError(path, expected, "no words in it")

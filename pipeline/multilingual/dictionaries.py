@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Container, Iterable, Iterator, Sequence
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, bad_utf8
 
 log = logging.getLogger(__name__)
 
@@ -268,20 +268,6 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == _GZIP_MAGIC
 
 
-def _first_bad_utf8_line(path: Path, gz: bool) -> tuple[int, str]:
-    """``(line number, reason)`` of the first line that is not UTF-8 (the text decoder reads ahead of the line)."""
-    opener = gzip.open if gz else open
-    with opener(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return line_no, f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1}: {exc.reason}"
-    return 0, "invalid UTF-8"
-
-
 def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDictionary:
     """Read a two-column dictionary: ``source<TAB>target`` or ``source target`` per line.
 
@@ -329,8 +315,7 @@ def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDiction
                     continue
                 raw.append((parts[0], parts[1]))
     except UnicodeDecodeError:
-        line_no, reason = _first_bad_utf8_line(path, gz)
-        raise InputError(path, f"a UTF-8 text dictionary; line {line_no}", reason) from None
+        raise InputError(path, "a UTF-8 text dictionary", bad_utf8(path, gz=gz)) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise InputError(path, "a complete gzip-compressed dictionary", f"{type(exc).__name__}: {exc}") from exc
     except OSError as exc:
@@ -488,8 +473,7 @@ def read_freedict(path: str | Path, lowercase: bool = True, skip_truncated_phras
                                      f"bytes {span[0]}..{span[0] + span[1]} of {len(data)}")
                 entries.setdefault(span, line_no)
     except UnicodeDecodeError:
-        line_no, reason = _first_bad_utf8_line(index_path, False)
-        raise InputError(index_path, f"a UTF-8 dictd index; line {line_no}", reason) from None
+        raise InputError(index_path, "a UTF-8 dictd index", bad_utf8(index_path)) from None
 
     raw: list[tuple[str, str]] = []
     truncated = empty = 0

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from ..errors import InputError
+from ..errors import InputError, read_utf8
 from ..multilingual.dictionaries import BilingualDictionary, normalize_term
 
 if TYPE_CHECKING:
@@ -431,13 +431,7 @@ def read_heldout_file(path: str | Path, default_lang: str = "en",
     if not path.is_file():
         raise InputError(path, "a file of held-out words ('<lang> <word>' or '<word>' per line)", "no such file")
     named = {code.lower() for code in languages}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:  # the offset counts from after a byte-order mark
-        line_no = exc.object[: exc.start].count(b"\n") + 1
-        column = exc.start - exc.object.rfind(b"\n", 0, exc.start)
-        raise InputError(path, f"UTF-8 text; line {line_no}",
-                         f"byte {exc.object[exc.start:exc.start + 1]!r} at column {column}: {exc.reason}") from None
+    text = read_utf8(path, "a UTF-8 file of held-out words")
     out = set()
     for line in text.splitlines():
         line = line.strip()

@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from ..errors import InputError
+from ..errors import InputError, bad_utf8
 from .settings import StaticSettings
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ def read_vocabulary(path: str | Path, max_words: int = 0) -> list[str]:
                     words.append(word)
                     if max_words and len(words) >= max_words:
                         break
-        except UnicodeDecodeError as exc:
-            raise InputError(path, "UTF-8 text", str(exc)) from exc
+        except UnicodeDecodeError:
+            raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
     if not words:
         raise InputError(path, "a vocabulary file with at least one word", "it is empty")
     return words

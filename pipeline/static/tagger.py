@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, bad_utf8
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,9 +114,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 raw = raw[3:]
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(path, "UTF-8 text", f"line {line_no}, byte {e.start + 1}: "
-                                 f"{raw[e.start:e.start + 1]!r} is not UTF-8") from None
+            except UnicodeDecodeError:
+                raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
             yield line_no, line.rstrip("\r\n")
 
 
