@@ -316,3 +316,22 @@ def test_most_new_tokens_falling_back_is_a_warning_with_the_counts(caplog):
     with caplog.at_level("WARNING", logger="pipeline.transfer.focus"):
         create_focus_embeddings(E, aux, shared)  # two of 120 fall back: no warning
     assert not [r for r in caplog.records if r.name == "pipeline.transfer.focus"]
+
+
+def test_min_count_above_every_token_names_the_setting_not_a_temporary_file(wordpiece_pair, tmp_path):
+    """No token at all reaches focus.min_count: fastText's own refusal named the temporary token file and
+    'min_count'; it names focus.min_count and what to change."""
+    from collections import Counter
+
+    from pipeline.transfer.focus import focus_target_embeddings
+
+    source, target, text = wordpiece_pair
+    counts = Counter(i for row in target(text, add_special_tokens=False)["input_ids"] for i in row)
+    too_many = max(counts.values()) + 1
+    E = np.random.default_rng(3).standard_normal((len(source), 8)).astype(np.float32)
+    with pytest.raises(InputError) as exc:
+        focus_target_embeddings(source, target, E, text, tmp_path, dim=8, epochs=1, min_count=too_many, threads=1)
+    msg = str(exc.value)
+    assert msg.startswith(f"expected target tokens seen at least focus.min_count={too_many} times for FOCUS's "
+                          "auxiliary fastText: lower focus.min_count or add target text; "), msg
+    assert str(tmp_path) not in msg, msg

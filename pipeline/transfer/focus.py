@@ -248,7 +248,12 @@ def train_auxiliary_vectors(target_tokenizer, texts: Iterable[str], work_dir: Pa
     settings = FastTextSettings(model=AUX_DEFAULTS["model"], neg=AUX_DEFAULTS["neg"], dim=dim, epochs=epochs,
                                 min_count=min_count, seed=seed,
                                 threads=threads or len(os.sched_getaffinity(0)))
-    paths = train_fasttext([token_file], work / "aux", settings)
+    try:
+        paths = train_fasttext([token_file], work / "aux", settings)
+    except InputError as exc:  # named as the setting to change, not the temporary token file
+        raise InputError(None, f"target tokens seen at least focus.min_count={min_count} times for FOCUS's "
+                         "auxiliary fastText: lower focus.min_count or add target text",
+                         f"{exc.found} ({lines} lines of the new tokenizer's tokens)") from None
     if progress is not None:
         progress(0.9)
     model = load_fasttext_model(paths.bin)
