@@ -78,6 +78,17 @@ def test_a_multiword_token_without_its_words_is_named_with_its_line(tmp_path, at
         read_conllu(path)
 
 
+@pytest.mark.parametrize("span", ["5-6", "4-4", "5-4"])  # on line 7, before word 4: not from word 4, or reversed
+def test_a_multiword_range_that_is_not_the_next_words_is_named_with_its_line(tmp_path, span):
+    lines = CONLLU.splitlines()
+    lines[6] = lines[6].replace("4-5\t", f"{span}\t")
+    path = tmp_path / "range.conllu"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"range\.conllu: expected a multiword token range from the next word ID, "
+                                         rf"4, to a later one; line 7 has range {span}$"):
+        read_conllu(path)
+
+
 @pytest.mark.parametrize("tag", ["NN", "noun", "VERB|AUX"])
 def test_a_tag_that_is_not_upos_is_named_with_its_line(tmp_path, tag):
     lines = CONLLU.splitlines()

@@ -146,7 +146,11 @@ def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Examp
         word_id = fields[0]
         if _CONLLU_SKIP_ID.fullmatch(word_id):
             if "-" in word_id:
-                span = (int(word_id.split("-")[1]), line_no, word_id)
+                first, last = (int(i) for i in word_id.split("-"))
+                if first != len(tokens) + 1 or last <= first:  # a range names the word lines that follow it
+                    raise InputError(where, f"a multiword token range from the next word ID, {len(tokens) + 1}, to "
+                                     "a later one", f"line {line_no} has range {word_id}")
+                span = (last, line_no, word_id)
             continue
         if not _CONLLU_ID.fullmatch(word_id):
             raise InputError(where, "a CoNLL-U word ID (1, 2, ...; 3-4 or 5.1 are skipped)",
