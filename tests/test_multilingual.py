@@ -760,3 +760,22 @@ def test_fasttext_vocabulary_smaller_than_the_dimension_is_a_warning_naming_the_
                                                   f"(min_count=1) for {dim} dimensions")
         else:
             assert not records
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_tei_dictionary_given_as_a_pair_file_points_to_the_dictd_files(tmp_path, gz):
+    """FreeDict's TEI XML read as two columns was 'N of M lines are not ...' (and a one-line TEI with one space
+    would be one garbage pair)."""
+    import gzip
+
+    tei = ('<?xml version="1.0" encoding="UTF-8"?>\n<TEI xmlns="http://www.tei-c.org/ns/1.0">\n'
+           "<entry><form><orth>house</orth></form><sense><cit type=\"trans\"><quote>casa</quote></cit></sense>"
+           "</entry>\n</TEI>\n").encode()
+    path = tmp_path / ("eng-spa.tei.gz" if gz else "eng-spa.tei")
+    path.write_bytes(gzip.compress(tei) if gz else tei)
+    with pytest.raises(InputError, match=r"eng-spa\.tei(\.gz)?: expected lines of two columns: .*; an XML document "
+                                         r"\(FreeDict's TEI\?\): give FreeDict's dictd files instead"):
+        read_pair_file(path)
+    path.write_bytes(b"<TEI>a b</TEI>\n")  # one line, one space: no pair of it
+    with pytest.raises(InputError, match="an XML document"):
+        read_pair_file(path)

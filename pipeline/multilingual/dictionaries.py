@@ -292,6 +292,12 @@ def read_pair_file(path: str | Path, lowercase: bool = True) -> BilingualDiction
     try:
         gz = _is_gzip(path)
         with (gzip.open(path, "rt", encoding="utf-8-sig") if gz else open(path, encoding="utf-8-sig")) as f:
+            head = f.read(512).lstrip()
+            if head.startswith(("<?xml", "<TEI", "<!DOCTYPE")):  # FreeDict's TEI source is no pair file
+                raise InputError(path, "lines of two columns: source word, target word (tab or space separated)",
+                                 "an XML document (FreeDict's TEI?): give FreeDict's dictd files instead (the .index "
+                                 "beside its .dict.dz, as Debian's dict-freedict-* packages install them)")
+            f.seek(0)
             line_no = 0
             while True:
                 line = f.readline(MAX_LINE_CHARS + 1)
