@@ -544,6 +544,10 @@ def harvest_synsets(client: BabelNetClient, lemmas: Iterable[str], search_lang: 
         log.warning("BabelNet harvest stopped after %d of %d lemmas: %s", result.lemmas_done, len(lemmas), exc)
     result.requests_sent = client.requests_sent - sent0
     result.cache_hits = client.cache_hits - hits0
+    if result.complete and lemmas and not seen_synsets:  # other sources may still give pairs: said, not refused
+        log.warning("BabelNet has no synset for any of the %d lemmas (searchLang %s%s; the first: %r): check the "
+                    "lemmas and search_lang", len(lemmas), search_lang.upper(), f", pos {pos}" if pos else "",
+                    lemmas[0])
     if result.senses_dropped:
         sid, sense = first_dropped
         where = client._describe("getSynset", [("id", sid)] + [("targetLang", lang.upper()) for lang in target_langs])

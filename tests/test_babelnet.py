@@ -497,3 +497,17 @@ def test_senses_without_the_expected_fields_are_no_usable_sense_not_a_silent_emp
     assert res.complete and res.senses_dropped == 2 and len(res.records) == len(SYNSETS["bn:00007309n"])
     assert any("2 of 7 senses in 2 synsets lack" in r.getMessage() for r in caplog.records)
     assert_key_nowhere(KEY, tmp_path / "other", caplog.records)
+
+
+def test_lemmas_babelnet_does_not_know_are_a_warning_naming_them(server, tmp_path, caplog):
+    """No synset for any lemma (a wrong search_lang, say): the constraints stage said only 'found none in 0
+    senses'; the harvest now says which lemmas and which language, without the key."""
+    caplog.set_level(logging.DEBUG)
+    c, _ = client_for(server, tmp_path)
+    server.script = ["body:[]", "body:[]"]
+    res = harvest_synsets(c, ["huis", "boom"], "EN", ["EN", "ES"])
+    assert res.complete and res.records == []
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "pipeline.babelnet"]
+    assert warning.getMessage() == ("BabelNet has no synset for any of the 2 lemmas (searchLang EN; the first: "
+                                    "'huis'): check the lemmas and search_lang")
+    assert_key_nowhere(KEY, tmp_path / "cache", caplog.records)
