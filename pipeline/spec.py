@@ -338,7 +338,9 @@ def from_mapping(cls, data: dict, path: Path | str, where: str = "", *, given: d
     try:
         return cls(**kwargs)
     except ValueError as exc:
-        raise error(path, f"{exc} (at '{where}')" if where else str(exc)) from None
+        # where the message names its key already ("target.corpora[0]: ..."), the section is not said again
+        said = where and str(exc).startswith((f"{where}.", f"{where}:", f"{where}["))
+        raise error(path, f"{exc} (at '{where}')" if where and not said else str(exc)) from None
 
 
 def to_mapping(obj) -> dict:
