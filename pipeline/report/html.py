@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 MISSING = '<span class="missing">missing</span>'
@@ -24,14 +25,16 @@ def esc(value: Any) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A metric value as HTML: "missing" for None / NaN, four decimals for floats, thousands for ints."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A metric value as HTML: "missing" for None / NaN / infinities, four decimals for floats, thousands for ints."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if abs(value) >= 1e15:  # past float precision: every digit "{:,.0f}" would write beyond 17 is noise
+            return f"{value:.4e}"
         return f"{value:.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, (list, tuple)):
         if value and all(is_num(v) or v is None for v in value):
@@ -40,6 +43,34 @@ def fmt(value: Any) -> str:
     if isinstance(value, dict):
         return esc(", ".join(f"{k}: {v}" for k, v in value.items()))
     return esc(value)
+
+
+def fmt_date(value: Any) -> str:
+    """A build time (``created`` of a marker or provenance) as HTML: an ISO 8601 date-time as written, anything
+    else (a number, a mapping, free text) "missing".
+
+    >>> fmt_date("2026-01-01T00:00:00+00:00"), fmt_date({"a": 1}) == MISSING, fmt_date("yesterday") == MISSING
+    ('2026-01-01T00:00:00+00:00', True, True)
+    """
+    if not isinstance(value, str):
+        return MISSING
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return MISSING
+    return esc(value)
+
+
+def href(path: str) -> str:
+    """A relative POSIX path as an attribute-safe URL: every name percent-encoded, so that ``#``, ``?`` or a
+    ``%2F..`` in a file name stays part of that name.
+
+    >>> href("../x/a#b?c/%2F..%2Fetc.png")
+    '../x/a%23b%3Fc/%252F..%252Fetc.png'
+    """
+    from urllib.parse import quote
+
+    return esc(quote(path, safe="/"))
 
 
 def is_num(value: Any) -> bool:
@@ -103,8 +134,10 @@ def metric_table(metrics: dict, keys: Sequence[str] | None = None) -> str:
 
 
 def cards(items: Sequence[tuple[str, Any]]) -> str:
+    """One card per figure; a card holds one value, so a list or mapping where it belongs shows "missing"."""
+    shown = [(k, MISSING if isinstance(v, (list, tuple, dict)) else fmt(v)) for k, v in items]
     return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="v">{fmt(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in items
+        f'<div class="card"><div class="v">{v}</div><div class="k">{esc(k)}</div></div>' for k, v in shown
     ) + "</div>"
 
 

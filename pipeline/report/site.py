@@ -27,7 +27,7 @@ from typing import Any
 from ..identity import canonical_json, write_json
 from ..integrity import SUCCESS, check_stage, read_marker
 from . import assets
-from .html import esc, fmt, page, status_badge, table
+from .html import esc, fmt, fmt_date, href, page, status_badge, table
 
 log = logging.getLogger(__name__)
 
@@ -253,15 +253,15 @@ def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_di
                 name = ref.folder.name
                 digest = name.rsplit("-", 1)[-1] if "-" in name else name
                 label = f"{esc(ref.stage)}/{esc(name)}" + (" <b>(final)</b>" if ref.final else "")
-                link = f'<a href="{esc(st.page)}">{label}</a>' if st.page else label
+                link = f'<a href="{href(st.page)}">{label}</a>' if st.page else label
                 links = []
                 if ref.folder.exists():
-                    links.append(f'<a href="{esc(_rel(ref.folder, report_dir))}/">folder</a>')
+                    links.append(f'<a href="{href(_rel(ref.folder, report_dir))}/">folder</a>')
                 if st.status == "complete" and (ref.folder / "provenance.json").is_file():
-                    links.append(f'<a href="{esc(_rel(ref.folder / "provenance.json", report_dir))}">provenance</a>')
+                    links.append(f'<a href="{href(_rel(ref.folder / "provenance.json", report_dir))}">provenance</a>')
                 created = (st.marker or {}).get("created")
                 rows.append([link, status_badge(st.status), f"<code>{esc(digest)}</code>",
-                             fmt(created) if st.status == "complete" else "", " ".join(links)])
+                             fmt_date(created) if st.status == "complete" else "", " ".join(links)])
             body.append(table(["stage", "status", "identity", "built", "links"], rows))
     return page(title, "".join(body), root="")
 
@@ -274,7 +274,7 @@ def artifacts_page(store: dict | None) -> str:
         return page("Published artifacts", "".join(body), root="")
     body.append(f"<p>Store <code>{esc(store.get('url'))}</code>")
     if store.get("manifest_href"):
-        body.append(f' &middot; <a href="{esc(store["manifest_href"])}">manifest.json</a>')
+        body.append(f' &middot; <a href="{href(store["manifest_href"])}">manifest.json</a>')
     body.append("</p>")
     if store.get("error"):
         body.append(f'<p class="missing">{esc(store["error"])}</p>')
@@ -285,7 +285,7 @@ def artifacts_page(store: dict | None) -> str:
         lic_txt = "; ".join(f"{r.get('name', '?')}: {r.get('licence', 'not declared')}" for r in lic
                             if isinstance(r, dict)) or None
         rows.append([esc(e.get("name")), f"<code>{esc(e.get('version'))}</code>", fmt(e.get("size")),
-                     f"<code>{esc(e.get('sha256'))}</code>", fmt(e.get("created")), fmt(lic_txt)])
+                     f"<code>{esc(e.get('sha256'))}</code>", fmt_date(e.get("created")), fmt(lic_txt)])
     if rows:
         body.append(table(["name", "version", "size (bytes)", "sha256", "created", "licences"], rows,
                           numeric=[False, False, True, False, False, False]))

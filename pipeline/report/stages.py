@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .html import MISSING, cards, esc, fmt, flatten_metrics, metric_table, page, table
+from .html import MISSING, cards, esc, fmt, fmt_date, flatten_metrics, href, metric_table, page, table
 
 log = logging.getLogger(__name__)
 
 #: rows per change-table data file, words per word-data file
 CHUNK_ROWS = 5000
 SHARD_WORDS = 500
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MEASURES = (("cosine_distance", "cosine"), ("local_neighbourhood_distance", "local neighbourhood"),
             ("euclidean_distance", "euclidean"))
 
@@ -56,25 +57,37 @@ def _clean(v: Any) -> Any:
 
 def _header(stage: str, folder: Path, page_dir: Path, prov: dict | None) -> str:
     created = (prov or {}).get("created")
-    links = [f'<a href="{esc(_rel(folder, page_dir))}/">stage folder</a>']
+    links = [f'<a href="{href(_rel(folder, page_dir))}/">stage folder</a>']
     for name in ("provenance.json", "metrics.json"):
         if (folder / name).is_file():
-            links.append(f'<a href="{esc(_rel(folder / name, page_dir))}">{name}</a>')
+            links.append(f'<a href="{href(_rel(folder / name, page_dir))}">{name}</a>')
         else:
             links.append(f'{name}: {MISSING}')
     settings = json.dumps((prov or {}).get("settings"), indent=1, sort_keys=True, default=str)
     return (f"<h1>{esc(stage)}/{esc(folder.name)}</h1>"
-            f'<p class="note">identity <code>{esc(folder.name.rsplit("-", 1)[-1])}</code>; built {fmt(created)}; '
+            f'<p class="note">identity <code>{esc(folder.name.rsplit("-", 1)[-1])}</code>; built {fmt_date(created)}; '
             f'{" &middot; ".join(links)}</p>'
             f"<details><summary>settings</summary><pre class=\"mono\">{esc(settings)}</pre></details>")
+
+
+def _is_png(p: Path) -> bool:
+    """A regular file (not a link) that starts as a PNG does."""
+    if p.is_symlink() or not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        return f.read(8) == PNG_SIGNATURE
 
 
 def _images(folder: Path, page_dir: Path, names: list[str], cls: str = "plot") -> str:
     out = []
     for name in names:
         p = folder / name
-        if p.is_file():
-            out.append(f'<p><img class="{cls}" src="{esc(_rel(p, page_dir))}" alt="{esc(name)}"></p>')
+        if p.is_symlink() or not p.is_file():  # a link may point anywhere: never shown
+            continue
+        if _is_png(p):
+            out.append(f'<p><img class="{cls}" src="{href(_rel(p, page_dir))}" alt="{esc(name)}"></p>')
+        else:  # an empty or cut-off plot: said so, not a broken image
+            out.append(f'<p>{esc(name)}: {MISSING} (not a PNG image)</p>')
     return "".join(out)
 
 
@@ -85,6 +98,7 @@ def render_stage(stage: str, folder: Path, out: Path, *, root: str, page_dir: Pa
     """
     folder = Path(folder)
     prov = _json(folder / "provenance.json") if (folder / "provenance.json").is_file() else None
+    prov = prov if isinstance(prov, dict) else None  # a list or a number holds no settings and no time
     metrics = _json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
     metrics = metrics if isinstance(metrics, dict) else {}
     renderer = RENDERERS.get(stage, _generic)
@@ -106,7 +120,10 @@ def _all_metrics(metrics: dict, open_: bool = False) -> str:
 
 
 def _generic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: dict | None) -> str:
-    pngs = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))[:12]
+    from ..integrity import stage_files
+
+    # the files the success marker covers (no hidden file, no link), not whatever else lies in the folder
+    pngs = [rel for rel in stage_files(folder) if rel.endswith(".png")][:12]
     return _all_metrics(metrics, open_=True) + ("<h2>Figures</h2>" + _images(folder, page_dir, pngs) if pngs else "")
 
 
@@ -118,15 +135,25 @@ def _diachronic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: di
 
     from ..diachronic.stages import _safe
 
-    settings = (prov or {}).get("settings") or {}
-    rank_by = ((settings.get("report") or {}).get("rank_by")) or "cosine_distance"
+    settings = (prov or {}).get("settings")
+    report = settings.get("report") if isinstance(settings, dict) else None
+    rank_by = report.get("rank_by") if isinstance(report, dict) else None
+    rank_by = rank_by if isinstance(rank_by, str) and rank_by else "cosine_distance"
     body = [cards([("words", metrics.get("n_words")), ("slice pairs", metrics.get("n_pairs")),
                    ("seeds", metrics.get("n_seeds")),
                    ("top-n Jaccard across seeds", metrics.get("top_n_mean_jaccard_across_seeds"))])]
     change_path = folder / "change.parquet"
     if not change_path.is_file():
         return "".join(body) + f"<p>change.parquet: {MISSING}</p>" + _all_metrics(metrics)
-    change = pl.read_parquet(change_path)
+    try:
+        change = pl.read_parquet(change_path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        change, problem = None, f"not readable as Parquet ({exc})"
+    else:
+        change, problem = _usable_change(change)
+    if change is None:
+        return ("".join(body) + f'<p>change.parquet: {MISSING} ({esc(problem)})</p>'
+                + _top_changed(folder, page_dir, rank_by) + _all_metrics(metrics))
     measures = [(c, label) for c, label in MEASURES if c in change.columns]
     missing_measures = [label for c, label in MEASURES if c not in change.columns]
     seeds = change["seed"].unique(maintain_order=True).to_list() if "seed" in change.columns else [None]
@@ -206,7 +233,7 @@ def _diachronic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: di
                 extra.setdefault(w, {"nb": {}})["nb"].setdefault(sl, []).append([n, _clean(sim)])
     for w, d in extra.items():
         plot = folder / "plots" / f"trajectory_{_safe(w)}.png"
-        if plot.is_file():
+        if _is_png(plot):
             d["plot"] = _rel(plot, page_dir)
     (data / "extra.js").write_text(f"CL.extra({_js(extra)});\n", encoding="utf-8")
     (data / "vocab.js").write_text(f"CL.vocab({_js(vocab)});\n", encoding="utf-8")
@@ -230,7 +257,8 @@ def _diachronic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: di
                 '<ul id="search-results" hidden></ul></div>'
                 f'<p class="note">{len(vocab):,} words; slices {esc(", ".join(slices))}.</p>')
     if missing_measures:
-        body.append(f'<p class="missing">change.parquet has no {esc(", ".join(missing_measures))} column: missing</p>')
+        body.append(f'<p class="missing">change.parquet has no numeric {esc(", ".join(missing_measures))} column: '
+                    "missing</p>")
     body.append(_top_changed(folder, page_dir, rank_by))
     body.append("<h2>Change table</h2><p class=\"note\">Every word above the frequency floor, every slice pair, "
                 f"seed {esc(seeds[0])}; click a heading to sort.</p>"
@@ -244,6 +272,26 @@ def _diachronic(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: di
     return "".join(body), scripts, "CL.startSearch(); CL.startTable();"
 
 
+def _usable_change(change):
+    """``(change, None)`` with the columns the page can show, or ``(None, why)`` when it cannot show the table.
+
+    Words and slices must be text; a measure or frequency column that is not numeric, or a stopword column
+    that is not boolean, is dropped (and then shown as missing), never converted.
+    """
+    import polars as pl
+
+    bad = [c for c in ("word", "slice_a", "slice_b") if change.schema.get(c) != pl.String]
+    if bad:
+        return None, f"no text column {', '.join(bad)}"
+    if change.height == 0:
+        return None, "no rows"
+    drop = [c for c in (*(m for m, _ in MEASURES), "freq_a", "freq_b")
+            if c in change.columns and not change.schema[c].is_numeric()]
+    if "stopword" in change.columns and change.schema["stopword"] != pl.Boolean:
+        drop.append("stopword")
+    return change.drop(drop), None
+
+
 def _top_changed(folder: Path, page_dir: Path, rank_by: str) -> str:
     import polars as pl
 
@@ -253,10 +301,16 @@ def _top_changed(folder: Path, page_dir: Path, rank_by: str) -> str:
     path = folder / "top_changed.parquet"
     if not path.is_file():
         return "".join(out) + f"<p>top_changed.parquet: {MISSING}</p>"
-    top = pl.read_parquet(path)
-    stab = pl.read_parquet(folder / "stability.parquet") if (folder / "stability.parquet").is_file() else None
+    keys = ("word", "slice_a", "slice_b")
+    try:
+        top = pl.read_parquet(path)
+        stab = pl.read_parquet(folder / "stability.parquet") if (folder / "stability.parquet").is_file() else None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        return "".join(out) + f"<p>top_changed.parquet: {MISSING} (not readable as Parquet: {esc(exc)})</p>"
+    if any(top.schema.get(c) != pl.String for c in keys):
+        return "".join(out) + f"<p>top_changed.parquet: {MISSING} (no text column word, slice_a or slice_b)</p>"
     stab_cols = ["fraction_top", "mean_rank", "std_rank"]
-    if stab is not None and {"word", "slice_a", "slice_b"} <= set(stab.columns):
+    if stab is not None and all(stab.schema.get(c) == pl.String for c in keys):
         keep = [c for c in stab_cols if c in stab.columns]
         top = top.join(stab.select(["word", "slice_a", "slice_b", *keep]), on=["word", "slice_a", "slice_b"],
                        how="left")
@@ -270,7 +324,8 @@ def _top_changed(folder: Path, page_dir: Path, rank_by: str) -> str:
         rows = []
         for rec in recs:
             w = rec.get("word")
-            rows.append([f'<a href="word.html#{esc(_quote(w))}">{esc(w)}</a>' if c == "word"
+            rows.append([(f'<a href="word.html#{esc(_quote(w))}">{esc(w)}</a>' if w is not None else MISSING)
+                         if c == "word"
                          else (fmt(_clean(rec.get(c))) if c in rec else MISSING) for c in cols])
         # the plot shows the last pair (first vs last slice): its list is open, the others folded
         opened = " open" if n == len(by_pair) - 1 else ""
@@ -357,12 +412,12 @@ def _translation_sample(folder: Path, src: Any, piv: Any, n: int = 25, max_rank:
 
     try:
         pairs = read_pair_file(test, lowercase=False).pairs
-    except InputError as exc:
+        kv_s, kv_p = load_vectors(vs), load_vectors(vp)
+    except (InputError, ValueError) as exc:  # vectors without their keys, or not an array
         return head + f'<p class="missing">{esc(exc)}</p>'
     gold: dict[str, set[str]] = {}
     for a, b in pairs:
         gold.setdefault(a, set()).add(b)
-    kv_s, kv_p = load_vectors(vs), load_vectors(vp)
     cap_s, cap_p = min(len(kv_s), max_rank), min(len(kv_p), max_rank)
     # MUSE's practice: candidates and CSLS neighbourhoods among the most frequent words only (rows are by frequency)
     head += (f'<p class="note">A sample of held-out test words and their three best {esc(piv)} words by CSLS, among '
@@ -513,7 +568,8 @@ def _static_compare(folder: Path, out: Path, page_dir: Path, metrics: dict, prov
         t = pl.read_parquet(path)
         # counts stored as floats (a mean over seeds of a count) read as counts
         t = t.with_columns([pl.col(c).cast(pl.Int64) for c in t.columns if t[c].dtype.is_float()
-                            and t[c].drop_nulls().len() and bool((t[c].drop_nulls().round(0) == t[c].drop_nulls()).all())
+                            and t[c].drop_nulls().len() and bool(t[c].drop_nulls().is_finite().all())
+                            and bool((t[c].drop_nulls().round(0) == t[c].drop_nulls()).all())
                             and t[c].drop_nulls().abs().max() >= 2])
         body.append(_headline_table(t))
         rows = [[fmt(_clean(v)) for v in r] for r in t.iter_rows()]
