@@ -167,3 +167,28 @@ def test_figure_links_stay_in_the_stage_folder_and_a_broken_plot_is_missing(tmp_
     assert f"plots/empty.png: {MISSING} (not a PNG image)" in page
     assert f"loss.png: {MISSING} (not a PNG image)" in (site / "stages" / "pretrain" / pretrain.name /
                                                          "index.html").read_text()
+
+
+def test_language_codes_of_an_aligned_stage_never_name_files_outside_it(tmp_path):
+    """source_lang / pivot_lang of metrics.json make the file names of the translation sample: a path there read
+    (and showed) a dictionary and vectors from outside the stage folder."""
+    import numpy as np
+
+    from pipeline.vectors import make_keyed_vectors, save_vectors
+
+    folder = tmp_path / "outputs" / "aligned" / "xx-to-en-aaaaaaaaaaaa"
+    folder.mkdir(parents=True)
+    src = "../../../secret/x"  # x.npy: <tmp>/secret/x.npy
+    (folder / "dictionary...").mkdir()  # an empty folder (no file for the marker to list) the dictionary path enters
+    dictionary = folder / f"dictionary.{src}-y.test.txt"  # <tmp>/outputs/secret/x-y.test.txt
+    dictionary.parent.mkdir(parents=True)
+    dictionary.write_text("secretword geheim\n")
+    (tmp_path / "secret").mkdir()
+    save_vectors(make_keyed_vectors(["secretword"], np.ones((1, 2), dtype=np.float32)), folder / src)
+    save_vectors(make_keyed_vectors(["geheim"], np.ones((1, 2), dtype=np.float32)), folder / "y")
+    assert (folder / f"{src}.npy").resolve().parent == (tmp_path / "secret").resolve()  # the premise: outside
+    folder = _stage(tmp_path / "outputs", "aligned", folder.name, {
+        "metrics.json": {"source_lang": src, "pivot_lang": "y", "dictionary_pairs": 1}, "provenance.json": {}})
+    page, _ = _build(tmp_path, "aligned", folder)
+    assert "secretword" not in page
+    assert f"source_lang / pivot_lang of metrics.json: {MISSING} (not language codes)" in page

@@ -403,7 +403,13 @@ def _translation_sample(folder: Path, src: Any, piv: Any, n: int = 25, max_rank:
     from ..multilingual.dictionaries import read_pair_file
     from ..vectors import load_vectors
 
+    from ..languages import iso_language
+
     head = f"<h2>Induced translations (CSLS, k={k})</h2>"
+    try:  # the names of files come from metrics.json: language codes only, never a path out of the folder
+        src, piv = iso_language(src, "source_lang"), iso_language(piv, "pivot_lang")
+    except ValueError:
+        return head + f"<p>source_lang / pivot_lang of metrics.json: {MISSING} (not language codes)</p>"
     test = folder / f"dictionary.{src}-{piv}.test.txt"
     vs, vp = folder / f"{src}.npy", folder / f"{piv}.npy"
     if not (test.is_file() and vs.is_file() and vp.is_file()):
