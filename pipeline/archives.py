@@ -5,8 +5,10 @@ folders, relative paths without ``..``; links, devices and fifos are refused
 (for tar archives, with the same check as published artifacts,
 :func:`pipeline.artifacts._check_member`). The sum of the members' declared
 sizes is bounded, and every member is written through a size-bounded copy, so
-a compressed bomb stops at the bound. The archive is unpacked into a new folder
-that is renamed into place only when complete.
+a compressed bomb stops at the bound. A compressed tar is read to its end, where
+gzip, bzip2 and xz check their CRC; an encrypted or unreadable zip member is
+refused by name. The archive is unpacked into a new folder that is renamed
+into place only when complete.
 """
 from __future__ import annotations
 
@@ -46,6 +48,11 @@ def _copy_bounded(src, dst, limit: int, where: str, name: str) -> int:
     return n
 
 
+def _both_file_and_folder(where: str, name: str) -> InputError:
+    return InputError(where, "an archive whose members each have their own path",
+                      f"member {name!r:.120} is both a file and a folder; nothing was unpacked")
+
+
 def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
@@ -69,9 +76,14 @@ def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
                 with zf.open(info) as src, open(dest, "wb") as dst:
                     _copy_bounded(src, dst, info.file_size, where, info.filename)
             except (FileExistsError, IsADirectoryError, NotADirectoryError):
-                raise InputError(where, "an archive whose members each have their own path",
-                                 f"member {info.filename!r:.120} is both a file and a folder; "
-                                 "nothing was unpacked") from None
+                raise _both_file_and_folder(where, info.filename) from None
+            except (RuntimeError, NotImplementedError) as exc:  # zipfile's words for encrypted, unknown method
+                why = ("is encrypted" if info.flag_bits & 0x1 else
+                       f"uses compression method {info.compress_type}" if isinstance(exc, NotImplementedError)
+                       else f"cannot be read ({exc})")
+                raise InputError(where, "an archive of unencrypted members, stored or compressed with deflate, "
+                                 "bzip2 or lzma",
+                                 f"member {info.filename!r:.120} {why}; nothing was unpacked") from None
 
 
 def _unpack_tar(path: Path, tmp: Path, where: str, limit: int) -> None:
@@ -87,7 +99,15 @@ def _unpack_tar(path: Path, tmp: Path, where: str, limit: int) -> None:
         total = sum(m.size for m in members if m.isfile())
         if total > limit:
             raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
-        tar.extractall(tmp, members=members, filter="data")
+        try:
+            tar.extractall(tmp, members=members, filter="data")
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            name = os.path.relpath(exc.filename, tmp) if exc.filename else "?"
+            raise _both_file_and_folder(where, name) from None
+        # the members end before the compressed stream does: read it to its end, where gzip, bzip2 and xz
+        # check their CRC, so that a damaged archive is refused rather than unpacked with damaged files
+        while tar.fileobj.read(1 << 20):
+            pass
 
 
 def unpack_archive(path: str | Path, dest: str | Path, *, limit: int = MAX_UNPACKED_BYTES) -> Path:
@@ -95,6 +115,8 @@ def unpack_archive(path: str | Path, dest: str | Path, *, limit: int = MAX_UNPAC
 
     A bad archive raises :class:`InputError` naming it, and nothing is left at ``dest``.
     """
+    import gzip
+    import lzma
     import zlib
 
     path, dest = Path(path), Path(dest)
@@ -112,7 +134,8 @@ def unpack_archive(path: str | Path, dest: str | Path, *, limit: int = MAX_UNPAC
                 _unpack_tar(path, tmp, where, limit)
             else:
                 raise InputError(where, f"an archive ({', '.join(ARCHIVES)})", "neither a zip nor a tar file")
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError,
+                gzip.BadGzipFile) as exc:
             raise InputError(where, f"an archive ({', '.join(ARCHIVES)})", " ".join(str(exc).split())) from None
         os.rename(tmp, dest)
     except BaseException:

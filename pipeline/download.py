@@ -421,6 +421,24 @@ def _write_version(part: Path, version: str | None) -> None:
         fh.write(version.encode("ascii"))
 
 
+def _network_reason(exc: BaseException, timeout: float) -> str:
+    """What a network failure was, in words: a timeout names its seconds (requests says only "Read timed
+    out."), a failed connection its OS error, without urllib3's "Max retries exceeded" (it retried nothing)."""
+    import requests
+    import urllib3
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {timeout:g} s, the timeout"
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+        return f"the server sent nothing for {timeout:g} s, the timeout"
+    text = str(exc)
+    if isinstance(exc, requests.ConnectionError) and "Failed to establish a new connection" in text \
+            or "Failed to resolve" in text:
+        m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+        return f"cannot connect: {m.group(1).strip() if m else 'no connection'}"
+    return text
+
+
 def _http_attempt(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
                   progress: bool, resume: bool) -> None:
     """One request: append to ``part`` (``resume``: a Range request from its size) or fetch it whole;
@@ -442,8 +460,17 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
     try:
         with http.get(url, headers=headers, stream=True, timeout=timeout,
                       hooks={"response": redirect_guard(url)}) as r:
-            if r.status_code == 416 and offset:  # nothing left to fetch: the partial file is whole
-                return
+            if r.status_code == 416 and offset:
+                # nothing left to fetch, but only when the server's length is the partial file's: a longer
+                # partial file (a fetch of other content, a server ignoring If-Range) must not be taken as whole
+                m = re.fullmatch(r"bytes \*/(\d+)", (r.headers.get("Content-Range") or "").strip())
+                now = _version_of(r)
+                if m and int(m.group(1)) == offset and not (version and now and now != version):
+                    return
+                _discard(part)
+                raise _Retry(f"HTTP 416 to a resume from byte {offset}, with Content-Range "
+                             f"{r.headers.get('Content-Range')!r:.80} (a file of another length or version); "
+                             "dropped the partial file, starting again")
             if r.status_code in (401, 403, 404, 410):
                 raise InputError(where, "a URL that serves the file", f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code == 429 or r.status_code >= 500:
@@ -480,7 +507,7 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
                                                            f"({scrub(exc)}); nothing was followed") from None
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
             urllib3.exceptions.HTTPError, TimeoutError, ConnectionError) as exc:
-        raise _Retry(scrub(exc)) from None
+        raise _Retry(scrub(_network_reason(exc, timeout))) from None
     except requests.TooManyRedirects:
         raise InputError(where, f"at most {MAX_REDIRECTS} redirects", "the server kept redirecting") from None
     except requests.RequestException as exc:
@@ -526,7 +553,7 @@ def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | N
             else:
                 _discard(part)
                 kept = ("nothing was kept" if not after else "nothing was kept (the server names no version of "
-                        "the file, ETag or Last-Modified, to resume against)")
+                        "the file, ETag or Last-Modified, to resume against)") + "; the next run starts from byte 0"
             raise DownloadError(f"{where}: download failed after {why} ({reason}); {kept}")
         wait = min(30.0, backoff * 2 ** max(0, idle - 1))
         log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
