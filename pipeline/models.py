@@ -119,6 +119,12 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
         raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
     for name in (*OPTIONAL, *FETCHED_ALSO, CARD):
         get(name, False)
+    try:  # checked before the folder counts as complete: a bad file is removed, and the next run fetches it again
+        check_weights(dest)
+    except InputError as exc:
+        Path(exc.path).unlink(missing_ok=True)
+        raise InputError(exc.path, exc.expected, f"{exc.found}; the file was removed: the next run fetches it "
+                         "again") from None
     (dest / COMPLETE).write_text(base + "\n", encoding="utf-8")
     return dest
 

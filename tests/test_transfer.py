@@ -414,6 +414,17 @@ def test_source_model_from_a_hub_style_server(models, tmp_path, monkeypatch):
         assert (url_folder / "tokenizer.json").read_bytes() == (repo / "tokenizer.json").read_bytes()
         assert model_source_identity("tiny-org/tiny-roberta", "v1") == {"model": "tiny-org/tiny-roberta",
                                                                         "revision": "v1"}
+        # weights cut short on the server: named, removed, not marked complete; served whole, the next run heals
+        cut = served / "tiny-org" / "cut" / "resolve" / "main"
+        shutil.copytree(repo, cut)
+        whole = (cut / "model.safetensors").read_bytes()
+        (cut / "model.safetensors").write_bytes(whole[:-64])
+        with pytest.raises(InputError, match=r"model\.safetensors: expected a complete safetensors file .*the file "
+                                             r"was removed: the next run fetches it again"):
+            resolve_model("tiny-org/cut", "main", cache, progress=False)
+        (cut / "model.safetensors").write_bytes(whole)
+        healed = resolve_model("tiny-org/cut", "main", cache, progress=False)
+        assert (healed / "model.safetensors").read_bytes() == whole
         # a repository without weights: a clear error naming the URL
         (served / "tiny-org" / "empty" / "resolve" / "main").mkdir(parents=True)
         shutil.copy(repo / "config.json", served / "tiny-org" / "empty" / "resolve" / "main" / "config.json")
