@@ -432,7 +432,7 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return f"the server sent nothing for {timeout:g} s, the timeout"
     text = str(exc)
-    if isinstance(exc, requests.ConnectionError) and "Failed to establish a new connection" in text \
+    if (isinstance(exc, requests.ConnectionError) and "Failed to establish a new connection" in text) \
             or "Failed to resolve" in text:
         m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
         return f"cannot connect: {m.group(1).strip() if m else 'no connection'}"

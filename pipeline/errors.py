@@ -77,3 +77,17 @@ def read_utf8(path: str | Path, expected: str = "UTF-8 text", error: type[InputE
         return raw[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(path, expected, _utf8_problem(raw, start + exc.start, line_start=start)) from None
+
+
+def utf8_lines(path: str | Path):
+    """``(line number, line)`` of a UTF-8 file, numbered from 1, without line endings and a leading byte-order
+    mark; read line by line (a large file is never held whole). Bytes that are not UTF-8 are an
+    :class:`InputError` naming the file and where (:func:`bad_utf8`)."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if line_no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            try:
+                yield line_no, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise InputError(path, "UTF-8 text", bad_utf8(path)) from None

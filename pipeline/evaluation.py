@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from pipeline.errors import InputError, bad_utf8
+from pipeline.errors import InputError, utf8_lines
 from pipeline.evaluators import ANALOGY_SETS, RESTRICT_VOCAB, SIMILARITY_SETS, dataset_path, intrinsic_evaluator
 
 if TYPE_CHECKING:
@@ -88,16 +88,6 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- analogies
 
 
-def _text_lines(path: Path):
-    """``(line number, line)`` of a UTF-8 file; bytes that are not UTF-8 are an InputError naming the line."""
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            try:
-                yield line_no, raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
-
-
 def read_analogies(path: str | Path) -> list[tuple[str, str, str, str]]:
     """Read a questions-words style file: ``: section`` lines, then ``a b c d`` lines.
 
@@ -108,7 +98,7 @@ def read_analogies(path: str | Path) -> list[tuple[str, str, str, str]]:
     questions = []
     in_section = False
     skipped = 0
-    for line_no, line in _text_lines(path):
+    for line_no, line in utf8_lines(path):
         if line.startswith(": "):
             in_section = True
             continue
@@ -239,10 +229,10 @@ def read_word_pairs(path: str | Path) -> list[tuple[str, str, float]]:
 
     path = Path(path)
     pairs = []
-    for line_no, line in _text_lines(path):
+    for line_no, line in utf8_lines(path):
         if not line.strip() or line.startswith("#"):
             continue
-        fields = line.rstrip("\r\n").split("\t")
+        fields = line.split("\t")
         if len(fields) < 3:
             fields = line.split()
             # not split by tabs, a fourth field is ambiguous: a multiword entry, or the score is not the third field

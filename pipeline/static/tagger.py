@@ -43,9 +43,9 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Sequence
 
-from pipeline.errors import InputError, bad_utf8
+from pipeline.errors import InputError, utf8_lines
 
 if TYPE_CHECKING:
     import numpy as np
@@ -105,20 +105,6 @@ def _local(location: str | Path, cache_dir: str | Path | None, sha256: str | Non
     return path
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The file's lines, numbered from 1, a UTF-8 byte-order mark dropped; bytes that are not UTF-8 are an
-    InputError naming the file and the line."""
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(path, "UTF-8 text", bad_utf8(path)) from None
-            yield line_no, line.rstrip("\r\n")
-
-
 def _conllu_examples(lines: Iterable[tuple[int, str]], where: str) -> list[Example]:
     examples: list[Example] = []
     tokens: list[str] = []
@@ -175,7 +161,7 @@ def read_conllu(location: str | Path, *, cache_dir: str | Path | None = None, sh
                 ) -> list[Example]:
     """Sentences of a CoNLL-U file (path or URL), each word labelled with its UPOS tag."""
     path = _local(location, cache_dir, sha256)
-    return _conllu_examples(_lines(path), str(path))
+    return _conllu_examples(utf8_lines(path), str(path))
 
 
 def read_conllu_text(text: str, where: str = "<text>") -> list[Example]:
@@ -191,7 +177,7 @@ def read_conll_ner(location: str | Path, *, cache_dir: str | Path | None = None,
     tokens: list[str] = []
     labels: list[str] = []
     width = None  # (fields, line number) of the first token line: every token line has as many columns
-    for line_no, line in _lines(path):
+    for line_no, line in utf8_lines(path):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
