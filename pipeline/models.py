@@ -99,8 +99,8 @@ COMPLETE = ".complete"
 
 
 def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
-    if (dest / COMPLETE).is_file():  # fetched before: no request at all
-        return dest
+    if (dest / COMPLETE).is_file():  # fetched before: no request at all (its weights checked whole again)
+        return check_weights(dest)
     dest.mkdir(parents=True, exist_ok=True)
 
     def get(name: str, required: bool) -> bool:
@@ -207,8 +207,7 @@ def resolve_model(location: str, revision: str = "main", cache_dir: str | Path |
                          "no such folder")
     if cache_dir is None:
         raise ValueError("a cache folder is needed to fetch a remote model")
-    return check_weights(_fetch_folder(_base_url(location, revision), Path(cache_dir) / _cache_name(location, revision),
-                                       progress))
+    return _fetch_folder(_base_url(location, revision), Path(cache_dir) / _cache_name(location, revision), progress)
 
 
 def model_source_identity(location: str, revision: str = "main") -> dict:
