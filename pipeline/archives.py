@@ -7,12 +7,13 @@ folders, relative paths without ``..``; links, devices and fifos are refused
 sizes is bounded, and every member is written through a size-bounded copy, so
 a compressed bomb stops at the bound. A compressed tar is read to its end, where
 gzip, bzip2 and xz check their CRC; an encrypted or unreadable zip member is
-refused by name. The archive is unpacked into a new folder that is renamed
+refused by name, and so is a path that two members share. The archive is unpacked into a new folder that is renamed
 into place only when complete.
 """
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -53,6 +54,27 @@ def _both_file_and_folder(where: str, name: str) -> InputError:
                       f"member {name!r:.120} is both a file and a folder; nothing was unpacked")
 
 
+def duplicate_member(names: list[str]) -> str | None:
+    """The first file member whose path an earlier one already has, or None.
+
+    zipfile and tarfile keep the last of two same-named members, another unpacker may keep the first: what
+    such an archive holds depends on the tool that reads it, so it is refused rather than guessed.
+    """
+    seen: set[str] = set()
+    for name in names:
+        key = posixpath.normpath(name)
+        if key in seen:
+            return name
+        seen.add(key)
+    return None
+
+
+def _refuse_duplicates(files: list[str], where: str) -> None:
+    if (name := duplicate_member(files)) is not None:
+        raise InputError(where, "an archive whose members each have their own path",
+                         f"member {name!r:.120} appears more than once; nothing was unpacked")
+
+
 def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
@@ -64,6 +86,7 @@ def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
                 raise InputError(where, "an archive of regular files and folders",
                                  f"member {info.filename!r:.120} is a link or special file; nothing was unpacked")
             total += info.file_size
+        _refuse_duplicates([i.filename for i in infos if not i.is_dir()], where)
         if total > limit:
             raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
         for info in infos:
@@ -96,6 +119,7 @@ def _unpack_tar(path: Path, tmp: Path, where: str, limit: int) -> None:
                 _check_member(m, where)
         except ArtifactError as exc:
             raise InputError(where, "an archive of regular files and folders", str(exc).split(": ", 1)[-1]) from None
+        _refuse_duplicates([m.name for m in members if not m.isdir()], where)
         total = sum(m.size for m in members if m.isfile())
         if total > limit:
             raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")

@@ -616,6 +616,8 @@ def _extract(tar_path: Path, dest: Path) -> Path:
     import tempfile
     import zlib
 
+    from .archives import duplicate_member
+
     where = str(tar_path)
     if not tar_path.name.endswith(_TARBALLS):
         raise ArtifactError(f"{tar_path}: expected a .tar.gz artifact to extract")
@@ -641,6 +643,9 @@ def _extract(tar_path: Path, dest: Path) -> Path:
                 members = tar.getmembers()
                 for member in members:
                     _check_member(member, where)
+                if (twice := duplicate_member([m.name for m in members if not m.isdir()])) is not None:
+                    raise ArtifactError(f"{where}: member {twice!r:.120} appears more than once; expected each "
+                                        "member to have its own path; nothing was extracted")
                 _check_unpacked_size(members, tar_path, dest.parent, where)
                 tar.extractall(tmp, members=members, filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # FilterError is a TarError

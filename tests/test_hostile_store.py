@@ -194,8 +194,9 @@ def test_partial_file_that_is_a_symlink_out_of_to_is_not_written_through(loopbac
     (member("null", tarfile.CHRTYPE), "'null' is a character device"),
     (member("disk", tarfile.BLKTYPE), "'disk' is a block device"),
     (member("pipe", tarfile.FIFOTYPE), "'pipe' is a fifo"),
+    (member("./metrics.json", data=b'{"n": 2}\n'), "'./metrics.json' appears more than once"),
 ], ids=["dotdot", "nested-dotdot", "absolute", "symlink-absolute", "symlink-inside", "symlink-up", "hardlink",
-        "char-device", "block-device", "fifo"])
+        "char-device", "block-device", "fifo", "same-path-twice"])
 def test_archive_members_other_than_files_and_folders_are_refused(loopback_server, home, capsys, bad, expected):
     archive = tarball(METRICS, bad)
     url = host(loopback_server, [entry(archive, file="toy.tar.gz", path="toy/v1/toy.tar.gz", kind="folder")],

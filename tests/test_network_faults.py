@@ -150,3 +150,23 @@ def test_a_tar_gz_damaged_in_transit_is_refused_not_unpacked(tmp_path):
     good = tmp_path / "good.tar.gz"
     good.write_bytes(tar_gz(("truth/binary.txt", body)))
     assert (unpack_archive(good, tmp_path / "out") / "truth" / "binary.txt").read_bytes() == body
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_two_members_with_one_path_are_refused_not_resolved_by_order(tmp_path, kind):
+    """zipfile and tarfile keep the later of two same-named members; another unpacker may keep the first."""
+    first, second = ("truth/binary.txt", b"a\t0\n"), ("truth/./binary.txt", b"a\t1\n")
+    archive = tmp_path / f"gold.{'zip' if kind == 'zip' else 'tar.gz'}"
+    if kind == "zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(*first)
+            zf.writestr(*second)
+        archive.write_bytes(buf.getvalue())
+    else:
+        archive.write_bytes(tar_gz(first, second))
+    with pytest.raises(InputError, match=rf"^{archive}: expected an archive whose members each have their own "
+                                         r"path; member 'truth/\./binary\.txt' appears more than once; "
+                                         r"nothing was unpacked$"):
+        unpack_archive(archive, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]
