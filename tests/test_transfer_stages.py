@@ -296,6 +296,8 @@ def test_target_text_too_small_for_the_vocabulary_size_is_refused_and_nothing_is
     ({"init": "fancy"}, r"expected init wechsel, focus, random, not 'fancy'"),
     ({"wechsel": {"neighbors": "ten"}}, r"expected an integer at 'wechsel\.neighbors'; found 'ten'"),
     ({"tokenizer": {"vocab_size": "10000"}}, r"expected an integer at 'tokenizer\.vocab_size'; found '10000'"),
+    ({"init": "focus"}, r"expected static_vectors only with init: wechsel \(init: focus reads no static vectors; "
+                        r"remove static_vectors: es, or set it to null in a profile\)"),
 ])
 def test_an_unknown_init_or_a_string_for_a_number_is_refused_when_the_spec_loads(tmp_path, edit, message):
     import yaml
