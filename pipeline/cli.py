@@ -263,7 +263,7 @@ def _prune(ns) -> int:
 
 
 def _report(ns) -> int:
-    from .dag.report import build_report
+    from .dag.report import build_report, pages_not_rendered
 
     res = build_report(ns.profile, ns.online, to=ns.to)
     d = res.as_dict()
@@ -274,6 +274,9 @@ def _report(ns) -> int:
         import webbrowser
 
         webbrowser.open(index.as_uri())
+    if not res.clean:
+        print(f"error: {pages_not_rendered(res)}", file=sys.stderr)
+        return 1
     return 0
 
 

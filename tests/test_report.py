@@ -13,6 +13,7 @@ import pytest
 
 from dagutil import assert_nothing_ran, build
 from opsutil import make_multilingual_project, write_corpus
+from reportutil import make_stage
 
 SPEC = """\
 description: "<img src=x onerror=alert(1)> Lee corpus halves"
@@ -162,22 +163,6 @@ def test_incomplete_stage_listed_and_never_read_and_missing_fields(tmp_path):
     assert re.search(r'<div class="v">7</div><div class="k">pairs<', page)
 
 
-def _stage(root: Path, stage: str, name: str, files: dict) -> Path:
-    from pipeline.identity import write_json
-    from pipeline.integrity import write_marker
-
-    folder = root / stage / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for rel, value in files.items():
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(value, bytes):
-            (folder / rel).write_bytes(value)
-        else:
-            write_json(folder / rel, value)
-    write_marker(folder, {"stage_id": f"{stage}/{name}", "created": "2026-01-01T00:00:00+00:00"})
-    return folder
-
-
 def test_kind_pages_transfer_specialization_static_and_gold(tmp_path):
     """Each kind's page shows its figures from the stage's files, "missing" for what they lack, text escaped."""
     import polars as pl
@@ -185,23 +170,23 @@ def test_kind_pages_transfer_specialization_static_and_gold(tmp_path):
     from pipeline.report import SpecEntry, StageRef, build_site
 
     out = tmp_path / "outputs"
-    transfer = _stage(out, "transfer", "m-to-es-aaaaaaaaaaaa", {
+    transfer = make_stage(out, "transfer", "m-to-es-aaaaaaaaaaaa", {
         "metrics.json": {"target_subwords": 120, "target_subwords_matched": 100, "retrieval_mrr-wechsel": 0.25,
                          "retrieval_top1-wechsel": 0.125, "retrieval_mrr-random_init": 0.01},
         "report.json": {"summary": {}, "sample": [{"target": HOSTILE, "target_id": 5, "neighbours": [
             {"source": "##ing", "similarity": 0.5, "weight": 0.75}]}], "fallback_tokens": ["zz"]}})
-    special = _stage(out, "specialized", "s-bbbbbbbbbbbb", {"metrics.json": {
+    special = make_stage(out, "specialized", "s-bbbbbbbbbbbb", {"metrics.json": {
         "before_simlex999_spearman": 0.5, "after_simlex999_spearman": 0.53, "delta_simlex999_spearman": 0.03,
         "before_bli_en-es_mrr-nn": 0.154, "after_bli_en-es_mrr-nn": 0.205}})
     static = out / "static-compare" / "en-cccccccccccc"
     static.mkdir(parents=True)
     pl.DataFrame({"set": ["fasttext", HOSTILE], "simlex999_spearman": [0.4, None]}).write_parquet(
         static / "comparison.parquet")
-    static = _stage(out, "static-compare", "en-cccccccccccc", {"metrics.json": {"sets": {"a": 1}, "n_words": 9}})
-    gold = _stage(out, "change-eval", "g-dddddddddddd", {"evaluation.json": {
+    static = make_stage(out, "static-compare", "en-cccccccccccc", {"metrics.json": {"sets": {"a": 1}, "n_words": 9}})
+    gold = make_stage(out, "change-eval", "g-dddddddddddd", {"evaluation.json": {
         "recommended": "procrustes/euclidean", "methods": {"cade/cosine": {"graded_spearman": 0.8,
                                                                            "graded_spearman_ci": [0.6, 0.9]}}}})
-    pretrain = _stage(out, "pretrain", "m-to-es-eeeeeeeeeeee", {"metrics.json": {"final_loss": 2.5}})
+    pretrain = make_stage(out, "pretrain", "m-to-es-eeeeeeeeeeee", {"metrics.json": {"final_loss": 2.5}})
     specs = [SpecEntry("transfer", "es", stages=(StageRef("transfer", transfer), StageRef("pretrain", pretrain))),
              SpecEntry("specialization", "s", stages=(StageRef("specialized", special),)),
              SpecEntry("static", "en", stages=(StageRef("static-compare", static),)),
@@ -245,7 +230,7 @@ def test_static_comparison_page_leads_with_the_headline_scores_best_in_bold(tmp_
                   "analogy_google_accuracy": [0.61, 0.52, None], "analogy_google_n": [40.0, 40.0, 40.0],
                   "simlex999_spearman": [0.2, 0.45, 0.3], "simlex999_spearman_sd": [None, 0.0123, None],
                   "bli_en-es_precision_at_1-nn": [0.9, 0.1, 0.1]}).write_parquet(folder / "comparison.parquet")
-    folder = _stage(out, "static-compare", "en-ffffffffffff", {"metrics.json": {"vocabulary_n": 9}})
+    folder = make_stage(out, "static-compare", "en-ffffffffffff", {"metrics.json": {"vocabulary_n": 9}})
     build_site([SpecEntry("static", "en", stages=(StageRef("static-compare", folder),))], tmp_path / "site")
     page = (tmp_path / "site" / "stages" / "static-compare" / folder.name / "index.html").read_text()
     first = page[page.index("<table"):page.index("</table>")]
@@ -267,7 +252,7 @@ def test_a_stage_page_shows_nested_metrics_one_value_a_row(tmp_path):
     from pipeline.report.html import LIST_SHOWN
 
     loss = [round(5.0 - 0.1 * i, 3) for i in range(LIST_SHOWN + 8)]
-    folder = _stage(tmp_path / "outputs", "static", "en-x2static-aaaaaaaaaaaa", {"metrics.json": {
+    folder = make_stage(tmp_path / "outputs", "static", "en-x2static-aaaaaaaaaaaa", {"metrics.json": {
         "method": "x2static", "x2static": {"teacher": {"teacher_seconds": 455.8, "targets": 1796144},
                                            "layers": {"L6": {"loss": loss, "steps": 3860}}},
         "files": ["x2static.L6.vec", HOSTILE]}})
@@ -284,6 +269,78 @@ def test_a_stage_page_shows_nested_metrics_one_value_a_row(tmp_path):
     assert shown.startswith('<td class="text">[5.0000, 4.9000,') and f"({len(loss)} values)" in shown
     assert "3.9000" in shown and "3.8000" not in shown  # the first LIST_SHOWN values only
     assert f"{len(rows)} values of metrics.json" in page
+
+
+def test_a_page_whose_renderer_fails_says_so_and_the_rest_of_the_site_is_still_built(tmp_path, monkeypatch,
+                                                                                     caplog):
+    """An error no renderer foresaw (a bug, a file shape not handled) stopped the whole build: now that page
+    alone names it (escaped, credentials scrubbed), its row on the front page too, the build logs it and
+    counts it, records no state (the Report task stays incomplete), and the next build tries the page again."""
+    import logging
+
+    from pipeline.report import SpecEntry, StageRef, build_site, read_state, stages
+    from pipeline.report import site as site_mod
+
+    out = tmp_path / "outputs"
+    good = make_stage(out, "static", "en-aaaaaaaaaaaa", {"metrics.json": {"n_words": 9}})
+    bad = make_stage(out, "pretrain", "m-bbbbbbbbbbbb", {"metrics.json": {"final_loss": 2.5}})
+    specs = [SpecEntry("static", "en", stages=(StageRef("static", good, final=True),)),
+             SpecEntry("transfer", "m", stages=(StageRef("pretrain", bad, final=True),))]
+    site = tmp_path / "site"
+    bad_page = site / "stages" / "pretrain" / bad.name
+    with monkeypatch.context() as m:  # good pages of both folders, by an older report: both are rendered again
+        m.setattr(site_mod, "_code_version", lambda: "0-older")
+        assert build_site(specs, site).clean and read_state(site)
+
+    def broken(folder, out_, *rest):
+        (out_ / "data").mkdir()
+        (out_ / "data" / "half.js").write_text("CL.rows(")  # half a page: none of it may be shown
+        raise ValueError("<b>odd</b> shape of https://bob:hunter2@store.example/m?token=s3cr3t-t0ken")
+
+    monkeypatch.setitem(stages.RENDERERS, "pretrain", broken)
+    monkeypatch.setitem(stages.RENDERERS, "static", lambda *a: "<p>GOOD-PAGE-BODY</p>")  # rendered again too
+    with caplog.at_level(logging.ERROR, logger="pipeline.report"):
+        res = build_site(specs, site)
+    assert (res.pages_written, res.pages_failed, res.clean) == (1, 1, False)
+    error = "ValueError: <b>odd</b> shape of https://***@store.example/m?token=***"
+    assert res.failed == {str(bad): error} and res.as_dict()["pages_failed"] == 1
+    assert res.stages == {str(good): "complete", str(bad): "complete"}  # the stage is fine; its page is not
+    assert "GOOD-PAGE-BODY" in (site / "stages" / "static" / good.name / "index.html").read_text()
+    page = (bad_page / "index.html").read_text()
+    escaped = "ValueError: &lt;b&gt;odd&lt;/b&gt; shape of https://***@store.example/m?token=***"
+    assert f"This page could not be rendered: <code>{escaped}</code>" in page and "<b>odd" not in page
+    assert sorted(p.name for p in bad_page.iterdir()) == ["index.html"]  # no stamp, no half-written data
+    front = (site / "index.html").read_text()
+    assert front.count("page not rendered") == 1 and "1 stage page(s) could not be rendered" in front
+    row = next(r for r in front.split("<tr>") if f"pretrain/{bad.name}" in r)
+    assert f"page not rendered: <code>{escaped}</code>" in row and "<b>odd" not in front
+    assert f'href="stages/pretrain/{bad.name}/index.html"' in row
+    assert read_state(site) is None  # not up to date: the Report task runs again
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"pretrain/{bad.name}" in r.getMessage() and "Traceback" in r.getMessage() for r in logged)
+    assert any("1 stage page(s) could not be rendered" in r.getMessage() for r in logged)
+    for text in [caplog.text] + [f.read_text() for f in site.rglob("*") if f.is_file()]:
+        assert "hunter2" not in text and "s3cr3t" not in text
+    assert not [p for p in site.rglob("*") if ".tmp" in p.name]
+
+    monkeypatch.setitem(stages.RENDERERS, "pretrain", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # an interrupt is not one page's failure: it stops the build
+        build_site(specs, site)
+    assert "could not be rendered" in (bad_page / "index.html").read_text()  # the page as it was, whole
+    assert not [p for p in site.rglob("*") if ".tmp" in p.name]
+
+    monkeypatch.undo()  # the renderer fixed: the failed page (no stamp) is rendered again, the site is clean
+    again = build_site(specs, site)
+    assert (again.pages_written, again.pages_kept, again.pages_failed, again.clean) == (1, 1, 0, True)
+    assert "could not be rendered" not in (bad_page / "index.html").read_text() and read_state(site)
+    assert "not rendered" not in (site / "index.html").read_text()
+
+    def no_front(*a, **k):
+        raise RuntimeError("the front page itself")
+
+    monkeypatch.setattr(site_mod, "front_page", no_front)
+    with pytest.raises(RuntimeError, match="the front page itself"):  # the index's failure is the build's
+        build_site(specs, site)
 
 
 def test_incremental_pages_of_unchanged_stages_are_kept(site, project, tmp_path):
@@ -456,6 +513,14 @@ def test_artifacts_page_lists_the_store_manifest(tmp_path, monkeypatch):
     monkeypatch.setenv("CHRONOLINGUA_STORE", str(tmp_path / "no-store"))
     build_site([], site, store=store_info(site))
     assert "the store&#x27;s manifest could not be read" in (site / "artifacts.html").read_text()
+    # a store behind credentials: the page names it without them, also in the error of a store that fails
+    hidden = {"url": "https://bob:hunter2@store.example/v?token=s3cr3t", "entries": None, "manifest": None,
+              "error": "https://bob:hunter2@store.example/v/manifest.json?token=s3cr3t: HTTP 500"}
+    build_site([], site, store=hidden)
+    page = (site / "artifacts.html").read_text()
+    assert "Store <code>https://***@store.example/v?token=***</code>" in page
+    assert "https://***@store.example/v/manifest.json?token=***: HTTP 500" in page
+    assert "hunter2" not in page and "s3cr3t" not in page
 
 
 def test_clean_and_prune_leave_the_report_alone(site, project):
@@ -466,3 +531,25 @@ def test_clean_and_prune_leave_the_report_alone(site, project):
     found = stale_temporaries(project / "outputs", now=time.time() + 10 * 24 * 3600)
     assert not [p for p, _ in found if "report" in p.relative_to(project / "outputs").parts[:1]], found
     assert not [p for p, _ in superseded_folders(project / "outputs", []) if p.parent.name == "report"]
+
+
+def test_the_report_command_exits_1_naming_a_page_that_could_not_be_rendered(project, tmp_path, capsys,
+                                                                            monkeypatch):
+    """The site is written, but a build with a page that names an error is not a clean one: a script or a CI
+    running `chronolingua report` must be able to tell."""
+    from pipeline.cli import main
+    from pipeline.report import stages
+
+    def broken(*args):
+        raise KeyError("n_pairs")
+
+    monkeypatch.setitem(stages.RENDERERS, "aligned", broken)
+    to = tmp_path / "site"
+    assert main(["report", "--to", str(to)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"error: {re.escape(str(to / 'index.html'))}: 1 stage page\(s\) could not be rendered "
+                        rf"\(\S+/aligned/de-[\w-]+: KeyError: 'n_pairs'\); the rest of the site is written and those "
+                        r"pages name the error", err), err
+    assert len(list((to / "stages" / "cade-report").glob("*/index.html"))) == 1
+    monkeypatch.undo()
+    assert main(["report", "--to", str(to)]) == 0

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from test_report import _stage
+from reportutil import make_stage
 
 MISSING = '<span class="missing">missing</span>'
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
@@ -49,7 +49,7 @@ def _diachronic(tmp_path: Path, change=None, raw: bytes | None = None, top=None,
         change.write_parquet(folder / "change.parquet")
     if top is not None:
         top.write_parquet(folder / "top_changed.parquet")
-    return _stage(tmp_path / "outputs", "cade-report", folder.name, {
+    return make_stage(tmp_path / "outputs", "cade-report", folder.name, {
         "metrics.json": {"n_words": 2}, "provenance.json": prov or {"created": "2026-01-01T00:00:00+00:00"}})
 
 
@@ -59,7 +59,7 @@ def test_provenance_not_an_object_or_created_not_a_date_is_missing(tmp_path):
     from pipeline.identity import write_json
     from pipeline.integrity import write_marker
 
-    aligned = _stage(tmp_path / "outputs", "aligned", "xx-to-en-aaaaaaaaaaaa", {
+    aligned = make_stage(tmp_path / "outputs", "aligned", "xx-to-en-aaaaaaaaaaaa", {
         "metrics.json": {"dictionary_pairs": 7}, "provenance.json": ["<b>not</b>", "an object"]})
     page, _ = _build(tmp_path, "aligned", aligned)
     assert f"built {MISSING};" in page and re.search(r'<div class="v">7</div><div class="k">pairs<', page)
@@ -118,7 +118,7 @@ def test_static_comparison_with_infinite_values_is_built(tmp_path):
     pl.DataFrame({"set": ["fasttext", "<b>x</b>"], "simlex999_spearman": [0.5, 0.25],
                   "vocabulary": [float("inf"), 12.0], "simlex999_spearman_sd": [float("nan"), 1e308]}
                  ).write_parquet(folder / "comparison.parquet")
-    folder = _stage(tmp_path / "outputs", "static-compare", folder.name, {"metrics.json": {"n_words": 9}})
+    folder = make_stage(tmp_path / "outputs", "static-compare", folder.name, {"metrics.json": {"n_words": 9}})
     page, _ = _build(tmp_path, "static-compare", folder)
     every = page[page.index("every column"):]
     assert f"<td>fasttext</td><td class=\"num\">0.5000</td><td class=\"num\">{MISSING}</td>" in every
@@ -133,7 +133,7 @@ def test_metric_values_huge_infinite_or_a_list_where_a_number_belongs(tmp_path):
     (folder / "metrics.json").write_text('{"dictionary_coverage": 1e308, "source_vocab": Infinity, '
                                          '"dictionary_pairs": [1, 2], "dictionary_pairs_kept": {"a": 3}, '
                                          '"dictionary_train_pairs": 12345}')
-    folder = _stage(tmp_path / "outputs", "aligned", folder.name, {"provenance.json": {}})
+    folder = make_stage(tmp_path / "outputs", "aligned", folder.name, {"provenance.json": {}})
     page, _ = _build(tmp_path, "aligned", folder)
     card = dict((k, v) for v, k in re.findall(r'<div class="v">(.*?)</div><div class="k">(.*?)</div>', page))
     assert card == {"pairs": MISSING, "pairs kept": MISSING, "coverage": "1.0000e+308", "train pairs": "12,345",
@@ -149,11 +149,11 @@ def test_figure_links_stay_in_the_stage_folder_and_a_broken_plot_is_missing(tmp_
     from pipeline.report import SpecEntry, StageRef, build_site
 
     odd = ["x%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd.png", "a#b?c.png", "plots/sch\u00f6n \"'<x>.png"]
-    folder = _stage(tmp_path / "outputs", "corpus", "lee-aaaaaaaaaaaa",
+    folder = make_stage(tmp_path / "outputs", "corpus", "lee-aaaaaaaaaaaa",
                     {**{name: PNG for name in odd}, "plots/empty.png": b"", "metrics.json": {}})
     os.symlink("/etc/passwd", folder / ".passwd.png")
     (folder / ".unlisted.png").write_bytes(PNG)  # hidden: no file of the stage, never checked against the marker
-    pretrain = _stage(tmp_path / "outputs", "pretrain", "m-aaaaaaaaaaaa", {"loss.png": b"", "metrics.json": {}})
+    pretrain = make_stage(tmp_path / "outputs", "pretrain", "m-aaaaaaaaaaaa", {"loss.png": b"", "metrics.json": {}})
     site = tmp_path / "site"
     res = build_site([SpecEntry("k", "s", stages=(StageRef("corpus", folder), StageRef("pretrain", pretrain)))],
                      site)
@@ -187,7 +187,7 @@ def test_language_codes_of_an_aligned_stage_never_name_files_outside_it(tmp_path
     save_vectors(make_keyed_vectors(["secretword"], np.ones((1, 2), dtype=np.float32)), folder / src)
     save_vectors(make_keyed_vectors(["geheim"], np.ones((1, 2), dtype=np.float32)), folder / "y")
     assert (folder / f"{src}.npy").resolve().parent == (tmp_path / "secret").resolve()  # the premise: outside
-    folder = _stage(tmp_path / "outputs", "aligned", folder.name, {
+    folder = make_stage(tmp_path / "outputs", "aligned", folder.name, {
         "metrics.json": {"source_lang": src, "pivot_lang": "y", "dictionary_pairs": 1}, "provenance.json": {}})
     page, _ = _build(tmp_path, "aligned", folder)
     assert "secretword" not in page

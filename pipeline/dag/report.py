@@ -131,3 +131,12 @@ class Report(luigi.Task):
         d = res.as_dict()
         logger.info("report: %s (%d page(s) written, %d kept, %.2f s, %.1f MiB)", d["report_dir"],
                     d["pages_written"], d["pages_kept"], d["seconds"], d["bytes"] / 2**20)
+        if not res.clean:
+            raise pages_not_rendered(res)
+
+
+def pages_not_rendered(res) -> PipelineError:
+    """The error of a report build whose site was written but some stage pages could not be rendered."""
+    return PipelineError(f"{res.report_dir / 'index.html'}: {res.pages_failed} stage page(s) could not be rendered "
+                         f"({'; '.join(f'{k}: {v}' for k, v in sorted(res.failed.items()))}); the rest of the "
+                         "site is written and those pages name the error")

@@ -32,7 +32,7 @@ table.metrics td.text { overflow-wrap: anywhere; max-width: 60em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .missing { color: var(--warn); font-style: italic; }
 .status-complete, .status-ok { color: var(--ok); font-weight: 600; }
-.status-incomplete, .status-invalid, .status-corrupt { color: var(--bad); font-weight: 600; }
+.status-incomplete, .status-invalid, .status-corrupt, .status-not-rendered { color: var(--bad); font-weight: 600; }
 .status-not-built, .status-skipped { color: var(--muted); font-weight: 600; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }

@@ -11,14 +11,26 @@ data files). Its folder name carries the stage identity, so a page whose
 stamp (folder name, marker creation time, report version) is unchanged is
 kept as it is; pages of stages no longer in the plan are removed. The front
 page and the artifacts page are rewritten on every build.
+
+A page is rendered into a temporary folder and moved into place whole. When
+its renderer fails (a bug, a file shape not foreseen), that page alone says so:
+it is replaced by a page naming the error (type and message, escaped, the
+credentials of any URL in it as ``***``), its row on the front page says the
+same, the error is logged with its traceback, and :attr:`BuildResult.pages_failed`
+counts it. The other pages and the front page are still written; no stamp is
+kept for the failed page, and no state is recorded for the site (so the
+``Report`` task is not complete and the next build tries that page again).
+A failure of the front page or the artifacts page still fails the build.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import shutil
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +74,7 @@ class StageState:
     status: str                     # complete | not built | incomplete: <why>
     marker: dict | None = None
     page: str | None = None         # relative to the report folder, when complete
+    error: str | None = None        # why its page could not be rendered (a page naming it is written instead)
 
 
 @dataclass
@@ -70,12 +83,20 @@ class BuildResult:
     pages_written: int = 0
     pages_kept: int = 0
     pages_removed: int = 0
+    pages_failed: int = 0           # complete stages whose page could not be rendered (an error page instead)
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)  # stage folder -> the error its page names
+
+    @property
+    def clean(self) -> bool:
+        """Every complete stage got its page."""
+        return self.pages_failed == 0
 
     def as_dict(self) -> dict:
         return {"report_dir": str(self.report_dir), "pages_written": self.pages_written,
                 "pages_kept": self.pages_kept, "pages_removed": self.pages_removed,
+                "pages_failed": self.pages_failed, "failed": dict(self.failed),
                 "seconds": round(self.seconds, 3), "bytes": tree_bytes(self.report_dir)}
 
 
@@ -142,6 +163,10 @@ def build_site(specs: list[SpecEntry], report_dir: str | Path, *, profile: str =
 
     ``store``: ``{"url": ..., "manifest": path or None, "entries": [...] or None, "error": str or None}``
     (see :func:`pipeline.dag.report.store_info`), or None when no store is configured.
+
+    A stage page whose renderer raises is replaced by a page naming the error and counted in
+    ``pages_failed`` (see the module docstring); the build goes on. ``KeyboardInterrupt`` and
+    ``SystemExit`` are not caught, and a failure of the front page is the build's.
     """
     from .stages import render_stage
 
@@ -175,15 +200,30 @@ def build_site(specs: list[SpecEntry], report_dir: str | Path, *, profile: str =
         tmp = page_dir.parent / f".tmp-{page_dir.name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
-            render_stage(ref.stage, folder, tmp, root="../../../", page_dir=page_dir)
-            write_json(tmp / STAMP, stamp)
+            try:
+                render_stage(ref.stage, folder, tmp, root="../../../", page_dir=page_dir)
+            except Exception as exc:  # this page only: the others, and the front page, are still written
+                st.error = _error_text(exc, store)
+                log.error("%s/%s: its report page could not be rendered (%s); a page saying so is written "
+                          "instead, the other pages are built\n%s", ref.stage, folder.name, st.error,
+                          _scrub("".join(traceback.format_exception(exc)), store).rstrip())
+                shutil.rmtree(tmp)  # whatever the renderer had written: none of it is shown
+                tmp.mkdir()
+                (tmp / "index.html").write_text(_error_page(ref.stage, folder, page_dir, st.error),
+                                                encoding="utf-8")
+            else:
+                write_json(tmp / STAMP, stamp)  # none for an error page: the next build tries it again
             if page_dir.exists():
                 shutil.rmtree(page_dir)
             os.replace(tmp, page_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        result.pages_written += 1
+        if st.error is None:
+            result.pages_written += 1
+        else:
+            result.pages_failed += 1
+            result.failed[str(folder)] = st.error
     if stages_dir.is_dir():  # pages of stages the plan no longer holds
         for stage_dir in list(stages_dir.iterdir()):
             for d in list(stage_dir.iterdir()) if stage_dir.is_dir() else []:
@@ -198,10 +238,60 @@ def build_site(specs: list[SpecEntry], report_dir: str | Path, *, profile: str =
     _write(report_dir / "artifacts.html", artifacts_page(store))
     _write(report_dir / "index.html", front_page(specs, states, report_dir, profile=profile, title=title,
                                                  seconds=time.perf_counter() - t0))
-    write_json(report_dir / STATE, {"state": plan_state(specs, (store or {}).get("manifest")),
-                                    "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    built = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if result.clean:
+        write_json(report_dir / STATE, {"state": plan_state(specs, (store or {}).get("manifest")), "built": built})
+    else:  # no state: the site is not up to date with its plan until every page renders
+        write_json(report_dir / STATE, {"state": None, "built": built, "not_rendered": sorted(result.failed)})
+        log.error("report: %d stage page(s) could not be rendered (%s); the site is written, the pages say so",
+                  result.pages_failed, ", ".join(sorted(result.failed)))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+#: anything that looks like a URL in an error message (its credentials are scrubbed)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _scrub(text: str, store: dict | None) -> str:
+    """``text`` with the credentials of the store's URL and of every URL in it written as ``***``.
+
+    >>> _scrub("GET https://bob:hunter2@h/x?token=abc123 failed; hunter2 leaked", None)
+    'GET https://***@h/x?token=*** failed; *** leaked'
+    """
+    from ..download import scrubber
+
+    for url in [(store or {}).get("url") or "", *_URL.findall(text)]:
+        if url:
+            text = scrubber(url)(text)
+    return text
+
+
+def _error_text(exc: BaseException, store: dict | None, limit: int = 500) -> str:
+    """One line naming ``exc``: its type and its message, scrubbed (:func:`_scrub`), then cut to ``limit``
+    characters (scrubbing first: a cut could end inside a credential and leave most of it showing).
+
+    >>> _error_text(KeyError("seed"), None), _error_text(ValueError("a\\nb  c"), None)
+    ("KeyError: 'seed'", 'ValueError: a b c')
+    """
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # an exception whose own __str__ fails
+        message = "(its message could not be read)"
+    text = _scrub(" ".join(f"{name}: {message}".split()) if message else name, store)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _error_page(stage: str, folder: Path, page_dir: Path, error: str) -> str:
+    """The page of a complete stage whose renderer failed: it says so and names the error."""
+    body = (f"<h1>{esc(stage)}/{esc(folder.name)}</h1>"
+            f'<p class="status-not-rendered">This page could not be rendered: <code>{esc(error)}</code></p>'
+            f'<p class="note">The stage itself is complete; its files are in the '
+            f'<a href="{href(_rel(folder, page_dir))}/">stage folder</a>. The report build logged this error '
+            f"with its traceback; the next build tries this page again.</p>")
+    return page(f"{stage}/{folder.name} (not rendered)", body, root="../../../")
 
 
 def _code_version() -> str:
@@ -232,10 +322,14 @@ def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_di
     for s in specs:
         kinds.setdefault(s.kind, []).append(s)
     n_complete = sum(st.status == "complete" for st in states.values())
+    n_failed = sum(st.error is not None for st in states.values())
     body = [f"<h1>{esc(title)}</h1>",
             f'<p class="note">Profile <code>{esc(profile)}</code>; {len(specs)} spec(s), {len(states)} stage '
             f"folder(s), {n_complete} complete. Built {esc(time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))}"
             f" in {seconds:.2f} s. Only complete stages (success marker present, files intact) are read.</p>"]
+    if n_failed:
+        body.append(f'<p class="status-not-rendered">{n_failed} stage page(s) could not be rendered; their rows '
+                    "below name the error.</p>")
     toc = " &middot; ".join(f'<a href="#kind-{esc(k)}">{esc(k)}</a>' for k in kinds)
     body.append(f"<p>{toc}</p>")
     for kind, entries in kinds.items():
@@ -260,7 +354,11 @@ def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_di
                 if st.status == "complete" and (ref.folder / "provenance.json").is_file():
                     links.append(f'<a href="{href(_rel(ref.folder / "provenance.json", report_dir))}">provenance</a>')
                 created = (st.marker or {}).get("created")
-                rows.append([link, status_badge(st.status), f"<code>{esc(digest)}</code>",
+                status = status_badge(st.status)
+                if st.error is not None:
+                    status += (f' <span class="status-not-rendered">page not rendered: '
+                               f"<code>{esc(st.error)}</code></span>")
+                rows.append([link, status, f"<code>{esc(digest)}</code>",
                              fmt_date(created) if st.status == "complete" else "", " ".join(links)])
             body.append(table(["stage", "status", "identity", "built", "links"], rows))
     return page(title, "".join(body), root="")
@@ -272,12 +370,12 @@ def artifacts_page(store: dict | None) -> str:
         body.append('<p class="note">No artifact store is configured (<code>[pipeline] store</code> or '
                     "<code>$CHRONOLINGUA_STORE</code>); nothing is listed.</p>")
         return page("Published artifacts", "".join(body), root="")
-    body.append(f"<p>Store <code>{esc(store.get('url'))}</code>")
+    body.append(f"<p>Store <code>{esc(_scrub(str(store.get('url') or ''), store))}</code>")
     if store.get("manifest_href"):
         body.append(f' &middot; <a href="{href(store["manifest_href"])}">manifest.json</a>')
     body.append("</p>")
     if store.get("error"):
-        body.append(f'<p class="missing">{esc(store["error"])}</p>')
+        body.append(f'<p class="missing">{esc(_scrub(store["error"], store))}</p>')
     entries = store.get("entries") or []
     rows = []
     for e in entries:
