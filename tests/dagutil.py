@@ -82,3 +82,9 @@ def assert_metric_names(outputs: Path, *stages: str) -> dict[str, dict]:
     written = {where.split("/")[0] for where in found}
     assert set(stages) <= written, f"no metrics.json of {sorted(set(stages) - written)} under {outputs}"
     return found
+
+
+def remote_files(remote: Path) -> Path:
+    """The folder of a stage on a shared file-system root that holds its files: the upload attempt its
+    success marker names (see ``pipeline.dag.base._upload``)."""
+    return remote / json.loads((remote / "_SUCCESS").read_text())["attempt"]

@@ -20,7 +20,7 @@ from pipeline.dag.base import SUCCESS, StageTask, copy_from_stage
 from pipeline.identity import file_sha256
 from pipeline.integrity import check_stage, hash_files
 
-from dagutil import assert_failed, build, outcome
+from dagutil import assert_failed, build, outcome, remote_files
 from opsutil import PYTHON, REPO, env_for, make_project
 
 TESTS = Path(__file__).resolve().parent
@@ -247,8 +247,8 @@ def test_shared_root_changed_file_is_not_mirrored_or_consumed(project, tmp_path,
     monkeypatch.setenv("CHRONOLINGUA_LOCAL_OUTPUTS", str(tmp_path / "machine1"))
     assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
     remote = next(p for p in (shared / "cade-compass").iterdir() if (p / SUCCESS).exists())
-    assert not (remote / ".verified").exists()  # the stat cache stays on the machine that made it
-    vec = remote / "compass.vec"
+    assert not list(remote.rglob(".verified"))  # the stat cache stays on the machine that made it
+    vec = remote_files(remote) / "compass.vec"
     data = bytearray(vec.read_bytes())
     data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
     vec.write_bytes(bytes(data))  # same size: the remote listing still matches; the mirror's hash does not
@@ -276,9 +276,9 @@ def test_verify_checks_a_shared_root(project, tmp_path, monkeypatch, capsys):
     assert build(CompassModel(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
     assert main(["verify"]) == 0 and "2 stage folder(s) checked" in capsys.readouterr().out
     remote = next(p for p in (shared / "cade-compass").iterdir() if (p / SUCCESS).exists())
-    data = bytearray((remote / "compass.vec").read_bytes())
+    data = bytearray((remote_files(remote) / "compass.vec").read_bytes())
     data[5] ^= 1
-    (remote / "compass.vec").write_bytes(bytes(data))
+    (remote_files(remote) / "compass.vec").write_bytes(bytes(data))
     assert main(["verify", "--quick"]) == 0  # same size: only the hashes tell
     capsys.readouterr()
     assert main(["verify"]) == 1

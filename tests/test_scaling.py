@@ -190,7 +190,9 @@ def test_url_output_root_is_shared_by_machines_with_their_own_mirrors(tmp_path, 
     done = remote_complete()
     assert [d.split("/")[0] for d in done] == ["cade-compass", "cade-report", "cade-slice", "cade-slice", "corpus"]
     vec = next(d for d in done if d.startswith("cade-slice/"))
-    assert fs.cat_file(f"{root}/{vec}/vectors.vec") == (tmp_path / "machine-a" / vec / "vectors.vec").read_bytes()
+    attempt = json.loads(fs.cat_file(f"{root}/{vec}/_SUCCESS"))["attempt"]
+    assert fs.cat_file(f"{root}/{vec}/{attempt}/vectors.vec") == \
+        (tmp_path / "machine-a" / vec / "vectors.vec").read_bytes()
     assert not (project / "outputs").exists()
 
     # machine B: an empty local mirror sees everything complete, builds nothing
@@ -206,10 +208,14 @@ def test_url_output_root_is_shared_by_machines_with_their_own_mirrors(tmp_path, 
     mirrored = sorted(p.parent.parent.name for p in (tmp_path / "machine-b").glob("*/*/_SUCCESS"))
     assert mirrored == ["cade-report", "cade-slice", "cade-slice", "corpus"]  # not the compass: not read
 
-    # a remote folder without its marker (an upload cut short) is not complete and is replaced whole
+    # a remote folder without its marker (an upload cut short) is not complete and is uploaded again; a file of
+    # the flat layout (before attempt folders) goes, a young attempt folder stays (it may be a live upload)
+    cut = json.loads(fs.cat_file(f"{root}/{new[0]}/_SUCCESS"))["attempt"]
     fs.rm(f"{root}/{new[0]}/_SUCCESS")
     fs.pipe_file(f"{root}/{new[0]}/stray.bin", b"half")
     assert not DiachronicReport(spec="toy").complete()
     assert build(DiachronicReport(spec="toy")).status == luigi.LuigiStatusCode.SUCCESS
     assert remote_complete() == sorted(set(done) | set(new))
-    assert not fs.exists(f"{root}/{new[0]}/stray.bin")
+    again = json.loads(fs.cat_file(f"{root}/{new[0]}/_SUCCESS"))["attempt"]
+    assert again != cut and sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{new[0]}", detail=False)) == \
+        sorted([cut, again, "_SUCCESS"])

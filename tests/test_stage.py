@@ -69,5 +69,95 @@ def test_a_url_root_gets_exactly_the_files_the_marker_lists(tmp_path):
     fs, root = fsspec.core.url_to_fs(url)
     remote = sorted(p[len(root) + 1:] for p in fs.find(root))
     marker = json.loads(fs.cat_file(f"{root}/{SUCCESS}"))
-    assert remote == sorted([*marker["files"], SUCCESS]) == sorted(["provenance.json", "sub/a.txt", SUCCESS])
+    attempt = marker["attempt"]  # the files of one upload go to a folder of their own, which the marker names
+    assert remote == sorted([*(f"{attempt}/{rel}" for rel in marker["files"]), SUCCESS])
+    assert sorted(marker["files"]) == ["provenance.json", "sub/a.txt"]
     assert target.exists()
+
+
+def _finished_folder(path, content: str):
+    """A finished local stage folder (files and marker) as a worker's mirror holds it before its upload."""
+    from pipeline.integrity import hash_files, write_marker
+
+    (path / "sub").mkdir(parents=True)
+    (path / "vectors.vec").write_text(f"1 1\nword {content}\n")
+    (path / "sub" / "metrics.json").write_text(f'{{"by": "{content}"}}\n')
+    files = hash_files(path)
+    write_marker(path, {"stage_id": "stage/x-abc", "created": content}, files)
+    return files
+
+
+def test_two_workers_uploading_one_stage_never_mix_their_files(tmp_path, monkeypatch):
+    """A task handed out again (its first worker seemed lost) can finish twice. The second upload used to remove
+    the remote folder under the first one and both wrote into it: the marker that landed last listed hashes that
+    some of the files no longer had. Each upload now writes a folder of its own, and one marker names one whole
+    folder."""
+    import uuid
+
+    import pipeline.dag.base as base
+
+    url = f"memory://race-{uuid.uuid4().hex[:8]}/stage/x-abc"
+    fs, root = base._remote(url)
+    a, b = tmp_path / "a", tmp_path / "b"
+    files_a, files_b = _finished_folder(a, "0.25"), _finished_folder(b, "0.75")
+    real_put = type(fs).put_file
+    calls = []
+
+    def put_file(self, lpath, rpath, **kw):  # worker B finishes, uploading all of it, after A's first file
+        real_put(self, lpath, rpath, **kw)
+        calls.append(rpath)
+        if len(calls) == 1:
+            base._upload(b, url, files_b)
+
+    monkeypatch.setattr(type(fs), "put_file", put_file)
+    base._upload(a, url, files_a)
+    monkeypatch.undo()
+    marker = json.loads(fs.cat_file(f"{root}/{SUCCESS}"))
+    assert marker["created"] == "0.75" and marker["files"] == files_b  # B finished first: its marker stands
+    assert [p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] == sorted([marker["attempt"], SUCCESS])
+    assert list(base.verify_remote(url.rsplit("/", 2)[0])) == [("stage/x-abc", None)]  # every sha256 holds
+    target = StageTarget(tmp_path / "mirror" / "stage" / "x-abc", url)
+    assert (target.path / "vectors.vec").read_text() == "1 1\nword 0.75\n"
+    assert (target.path / "sub" / "metrics.json").read_text() == '{"by": "0.75"}\n'
+    assert "attempt" not in json.loads((target.path / SUCCESS).read_text())  # a remote detail, not the mirror's
+
+
+def test_an_upload_removes_flat_and_abandoned_leftovers_but_not_a_live_attempt(tmp_path):
+    import datetime
+    import uuid
+
+    import pipeline.dag.base as base
+
+    url = f"memory://left-{uuid.uuid4().hex[:8]}/stage/x-abc"
+    fs, root = base._remote(url)
+    fs.pipe_file(f"{root}/vectors.vec", b"flat layout, cut short")
+    day_ago = datetime.datetime.now(tz=datetime.timezone.utc) - datetime.timedelta(days=1)
+    for rel in ("vectors.vec", "sub/metrics.json"):  # an upload killed a day ago
+        fs.pipe_file(f"{root}/.attempt-gone.1-aaaaaaaa/{rel}", b"half")
+        fs.store[f"{root}/.attempt-gone.1-aaaaaaaa/{rel}"].created = day_ago
+    files = _finished_folder(tmp_path / "a", "0.5")
+    fs.pipe_file(f"{root}/.attempt-live.2-bbbbbbbb/vectors.vec", b"another worker, still uploading")
+    base._upload(tmp_path / "a", url, files)
+    marker = json.loads(fs.cat_file(f"{root}/{SUCCESS}"))
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)) == \
+        sorted([SUCCESS, marker["attempt"], ".attempt-live.2-bbbbbbbb"])
+    assert base._remote_problem(fs, root) is None
+
+
+@pytest.mark.parametrize("attempt", ["../other-stage", "/abs", ".attempt-a/../..", "files", 7])
+def test_a_marker_naming_an_attempt_outside_its_folder_is_no_marker(tmp_path, attempt):
+    """The marker comes from the shared root, which is not trusted: its ``attempt`` is one hidden folder name."""
+    import uuid
+
+    import pipeline.dag.base as base
+
+    url = f"memory://hostile-{uuid.uuid4().hex[:8]}/stage/x-abc"
+    fs, root = base._remote(url)
+    files = _finished_folder(tmp_path / "a", "0.5")
+    base._upload(tmp_path / "a", url, files)
+    assert base._remote_problem(fs, root) is None
+    marker = json.loads(fs.cat_file(f"{root}/{SUCCESS}"))
+    fs.pipe_file(f"{root}/{SUCCESS}", json.dumps({**marker, "attempt": attempt}).encode())
+    assert base._remote_problem(fs, root).startswith(f"{SUCCESS}: not a success marker")
+    target = StageTarget(tmp_path / "mirror" / "stage" / "x-abc", url)
+    assert not target.exists() and not target.path.exists()

@@ -269,7 +269,24 @@ def _remote_marker(fs, root: str) -> dict | None:
         marker = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return marker if valid_marker(marker) else None
+    if not valid_marker(marker) or ("attempt" in marker and not _is_attempt(marker["attempt"])):
+        return None
+    return marker
+
+
+#: the folder, inside a remote stage folder, that one upload attempt writes its files to (host, pid, random)
+ATTEMPT_PREFIX = ".attempt-"
+
+
+def _is_attempt(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith(ATTEMPT_PREFIX) and safe_relative(name) == name \
+        and "/" not in name
+
+
+def _files_root(root: str, marker: dict) -> str:
+    """Where a remote stage's files are: the attempt folder its marker names (what :func:`_upload` writes), or
+    the stage folder itself (a marker written before uploads had attempt folders)."""
+    return f"{root}/{marker['attempt']}" if "attempt" in marker else root
 
 
 def _remote_problem(fs, root: str) -> str | None:
@@ -277,11 +294,14 @@ def _remote_problem(fs, root: str) -> str | None:
     if not fs.exists(f"{root}/{SUCCESS}"):
         return "no success marker"
     marker = _remote_marker(fs, root)
+    if marker is None:
+        return check_listing(None, {})  # says what a marker must be
+    base = _files_root(root, marker)
     try:
-        listing = fs.find(root, detail=True)
+        listing = fs.find(base, detail=True)
     except FileNotFoundError:
-        return "no success marker"
-    sizes = {p[len(root):].lstrip("/"): int(info.get("size") or 0) for p, info in listing.items()}
+        listing = {}
+    sizes = {p[len(base):].lstrip("/"): int(info.get("size") or 0) for p, info in listing.items()}
     return check_listing(marker, sizes)
 
 
@@ -298,9 +318,10 @@ def verify_remote(url: str, *, full: bool = True) -> Iterator[tuple[str, str | N
         rel = folder[len(root):].lstrip("/")
         problem = _remote_problem(fs, folder)
         if problem is None and full:
-            for name, rec in sorted(_remote_marker(fs, folder)["files"].items()):
+            marker = _remote_marker(fs, folder)
+            for name, rec in sorted(marker["files"].items()):
                 h = hashlib.sha256()
-                with fs.open(f"{folder}/{name}", "rb") as fh:
+                with fs.open(f"{_files_root(folder, marker)}/{name}", "rb") as fh:
                     while block := fh.read(1 << 20):
                         h.update(block)
                 if h.hexdigest() != rec["sha256"]:
@@ -339,12 +360,13 @@ def _mirror(url: str, local: Path) -> None:
             dest = tmp / safe_relative(rel)
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:  # the one downloader: bounded by the recorded size, checked against the recorded sha256
-                download(f"{root}/{rel}", dest, sha256=rec["sha256"], size=rec["size"], fs=fs, lock=False,
+                download(f"{_files_root(root, marker)}/{rel}", dest, sha256=rec["sha256"], size=rec["size"], fs=fs, lock=False,
                          label=f"{url}/{rel}")
             except InputError as exc:
                 raise CorruptStage(f"{exc}: it does not match the stage's success marker; not used. Rebuild it "
                                    f"(remove {url}/{SUCCESS}) or run `chronolingua verify`") from None
-        write_marker(tmp, {k: v for k, v in marker.items() if k not in ("files", "format")}, marker["files"])
+        write_marker(tmp, {k: v for k, v in marker.items() if k not in ("files", "format", "attempt")},
+                     marker["files"])
         if local.exists():
             remove_stage_folder(local)
         os.replace(tmp, local)
@@ -362,27 +384,82 @@ def _same_marker(local: Path, marker: dict) -> bool:
     return mine.get("files") == marker.get("files") and mine.get("stage_id") == marker.get("stage_id")
 
 
+#: an attempt folder another uploader left this long ago (by its newest file) is taken for an abandoned one
+STALE_ATTEMPT_SECONDS = 6 * 3600
+
+
 def _upload(local: Path, url: str, files: dict[str, dict]) -> None:
     """Put a finished local stage folder at ``url``: its ``files`` (the marker's), then the success marker last.
 
     Object stores have no atomic folder rename; the marker written last is what makes the remote folder
-    complete, so a reader never takes a half-uploaded folder for a finished one. A remote folder that is
-    already complete (another worker finished first) is left as it is: its marker wins.
+    complete, so a reader never takes a half-uploaded folder for a finished one. The files go to a folder of
+    their own, ``<url>/.attempt-<host>.<pid>-<random>/``, which the marker names: two workers that finish the
+    same stage (a task handed out again after its first worker seemed lost) never write over or remove each
+    other's files, and whichever marker lands last names a folder that is whole. A remote folder that is
+    already complete (another worker finished first) is left as it is: its marker wins, and this attempt's
+    files are removed. Files of earlier attempts are removed once this one's marker is in place: those of the
+    old flat layout, and attempt folders untouched for :data:`STALE_ATTEMPT_SECONDS`.
     """
     fs, root = _remote(url)
     if _remote_problem(fs, root) is None:
         logger.info("%s: already complete (written by another worker); keeping it", url)
         return
-    if fs.exists(root):  # an earlier attempt without a marker, or a folder whose files changed: marker first
-        if fs.exists(f"{root}/{SUCCESS}"):
-            fs.rm_file(f"{root}/{SUCCESS}")
-        fs.rm(root, recursive=True)
+    replaced = (_remote_marker(fs, root) or {}).get("attempt")  # a finished attempt whose files were damaged
+    attempt = f"{ATTEMPT_PREFIX}{socket.gethostname()}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    base = f"{root}/{attempt}"
     # exactly the files the marker lists: a hidden file in the folder (this machine's stat cache, an editor's
     # swap file) is no part of the stage, and a reader would find it unlisted
-    for rel in [*sorted(files), SUCCESS]:
-        dest = f"{root}/{rel}"
+    for rel in sorted(files):
+        dest = f"{base}/{rel}"
         fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
         fs.put_file(str(local / rel), dest)
+    if _remote_problem(fs, root) is None:  # another worker's marker landed while these files went up
+        logger.info("%s: completed by another worker during this upload; keeping theirs", url)
+        fs.rm(base, recursive=True)
+        return
+    marker = {**json.loads((local / SUCCESS).read_text(encoding="utf-8")), "attempt": attempt}
+    fs.pipe_file(f"{root}/{SUCCESS}", json.dumps(marker, indent=1, sort_keys=True).encode("utf-8"))
+    if (_remote_marker(fs, root) or {}).get("attempt") != attempt:  # a marker written just after this one
+        fs.rm(base, recursive=True)
+        return
+    _remove_other_attempts(fs, root, attempt, replaced)
+
+
+def _remove_other_attempts(fs, root: str, keep: str, replaced: str | None) -> None:
+    """Remove what earlier uploads of ``root`` left beside the marker and ``keep``: files of the flat layout,
+    the ``replaced`` attempt (the one a damaged marker named: finished, so nobody writes there), and attempt folders whose newest file is older than :data:`STALE_ATTEMPT_SECONDS` (a younger one may be a
+    live upload; it removes itself when it finds this marker). A store that gives no times keeps them."""
+    import time
+
+    for entry in fs.ls(root, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if name in (SUCCESS, keep):
+            continue
+        if not name.startswith(ATTEMPT_PREFIX) or name == replaced:
+            fs.rm(entry["name"], recursive=entry.get("type") == "directory")
+            continue
+        times = [_modified(info) for info in fs.find(entry["name"], detail=True).values()]
+        if times and None not in times and time.time() - max(times) > STALE_ATTEMPT_SECONDS:
+            fs.rm(entry["name"], recursive=True)
+
+
+def _modified(info: dict) -> float | None:
+    """A listing entry's modification time in seconds since the epoch, from whichever field the store gives
+    (local and memory: ``mtime`` / ``created``; S3: ``LastModified``; GCS: ``updated``), or None."""
+    import datetime
+
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
 
 
 def work_dir(stage: str, name: str, digest: str) -> Path:
