@@ -15,7 +15,13 @@ local folder that ``from_pretrained`` can read:
 
 Downloads go through the project's one downloader (resume, atomic
 placement), into ``cache_dir``; ``config.json`` and one weights file are
-required, tokenizer files are fetched when present.
+required, tokenizer files are fetched when present. Only a 404 or 410 (and,
+for a file not required, a 401 or 403) means "not present": an HTML page
+served for a config or tokenizer file is refused, a 401 or 403 on the
+config or the weights says access was refused, and a server error (after
+the downloader's retries) on any file that can change the model fails the
+resolve; only the model card is then skipped. Nothing is marked complete
+until every file is in.
 :func:`local_model_folder` answers without the network (what a stage
 identity may ask while scheduling).
 
@@ -25,11 +31,13 @@ identity may ask while scheduling).
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import os
 import re
 from pathlib import Path
 
-from .download import download
+from .download import DownloadError, download, redact_url
 from .errors import InputError
 
 __all__ = ["model_kind", "local_model_folder", "known_model_folder", "package_folder", "resolve_model",
@@ -45,6 +53,7 @@ FETCHED_ALSO = ("chat_template.jinja", "tokenizer.model")
 CARD = "README.md"  # the model card (its licence goes into provenance); fetched when served, never in an identity
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _PATH_LIKE = ("/", "./", "../", "~")
+log = logging.getLogger(__name__)
 
 
 def _local(location: str, base: str | Path | None) -> Path:
@@ -96,27 +105,95 @@ def _base_url(location: str, revision: str) -> str:
 
 
 COMPLETE = ".complete"
+_NOT_SERVED = (404, 410)  # the repository does not have the file
+_REFUSED = (401, 403)  # it may, but not for us: a gated or private model
+_GATED = ("access was refused: a gated or private model, or a server that wants credentials (accept the model's "
+          "licence on its page with an account that has access; give the server credentials it accepts, as "
+          "user:token@ in the URL or $HF_ENDPOINT or in ~/.netrc; or fetch the folder yourself and name it)")
+_HTML = re.compile(rb"\s*<(!doctype\s+html|html)\b", re.I)
+
+
+def _status(found: str | None) -> int | None:
+    """The HTTP status of the downloader's refusal of a file (``HTTP 404 Not Found``), or None for another one."""
+    m = re.match(r"HTTP (\d{3})\b", found or "")
+    return int(m.group(1)) if m else None
+
+
+def _check_served(path: Path, where: str) -> None:
+    """A fetched ``config.json`` or tokenizer file is what its name says, not the HTML page (a login, an error)
+    a server answered 200 with: a ``*.json`` file holds a JSON object, another (merges, a vocabulary, a
+    SentencePiece model, a chat template) is no HTML page. Else the file is removed, so that the next run
+    fetches it again, and an :class:`InputError` names ``where``."""
+    raw = path.read_bytes()
+    start = raw[:4096].lstrip()[:40].decode("utf-8", "replace")
+    html = " (an HTML page: a login or error page?)" if _HTML.match(raw) else ""
+    found = None
+    if path.suffix == ".json":
+        expected = "a JSON model config" if path.name == "config.json" else f"a JSON object ({path.name})"
+        try:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                found = f"is JSON but a {type(value).__name__}, not an object"
+        except ValueError:
+            found = f"is not JSON: starts with {start!r}{html}"
+    else:
+        expected = f"{path.name} as the model has it"
+        if html:
+            found = f"starts with {start!r}{html}"
+    if found:
+        path.unlink()
+        raise InputError(where, expected, f"{found}; the file was removed: the next run fetches it again")
 
 
 def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
     if (dest / COMPLETE).is_file():  # fetched before: no request at all (its weights checked whole again)
         return check_weights(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    answers: dict[str, str] = {}  # a file the server does not serve -> its answer ("HTTP 404 Not Found")
+    complete = True
 
     def get(name: str, required: bool) -> bool:
-        if (dest / name).is_file():
-            return True
-        try:
-            download(f"{base}/{name}", dest / name, progress=progress)
-            return True
-        except InputError:  # 404 and the like: the repository does not have this file
-            if required:
-                raise
-            return False
+        nonlocal complete
+        url = redact_url(f"{base}/{name}")
+        if not (dest / name).is_file():
+            try:
+                download(f"{base}/{name}", dest / name, progress=progress)
+            except InputError as exc:
+                status = _status(exc.found)
+                if status in _REFUSED and required:
+                    raise InputError(exc.path, exc.expected, f"{exc.found}: {_GATED}") from None
+                # an optional file refused (401, 403) counts as absent: a store such as S3 answers 403 for a key
+                # it lacks, and a gated hub refuses config.json first. Any other refusal (a redirect to an
+                # internal host, a body too long) is never taken for "absent": the model would silently differ
+                if required or status not in _NOT_SERVED + _REFUSED:
+                    raise
+                answers[name] = exc.found
+                return False
+            except DownloadError as exc:  # 5xx, 429 or the network, for good after the downloader's retries
+                # A file the server failed to deliver may well exist, and every optional file but the card changes
+                # the model where it exists (a tokenizer file: its special and added tokens, casing, maximum
+                # length; the generation config or chat template: a decoder's defaults): skipping it would hand
+                # over a silently different model, so the resolve fails. The card only gives provenance its
+                # licence (without it: "not declared"), so it is skipped, and the folder is not marked complete:
+                # the next run asks for the card again.
+                if name == CARD:
+                    log.warning("%s; the model card is skipped (the model is the same without it; its licence "
+                                "reads as not declared until a later run fetches it)", exc)
+                    complete = False
+                    return False
+                what = "is part of the model" if required or name in WEIGHTS else "can change the model"
+                raise DownloadError(f"{exc}; {name} {what}: a server (or network) error, not a missing file, so "
+                                    "it is not skipped; run again later (what was fetched is kept)") from None
+        if name not in WEIGHTS and name != CARD:  # weights: check_weights below
+            _check_served(dest / name, url)
+        return True
 
     get("config.json", True)
     if not any(get(w, False) for w in WEIGHTS):
-        raise InputError(base, f"model weights ({' or '.join(WEIGHTS)})", "neither file is served")
+        said = ", ".join(f"{w}: {answers[w]}" for w in WEIGHTS)
+        refused = any(_status(answers[w]) in _REFUSED for w in WEIGHTS)
+        raise InputError(redact_url(base), f"model weights ({' or '.join(WEIGHTS)})",
+                         f"{said}: {_GATED}" if refused else f"neither file is served ({said})")
     for name in (*OPTIONAL, *FETCHED_ALSO, CARD):
         get(name, False)
     try:  # checked before the folder counts as complete: a bad file is removed, and the next run fetches it again
@@ -125,7 +202,8 @@ def _fetch_folder(base: str, dest: Path, progress: bool) -> Path:
         Path(exc.path).unlink(missing_ok=True)
         raise InputError(exc.path, exc.expected, f"{exc.found}; the file was removed: the next run fetches it "
                          "again") from None
-    (dest / COMPLETE).write_text(base + "\n", encoding="utf-8")
+    if complete:
+        (dest / COMPLETE).write_text(redact_url(base) + "\n", encoding="utf-8")
     return dest
 
 
