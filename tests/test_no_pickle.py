@@ -21,7 +21,7 @@ import pytest
 
 from pipeline.errors import InputError
 
-from dagutil import build, outcome
+from dagutil import build, outcome, remote_files
 from opsutil import make_multilingual_project, make_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,15 +41,17 @@ def _plant(folder: Path, patterns: list[str], sentinel: Path) -> list[Path]:
     """Replace the files matching ``patterns`` under a shared root with the planted pickle, keeping each
     stage's success marker consistent with its files (whoever can write the files can write the marker)."""
     payload = pickle.dumps(_Planted(sentinel))
-    planted = sorted(p for pattern in patterns for p in folder.glob(pattern))
+    stages = sorted(p.parent for p in folder.glob("*/*/_SUCCESS"))
+    files = {stage: remote_files(stage) for stage in stages}  # an upload's files are in its attempt folder
+    planted = sorted(p for pattern in patterns for p in folder.glob(pattern.replace("/*/", "/*/.attempt-*/", 1)))
     for p in planted:
         p.write_bytes(payload)
-    for stage in {p.parent for p in planted}:
+    for stage in {p.parent.parent for p in planted}:
         marker_path = stage / "_SUCCESS"
         marker = json.loads(marker_path.read_text())
         if isinstance(marker.get("files"), dict):
             for rel in marker["files"]:
-                data = (stage / rel).read_bytes()
+                data = (files[stage] / rel).read_bytes()
                 marker["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             marker_path.write_text(json.dumps(marker))
     return planted
