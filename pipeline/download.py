@@ -232,7 +232,69 @@ def _too_long(where: str, size: int) -> InputError:
 
 
 class _Retry(Exception):
-    """A transient failure (cut connection, timeout, HTTP 5xx): try again."""
+    """A transient failure (cut connection, timeout, HTTP 429 or 5xx): try again.
+
+    ``retry_after``: the seconds the server asked to wait (``Retry-After``), with the header as sent;
+    ``stalled``: the attempt ended in a stall (the read timeout, or under the rate floor), so the few
+    bytes it brought do not count as progress (a trickling server must use up the retry budget, not
+    reset it with every byte).
+    """
+
+    def __init__(self, reason: str, *, retry_after: tuple[float, str] | None = None, stalled: bool = False):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.stalled = stalled
+
+
+#: the function that waits between attempts (tests replace it, to see the waits without waiting)
+_sleep = time.sleep
+
+
+def _retry_after(value: str | None, now: float | None = None) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait: delay-seconds (``120``) or an HTTP-date
+    (``Wed, 21 Oct 2015 07:28:00 GMT``, counted from ``now``; a date past is 0); ``None`` when absent or
+    neither form.
+
+    >>> _retry_after("120"), _retry_after("Thu, 01 Jan 1970 00:02:00 GMT", now=60.0), _retry_after("soon")
+    (120.0, 60.0, None)
+    """
+    from email.utils import parsedate_to_datetime
+
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:  # no zone: not an HTTP-date (those are GMT)
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _rate_floor(read: Callable[[int], bytes], min_rate: float, window: float) -> Callable[[int], bytes]:
+    """``read``, giving up (:class:`_Retry`) when fewer than ``min_rate`` bytes a second arrived over a window
+    of ``window`` seconds. The read timeout bounds one wait for a byte; a server that sends one byte just
+    within it, again and again, would otherwise hold the download for ever. The check runs before each read,
+    so every block that arrived is written first (and is resumed from). No floor without a positive
+    ``min_rate`` and ``window``."""
+    if not min_rate or min_rate <= 0 or not window or window <= 0:
+        return read
+    start, got = time.monotonic(), 0
+
+    def paced(n: int) -> bytes:
+        nonlocal start, got
+        now = time.monotonic()
+        if now - start >= window:
+            if got < min_rate * (now - start):
+                raise _Retry(f"the server sent only {got} bytes in {now - start:.1f} s, under the floor of "
+                             f"{min_rate:g} bytes/s (min_rate)", stalled=True)
+            start, got = now, 0
+        block = read(n)
+        got += len(block)
+        return block
+
+    return paced
 
 
 #: redirects one download may follow (requests' own default is 30)
@@ -424,6 +486,8 @@ def _write_version(part: Path, version: str | None) -> None:
 def _network_reason(exc: BaseException, timeout: float) -> str:
     """What a network failure was, in words: a timeout names its seconds (requests says only "Read timed
     out."), a failed connection its OS error, without urllib3's "Max retries exceeded" (it retried nothing)."""
+    import http.client
+
     import requests
     import urllib3
 
@@ -431,6 +495,10 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
         return f"no connection within {timeout:g} s, the timeout"
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return f"the server sent nothing for {timeout:g} s, the timeout"
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and any(
+            isinstance(a, http.client.IncompleteRead) for a in exc.args):
+        # only a chunked body raises it here (the length of any other is checked by the caller)
+        return "the connection closed before the end of the chunked body (no terminating chunk)"
     text = str(exc)
     if (isinstance(exc, requests.ConnectionError) and "Failed to establish a new connection" in text) \
             or "Failed to resolve" in text:
@@ -440,9 +508,10 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 
 def _http_attempt(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
-                  progress: bool, resume: bool) -> None:
+                  progress: bool, resume: bool, min_rate: float = 0, rate_window: float | None = None) -> None:
     """One request: append to ``part`` (``resume``: a Range request from its size) or fetch it whole;
-    raise :class:`_Retry` when the transfer was cut. ``where`` names the URL in messages (credentials
+    raise :class:`_Retry` when the transfer was cut, or went slower than ``min_rate`` bytes a second over
+    ``rate_window`` seconds (default: ``timeout``). ``where`` names the URL in messages (credentials
     redacted). A partial file whose version is known is resumed with ``If-Range``: a server whose file
     changed meanwhile answers with the whole new file."""
     import requests
@@ -474,7 +543,11 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
             if r.status_code in (401, 403, 404, 410):
                 raise InputError(where, "a URL that serves the file", f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code == 429 or r.status_code >= 500:
-                raise _Retry(f"HTTP {r.status_code} {scrub(r.reason)}")
+                asked = r.headers.get("Retry-After") if r.status_code in (429, 503) else None
+                wait = _retry_after(asked)
+                shown = f" (Retry-After: {scrub(asked)!r:.80})" if asked is not None else ""
+                raise _Retry(f"HTTP {r.status_code} {scrub(r.reason)}{shown}",
+                             retry_after=None if wait is None else (wait, scrub(asked)))
             if r.status_code not in (200, 206):
                 raise InputError(where, "HTTP 200 or 206", f"HTTP {r.status_code} {scrub(r.reason)}")
             if r.status_code == 206:
@@ -491,23 +564,30 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
             else:  # 200: a fresh start (no Range asked, the server ignored it, or the file changed)
                 append, offset = False, 0
                 length = r.headers.get("Content-Length", "")
-                total = int(length) if length.isdigit() else None
+                # a chunked body's end is its terminating chunk; a Content-Length beside it counts for nothing
+                # (RFC 9112 6.3; http.client ignores it too), and a wrong one must not read as a cut
+                total = int(length) if length.isdigit() and not getattr(r.raw, "chunked", False) else None
                 _write_version(part, _version_of(r))
             if size is not None and total is not None and total != size:
                 if total > size:
                     raise _too_long(where, size)
                 raise InputError(where, f"{size} bytes (the expected size)", f"the server announces {total}")
-            # read the raw stream without urllib3's length check, so the bytes that did arrive
-            # before a cut are written (and resumed from) instead of being dropped
+            # read the raw stream (as sent: not decoded, so its length is what Content-Length and Range count)
+            # without urllib3's length check, so the bytes that did arrive before a cut are written (and
+            # resumed from) instead of being dropped; read1 returns what one read of the socket brought:
+            # read(n) waits for all n bytes (the rate floor could never act on a trickle), and on a chunked
+            # body that is cut it drops every byte it had gathered
             r.raw.enforce_content_length = False
+            read = _rate_floor(r.raw.read1, min_rate, timeout if rate_window is None else rate_window)
             with _open_part(part, append) as fh, _bar(total or size, offset, part.name[:-5], progress) as bar:
-                got = _copy_bounded(r.raw.read, fh, offset, size, chunk, bar)
+                got = _copy_bounded(read, fh, offset, size, chunk, bar)
     except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError, UnicodeError) as exc:
         raise InputError(where, "redirects to valid URLs", f"a redirect names no valid URL "
                                                            f"({scrub(exc)}); nothing was followed") from None
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
             urllib3.exceptions.HTTPError, TimeoutError, ConnectionError) as exc:
-        raise _Retry(scrub(_network_reason(exc, timeout))) from None
+        stall = isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
+        raise _Retry(scrub(_network_reason(exc, timeout)), stalled=stall) from None
     except requests.TooManyRedirects:
         raise InputError(where, f"at most {MAX_REDIRECTS} redirects", "the server kept redirecting") from None
     except requests.RequestException as exc:
@@ -519,14 +599,21 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
 
 def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | None, retries: int,
                 max_attempts: int, timeout: float, chunk: int, progress: bool, backoff: float,
-                session=None) -> None:
+                session=None, min_rate: float = 0, rate_window: float | None = None,
+                max_retry_after: float = 300.0) -> None:
     """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all.
 
     A partial file left by an earlier run is resumed only when what it holds can be checked: its
     version was recorded (``If-Range``) or the content is ``pinned`` by a sha256; otherwise the file
     is fetched from the start. Within one call a cut transfer is always resumed. An attempt makes
     progress when the partial file grows past the most it held before (a server that ignores Range
-    and cuts at the same byte every time makes none)."""
+    and cuts at the same byte every time makes none). An attempt that ends in a stall (the read timeout,
+    or going slower than ``min_rate``) counts as progress only when it brought a whole ``chunk``: a server
+    that hands each connection a few bytes and then stalls uses up the retry budget instead of holding
+    the download for ``max_attempts`` timeouts (what did arrive is kept and resumed from all the same).
+    Between attempts it waits with exponential ``backoff``, or as long as a 429 or 503 asks
+    (``Retry-After``), but never longer than ``max_retry_after`` seconds: a server asking for more fails
+    the download at once, saying what it asked for."""
     http = session or http_session()
     resume = pinned or _read_version(part) is not None
     best = _size_of(part) if resume else 0
@@ -538,27 +625,41 @@ def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | N
             best = 0
         if resume and size is not None and _size_of(part) == size and size > 0:
             return  # whole already: verification decides
+        before = _size_of(part) if resume else 0
         try:
-            return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume)
+            return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume, min_rate,
+                                 rate_window)
         except _Retry as exc:
-            reason = str(exc)
+            reason, asked, stalled = str(exc), exc.retry_after, exc.stalled
         resume = True  # what the partial file holds now came from this call
         after = _size_of(part)
-        idle = 0 if after > best else idle + 1
+        brought = after - before if after >= before else after  # (a 200 to a resume starts again from 0)
+        idle = 0 if after > best and (not stalled or brought >= chunk) else idle + 1
         best = max(best, after)
         if idle > retries or attempts >= max_attempts:
             why = (f"{retries} retries without progress" if idle > retries else f"{attempts} attempts")
-            if after and (pinned or _read_version(part)):
-                kept = f"{part} ({after} bytes) is kept and the next run resumes from it"
-            else:
-                _discard(part)
-                kept = ("nothing was kept" if not after else "nothing was kept (the server names no version of "
-                        "the file, ETag or Last-Modified, to resume against)") + "; the next run starts from byte 0"
-            raise DownloadError(f"{where}: download failed after {why} ({reason}); {kept}")
+            raise DownloadError(f"{where}: download failed after {why} ({reason}); {_kept(part, after, pinned)}")
         wait = min(30.0, backoff * 2 ** max(0, idle - 1))
+        if asked is not None:
+            seconds, header = asked
+            if seconds > max_retry_after:
+                raise DownloadError(f"{where}: the server answered {reason.split(' (Retry-After', 1)[0]} and asks "
+                                    f"to be retried in {seconds:.0f} s (Retry-After: {header!r:.80}), longer than "
+                                    f"the {max_retry_after:g} s a download waits at most (max_retry_after); gave "
+                                    f"up instead of waiting; {_kept(part, after, pinned)}")
+            wait = max(wait, seconds)
         log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
                     where, reason, after, wait, attempts, idle, retries)
-        time.sleep(wait)
+        _sleep(wait)
+
+
+def _kept(part: Path, after: int, pinned: bool) -> str:
+    """What a failed download leaves, in words: the partial file when it can be resumed, else nothing."""
+    if after and (pinned or _read_version(part)):
+        return f"{part} ({after} bytes) is kept and the next run resumes from it"
+    _discard(part)
+    return ("nothing was kept" if not after else "nothing was kept (the server names no version of the file, "
+            "ETag or Last-Modified, to resume against)") + "; the next run starts from byte 0"
 
 
 def _kind_of(mode: int) -> str:
@@ -606,7 +707,8 @@ def _fetch_fsspec(fs, path: str, where: str, part: Path, size: int | None, chunk
 def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int | None = None,
              retries: int = 5, max_attempts: int | None = None, timeout: float = 60.0, chunk: int = 1 << 20,
              progress: bool = True, session=None, fs=None, label: str | None = None, lock: bool = True,
-             backoff: float = 0.5) -> Path:
+             backoff: float = 0.5, min_rate: float = 1024.0, rate_window: float | None = None,
+             max_retry_after: float = 300.0) -> Path:
     """Fetch ``url`` (http(s), file://, a local path, or a path on the fsspec file system ``fs``) to ``dest``.
 
     Returns ``dest``. An existing ``dest`` is kept when it matches ``sha256``
@@ -620,6 +722,16 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     ``max_attempts`` (default ``20 * (retries + 1)``) all attempts. A network
     failure raises :class:`DownloadError` and keeps ``<dest>.part`` for the
     next run. ``lock=False`` when the caller already holds :func:`dest_lock`.
+
+    ``timeout`` bounds each wait for the server (connecting, or the next
+    bytes); an HTTP attempt that brings fewer than ``min_rate`` bytes a
+    second over ``rate_window`` seconds (default: ``timeout``) is given up and
+    retried too (``min_rate=0``: no floor); an attempt that stalls so counts
+    as progress only when it brought a whole ``chunk``. Between attempts the
+    wait doubles from ``backoff`` (at most 30 s); a 429 or 503 with
+    ``Retry-After`` (seconds or an HTTP-date) is waited out, unless it asks
+    for more than ``max_retry_after`` seconds: then the download fails at
+    once, naming what the server asked for.
     """
     where = label or redact_url(str(url))
     if sha256 is not None:
@@ -631,7 +743,8 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     with dest_lock(dest) if lock else contextlib.nullcontext():
         return _download_locked(str(url), dest, where, sha256=sha256, size=size, retries=retries,
                                 max_attempts=max_attempts or 20 * (retries + 1), timeout=timeout, chunk=chunk,
-                                progress=progress, session=session, fs=fs, backoff=backoff)
+                                progress=progress, session=session, fs=fs, backoff=backoff, min_rate=min_rate,
+                                rate_window=rate_window, max_retry_after=max_retry_after)
 
 
 def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw) -> Path:
@@ -678,14 +791,15 @@ def _discard(part: Path) -> None:
 
 
 def _fetch(url: str, part: Path, where: str, *, size, fs, pinned, retries, max_attempts, timeout, chunk,
-           progress, session, backoff) -> None:
+           progress, session, backoff, min_rate, rate_window, max_retry_after) -> None:
     if fs is not None:
         return _fetch_fsspec(fs, url, where, part, size, chunk, progress)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
         return _fetch_http(url, part, where=where, pinned=pinned, size=size, retries=retries,
                            max_attempts=max_attempts, timeout=timeout, chunk=chunk, progress=progress,
-                           backoff=backoff, session=session)
+                           backoff=backoff, session=session, min_rate=min_rate, rate_window=rate_window,
+                           max_retry_after=max_retry_after)
     return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress)
 
 

@@ -327,3 +327,262 @@ def test_a_hop_whose_name_rebinds_inside_is_refused_before_its_body_is_read(serv
     # the same hop from a loopback origin is a local store's redirect, and is followed
     server.serve("/local-hop", status=302, headers={"Location": f"http://evil.example:{port}/file.bin"})
     assert download(server.url + "/local-hop", tmp_path / "g.bin", sha256=SHA, progress=False).read_bytes() == PAYLOAD
+
+
+# ------------------------------------------------------------------------------ a trickling server
+
+
+def test_a_trickling_server_is_given_up_under_the_rate_floor_and_retried(server, tmp_path):
+    """One byte every 0.05 s never leaves the connection idle for the 2 s timeout (requests' timeout is per
+    read), so the timeout alone would wait for ever; the rate floor gives each attempt up after a window, the
+    retry budget applies (a few bytes a window are no progress), and the error names the URL, scrubbed."""
+    import time
+
+    server.serve("/trickle.bin", bytes(40), chunk=1, delay=0.05)  # 20 bytes/s: the whole of it takes 2 s
+    url = server.url + "/trickle.bin?token=S3cretTok"
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "t.bin", timeout=2, min_rate=200, rate_window=0.3, retries=1, backoff=0,
+                 progress=False)
+    msg = str(err.value)
+    assert time.monotonic() - began < 1.5, msg
+    assert re.fullmatch(re.escape(server.url) + r"/trickle\.bin\?token=\*\*\*: download failed after 1 retries "
+                        r"without progress \(the server sent only \d+ bytes in 0\.\d s, under the floor of 200 "
+                        r"bytes/s \(min_rate\)\); nothing was kept \(the server names no version .*", msg), msg
+    assert server.paths.count("/trickle.bin") == 2 and list(tmp_path.iterdir()) == []
+    # the window defaults to the timeout; a server slow but above the floor is not cut
+    server.serve("/trickle.bin", bytes(40), chunk=1, delay=0.05)
+    with pytest.raises(DownloadError, match=r"sent only \d+ bytes in 0\.\d s"):
+        download(url, tmp_path / "t.bin", timeout=0.3, min_rate=200, retries=0, progress=False)
+    server.serve("/slow.bin", PAYLOAD[:64 << 10], chunk=4096, delay=0.01)  # ~400 KB/s for 0.16 s
+    assert download(server.url + "/slow.bin", tmp_path / "s.bin", min_rate=1000, rate_window=0.1,
+                    progress=False).read_bytes() == PAYLOAD[:64 << 10]
+
+
+# ------------------------------------------------------------------------------ Retry-After
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list:
+    """The waits between attempts, recorded instead of slept."""
+    seen: list = []
+    monkeypatch.setattr("pipeline.download._sleep", seen.append)
+    return seen
+
+
+def busy_until_waited(route, waits: list, monkeypatch) -> None:
+    """``route`` answers as it is set up until the downloader waits once; then it serves its body (HTTP 200)."""
+    def sleep(seconds):
+        waits.append(seconds)
+        route.status, route.headers = 200, {}
+
+    monkeypatch.setattr("pipeline.download._sleep", sleep)
+
+
+@pytest.mark.parametrize("status, retry_after, expected", [
+    (503, "7", (7.0, 7.0)),
+    (429, "120", (120.0, 120.0)),
+    (429, "in a while", (0.5, 0.5)),  # neither form: the backoff
+    (429, None, (0.5, 0.5)),  # a 429 is retried like a 5xx
+    (500, "7", (0.5, 0.5)),  # Retry-After counts with 429 and 503 only
+    (503, "date+90", (88.0, 90.0)),  # an HTTP-date, counted from now (to the second)
+])
+def test_retry_after_on_429_and_503_is_waited_out(server, tmp_path, waits, monkeypatch, status, retry_after,
+                                                  expected):
+    import time
+    from email.utils import formatdate
+
+    if retry_after == "date+90":
+        retry_after = formatdate(time.time() + 90, usegmt=True)
+    route = server.serve("/busy.bin", PAYLOAD, status=status,
+                         headers={} if retry_after is None else {"Retry-After": retry_after})
+    busy_until_waited(route, waits, monkeypatch)
+    out = download(server.url + "/busy.bin", tmp_path / "b.bin", sha256=SHA, backoff=0.5, progress=False)
+    assert out.read_bytes() == PAYLOAD and server.paths.count("/busy.bin") == 2
+    assert len(waits) == 1 and expected[0] <= waits[0] <= expected[1], waits
+
+
+def test_a_retry_after_past_the_cap_fails_at_once_saying_what_the_server_asked(server, tmp_path, waits, caplog):
+    from email.utils import formatdate
+
+    server.serve("/busy.bin", PAYLOAD, status=503, headers={"Retry-After": "3600"})
+    url = server.url + "/busy.bin?api_key=S3cretKey"
+    with caplog.at_level("WARNING"), pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "b.bin", progress=False)
+    assert str(err.value) == (
+        f"{server.url}/busy.bin?api_key=***: the server answered HTTP 503 Service Unavailable and asks to be "
+        "retried in 3600 s (Retry-After: '3600'), longer than the 300 s a download waits at most "
+        "(max_retry_after); gave up instead of waiting; nothing was kept; the next run starts from byte 0")
+    assert waits == [] and server.paths == ["/busy.bin"] and list(tmp_path.iterdir()) == []
+    assert "S3cretKey" not in caplog.text
+    # an HTTP-date, against a cap of one's own
+    server.serve("/busy.bin", PAYLOAD, status=429, headers={"Retry-After": formatdate(2e9, usegmt=True)})
+    with pytest.raises(DownloadError, match=r"answered HTTP 429 Too Many Requests and asks to be retried in \d+ s "
+                                            r"\(Retry-After: '.* GMT'\), longer than the 60 s"):
+        download(url, tmp_path / "b.bin", max_retry_after=60, progress=False)
+    assert waits == []
+
+
+# ------------------------------------------------------------------------------ bodies cut short, on the wire
+
+
+class RawServer:
+    """A loopback TCP server whose every connection gets ``respond(headers, n)`` (the request's headers, lower
+    case, and its number from 0), sent as is, and then a clean close: the answers http.server cannot give (a
+    chunked body cut short, a Content-Length beside chunked encoding, a gzip-encoded body)."""
+
+    def __init__(self, respond):
+        import socket
+        import threading
+
+        self.respond, self.requests, self.stop = respond, [], False
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import socket
+
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the accept timed out: look at ``stop`` again
+                continue
+            with conn:
+                conn.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head and (data := conn.recv(65536)):
+                    head += data
+                lines = head.decode("latin-1").split("\r\n")[1:]
+                headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines if x)}
+                self.requests.append(headers)
+                try:
+                    conn.sendall(self.respond(headers, len(self.requests) - 1))
+                    conn.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+    @property
+    def ranges(self) -> list:
+        return [h.get("range") for h in self.requests]
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server():
+    """``raw_server(respond)``: a started :class:`RawServer`, closed after the test."""
+    made: list = []
+
+    def make(respond) -> RawServer:
+        made.append(RawServer(respond))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+BODY = bytes(range(256)) * 8  # 2 KiB
+
+
+def answer(status: str, headers: dict, wire: bytes) -> bytes:
+    return (f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() \
+        + wire
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def then_whole(first: bytes, body: bytes = BODY, **headers):
+    """A responder: ``first`` to the first request, then honest answers (206 to a Range) with ``headers``."""
+    def respond(req: dict, n: int) -> bytes:
+        if n == 0:
+            return first
+        start = int(req["range"].split("=", 1)[1].rstrip("-")) if "range" in req else 0
+        h = {**headers, "Content-Length": len(body) - start}
+        if start:
+            h["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+        return answer("206 Partial Content" if start else "200 OK", h, body[start:])
+
+    return respond
+
+
+def test_a_body_closed_short_of_its_content_length_is_a_cut_and_resumed(raw_server, tmp_path, caplog):
+    srv = raw_server(then_whole(answer("200 OK", {"Content-Length": 2048, "ETag": '"v1"'}, BODY[:500]), ETag='"v1"'))
+    with caplog.at_level("WARNING"):
+        assert download(srv.url + "/f.bin", tmp_path / "f.bin", backoff=0, progress=False).read_bytes() == BODY
+    assert srv.ranges == [None, "bytes=500-"]
+    assert "connection closed at 500 of 2048 bytes; resuming at byte 500" in caplog.text
+
+
+@pytest.mark.parametrize("where, cut", [("mid-chunk", 1300), ("between chunks", 1000), ("before its CRLF", 1000)])
+def test_a_chunked_body_cut_before_its_last_chunk_is_resumed_from_what_arrived(raw_server, tmp_path, caplog,
+                                                                               where, cut):
+    """Without a terminating chunk the body is known to be cut (http.client raises IncompleteRead). Every byte
+    that arrived is kept: reading 1 MiB at a time once dropped all the bytes of that read, so each attempt
+    began again where the last full read had ended (here: from 0, and no attempt ever made progress)."""
+    wire = chunk(BODY[:500]) + chunk(BODY[500:1000])
+    wire += {"mid-chunk": b"1f4\r\n" + BODY[1000:1300], "between chunks": b"",
+             "before its CRLF": b""}[where]
+    if where == "before its CRLF":
+        wire = wire[:-2]
+    first = answer("200 OK", {"Transfer-Encoding": "chunked", "ETag": '"v1"'}, wire)
+    srv = raw_server(then_whole(first, ETag='"v1"'))
+    with caplog.at_level("WARNING"):
+        assert download(srv.url + "/f.bin", tmp_path / "f.bin", backoff=0, progress=False).read_bytes() == BODY
+    assert srv.ranges == [None, f"bytes={cut}-"]
+    assert ("the connection closed before the end of the chunked body (no terminating chunk); "
+            f"resuming at byte {cut}") in caplog.text
+
+
+def test_a_content_length_beside_chunked_encoding_is_not_taken_for_a_cut(raw_server, tmp_path):
+    """The terminating chunk ends a chunked body (RFC 9112 6.3); a wrong Content-Length beside it once read as
+    "connection closed at 2048 of 9999 bytes" and had a whole file fetched again."""
+    wire = chunk(BODY[:1000]) + chunk(BODY[1000:]) + b"0\r\n\r\n"
+    srv = raw_server(then_whole(answer("200 OK", {"Transfer-Encoding": "chunked", "Content-Length": 9999}, wire)))
+    assert download(srv.url + "/f.bin", tmp_path / "f.bin", backoff=0, progress=False).read_bytes() == BODY
+    assert srv.ranges == [None]
+
+
+def test_a_gzip_encoded_body_is_kept_as_sent_and_its_length_counts_the_sent_bytes(raw_server, tmp_path):
+    """A server that gzips although the client asked for identity: Content-Length and Range count the bytes on
+    the wire, and so does the downloader (it saves them undecoded, as curl does without --compressed); a cut
+    is caught at the encoded byte, and resumed there."""
+    import gzip
+
+    gz = gzip.compress(BODY * 8)
+    enc = {"Content-Encoding": "gzip", "ETag": '"v1"'}
+    srv = raw_server(then_whole(answer("200 OK", {**enc, "Content-Length": len(gz)}, gz[:100]), gz, **enc))
+    out = download(srv.url + "/f.bin.gz", tmp_path / "f.bin.gz", sha256=hashlib.sha256(gz).hexdigest(), backoff=0,
+                   progress=False)
+    assert out.read_bytes() == gz and srv.ranges == [None, "bytes=100-"]
+    srv = raw_server(then_whole(answer("200 OK", {**enc, "Transfer-Encoding": "chunked"}, chunk(gz[:100])), gz,
+                                **enc))
+    assert download(srv.url + "/g.bin.gz", tmp_path / "g.bin.gz", backoff=0, progress=False).read_bytes() == gz
+    assert srv.ranges == [None, "bytes=100-"]
+
+
+@pytest.mark.parametrize("how", ["chunked, terminated", "no length, closed"])
+def test_a_body_the_server_ends_early_on_its_own_is_caught_only_by_a_pin(raw_server, tmp_path, how):
+    """Undetectable on the wire: a terminating chunk, or a close that ends a body with neither Content-Length nor
+    chunked encoding, says the body is whole. Unpinned, the short file is what the server sent; with ``size``
+    it is a cut (retried), with ``sha256`` a mismatch."""
+    if how == "chunked, terminated":
+        first = answer("200 OK", {"Transfer-Encoding": "chunked"}, chunk(BODY[:1000]) + b"0\r\n\r\n")
+    else:
+        first = answer("200 OK", {"Connection": "close"}, BODY[:1000])
+    srv = raw_server(lambda req, n: first)
+    assert download(srv.url + "/f.bin", tmp_path / "f.bin", progress=False).read_bytes() == BODY[:1000]
+    with pytest.raises(DownloadError, match=r"f\.bin: download failed after 0 retries without progress "
+                                            r"\(connection closed at 1000 of 2048 bytes\); nothing was kept"):
+        download(srv.url + "/f.bin", tmp_path / "g.bin", size=2048, retries=0, progress=False)
+    with pytest.raises(InputError, match=rf"expected content with sha256 {hashlib.sha256(BODY).hexdigest()}"):
+        download(srv.url + "/f.bin", tmp_path / "h.bin", sha256=hashlib.sha256(BODY).hexdigest(), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
