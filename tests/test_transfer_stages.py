@@ -296,6 +296,8 @@ def test_target_text_too_small_for_the_vocabulary_size_is_refused_and_nothing_is
     ({"init": "fancy"}, r"expected init wechsel, focus, random, not 'fancy'"),
     ({"wechsel": {"neighbors": "ten"}}, r"expected an integer at 'wechsel\.neighbors'; found 'ten'"),
     ({"tokenizer": {"vocab_size": "10000"}}, r"expected an integer at 'tokenizer\.vocab_size'; found '10000'"),
+    ({"focus": {"dim": 50}}, r"expected focus settings only with init: focus \(init: wechsel trains no auxiliary "
+                             r"fastText space; remove the focus section, or set init: focus\)"),
     ({"init": "focus"}, r"expected static_vectors only with init: wechsel \(init: focus reads no static vectors; "
                         r"remove static_vectors: es, or set it to null in a profile\)"),
 ])
@@ -307,7 +309,7 @@ def test_an_unknown_init_or_a_string_for_a_number_is_refused_when_the_spec_loads
 
     spec = yaml.safe_load((Path(__file__).parents[1] / "tasks" / "transfer" / "es.yaml").read_text())
     for key, value in edit.items():
-        spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(SpecError, match=rf"bad\.yaml: {message}"):

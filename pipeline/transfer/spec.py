@@ -117,6 +117,9 @@ class TransferSpec:
                 require_corpus_names(f"evaluation.{key}", getattr(self.evaluation, key))
         if self.init == "wechsel" and not self.static_vectors:
             raise ValueError("static_vectors (a tasks/multilingual spec) is required with init: wechsel")
+        if self.init != "focus" and self.focus != FocusSpec():  # the same: settings nothing would read
+            raise ValueError(f"focus settings only with init: focus (init: {self.init} trains no auxiliary fastText "
+                             "space; remove the focus section, or set init: focus)")
         if self.init != "wechsel" and self.static_vectors:  # read by nothing else: it would be ignored unsaid
             raise ValueError(f"static_vectors only with init: wechsel (init: {self.init} reads no static vectors; "
                              f"remove static_vectors: {self.static_vectors}, or set it to null in a profile)")
