@@ -232,17 +232,26 @@ def _verify(ns) -> int:
 
 
 def _clean(ns) -> int:
+    from .dag.base import outputs_url, remove_remote, stale_remote_attempts
+    from .download import redact_url
     from .maintenance import remove_paths, stale_temporaries
 
     outputs = _output_folder()
     found = stale_temporaries(outputs, max_age=ns.max_age_hours * 3600, grace=ns.grace_seconds)
     for path, why in found:
         print(f"{'would remove' if ns.dry_run else 'remove'}  {path}  ({why})")
+    url = outputs_url()  # a shared object-store root: the attempt folders of uploads that never finished
+    remote = stale_remote_attempts(url, max_age=ns.max_age_hours * 3600) if url else []
+    for path, why in remote:
+        print(f"{'would remove' if ns.dry_run else 'remove'}  {redact_url(path)}  ({why})")
     if ns.dry_run:
-        print(f"{len(found)} stale path(s); {outputs / '.work'} is never touched")
+        print(f"{len(found) + len(remote)} stale path(s); {outputs / '.work'} is never touched")
     else:
         freed = remove_paths(p for p, _ in found)
-        print(f"removed {len(found)} path(s), {freed / 2**20:.1f} MiB; {outputs / '.work'} left as it is")
+        if remote:
+            remove_remote([p for p, _ in remote])
+        print(f"removed {len(found) + len(remote)} path(s), {freed / 2**20:.1f} MiB here"
+              f"{f' and {len(remote)} on {redact_url(url)}' if remote else ''}; {outputs / '.work'} left as it is")
     return 0
 
 
@@ -573,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="sizes and the stat cache only (what complete() does)")
     p.add_argument("--verbose", action="store_true", help="also list the intact stages")
     p.set_defaults(func=_verify)
-    p = sub.add_parser("clean", help="remove temporary folders left by killed runs (never outputs/.work)")
+    p = sub.add_parser("clean", help="remove temporary folders left by killed runs (never outputs/.work), and on a "
+                                     "shared object-store root the folders of uploads that never finished")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--max-age-hours", type=_duration, default=24.0,
                    help="a temporary folder this old is stale whoever wrote it (other hosts on shared storage)")

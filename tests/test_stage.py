@@ -161,3 +161,39 @@ def test_a_marker_naming_an_attempt_outside_its_folder_is_no_marker(tmp_path, at
     assert base._remote_problem(fs, root).startswith(f"{SUCCESS}: not a success marker")
     target = StageTarget(tmp_path / "mirror" / "stage" / "x-abc", url)
     assert not target.exists() and not target.path.exists()
+
+
+def test_clean_removes_upload_attempts_no_marker_names_once_old(tmp_path, monkeypatch, capsys):
+    """A worker killed during an upload leaves its attempt folder on the shared root, and no later upload of that
+    stage may come: ``chronolingua clean`` removes it once older than --max-age-hours, never a live or a named one."""
+    import os
+    import time
+
+    import pipeline.dag.base as base
+    from pipeline.cli import main
+
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("CHRONOLINGUA_OUTPUTS", f"local://{shared}")
+    monkeypatch.setenv("CHRONOLINGUA_LOCAL_OUTPUTS", str(tmp_path / "mirror"))
+    files = _finished_folder(tmp_path / "a", "0.5")
+    base._upload(tmp_path / "a", f"local://{shared}/stage/x-abc", files)
+    named = json.loads((shared / "stage" / "x-abc" / SUCCESS).read_text())["attempt"]
+    killed = shared / "stage" / "x-abc" / ".attempt-h.1-dead0000"
+    live = shared / "stage" / "y-def" / ".attempt-h.2-live0000"
+    for folder, age in ((killed, 30 * 3600), (live, 60)):
+        (folder / "sub").mkdir(parents=True)
+        for f in (folder / "vectors.vec", folder / "sub" / "metrics.json"):
+            f.write_text("half")
+            os.utime(f, (time.time() - age, time.time() - age))
+    old = time.time() - 48 * 3600
+    for f in (shared / "stage" / "x-abc" / named).rglob("*"):
+        os.utime(f, (old, old))  # the attempt the marker names: kept however old
+    assert main(["clean", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would remove  local://{killed}  (an upload attempt no success marker names, untouched for 30.0 h)" \
+        in out.splitlines()
+    assert out.strip().endswith("1 stale path(s); " + str(tmp_path / "mirror" / ".work") + " is never touched")
+    assert killed.is_dir()
+    assert main(["clean"]) == 0
+    assert not killed.exists() and live.is_dir() and (shared / "stage" / "x-abc" / named).is_dir()
+    assert base._remote_problem(*base._remote(f"local://{shared}/stage/x-abc")) is None

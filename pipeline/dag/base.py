@@ -427,20 +427,51 @@ def _upload(local: Path, url: str, files: dict[str, dict]) -> None:
 
 def _remove_other_attempts(fs, root: str, keep: str, replaced: str | None) -> None:
     """Remove what earlier uploads of ``root`` left beside the marker and ``keep``: files of the flat layout,
-    the ``replaced`` attempt (the one a damaged marker named: finished, so nobody writes there), and attempt folders whose newest file is older than :data:`STALE_ATTEMPT_SECONDS` (a younger one may be a
-    live upload; it removes itself when it finds this marker). A store that gives no times keeps them."""
-    import time
-
+    the ``replaced`` attempt (the one a damaged marker named: finished, so nobody writes there), and attempt
+    folders untouched for :data:`STALE_ATTEMPT_SECONDS` (a younger one may be a live upload; it removes itself
+    when it finds this marker). A store that gives no times keeps them."""
     for entry in fs.ls(root, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         if name in (SUCCESS, keep):
             continue
         if not name.startswith(ATTEMPT_PREFIX) or name == replaced:
             fs.rm(entry["name"], recursive=entry.get("type") == "directory")
-            continue
-        times = [_modified(info) for info in fs.find(entry["name"], detail=True).values()]
-        if times and None not in times and time.time() - max(times) > STALE_ATTEMPT_SECONDS:
+        elif (_idle_seconds(fs, entry["name"]) or 0) > STALE_ATTEMPT_SECONDS:
             fs.rm(entry["name"], recursive=True)
+
+
+def _idle_seconds(fs, folder: str) -> float | None:
+    """Seconds since the newest file under a remote ``folder`` was written; None when the store gives no time
+    for one of them (or the folder holds none)."""
+    import time
+
+    times = [_modified(info) for info in fs.find(folder, detail=True).values()]
+    return None if not times or None in times else time.time() - max(times)
+
+
+def stale_remote_attempts(url: str, *, max_age: float) -> list[tuple[str, str]]:
+    """``(url, why)`` for every upload attempt folder under the remote output root ``url`` that no valid marker
+    names and whose newest file is older than ``max_age`` seconds: what a worker killed during an upload left
+    (what ``chronolingua clean`` removes on a shared root). A younger one may be an upload under way."""
+    fs, root = _remote(url)
+    found = []
+    for folder in sorted(fs.glob(f"{root}/*/*/{ATTEMPT_PREFIX}*")):
+        stage = folder.rsplit("/", 1)[0]
+        name = folder.rsplit("/", 1)[-1]
+        if (_remote_marker(fs, stage) or {}).get("attempt") == name:
+            continue
+        idle = _idle_seconds(fs, folder)
+        if idle is not None and idle > max_age:
+            found.append((f"{url.rstrip('/')}{folder[len(root):]}",
+                          f"an upload attempt no success marker names, untouched for {idle / 3600:.1f} h"))
+    return found
+
+
+def remove_remote(urls: list[str]) -> None:
+    """Remove the remote folders at ``urls`` (found by :func:`stale_remote_attempts`)."""
+    for url in urls:
+        fs, path = _remote(url)
+        fs.rm(path, recursive=True)
 
 
 def _modified(info: dict) -> float | None:
