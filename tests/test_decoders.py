@@ -352,7 +352,7 @@ def test_init_and_vocabulary_enter_the_stage_identity_only_when_set(tmp_path):
             "needs_network: true\n")
     specs = {}
     for name, extra in (("plain", "static_vectors: sw\n"), ("explicit", "static_vectors: sw\ninit: wechsel\n"
-                                                                       "vocabulary: replace\nfocus: {dim: 50}\n"),
+                                                                       "vocabulary: replace\n"),
                         ("extend", "static_vectors: sw\nvocabulary: extend\n"), ("focus", "init: focus\n"),
                         ("focus50", "init: focus\nfocus: {dim: 50}\n"), ("random", "init: random\n")):
         (tmp_path / f"{name}.yaml").write_text(base + extra)
