@@ -319,9 +319,10 @@ def verify_remote(url: str, *, full: bool = True) -> Iterator[tuple[str, str | N
         problem = _remote_problem(fs, folder)
         if problem is None and full:
             marker = _remote_marker(fs, folder)
+            files = _files_root(folder, marker)
             for name, rec in sorted(marker["files"].items()):
                 h = hashlib.sha256()
-                with fs.open(f"{_files_root(folder, marker)}/{name}", "rb") as fh:
+                with fs.open(f"{files}/{name}", "rb") as fh:
                     while block := fh.read(1 << 20):
                         h.update(block)
                 if h.hexdigest() != rec["sha256"]:
@@ -356,11 +357,12 @@ def _mirror(url: str, local: Path) -> None:
     tmp = local.parent / f"{TMP_PREFIX}{local.name}@{socket.gethostname()}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir(parents=True, exist_ok=True)
+        files = _files_root(root, marker)
         for rel, rec in sorted(marker["files"].items()):
             dest = tmp / safe_relative(rel)
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:  # the one downloader: bounded by the recorded size, checked against the recorded sha256
-                download(f"{_files_root(root, marker)}/{rel}", dest, sha256=rec["sha256"], size=rec["size"], fs=fs, lock=False,
+                download(f"{files}/{rel}", dest, sha256=rec["sha256"], size=rec["size"], fs=fs, lock=False,
                          label=f"{url}/{rel}")
             except InputError as exc:
                 raise CorruptStage(f"{exc}: it does not match the stage's success marker; not used. Rebuild it "
