@@ -12,7 +12,11 @@ sent as ``If-Range``, or a sha256 pins the content. Local paths,
 URL with its credentials (user information, :data:`SECRET_PARAMETERS`) as ``***``.
 
 What comes from elsewhere is not trusted: when the expected ``size`` is known
-the client reads at most that many bytes and refuses a longer body; the retry
+the client reads at most that many bytes and refuses a longer body, and
+``max_size`` bounds a file whose exact size is not known the same way (an
+endless ``config.json`` cannot fill the disk); an HTML page answered with 200
+for a file that is no web page (a login wall, a cookie-consent or quota page)
+is refused as such (:func:`_sniff_html`), never saved as the data; the retry
 budget counts only attempts that brought no new bytes, and a hard cap bounds
 all attempts; the partial file, the final file and the lock are never
 written through a symbolic link or into a device. Redirects are vetted
@@ -32,6 +36,10 @@ file).
 Traceback (most recent call last):
 ...
 pipeline.errors.InputError: ...a.txt: expected at most 3 bytes (the expected size); the source holds more; nothing was kept
+>>> download(str(d / "a.txt"), d / "d.txt", max_size=4, progress=False)
+Traceback (most recent call last):
+...
+pipeline.errors.InputError: ...a.txt: expected at most 4 bytes (max_size); the source holds more; nothing was kept
 """
 from __future__ import annotations
 
@@ -206,15 +214,17 @@ class _TooLong(Exception):
     pass
 
 
-def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | None, chunk: int, bar) -> int:
+def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | None, chunk: int, bar,
+                  head: bytes = b"") -> int:
     """Copy from ``read`` into ``fh`` until the source ends; never write past ``limit`` bytes in all.
 
     Reads one byte more than ``limit`` allows, so that a longer (or endless)
-    source is detected and refused instead of filling the disk.
+    source is detected and refused instead of filling the disk. ``head``: the
+    first bytes of the source, already read (:func:`_sniff_html`), written first.
     """
     while True:
         want = chunk if limit is None else min(chunk, limit - written + 1)
-        block = read(want)
+        block, head = (head, b"") if head else (read(want), b"")
         if not block:
             return written
         if limit is not None and written + len(block) > limit:
@@ -224,8 +234,81 @@ def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | N
         bar.update(len(block))
 
 
-def _too_long(where: str, size: int) -> InputError:
-    return InputError(where, f"at most {size} bytes (the expected size)", "the source holds more; nothing was kept")
+def _too_long(where: str, size: int, bound: str = "the expected size",
+              found: str = "the source holds more") -> InputError:
+    """A body longer than ``size`` bytes refused: ``bound`` names what set it (the expected size, or max_size)."""
+    return InputError(where, f"at most {size} bytes ({bound})", f"{found}; nothing was kept")
+
+
+def _bound(size: int | None, max_size: int | None) -> tuple[int | None, str]:
+    """The most bytes a download may bring, and what sets it: the exact ``size`` pin, else ``max_size``."""
+    return (size, "the expected size") if size is not None else (max_size, "max_size")
+
+
+# ------------------------------------------------------------------------------ an HTML page for a file
+
+#: Content-Types of a web page; an answer so labelled for a URL not ending .html/.htm has its first bytes looked at
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body)(?![\w:-])", re.I)
+_HTML_TAGS = (b"<!doctype", b"<html", b"<head", b"<body")
+_SNIFF = 1024  # the most bytes read to tell an HTML page (the start of the body, kept and written after)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _html_start(head: bytes, ended: bool) -> bool | None:
+    """Whether ``head``, the start of a body, starts like an HTML page (``<!doctype html``, ``<html``,
+    ``<head`` or ``<body``, after optional whitespace and a UTF-8 byte-order mark, in any case); None while
+    more bytes are needed to tell (``ended``: no more will come).
+
+    >>> _html_start(b"\\xef\\xbb\\xbf  <!DOCTYPE HTML>", False), _html_start(b"<header>", True)
+    (True, False)
+    >>> _html_start(b"<!doc", False), _html_start(b"<!doctype", False), _html_start(b"<head", False)
+    (None, None, None)
+    """
+    text = (head[len(_UTF8_BOM):] if head.startswith(_UTF8_BOM) else head).lstrip()
+    m = _HTML_START.match(text)
+    if m:
+        return True if ended or m.end() < len(text) else None  # "<head" may go on as "<header"
+    if ended:
+        return False
+    low = text.lower()
+    if low.startswith(b"<!doctype"):
+        rest = low[len(b"<!doctype"):]
+        return None if not rest or (rest != rest.lstrip() and b"html".startswith(rest.lstrip())) else False
+    return None if any(tag.startswith(low) for tag in _HTML_TAGS) else False
+
+
+def _html_suspect(url: str, r) -> str | None:
+    """The media type of an answer labelled as a web page (:data:`HTML_TYPES`) for a URL whose path does not end
+    ``.html`` or ``.htm`` (the URL asked for, not where a redirect led: a login page is often ``login.html``);
+    None for any other answer."""
+    media = (r.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media not in HTML_TYPES or urlparse(url).path.lower().endswith((".html", ".htm")):
+        return None
+    return media
+
+
+def _sniff_html(read: Callable[[int], bytes], where: str, media: str, scrub: Callable[[str], str]) -> bytes:
+    """The first bytes of a body labelled ``media`` (text/html), read until they tell whether it is an HTML page
+    (at most :data:`_SNIFF`): returned to be written first when it is not (a server that labels any file
+    text/html), an :class:`InputError` naming ``where`` when it is (a login, consent, quota or error page served
+    with 200 in place of the file). Looked at before anything is written, and before the announced length is
+    weighed against ``size`` or ``max_size``, so that such a page is named for what it is."""
+    head = b""
+    while True:
+        block = read(_SNIFF - len(head)) if len(head) < _SNIFF else b""
+        head += block
+        verdict = _html_start(head, not block or len(head) >= _SNIFF)
+        if verdict is None:
+            continue
+        if not verdict:
+            return head
+        title = re.search(rb"<title[^>]*>\s*([^<]{1,200})", head, re.I)
+        shown = (f"titled {scrub(' '.join(title.group(1).decode('utf-8', 'replace').split()))[:80]!r}" if title
+                 else f"starting {scrub(head.lstrip(_UTF8_BOM).lstrip()[:40].decode('utf-8', 'replace'))!r}")
+        raise InputError(where, "the file the URL names", f"got an HTML page (Content-Type {media}, {shown}), not "
+                         "the file: a login, cookie-consent, download-quota or error page? nothing was kept "
+                         "(download(html_ok=True) accepts an HTML file)")
 
 
 # ------------------------------------------------------------------------------ transports
@@ -508,12 +591,15 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 
 def _http_attempt(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
-                  progress: bool, resume: bool, min_rate: float = 0, rate_window: float | None = None) -> None:
+                  progress: bool, resume: bool, min_rate: float = 0, rate_window: float | None = None,
+                  max_size: int | None = None, html_ok: bool = False) -> None:
     """One request: append to ``part`` (``resume``: a Range request from its size) or fetch it whole;
     raise :class:`_Retry` when the transfer was cut, or went slower than ``min_rate`` bytes a second over
     ``rate_window`` seconds (default: ``timeout``). ``where`` names the URL in messages (credentials
     redacted). A partial file whose version is known is resumed with ``If-Range``: a server whose file
-    changed meanwhile answers with the whole new file."""
+    changed meanwhile answers with the whole new file. A body longer than ``size`` or ``max_size`` is
+    refused (announced: before it is read); a 200 that is an HTML page for a URL that names none is refused
+    unless ``html_ok`` (:func:`_sniff_html`; a 206 continues what was already taken for the file)."""
     import requests
     import urllib3
 
@@ -568,10 +654,6 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
                 # (RFC 9112 6.3; http.client ignores it too), and a wrong one must not read as a cut
                 total = int(length) if length.isdigit() and not getattr(r.raw, "chunked", False) else None
                 _write_version(part, _version_of(r))
-            if size is not None and total is not None and total != size:
-                if total > size:
-                    raise _too_long(where, size)
-                raise InputError(where, f"{size} bytes (the expected size)", f"the server announces {total}")
             # read the raw stream (as sent: not decoded, so its length is what Content-Length and Range count)
             # without urllib3's length check, so the bytes that did arrive before a cut are written (and
             # resumed from) instead of being dropped; read1 returns what one read of the socket brought:
@@ -579,8 +661,17 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
             # body that is cut it drops every byte it had gathered
             r.raw.enforce_content_length = False
             read = _rate_floor(r.raw.read1, min_rate, timeout if rate_window is None else rate_window)
+            media = None if html_ok or r.status_code != 200 else _html_suspect(url, r)
+            head = _sniff_html(read, where, media, scrub) if media else b""
+            if size is not None and total is not None and total != size:
+                if total > size:
+                    raise _too_long(where, size)
+                raise InputError(where, f"{size} bytes (the expected size)", f"the server announces {total}")
+            if max_size is not None and total is not None and total > max_size:
+                raise _too_long(where, max_size, "max_size", f"the server announces {total}")
+            limit, _ = _bound(size, max_size)
             with _open_part(part, append) as fh, _bar(total or size, offset, part.name[:-5], progress) as bar:
-                got = _copy_bounded(read, fh, offset, size, chunk, bar)
+                got = _copy_bounded(read, fh, offset, limit, chunk, bar, head)
     except (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError, UnicodeError) as exc:
         raise InputError(where, "redirects to valid URLs", f"a redirect names no valid URL "
                                                            f"({scrub(exc)}); nothing was followed") from None
@@ -600,7 +691,7 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
 def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | None, retries: int,
                 max_attempts: int, timeout: float, chunk: int, progress: bool, backoff: float,
                 session=None, min_rate: float = 0, rate_window: float | None = None,
-                max_retry_after: float = 300.0) -> None:
+                max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False) -> None:
     """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all.
 
     A partial file left by an earlier run is resumed only when what it holds can be checked: its
@@ -620,7 +711,8 @@ def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | N
     idle = attempts = 0
     while True:
         attempts += 1
-        if size is not None and _size_of(part) > size:  # left by a fetch of other content: start again
+        if (limit := _bound(size, max_size)[0]) is not None and _size_of(part) > limit:  # left by a fetch of
+            # other content (or longer than max_size allows): start again
             _discard(part)
             best = 0
         if resume and size is not None and _size_of(part) == size and size > 0:
@@ -628,7 +720,7 @@ def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | N
         before = _size_of(part) if resume else 0
         try:
             return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume, min_rate,
-                                 rate_window)
+                                 rate_window, max_size, html_ok)
         except _Retry as exc:
             reason, asked, stalled = str(exc), exc.retry_after, exc.stalled
         resume = True  # what the partial file holds now came from this call
@@ -672,7 +764,8 @@ def _kind_of(mode: int) -> str:
     return "special file"
 
 
-def _fetch_local(src: Path, where: str, part: Path, size: int | None, chunk: int, progress: bool) -> None:
+def _fetch_local(src: Path, where: str, part: Path, size: int | None, chunk: int, progress: bool,
+                 max_size: int | None = None) -> None:
     try:
         mode = os.stat(src).st_mode
     except OSError:
@@ -680,23 +773,26 @@ def _fetch_local(src: Path, where: str, part: Path, size: int | None, chunk: int
     if not stat.S_ISREG(mode):
         raise InputError(where, "a regular file to fetch", f"a {_kind_of(mode)}")
     with open(src, "rb") as fh, _open_part(part, False) as out, _bar(size, 0, part.name[:-5], progress) as bar:
-        _copy_bounded(fh.read, out, 0, size, chunk, bar)
+        _copy_bounded(fh.read, out, 0, _bound(size, max_size)[0], chunk, bar)
 
 
-def _fetch_fsspec(fs, path: str, where: str, part: Path, size: int | None, chunk: int, progress: bool) -> None:
+def _fetch_fsspec(fs, path: str, where: str, part: Path, size: int | None, chunk: int, progress: bool,
+                  max_size: int | None = None) -> None:
     """Stream an fsspec file with resume (a seek past the partial file)."""
     offset = _size_of(part)
+    bound, what = _bound(size, max_size)
     try:
         total = fs.size(path)
-        if size is not None and total is not None and total > size:
-            raise _too_long(where, size)
-        limit = size if size is not None else total
-        if limit is not None and offset > limit:  # left by a fetch of other content: start again
+        if bound is not None and total is not None and total > bound:
+            raise _too_long(where, bound, what, "the source holds more" if size is not None else
+                            f"the store holds {total}")
+        limits = [n for n in (bound, total) if n is not None]
+        if limits and offset > min(limits):  # left by a fetch of other content: start again
             offset = 0
         with fs.open(path, "rb") as src, _open_part(part, bool(offset)) as out, \
                 _bar(total, offset, part.name[:-5], progress) as bar:
             src.seek(offset)
-            _copy_bounded(src.read, out, offset, size, chunk, bar)
+            _copy_bounded(src.read, out, offset, bound, chunk, bar)
     except FileNotFoundError:
         raise InputError(where, "a file the store holds", "no such file") from None
 
@@ -708,7 +804,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
              retries: int = 5, max_attempts: int | None = None, timeout: float = 60.0, chunk: int = 1 << 20,
              progress: bool = True, session=None, fs=None, label: str | None = None, lock: bool = True,
              backoff: float = 0.5, min_rate: float = 1024.0, rate_window: float | None = None,
-             max_retry_after: float = 300.0) -> Path:
+             max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False) -> Path:
     """Fetch ``url`` (http(s), file://, a local path, or a path on the fsspec file system ``fs``) to ``dest``.
 
     Returns ``dest``. An existing ``dest`` is kept when it matches ``sha256``
@@ -732,24 +828,49 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     ``Retry-After`` (seconds or an HTTP-date) is waited out, unless it asks
     for more than ``max_retry_after`` seconds: then the download fails at
     once, naming what the server asked for.
+
+    ``max_size`` (bytes; None: no bound) bounds a file whose exact size is not
+    pinned: a body announcing more is refused before it is read, one that
+    streams more is cut there and refused, and nothing is kept (an existing
+    ``dest`` longer than it is fetched again). It does not pin the size: a
+    shorter file is fine.
+
+    Over http(s), an answer of 200 whose Content-Type is ``text/html`` or
+    ``application/xhtml+xml`` for a URL whose path does not end ``.html`` or
+    ``.htm`` and whose body starts like an HTML page (``<!doctype html``,
+    ``<html``, ``<head``, ``<body``) is refused with an :class:`InputError`
+    saying so, before anything is written (a login wall, a cookie-consent, a
+    "quota exceeded" or a moved-file page stands where the file should be; with
+    a ``sha256`` pin it would fail the check, less clearly); not retried,
+    nothing kept. A file of text that starts with ``<html``, served as
+    ``text/plain``, and a file labelled ``text/html`` that is no HTML page are
+    taken as they are; ``html_ok=True`` accepts an HTML page too. Resumed
+    (206) transfers, local paths and fsspec files are not looked at.
     """
     where = label or redact_url(str(url))
     if sha256 is not None:
         sha256 = check_sha256(sha256, where)
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise InputError(where, "a size of a non-negative integer number of bytes", f"got {size!r:.80}")
+    for name, value in (("size", size), ("max_size", max_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InputError(where, f"a {name} of a non-negative integer number of bytes", f"got {value!r:.80}")
+    if size is not None and max_size is not None and size > max_size:
+        raise InputError(where, f"at most {max_size} bytes (max_size)", f"the expected size is {size}; nothing "
+                         "was fetched")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest_lock(dest) if lock else contextlib.nullcontext():
         return _download_locked(str(url), dest, where, sha256=sha256, size=size, retries=retries,
                                 max_attempts=max_attempts or 20 * (retries + 1), timeout=timeout, chunk=chunk,
                                 progress=progress, session=session, fs=fs, backoff=backoff, min_rate=min_rate,
-                                rate_window=rate_window, max_retry_after=max_retry_after)
+                                rate_window=rate_window, max_retry_after=max_retry_after, max_size=max_size,
+                                html_ok=html_ok)
 
 
-def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw) -> Path:
+def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, max_size, **kw) -> Path:
     if _regular_or_absent(dest):
-        if (size is None or os.lstat(dest).st_size == size) and (sha256 is None or file_sha256(dest) == sha256):
+        have = os.lstat(dest).st_size
+        if (size is None or have == size) and (max_size is None or have <= max_size) \
+                and (sha256 is None or file_sha256(dest) == sha256):
             return dest
         log.warning("%s: content differs from the expected one; fetching again", dest)
         dest.unlink()
@@ -757,10 +878,10 @@ def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, **kw
     resumed = _size_of(part) > 0
     while True:
         try:
-            _fetch(url, part, where, size=size, fs=fs, pinned=sha256 is not None, **kw)
+            _fetch(url, part, where, size=size, fs=fs, pinned=sha256 is not None, max_size=max_size, **kw)
         except _TooLong:
             _discard(part)
-            raise _too_long(where, size) from None
+            raise _too_long(where, *_bound(size, max_size)) from None
         except InputError:
             _discard(part)
             raise
@@ -791,16 +912,17 @@ def _discard(part: Path) -> None:
 
 
 def _fetch(url: str, part: Path, where: str, *, size, fs, pinned, retries, max_attempts, timeout, chunk,
-           progress, session, backoff, min_rate, rate_window, max_retry_after) -> None:
+           progress, session, backoff, min_rate, rate_window, max_retry_after, max_size, html_ok) -> None:
     if fs is not None:
-        return _fetch_fsspec(fs, url, where, part, size, chunk, progress)
+        return _fetch_fsspec(fs, url, where, part, size, chunk, progress, max_size)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
         return _fetch_http(url, part, where=where, pinned=pinned, size=size, retries=retries,
                            max_attempts=max_attempts, timeout=timeout, chunk=chunk, progress=progress,
                            backoff=backoff, session=session, min_rate=min_rate, rate_window=rate_window,
-                           max_retry_after=max_retry_after)
-    return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress)
+                           max_retry_after=max_retry_after, max_size=max_size, html_ok=html_ok)
+    return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress,
+                        max_size)
 
 
 def cached_download(url: str, cache_dir: str | Path, *, sha256: str | None = None, **kwargs) -> Path:

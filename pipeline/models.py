@@ -30,8 +30,10 @@ for a file not required, a 401 or 403) means "not present": an HTML page
 served for a config or tokenizer file is refused, a 401 or 403 on the
 config or the weights says access was refused, and a server error (after
 the downloader's retries) on any file that can change the model fails the
-resolve; only the model card is then skipped. Nothing is marked complete
-until every file is in.
+resolve; only the model card is then skipped. Every file but the weights
+is fetched with a bound on its size (:data:`MAX_FILE_SIZE`): a hostile or
+broken server cannot fill the disk with an endless ``config.json``. Nothing
+is marked complete until every file is in.
 :func:`local_model_folder` answers without the network (what a stage
 identity may ask while scheduling).
 
@@ -52,7 +54,7 @@ from .errors import InputError
 
 __all__ = ["model_kind", "local_model_folder", "known_model_folder", "package_folder", "resolve_model",
            "check_weights", "model_source_identity", "model_name", "HUB_FILES", "SAFETENSORS_INDEX",
-           "shard_map"]
+           "shard_map", "MAX_FILE_SIZE"]
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 # sharded safetensors weights, tried between the two (from_pretrained's order): the index maps each tensor to its
@@ -71,6 +73,22 @@ HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
 # Mistral, Gemma); part of a local folder's fingerprint only where present, so folders without them keep their ids
 FETCHED_ALSO = ("chat_template.jinja", "tokenizer.model")
 CARD = "README.md"  # the model card (its licence goes into provenance); fetched when served, never in an identity
+_MiB = 1 << 20
+#: The most bytes each file but the weights may have (``download(max_size=...)``): a body announcing more is
+#: refused before it is read, one streaming more is cut there, and nothing is kept; the resolve fails, naming the
+#: file. Generous, many times what real models have: a config-like JSON file or a chat template is a few KB (a
+#: tokenizer_config.json listing hundreds of added tokens some 100 KB), a safetensors index of a few hundred shards
+#: a few MB; a tokenizer is the largest (Gemma's tokenizer.json is some 34 MB, a multilingual SentencePiece model
+#: 10-20 MB). The weights (model.safetensors, its shards, pytorch_model.bin) are not bounded: their size is the
+#: model's, and check_weights reads their headers. Every file fetched besides them is named here
+#: (tests/test_models_resolve.py checks it).
+MAX_FILE_SIZE: dict[str, int] = {
+    **dict.fromkeys(("config.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                     "added_tokens.json", "chat_template.jinja", CARD), 16 * _MiB),
+    **dict.fromkeys((SAFETENSORS_INDEX, LEGACY_INDEX), 64 * _MiB),
+    **dict.fromkeys(("tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "sentencepiece.bpe.model",
+                     "spiece.model", "tokenizer.model"), 512 * _MiB),
+}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _PATH_LIKE = ("/", "./", "../", "~")
 log = logging.getLogger(__name__)
@@ -312,7 +330,8 @@ def _fetch_files(base: str, dest: Path, progress: bool, session, token_sent: boo
         url = redact_url(f"{base}/{name}")
         if not (dest / name).is_file():
             try:
-                download(f"{base}/{name}", dest / name, progress=progress, session=session)
+                download(f"{base}/{name}", dest / name, progress=progress, session=session,
+                         max_size=MAX_FILE_SIZE.get(name))
             except InputError as exc:
                 status = _status(exc.found)
                 if status in _REFUSED and required:
@@ -395,7 +414,7 @@ def _fetch_files(base: str, dest: Path, progress: bool, session, token_sent: boo
 def _served(url: str, dest: Path, session) -> bool:
     """Whether ``url`` is served (one attempt; what came is not kept): only to say why a folder has no weights."""
     try:
-        download(url, dest, progress=False, session=session, retries=0)
+        download(url, dest, progress=False, session=session, retries=0, max_size=MAX_FILE_SIZE.get(dest.name))
         return True
     except (InputError, DownloadError):
         return False

@@ -586,3 +586,206 @@ def test_a_body_the_server_ends_early_on_its_own_is_caught_only_by_a_pin(raw_ser
     with pytest.raises(InputError, match=rf"expected content with sha256 {hashlib.sha256(BODY).hexdigest()}"):
         download(srv.url + "/f.bin", tmp_path / "h.bin", sha256=hashlib.sha256(BODY).hexdigest(), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+# ------------------------------------------------------------------------------ an HTML page served for a file
+
+PAGE = b"<!DOCTYPE html>\n<html><head><title>Download quota exceeded</title></head><body>Try later</body></html>\n"
+HTML_REFUSED = (r"corpus\.txt: expected the file the URL names; got an HTML page \(Content-Type text/html, titled "
+                r"'Download quota exceeded'\), not the file: a login, cookie-consent, download-quota or error page\? "
+                r"nothing was kept")
+
+
+def test_an_html_page_served_for_a_data_file_is_refused_by_name_and_nothing_is_kept(server, tmp_path):
+    """A login wall, a consent or quota page answered with 200 text/html for corpus.txt is no corpus: refused at
+    once (not retried, it is not transient), before anything is written, with or without a pin (a sha256 would
+    catch it as a bare mismatch, a size pin as a length that differs: the page is named first)."""
+    route = server.serve("/corpus.txt", PAGE, headers={"Content-Type": "text/html; charset=utf-8", "ETag": '"p"'})
+    for pins in ({}, {"sha256": "0" * 64}, {"size": 10}, {"size": 10 << 20}, {"max_size": 10}):
+        n = len(server.requests)
+        with pytest.raises(InputError, match=rf"^{re.escape(server.url)}/{HTML_REFUSED} \(download\(html_ok=True\) "
+                                             r"accepts an HTML file\)$"):
+            download(server.url + "/corpus.txt", tmp_path / "corpus.txt", progress=False, backoff=0, **pins)
+        assert len(server.requests) == n + 1, pins  # asked once
+        assert not list(tmp_path.iterdir()), pins  # no file, no .part, no .part.version, no lock
+    # a partial corpus left by an earlier run is dropped too (a 200 to its Range is a fresh start: the page)
+    (tmp_path / "corpus.txt.part").write_bytes(b"the first line\n")
+    (tmp_path / "corpus.txt.part.version").write_text('"old"')
+    with pytest.raises(InputError, match=HTML_REFUSED):
+        download(server.url + "/corpus.txt", tmp_path / "corpus.txt", progress=False)
+    assert not list(tmp_path.iterdir())
+    # credentials in the URL are named as *** here too, and the page's words that echo them
+    route.body = PAGE.replace(b"Download quota exceeded", b"Bad key s3cretKey99")
+    with pytest.raises(InputError, match=r"titled 'Bad key \*\*\*'") as err:
+        download(server.url + "/corpus.txt?key=s3cretKey99", tmp_path / "corpus.txt", progress=False)
+    assert "s3cretKey99" not in str(err.value) and "?key=***" in str(err.value)
+
+
+@pytest.mark.parametrize("body", [b"\xef\xbb\xbf \r\n\t<HTML lang='en'><p>Sign in</p>", b"<head><title>x</title>",
+                                  b"\n\n<body onload='x()'>Accept cookies", b"<!doctype   html><p>moved</p>",
+                                  b"<html>"],
+                         ids=["bom-space-upper", "head", "body", "doctype-spaces", "only-a-tag"])
+@pytest.mark.parametrize("media", ["text/html", "application/xhtml+xml", "TEXT/HTML; charset=iso-8859-1"])
+def test_every_start_of_a_page_is_told_in_either_media_type_and_any_spelling(server, tmp_path, body, media):
+    server.serve("/words.txt", body, headers={"Content-Type": media})
+    with pytest.raises(InputError, match=r"words\.txt: expected the file the URL names; got an HTML page"):
+        download(server.url + "/words.txt", tmp_path / "words.txt", progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_page_that_trickles_in_byte_by_byte_is_told_across_the_reads(server, tmp_path):
+    server.serve("/dict.tsv", b"   <!DOCTYPE html><html>" + b"x" * 5000, chunk=1,
+                 headers={"Content-Type": "text/html"})
+    with pytest.raises(InputError, match=r"dict\.tsv: expected the file the URL names; got an HTML page .*starting "
+                                         r"'<!DOCTYPE html>"):  # told as soon as the doctype is whole
+        download(server.url + "/dict.tsv", tmp_path / "dict.tsv", progress=False)
+    assert not list(tmp_path.iterdir())
+    # a tag that only begins like one: '<head' goes on as '<header>', one byte at a time
+    server.serve("/notes.txt", b"<header>" + b"y" * 3000, chunk=1, headers={"Content-Type": "text/html"})
+    assert download(server.url + "/notes.txt", tmp_path / "notes.txt", progress=False).read_bytes() == \
+        b"<header>" + b"y" * 3000
+
+
+def test_what_is_no_html_page_for_a_file_is_taken_as_it_is(server, tmp_path):
+    """The guard needs all three: an HTML Content-Type, a URL not naming a page, a body that starts like one."""
+    # a text file that happens to start with <html>, served as text/plain (or with no type): the file
+    for name, headers in (("plain.txt", {"Content-Type": "text/plain"}), ("none.txt", {})):
+        server.serve(f"/{name}", PAGE, headers=headers)
+        assert download(server.url + f"/{name}", tmp_path / name, progress=False).read_bytes() == PAGE
+    # a page asked for as one
+    for name in ("page.html", "INDEX.HTM"):
+        server.serve(f"/docs/{name}", PAGE, headers={"Content-Type": "text/html"})
+        assert download(server.url + f"/docs/{name}?v=2", tmp_path / name, progress=False).read_bytes() == PAGE
+    # a mislabelled file: text/html for what is no page, kept whole (the sniffed start written first), any size
+    for name, body in (("conllu.txt", b"# sent_id = 1\n1\tThe\tthe\tDET\n" * 2), ("big.bin", PAYLOAD),
+                       ("empty.txt", b""), ("spaces.txt", b" " * 5000 + b"<html>")):
+        server.serve(f"/{name}", body, headers={"Content-Type": "text/html"})
+        out = download(server.url + f"/{name}", tmp_path / name, progress=False,
+                       sha256=hashlib.sha256(body).hexdigest())
+        assert out.read_bytes() == body, name
+    # and html_ok=True for a caller that wants the page
+    server.serve("/wall.txt", PAGE, headers={"Content-Type": "text/html"})
+    assert download(server.url + "/wall.txt", tmp_path / "wall.txt", progress=False, html_ok=True).read_bytes() == PAGE
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
+
+
+def test_a_resumed_transfer_local_paths_and_fsspec_files_are_not_looked_at(server, tmp_path):
+    """A 206 continues a file whose start was already taken (it does not start the body), and a local or fsspec
+    source has no Content-Type: the guard is for HTTP answers of 200 alone."""
+    import fsspec
+
+    notes = b"an example page:\n" + PAGE  # the tail a resume asks for starts like a page; the file does not
+    server.serve("/c.txt", notes, headers={"Content-Type": "text/html", "ETag": '"v1"'})
+    (tmp_path / "c.txt.part").write_bytes(notes[:17])
+    (tmp_path / "c.txt.part.version").write_text('"v1"')
+    assert download(server.url + "/c.txt", tmp_path / "c.txt", progress=False).read_bytes() == notes
+    assert ranges(server)[-1] == "bytes=17-"
+    # a cut after the sniffed start is resumed with 206 the same way, within one call
+    server.serve("/d.txt", b"# not a page\n" + PAYLOAD, headers={"Content-Type": "text/html", "ETag": '"v1"'},
+                 cut_after=300_000, cuts=1)
+    assert download(server.url + "/d.txt", tmp_path / "d.txt", progress=False, backoff=0).read_bytes() == \
+        b"# not a page\n" + PAYLOAD
+    assert ranges(server)[-2:] == [None, "bytes=300000-"]
+    local = tmp_path / "local.txt"
+    local.write_bytes(PAGE)
+    assert download(str(local), tmp_path / "l.txt", progress=False).read_bytes() == PAGE
+    assert download(local.as_uri(), tmp_path / "u.txt", progress=False).read_bytes() == PAGE
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/html-guard/page.txt", PAGE)
+    assert download("/html-guard/page.txt", tmp_path / "m.txt", fs=fs, progress=False).read_bytes() == PAGE
+    fs.rm("/html-guard/page.txt")
+
+
+@pytest.mark.parametrize("head, ended, verdict", [
+    (b"", False, None), (b"   \n", False, None), (b"<", False, None), (b"<!DOC", False, None),
+    (b"<!doctype ", False, None), (b"<!doctype h", False, None), (b"<!doctype html", False, None),
+    (b"<!doctype html>", False, True), (b"<htm", False, None), (b"<head", False, None), (b"<head>", False, True),
+    (b"<header>", False, False), (b"<!doctypex", False, False), (b"<!doctype xml", False, False),
+    (b"<?xml version='1.0'?>", False, False), (b"{\"a\": 1}", False, False), (b"<head", True, True),
+    (b"<!doctype", True, False), (b"   ", True, False), (b"\xef\xbb\xbf<body>", False, True),
+    (b"<html:svg>", False, False), (b"<html-like>", False, False),
+])
+def test_the_start_of_a_page_is_told_from_a_few_bytes(head, ended, verdict):
+    from pipeline.download import _html_start
+
+    assert _html_start(head, ended) is verdict
+
+
+# ------------------------------------------------------------------------------ max_size: a bound, not a pin
+
+
+def test_max_size_bounds_a_file_whose_size_is_not_pinned(server, tmp_path):
+    # announced longer: refused before the body is read
+    with pytest.raises(InputError, match=rf"file\.bin: expected at most 1000 bytes \(max_size\); the server "
+                                         rf"announces {len(PAYLOAD)}; nothing was kept$"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", max_size=1000, progress=False)
+    assert not list(tmp_path.iterdir())
+    # no length announced (the close ends the body), endless, chunked: cut at the bound and refused
+    server.serve("/endless.json", b"[" * 4096, endless=True)
+    server.serve("/nolength.json", PAYLOAD, length=False)
+    for name in ("endless.json", "nolength.json"):
+        with pytest.raises(InputError, match=rf"{name}: expected at most 100000 bytes \(max_size\); the source "
+                                             r"holds more; nothing was kept$"):
+            download(server.url + f"/{name}", tmp_path / name, max_size=100_000, progress=False, backoff=0)
+        assert not list(tmp_path.iterdir()), name
+    # within the bound (up to it exactly): kept, whatever its length
+    for bound in (len(PAYLOAD), len(PAYLOAD) + 1, 10 << 30):
+        out = download(server.url + "/file.bin", tmp_path / f"{bound}.bin", max_size=bound, progress=False)
+        assert out.read_bytes() == PAYLOAD
+    # an existing file over the bound is no file to keep: fetched again, and refused
+    (tmp_path / "old.bin").write_bytes(PAYLOAD)
+    with pytest.raises(InputError, match=r"at most 100 bytes \(max_size\)"):
+        download(server.url + "/file.bin", tmp_path / "old.bin", max_size=100, progress=False)
+    assert not (tmp_path / "old.bin").exists()
+    # a resumed partial file longer than the bound starts again (and the whole file is then refused)
+    server.file.headers["ETag"] = '"v1"'
+    (tmp_path / "p.bin.part").write_bytes(PAYLOAD[:5000])
+    (tmp_path / "p.bin.part.version").write_text('"v1"')
+    with pytest.raises(InputError, match=r"at most 4000 bytes \(max_size\); the server announces"):
+        download(server.url + "/file.bin", tmp_path / "p.bin", max_size=4000, progress=False)
+    assert ranges(server)[-1] is None and not list(tmp_path.glob("p.bin*"))
+
+
+def test_max_size_with_a_206_and_with_a_size_pin(server, tmp_path):
+    # a resume whose Content-Range names a whole file longer than the bound: refused before the body is read
+    server.file.headers["ETag"] = '"v1"'
+    (tmp_path / "r.bin.part").write_bytes(PAYLOAD[:1000])
+    (tmp_path / "r.bin.part.version").write_text('"v1"')
+    with pytest.raises(InputError, match=rf"at most 2000 bytes \(max_size\); the server announces {len(PAYLOAD)}"):
+        download(server.url + "/file.bin", tmp_path / "r.bin", max_size=2000, progress=False)
+    assert ranges(server)[-1] == "bytes=1000-" and not list(tmp_path.glob("r.bin*"))
+    # beside a size pin within it the pin decides; a pin over it can never be met: refused before any request
+    out = download(server.url + "/file.bin", tmp_path / "s.bin", size=len(PAYLOAD), max_size=len(PAYLOAD),
+                   progress=False)
+    assert out.read_bytes() == PAYLOAD
+    n = len(server.requests)
+    with pytest.raises(InputError, match=r"expected at most 10 bytes \(max_size\); the expected size is 11; "
+                                         r"nothing was fetched"):
+        download(server.url + "/file.bin", tmp_path / "t.bin", size=11, max_size=10, progress=False)
+    assert len(server.requests) == n
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(InputError, match="a max_size of a non-negative integer number of bytes"):
+            download(server.url + "/file.bin", tmp_path / "t.bin", max_size=bad, progress=False)
+    assert len(server.requests) == n and not list(tmp_path.glob("t.bin*"))
+
+
+def test_max_size_bounds_local_and_fsspec_sources_too(tmp_path):
+    import fsspec
+
+    local = tmp_path / "local.json"
+    local.write_bytes(b"x" * 100)
+    with pytest.raises(InputError, match=r"local\.json: expected at most 99 bytes \(max_size\); the source holds "
+                                         r"more; nothing was kept"):
+        download(str(local), tmp_path / "l.json", max_size=99, progress=False)
+    assert download(str(local), tmp_path / "l.json", max_size=100, progress=False).read_bytes() == b"x" * 100
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/max-size/f.json", b"y" * 100)
+    try:
+        with pytest.raises(InputError, match=r"expected at most 50 bytes \(max_size\); the store holds 100; "
+                                             r"nothing was kept"):
+            download("/max-size/f.json", tmp_path / "m.json", fs=fs, max_size=50, progress=False)
+        assert not list(tmp_path.glob("m.json*"))
+        assert download("/max-size/f.json", tmp_path / "m.json", fs=fs, max_size=100, progress=False).read_bytes() \
+            == b"y" * 100
+    finally:
+        fs.rm("/max-size/f.json")

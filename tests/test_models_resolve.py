@@ -617,3 +617,79 @@ def test_no_token_goes_to_another_host_than_the_hub(gated, tmp_path, monkeypatch
         assert models._hub_token(base) is None, base
     monkeypatch.setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
     assert models._hub_token("https://huggingface.co/org/x/resolve/main") is None
+
+
+# ------------------------------------------------------------------------------ a bound on every file but the weights
+
+MiB = 1 << 20
+
+
+def test_every_file_but_the_weights_is_fetched_with_its_bound_from_one_table(big, tmp_path, monkeypatch):
+    """MAX_FILE_SIZE names each file the resolve asks for besides the weights, with a generous bound; the weights
+    (one file or shards) go unbounded, their headers checked instead."""
+    table = models.MAX_FILE_SIZE
+    fetched = {"config.json", *models.OPTIONAL, *models.FETCHED_ALSO, models.CARD, models.SAFETENSORS_INDEX,
+               models.LEGACY_INDEX}
+    assert set(table) == fetched and not set(table) & set(models.WEIGHTS)
+    assert table["config.json"] == table["README.md"] == table["chat_template.jinja"] == 16 * MiB
+    assert table[models.SAFETENSORS_INDEX] == 64 * MiB
+    assert min(table[n] for n in ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.txt")) >= 256 * MiB
+    seen: dict[str, object] = {}
+    fetch = models.download
+
+    def spy(url, dest, **kw):
+        seen[str(url).rsplit("/", 1)[-1]] = kw.get("max_size")
+        return fetch(url, dest, **kw)
+
+    monkeypatch.setattr(models, "download", spy)
+    _resolve(tmp_path)
+    _resolve_big(tmp_path)
+    shards = _shards(big.big)
+    assert {n for n in seen if n not in shards and n != "model.safetensors"} <= set(table)
+    for name, bound in seen.items():
+        assert bound == table.get(name), name
+    assert seen["model.safetensors"] is None and all(seen[s] is None for s in shards)
+    assert seen["config.json"] == 16 * MiB and seen[INDEX] == 64 * MiB
+
+
+@pytest.mark.parametrize("name, how", [("config.json", "endless"), ("tokenizer.json", "endless"),
+                                       ("special_tokens_map.json", "announced"), ("README.md", "no length")],
+                         ids=["config-endless", "tokenizer-endless", "special-tokens-announced", "card-no-length"])
+def test_a_file_longer_than_its_bound_fails_the_resolve_and_nothing_is_kept(hub, tmp_path, monkeypatch, name, how):
+    """A hostile or broken server streaming an endless config or tokenizer file cannot fill the disk."""
+    monkeypatch.setitem(models.MAX_FILE_SIZE, name, 4096)  # the mechanism, not 16 MiB of test traffic
+    body = b'{"a": "' + b"x" * 10_000 + b'"}'
+    options = {"endless": {"endless": True}, "announced": {"length": 10 << 30}, "no length": {"length": False}}[how]
+    hub.serve(f"{REPO}/{name}", b"{" if how == "endless" else body, **options)
+    found = "the server announces 10737418240" if how == "announced" else "the source holds more"
+    with pytest.raises(InputError, match=rf"^{hub.url}{REPO}/{name}: expected at most 4096 bytes \(max_size\); "
+                                         rf"{found}; nothing was kept$"):
+        _resolve(tmp_path)
+    folder = _cached(tmp_path)
+    assert not list(folder.glob(f"{name}*")) and not (folder / COMPLETE).exists()
+    hub.serve(f"{REPO}/{name}", CONFIG)  # mended: the next run fetches it, within its bound
+    assert (_resolve(tmp_path) / name).read_bytes() == CONFIG and (folder / COMPLETE).is_file()
+
+
+def test_an_endless_safetensors_index_is_cut_at_its_bound(big, tmp_path, monkeypatch):
+    monkeypatch.setitem(models.MAX_FILE_SIZE, INDEX, 8192)
+    big.serve(f"{SHARDED}/{INDEX}", b'{"weight_map": {', endless=True)
+    with pytest.raises(InputError, match=rf"{INDEX}: expected at most 8192 bytes \(max_size\); the source holds "
+                                         r"more; nothing was kept$"):
+        _resolve_big(tmp_path)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.startswith(INDEX) or p.name == COMPLETE]
+    assert not [n for n in _asked(big) if n.startswith("model-")]  # no shard asked for
+
+
+def test_an_html_page_labelled_so_for_a_model_file_is_refused_by_the_downloader(hub, tmp_path):
+    """Served as text/html, a login page for config.json or a tokenizer file never reaches the folder: the
+    downloader names it (the check of the file as saved stays for pages served without that label)."""
+    for name in ("config.json", "vocab.txt"):
+        hub.serve(f"{REPO}/{name}", HTML, headers={"Content-Type": "text/html; charset=utf-8"})
+        with pytest.raises(InputError, match=rf"^{hub.url}{REPO}/{name}: expected the file the URL names; got an "
+                                             r"HTML page \(Content-Type text/html, titled 'Sign in'\), not the file"):
+            _resolve(tmp_path)
+        folder = _cached(tmp_path)
+        assert not list(folder.glob(f"{name}*")) and not (folder / COMPLETE).exists()
+        hub.serve(f"{REPO}/{name}", CONFIG if name == "config.json" else b"[UNK]\n", headers={})
+    assert (_resolve(tmp_path) / COMPLETE).is_file()
