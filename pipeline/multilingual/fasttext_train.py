@@ -151,8 +151,10 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
 # fastText is run in a child interpreter. fasttext-numpy2 0.10.4 leaves the input matrix uninitialised
 # where upstream fastText zero-fills it (upstream draws random values for only `thread`/10 of the rows'
 # values and keeps zeros elsewhere): reused heap memory then gives NaN errors or garbage vectors, seen
-# on the second training in one process. In a fresh process with large allocations forced onto fresh
-# (zeroed) mmap pages, training matches upstream. The child also passes the seed on, which the
+# on the second training in one process, and in a fresh process too where the matrix reuses memory freed
+# while the dictionary was read (an 8-word corpus at dim 6: a third of the runs had rows holding the old
+# dictionary entries). The child zero-fills every allocation (fresh mmap pages above 4 KiB, M_PERTURB for
+# reused heap memory), and training matches upstream: the rows it does not draw or train are exactly zero. The child also passes the seed on, which the
 # package's `train_unsupervised` refuses although the trainer has one. The child dies with its parent
 # (PR_SET_PDEATHSIG, else a watchdog thread): a worker killed with SIGKILL leaves no trainer behind.
 _CHILD = r"""
@@ -172,8 +174,10 @@ except (OSError, AttributeError):
     threading.Thread(target=watch_parent, args=(spec["parent"],), daemon=True).start()
 if os.getppid() != spec["parent"]:  # the parent died before the death signal was armed
     sys.exit(1)
-try:
-    ctypes.CDLL(None).mallopt(-3, 4096)  # M_MMAP_THRESHOLD: allocations >= 4 KiB come zeroed from mmap
+try:  # every allocation zero-filled, whether it comes from fresh mmap pages or reused heap memory
+    libc = ctypes.CDLL(None)
+    libc.mallopt(-3, 4096)  # M_MMAP_THRESHOLD: allocations >= 4 KiB that need new memory get fresh (zero) pages
+    libc.mallopt(-6, 0xFF)  # M_PERTURB: every other allocation is filled with ~0xFF = 0 (mallopt(3))
 except (OSError, AttributeError):
     pass
 import fasttext_pybind
