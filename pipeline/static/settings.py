@@ -13,6 +13,9 @@ see :func:`pipeline.spec.identity_of`.
 >>> StaticSettings(method="glove")
 Traceback (most recent call last):
 ValueError: method must be one of ('isolation', 'aggregate', 'x2static'), not 'glove'
+>>> StaticSettings(method="aggregate", epochs=3)
+Traceback (most recent call last):
+ValueError: method aggregate does not read epochs: 3 (read by x2static); remove it: it would change nothing but the stage's identity
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from typing import Optional
 from ..spec import require_positive_ints, runtime_field
 from ..torchutil import DEVICES
 
-__all__ = ["METHODS", "VARIANTS", "CONTEXTS", "VOCABULARIES", "FALLBACKS", "StaticSettings"]
+__all__ = ["METHODS", "VARIANTS", "CONTEXTS", "VOCABULARIES", "FALLBACKS", "X2STATIC_FIELDS", "UNREAD",
+           "StaticSettings"]
 
 #: read-out methods: the word alone, the mean over its occurrences, a table distilled with X2Static
 METHODS = ("isolation", "aggregate", "x2static")
@@ -35,6 +39,18 @@ CONTEXTS = ("sentence_mean", "others_mean")
 VOCABULARIES = ("corpus", "file")
 #: a word of the vocabulary never seen in the corpus: its isolation vector (aggregate only), or left out
 FALLBACKS = ("isolation", "none")
+#: X2Static's own settings (the teacher input, the context vector and the training)
+X2STATIC_FIELDS = ("variant", "context", "paragraph_sentences", "epochs", "lr", "negatives", "t", "batch_sentences",
+                   "seed")
+#: the settings that change results but that a method never reads: set to another value than the default, they
+#: would only change the stage's identity (a rebuild, and a user who believes a setting took effect), so refused
+UNREAD = {
+    "isolation": ("max_length", "fallback") + X2STATIC_FIELDS,
+    "aggregate": X2STATIC_FIELDS,
+    "x2static": ("word_max_length", "fallback"),
+}
+_READ_BY = {**dict.fromkeys(X2STATIC_FIELDS, "x2static"), "max_length": "aggregate and x2static",
+            "fallback": "aggregate", "word_max_length": "isolation and aggregate's fallback"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,11 @@ class StaticSettings:
             raise ValueError(f"lr must be positive, not {self.lr!r}")
         if not self.t > 0:
             raise ValueError(f"t must be positive, not {self.t!r}")
+        unread = [f"{n}: {getattr(self, n)!r} (read by {_READ_BY[n]})" for n in UNREAD[self.method]
+                  if getattr(self, n) != self.__dataclass_fields__[n].default]
+        if unread:
+            raise ValueError(f"method {self.method} does not read {', '.join(unread)}; remove "
+                             f"{'them' if len(unread) > 1 else 'it'}: it would change nothing but the stage's identity")
 
     def file_stem(self, index: int) -> str:
         """The output name of one layer's set, by its non-negative hidden-state index (MiniLM's -1 is 6).
