@@ -60,12 +60,14 @@ WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 # sharded safetensors weights, tried between the two (from_pretrained's order): the index maps each tensor to its
 # shard file. Never in HUB_FILES: part of a local folder's identity only where it is what from_pretrained reads
 # (no model.safetensors beside it), so that folders without shards keep their ids. Sharded PyTorch weights
-# (LEGACY_INDEX) are not fetched.
+# (LEGACY_INDEX) are not fetched; in a local folder, where from_pretrained reads them (no safetensors weights,
+# no pytorch_model.bin), they are checked as tensors only and enter the identity the same way.
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 LEGACY_INDEX = "pytorch_model.bin.index.json"
 MAX_SHARDS = 1000  # an index naming more is refused (the largest open models have a few hundred)
 # a shard's name comes from the server: a plain file name, so it is fetched into the cache folder and nowhere else
-_SHARD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.safetensors")
+_SHARD = {SAFETENSORS_INDEX: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.safetensors"),
+          LEGACY_INDEX: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.bin")}
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
             "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
 HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
@@ -457,7 +459,7 @@ def check_weights(folder: str | Path) -> Path:
     shards = shard_map(index) if index is not None else {}
     for name, tensors in shards.items():
         if not (folder / name).is_file():
-            raise InputError(folder / name, f"a shard {SAFETENSORS_INDEX} maps {len(tensors)} tensors to",
+            raise InputError(folder / name, f"a shard {index.name} maps {len(tensors)} tensors to",
                              "no such file; the sharded weights are incomplete")
     found = sorted(folder.glob("*.safetensors"))
     for path in found:
@@ -468,32 +470,49 @@ def check_weights(folder: str | Path) -> Path:
             raise InputError(path, "a complete safetensors file (a JSON header, then every tensor it lists)",
                              f"{type(exc).__name__}: {exc}; a download cut short or a damaged copy") from None
         if keys is not None:
-            missing = [t for t in shards[path.name] if t not in keys]
-            if missing:
-                raise InputError(path, f"every tensor {SAFETENSORS_INDEX} maps to this shard",
-                                 f"{len(missing)} of its {len(shards[path.name])} are not in it (such as "
-                                 f"{', '.join(repr(t)[:80] for t in missing[:3])}): a shard of another version or "
-                                 "another model, or an index that does not belong to these shards")
+            _check_shard_holds(path, index, shards[path.name], keys)
     if not found:  # PyTorch files only (an older checkpoint): read as tensors only, or refused here
-        for path in sorted(folder.glob("pytorch_model*.bin")):
-            _check_torch_weights(path)
+        for path in sorted(set(folder.glob("pytorch_model*.bin")) | {folder / name for name in shards}):
+            keys = _check_torch_weights(path)
+            if path.name in shards:
+                _check_shard_holds(path, index, shards[path.name], keys)
     return folder
 
 
+def _check_shard_holds(path: Path, index: Path, tensors: list[str], keys: set[str]) -> None:
+    """Every tensor of ``tensors`` (those ``index`` maps to the shard ``path``) among the shard's ``keys``."""
+    missing = [t for t in tensors if t not in keys]
+    if missing:
+        raise InputError(path, f"every tensor {index.name} maps to this shard",
+                         f"{len(missing)} of its {len(tensors)} are not in it (such as "
+                         f"{', '.join(repr(t)[:80] for t in missing[:3])}): a shard of another version or "
+                         "another model, or an index that does not belong to these shards")
+
+
 def _loaded_index(folder: Path) -> Path | None:
-    """The safetensors index ``from_pretrained`` reads in ``folder``: there, and no ``model.safetensors``."""
-    index = folder / SAFETENSORS_INDEX
-    return index if index.is_file() and not (folder / "model.safetensors").is_file() else None
+    """The shard index ``from_pretrained`` reads in ``folder`` (its order: ``model.safetensors``, the safetensors
+    index, ``pytorch_model.bin``, the PyTorch index): the safetensors index where there is no
+    ``model.safetensors``; :data:`LEGACY_INDEX` where there are no safetensors weights and no
+    ``pytorch_model.bin``; else None."""
+    if (folder / "model.safetensors").is_file():
+        return None
+    if (folder / SAFETENSORS_INDEX).is_file():
+        return folder / SAFETENSORS_INDEX
+    legacy = folder / LEGACY_INDEX
+    return legacy if legacy.is_file() and not (folder / "pytorch_model.bin").is_file() else None
 
 
 def shard_map(index: str | Path) -> dict[str, list[str]]:
-    """Shard file name -> the tensor names ``index`` (a ``model.safetensors.index.json``) maps to it, in sorted
-    order of the shards. The index may come from an untrusted server: it must be a JSON object whose
-    ``weight_map`` maps each tensor name (a string) to a plain file name ending ``.safetensors`` (letters,
-    digits, ``.``, ``_``, ``-``; no folder, no ``..``), naming at most :data:`MAX_SHARDS` shards; else an
-    :class:`InputError` naming ``index``."""
+    """Shard file name -> the tensor names ``index`` (a ``model.safetensors.index.json``, or a local
+    ``pytorch_model.bin.index.json``) maps to it, in sorted order of the shards. The index may come from an
+    untrusted server: it must be a JSON object whose ``weight_map`` maps each tensor name (a string) to a plain
+    file name ending ``.safetensors`` (``.bin`` for the PyTorch index; letters, digits, ``.``, ``_``, ``-``; no
+    folder, no ``..``), naming at most :data:`MAX_SHARDS` shards; else an :class:`InputError` naming ``index``."""
     index = Path(index)
-    expected = "a safetensors index: a JSON object whose weight_map maps tensor names to shard files"
+    legacy = index.name == LEGACY_INDEX
+    suffix = ".bin" if legacy else ".safetensors"
+    expected = (f"a {'PyTorch' if legacy else 'safetensors'} index: a JSON object whose weight_map maps tensor "
+                "names to shard files")
     raw = index.read_bytes()
     try:
         value = json.loads(raw)
@@ -511,8 +530,8 @@ def shard_map(index: str | Path) -> dict[str, list[str]]:
     for tensor, shard in weight_map.items():
         if not isinstance(shard, str):
             raise InputError(index, expected, f"tensor {tensor!r:.80} maps to {shard!r:.80}, not a file name")
-        if not _SHARD.fullmatch(shard) or ".." in shard:
-            raise InputError(index, expected + " (plain file names ending .safetensors: letters, digits, '.', "
+        if not _SHARD[LEGACY_INDEX if legacy else SAFETENSORS_INDEX].fullmatch(shard) or ".." in shard:
+            raise InputError(index, expected + f" (plain file names ending {suffix}: letters, digits, '.', "
                              "'_', '-'; no folders)", f"tensor {tensor!r:.80} maps to {shard!r:.80}; refused, "
                              "nothing was fetched for it")
         shards.setdefault(shard, []).append(tensor)
@@ -521,24 +540,27 @@ def shard_map(index: str | Path) -> dict[str, list[str]]:
     return {name: sorted(shards[name]) for name in sorted(shards)}
 
 
-def _check_torch_weights(path: Path) -> None:
-    """A ``pytorch_model.bin`` that ``torch.load(weights_only=True)`` reads: a pickle naming code is refused,
-    never run (``from_pretrained`` would say the same in torch's words, with its advice to load the file
-    unsafely). Mapped, not read, where the file is of torch's zip format."""
+def _check_torch_weights(path: Path) -> set[str]:
+    """The tensor names of a ``pytorch_model.bin`` (or a shard) that ``torch.load(weights_only=True)`` reads:
+    a pickle naming code is refused, never run (``from_pretrained`` would say the same in torch's words, with
+    its advice to load the file unsafely). Mapped, not read, where the file is of torch's zip format."""
     import torch
 
     from .torchutil import refusal
 
+    expected = "model weights as safetensors, or a PyTorch file of tensors only"
     try:
         try:
-            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError as exc:  # the legacy (not zip) format cannot be mapped: read it
             if "mmap can only be used" not in str(exc):
                 raise
-            torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise InputError(path, "model weights as safetensors, or a PyTorch file of tensors only",
-                         refusal(exc)) from None
+        raise InputError(path, expected, refusal(exc)) from None
+    if not isinstance(state, dict):
+        raise InputError(path, expected + " (a mapping of names to tensors)", f"a {type(state).__name__}")
+    return set(state)
 
 
 def resolve_model(location: str, revision: str = "main", cache_dir: str | Path | None = None,

@@ -693,3 +693,108 @@ def test_an_html_page_labelled_so_for_a_model_file_is_refused_by_the_downloader(
         assert not list(folder.glob(f"{name}*")) and not (folder / COMPLETE).exists()
         hub.serve(f"{REPO}/{name}", CONFIG if name == "config.json" else b"[UNK]\n", headers={})
     assert (_resolve(tmp_path) / COMPLETE).is_file()
+
+
+class _Planted:
+    """Unpickling this creates ``path``: the stand-in for whatever code a shard's pickle would run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def legacy_sharded(tmp_path_factory):
+    """A tiny Llama as older 7B checkpoints came: ``pytorch_model.bin.index.json`` and two ``.bin`` shards (what
+    ``from_pretrained`` reads from a folder without safetensors weights and without ``pytorch_model.bin``)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("legacy") / "model"
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
+                      tie_word_embeddings=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = LlamaForCausalLM(cfg).state_dict()
+    cfg.save_pretrained(folder)
+    names = sorted(state)
+    weight_map = {}
+    for i, part in enumerate((names[:len(names) // 2], names[len(names) // 2:]), 1):
+        shard = f"pytorch_model-0000{i}-of-00002.bin"
+        torch.save({k: state[k].clone() for k in part}, folder / shard)
+        weight_map.update(dict.fromkeys(part, shard))
+    (folder / models.LEGACY_INDEX).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return folder
+
+
+def _legacy_shards(folder):
+    return sorted(p.name for p in folder.glob("pytorch_model-*.bin"))
+
+
+def test_a_local_folder_of_pytorch_shards_loads_and_its_identity_covers_the_index_and_every_shard(legacy_sharded,
+                                                                                                  tmp_path):
+    """Such a folder loaded (from_pretrained reads the PyTorch index), but its identity left the shards out: new
+    weights under the same names kept the stage ids, and the old outputs were reused as if built from them."""
+    import os
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.models import model_source_identity
+
+    folder = tmp_path / "local"
+    shutil.copytree(legacy_sharded, folder)
+    assert resolve_model(str(folder)) == folder
+    assert AutoModelForCausalLM.from_pretrained(folder).config.vocab_size == 64
+    first = model_source_identity(str(folder))
+    seen = {first["files"]}
+    for name in [models.LEGACY_INDEX, *_legacy_shards(folder)]:
+        path = folder / name
+        keep = path.read_bytes()
+        if name == models.LEGACY_INDEX:
+            path.write_text(json.dumps(json.loads(keep) | {"metadata": {"total_size": 1}}))
+        else:  # the same tensors with other values: a shard that still checks
+            torch.save({k: v + 1 for k, v in torch.load(path, weights_only=True).items()}, path)
+        os.utime(path, ns=(1, 1))
+        now = model_source_identity(str(folder))["files"]
+        assert now not in seen, name
+        seen.add(now)
+        path.write_bytes(keep)
+    assert model_source_identity(str(folder)) == first
+
+
+def test_a_local_pytorch_shard_missing_short_of_a_tensor_or_running_code_is_named(legacy_sharded, tmp_path):
+    import pickle
+    import shutil
+
+    folder = tmp_path / "local"
+    shutil.copytree(legacy_sharded, folder)
+    last = _legacy_shards(folder)[-1]
+    kept = (folder / last).rename(tmp_path / last)
+    with pytest.raises(InputError, match=rf"^{folder / last}: expected a shard pytorch_model\.bin\.index\.json maps "
+                                         r"\d+ tensors to; no such file"):
+        resolve_model(str(folder))
+    kept.rename(folder / last)
+    index = json.loads((folder / models.LEGACY_INDEX).read_text())
+    index["weight_map"]["model.extra.weight"] = last
+    (folder / models.LEGACY_INDEX).write_text(json.dumps(index))
+    with pytest.raises(InputError, match=rf"^{folder / last}: expected every tensor pytorch_model\.bin\.index\.json "
+                                         r"maps to this shard; 1 of its \d+ are not in it .*'model\.extra\.weight'"):
+        resolve_model(str(folder))
+    # a shard named by the index whatever its name: checked as tensors only, its pickle never run
+    index["weight_map"] = {k: ("weights-a.bin" if v == last else v) for k, v in index["weight_map"].items()}
+    (folder / models.LEGACY_INDEX).write_text(json.dumps(index))
+    sentinel = tmp_path / "ran"
+    (folder / "weights-a.bin").write_bytes(pickle.dumps(_Planted(sentinel)))
+    with pytest.raises(InputError, match=rf"^{folder / 'weights-a.bin'}: expected model weights as safetensors, or a "
+                                         "PyTorch file of tensors only"):
+        resolve_model(str(folder))
+    assert not sentinel.exists()
+    index["weight_map"] = {k: "../outside.bin" for k in index["weight_map"]}
+    (folder / models.LEGACY_INDEX).write_text(json.dumps(index))
+    with pytest.raises(InputError, match=r"plain file names ending \.bin"):
+        resolve_model(str(folder))
