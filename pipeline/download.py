@@ -25,7 +25,11 @@ before they are followed (:func:`redirect_guard`): at most
 and never from a public host to a loopback, private or link-local address (an IP literal, or a name
 that resolves to one); from a public origin, an answer whose connection's peer is internal is refused
 before its body is read. Two processes fetching the same file wait for each other (an flock beside the
-file).
+file). A server that trickles bytes cannot hold a download: a watchdog cuts the connection, even while a
+read is blocked, when an answer's headers take longer than ``header_timeout`` (default: ``timeout``;
+with the downloader's own session or one of :func:`http_session`) or the body falls under the rate floor,
+and the attempt is retried as a stall. An HTML page sent gzip- or deflate-encoded is told by its decoded
+start (what is saved stays as sent).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -44,6 +48,7 @@ pipeline.errors.InputError: ...a.txt: expected at most 4 bytes (max_size); the s
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -51,7 +56,9 @@ import re
 import shutil
 import stat
 import sys
+import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import parse_qsl, unquote, urljoin, urlparse
@@ -252,6 +259,9 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body)(?![\w:-])", re.I)
 _HTML_TAGS = (b"<!doctype", b"<html", b"<head", b"<body")
 _SNIFF = 1024  # the most bytes read to tell an HTML page (the start of the body, kept and written after)
+_SNIFF_ENCODED = 16 << 10  # the most bytes read of a gzip or deflate body to decode its first _SNIFF bytes
+#: the Content-Encodings whose start is decoded to tell an HTML page (what is saved stays as sent)
+_SNIFF_DECODED = {"gzip": (31,), "x-gzip": (31,), "deflate": (15, -15)}  # wbits: gzip; zlib, else raw deflate
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -288,21 +298,44 @@ def _html_suspect(url: str, r) -> str | None:
     return media
 
 
-def _sniff_html(read: Callable[[int], bytes], where: str, media: str, scrub: Callable[[str], str]) -> bytes:
+def _inflated_start(raw: bytes, encoding: str) -> tuple[bytes, bool]:
+    """The first (at most :data:`_SNIFF`) bytes that ``raw``, the start of a body sent with Content-Encoding
+    ``encoding`` (a key of :data:`_SNIFF_DECODED`), decodes to, and whether no more will come (the stream ended,
+    or is no stream of that encoding: then nothing is told from it).
+
+    >>> _inflated_start(zlib.compress(b"<html>" * 1000)[:-4], "deflate")[0][:12], _inflated_start(b"junk", "gzip")
+    (b'<html><html>', (b'', True))
+    """
+    for wbits in _SNIFF_DECODED[encoding]:
+        inflate = zlib.decompressobj(wbits)
+        try:
+            out = inflate.decompress(raw, _SNIFF)
+        except zlib.error:
+            continue
+        return out, inflate.eof
+    return b"", True
+
+
+def _sniff_html(read: Callable[[int], bytes], where: str, media: str, scrub: Callable[[str], str],
+                encoding: str | None = None) -> bytes:
     """The first bytes of a body labelled ``media`` (text/html), read until they tell whether it is an HTML page
     (at most :data:`_SNIFF`): returned to be written first when it is not (a server that labels any file
     text/html), an :class:`InputError` naming ``where`` when it is (a login, consent, quota or error page served
     with 200 in place of the file). Looked at before anything is written, and before the announced length is
-    weighed against ``size`` or ``max_size``, so that such a page is named for what it is."""
-    head = b""
+    weighed against ``size`` or ``max_size``, so that such a page is named for what it is. A body sent with
+    Content-Encoding ``encoding`` gzip or deflate (though the client asks for identity) is told by what its
+    first bytes (at most :data:`_SNIFF_ENCODED`) decode to; the bytes returned are the ones sent, undecoded."""
+    raw = b""
+    most = _SNIFF if encoding is None else _SNIFF_ENCODED
     while True:
-        block = read(_SNIFF - len(head)) if len(head) < _SNIFF else b""
-        head += block
-        verdict = _html_start(head, not block or len(head) >= _SNIFF)
+        block = read(most - len(raw)) if len(raw) < most else b""
+        raw += block
+        head, ended = (raw, False) if encoding is None else _inflated_start(raw, encoding)
+        verdict = _html_start(head, ended or not block or len(raw) >= most or len(head) >= _SNIFF)
         if verdict is None:
             continue
         if not verdict:
-            return head
+            return raw
         title = re.search(rb"<title[^>]*>\s*([^<]{1,200})", head, re.I)
         shown = (f"titled {scrub(' '.join(title.group(1).decode('utf-8', 'replace').split()))[:80]!r}" if title
                  else f"starting {scrub(head.lstrip(_UTF8_BOM).lstrip()[:40].decode('utf-8', 'replace'))!r}")
@@ -355,25 +388,127 @@ def _retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _rate_floor(read: Callable[[int], bytes], min_rate: float, window: float) -> Callable[[int], bytes]:
+class _Watchdog:
+    """Cuts the connection of one attempt when a deadline passes: shuts its socket down, so that a read blocked
+    on it (for the status line and headers, a chunk-size line, the next bytes) returns at once.
+
+    The read timeout bounds one wait for a byte only; a server that sends one byte just within it, again and
+    again, would hold a read, and the download, for ever. :meth:`watch` names the socket, :meth:`arm` sets the
+    deadline, :meth:`disarm` lifts it; ``fired`` is the reason given with the deadline that passed, else None.
+    Its thread ends with :meth:`close`. While it is open it is this thread's watchdog (``_watching.dog``), told
+    of each request sent by a session of :func:`http_session` so that the wait for the answer is bounded too.
+    """
+
+    def __init__(self, header_timeout: float):
+        self.header_timeout, self.fired = header_timeout, None
+        self._sock = self._deadline = self._reason = None
+        self._armed = self._closed = False
+        self._sleeping_until: float | None = None  # when the thread looks again (None: when woken)
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="download-watchdog", daemon=True)
+        self._thread.start()
+        _watching.dog = self
+
+    def arm(self, deadline: float, reason: str) -> None:
+        with self._cond:
+            if self.fired is not None:  # cut once: every later wait of this attempt is cut at once
+                deadline, reason = time.monotonic(), self.fired
+            self._deadline, self._reason, self._armed = deadline, reason, True
+            if self._sleeping_until is None or deadline < self._sleeping_until:
+                self._cond.notify()  # a later deadline is seen when the thread wakes: no wake-up for each read
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed = False
+
+    def watch(self, sock) -> None:
+        """Cut ``sock`` (when known) when a deadline passes."""
+        with self._cond:
+            self._sock = sock if sock is not None else self._sock
+
+    def expect_headers(self, sock, host: str) -> None:
+        """A request was sent on ``sock`` to ``host``: its answer's status line and headers (and a redirect's
+        body) must come within ``header_timeout`` seconds."""
+        self.watch(sock)
+        self.arm(time.monotonic() + self.header_timeout, f"no response headers from {host} within "
+                                                         f"{self.header_timeout:g} s")
+
+    def close(self) -> None:
+        if getattr(_watching, "dog", None) is self:
+            _watching.dog = None
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                if self._armed and now >= self._deadline:
+                    self.fired, self._armed = self._reason, False
+                    _cut(self._sock)
+                    continue
+                # disarmed between reads, it still sleeps until the last deadline, so that arming again with
+                # the same or a later one need not wake it
+                self._sleeping_until = self._deadline if self._armed or (self._deadline or 0) > now else None
+                self._cond.wait(None if self._sleeping_until is None else self._sleeping_until - now)
+
+
+#: the watchdog of the attempt this thread is making (``_watching.dog``), for the connections it opens
+_watching = threading.local()
+
+
+def _cut(sock) -> None:
+    """Shut ``sock`` down for reading and writing (a blocked read returns); closing it is left to its owner.
+    A TLS socket is shut down below TLS (``SSLSocket.shutdown`` would drop its TLS state under a reader)."""
+    import socket
+
+    while sock is not None and not isinstance(sock, socket.socket):
+        sock = getattr(sock, "socket", None)  # urllib3's SSLTransport (TLS through a TLS proxy) wraps one
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _rate_floor(read: Callable[[int], bytes], min_rate: float, window: float, watchdog: _Watchdog | None = None,
+                timeout: float | None = None) -> Callable[[int], bytes]:
     """``read``, giving up (:class:`_Retry`) when fewer than ``min_rate`` bytes a second arrived over a window
     of ``window`` seconds. The read timeout bounds one wait for a byte; a server that sends one byte just
     within it, again and again, would otherwise hold the download for ever. The check runs before each read,
     so every block that arrived is written first (and is resumed from). No floor without a positive
-    ``min_rate`` and ``window``."""
-    if not min_rate or min_rate <= 0 or not window or window <= 0:
+    ``min_rate`` and ``window``.
+
+    With a ``watchdog``, a read still waiting when the floor is broken (no bytes came back in time: a server
+    that feeds a chunk-size line one byte at a time) is cut then; without a floor, one that brings no bytes
+    for ``timeout`` seconds."""
+    floor = bool(min_rate and min_rate > 0 and window and window > 0)
+    if not floor and (watchdog is None or not timeout):
         return read
     start, got = time.monotonic(), 0
+
+    def under_floor(span: float) -> str:
+        return (f"the server sent only {got} bytes in {span:.1f} s, under the floor of {min_rate:g} bytes/s "
+                "(min_rate)")
 
     def paced(n: int) -> bytes:
         nonlocal start, got
         now = time.monotonic()
-        if now - start >= window:
+        if floor and now - start >= window:
             if got < min_rate * (now - start):
-                raise _Retry(f"the server sent only {got} bytes in {now - start:.1f} s, under the floor of "
-                             f"{min_rate:g} bytes/s (min_rate)", stalled=True)
+                raise _Retry(under_floor(now - start), stalled=True)
             start, got = now, 0
-        block = read(n)
+        if watchdog is not None:
+            if floor:  # the moment the floor is broken unless this read brings more
+                span = max(window, got / min_rate)
+                watchdog.arm(start + span, under_floor(span))
+            else:
+                watchdog.arm(now + timeout, f"the server sent no bytes of the body for {timeout:g} s, the timeout")
+        try:
+            block = read(n)
+        finally:
+            if watchdog is not None:
+                watchdog.disarm()
         got += len(block)
         return block
 
@@ -431,19 +566,25 @@ def _internal_host(host: str | None, *, resolve: bool = True) -> str | None:
     return f"{host} (resolves to {', '.join(inside)})" if inside else None
 
 
+def _socket_of(r):
+    """The socket the body of the response ``r`` comes through, or None when it is gone."""
+    raw = getattr(r, "raw", None)
+    conn = getattr(raw, "connection", None)
+    # an open keep-alive connection has its socket; one that closes after this answer (HTTP/1.0,
+    # ``Connection: close``) has handed it to the response's reader (http.client's makefile)
+    return getattr(conn, "sock", None) or getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None),
+                                                          "raw", None), "_sock", None)
+
+
 def _peer_address(r) -> str | None:
     """The IP address the response ``r`` came from, when its connection is a direct one.
 
     ``None`` behind a proxy (the peer is the proxy), or when the connection is gone.
     """
-    raw = getattr(r, "raw", None)
-    conn = getattr(raw, "connection", None)
+    conn = getattr(getattr(r, "raw", None), "connection", None)
     if conn is None or getattr(conn, "proxy", None) is not None or getattr(conn, "_tunnel_host", None):
         return None
-    # an open keep-alive connection has its socket; one that closes after this answer (HTTP/1.0,
-    # ``Connection: close``) has handed it to the response's reader (http.client's makefile)
-    sock = getattr(conn, "sock", None) or getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None),
-                                                          "raw", None), "_sock", None)
+    sock = _socket_of(r)
     if sock is None:
         return None
     try:
@@ -453,13 +594,51 @@ def _peer_address(r) -> str | None:
     return peer[0] if isinstance(peer, tuple) and peer else None
 
 
+@functools.lru_cache(maxsize=None)
+def _watched_adapter() -> type:
+    """A requests ``HTTPAdapter`` whose connections tell this thread's :class:`_Watchdog` (if any) the socket
+    of each request they send, so that the wait for its answer can be cut (:meth:`_Watchdog.expect_headers`)."""
+    import urllib3
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Watched:
+        def getresponse(self, *args, **kwargs):
+            dog = getattr(_watching, "dog", None)
+            if dog is not None:
+                dog.expect_headers(self.sock, f"{self.host}:{self.port}")
+            return super().getresponse(*args, **kwargs)
+
+    # named as urllib3 names them: its messages name the pool ("HTTPSConnectionPool(host=...): ...")
+    pools = {scheme: type(pool.__name__, (pool,), {"ConnectionCls": type(conn.__name__, (Watched, conn), {})})
+             for scheme, pool, conn in (("http", HTTPConnectionPool, HTTPConnection),
+                                        ("https", HTTPSConnectionPool, HTTPSConnection))}
+
+    class WatchedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy, **kwargs):
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if isinstance(manager, urllib3.ProxyManager):  # not SOCKS: its pools are its own
+                manager.pool_classes_by_scheme = pools
+            return manager
+
+    return WatchedAdapter
+
+
 def http_session():
     """A ``requests.Session`` that follows at most :data:`MAX_REDIRECTS` redirects; pass
-    ``hooks={"response": redirect_guard(url)}`` with each request to vet them."""
+    ``hooks={"response": redirect_guard(url)}`` with each request to vet them. Its connections let
+    :func:`download` bound the wait for each answer's headers (``header_timeout``)."""
     import requests
 
     session = requests.Session()
     session.max_redirects = MAX_REDIRECTS
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _watched_adapter()())
     return session
 
 
@@ -592,14 +771,37 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
 
 def _http_attempt(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
                   progress: bool, resume: bool, min_rate: float = 0, rate_window: float | None = None,
-                  max_size: int | None = None, html_ok: bool = False) -> None:
+                  max_size: int | None = None, html_ok: bool = False, header_timeout: float | None = None) -> None:
     """One request: append to ``part`` (``resume``: a Range request from its size) or fetch it whole;
     raise :class:`_Retry` when the transfer was cut, or went slower than ``min_rate`` bytes a second over
     ``rate_window`` seconds (default: ``timeout``). ``where`` names the URL in messages (credentials
     redacted). A partial file whose version is known is resumed with ``If-Range``: a server whose file
     changed meanwhile answers with the whole new file. A body longer than ``size`` or ``max_size`` is
     refused (announced: before it is read); a 200 that is an HTML page for a URL that names none is refused
-    unless ``html_ok`` (:func:`_sniff_html`; a 206 continues what was already taken for the file)."""
+    unless ``html_ok`` (:func:`_sniff_html`; a 206 continues what was already taken for the file).
+
+    A :class:`_Watchdog` cuts the connection when the answer's headers take longer than ``header_timeout``
+    (default: ``timeout``) seconds from the request (a session of :func:`http_session`), or a read of the body
+    waits past the rate floor, even while a read is blocked; the attempt is then a stall, retried, whatever
+    the cut left of the answer."""
+    dog = _Watchdog(timeout if header_timeout is None else header_timeout)
+    try:
+        try:
+            _http_exchange(http, url, where, part, size, timeout, chunk, progress, resume, min_rate, rate_window,
+                           max_size, html_ok, dog)
+        finally:
+            dog.close()
+    except Exception:  # noqa: BLE001 - what a cut connection raises, or makes of a cut answer
+        if dog.fired is None:
+            raise
+    if dog.fired is not None:
+        raise _Retry(scrubber(url)(dog.fired), stalled=True)
+
+
+def _http_exchange(http, url: str, where: str, part: Path, size: int | None, timeout: float, chunk: int,
+                   progress: bool, resume: bool, min_rate: float, rate_window: float | None, max_size: int | None,
+                   html_ok: bool, dog: _Watchdog) -> None:
+    """:func:`_http_attempt` under its watchdog ``dog``."""
     import requests
     import urllib3
 
@@ -615,6 +817,9 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
     try:
         with http.get(url, headers=headers, stream=True, timeout=timeout,
                       hooks={"response": redirect_guard(url)}) as r:
+            dog.disarm()
+            if dog.fired is not None:  # the headers were cut short: whatever was parsed of them is no answer
+                return
             if r.status_code == 416 and offset:
                 # nothing left to fetch, but only when the server's length is the partial file's: a longer
                 # partial file (a fetch of other content, a server ignoring If-Range) must not be taken as whole
@@ -660,9 +865,12 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
             # read(n) waits for all n bytes (the rate floor could never act on a trickle), and on a chunked
             # body that is cut it drops every byte it had gathered
             r.raw.enforce_content_length = False
-            read = _rate_floor(r.raw.read1, min_rate, timeout if rate_window is None else rate_window)
+            dog.watch(_socket_of(r))  # the connection the body comes through (a session of any adapter)
+            read = _rate_floor(r.raw.read1, min_rate, timeout if rate_window is None else rate_window, dog, timeout)
             media = None if html_ok or r.status_code != 200 else _html_suspect(url, r)
-            head = _sniff_html(read, where, media, scrub) if media else b""
+            encoding = (r.headers.get("Content-Encoding") or "").strip().lower()
+            head = _sniff_html(read, where, media, scrub, encoding if encoding in _SNIFF_DECODED else None) \
+                if media else b""
             if size is not None and total is not None and total != size:
                 if total > size:
                     raise _too_long(where, size)
@@ -691,7 +899,8 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
 def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | None, retries: int,
                 max_attempts: int, timeout: float, chunk: int, progress: bool, backoff: float,
                 session=None, min_rate: float = 0, rate_window: float | None = None,
-                max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False) -> None:
+                max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False,
+                header_timeout: float | None = None) -> None:
     """Fetch with resume. ``retries`` bounds attempts in a row that brought no new bytes; ``max_attempts`` all.
 
     A partial file left by an earlier run is resumed only when what it holds can be checked: its
@@ -705,44 +914,45 @@ def _fetch_http(url: str, part: Path, *, where: str, pinned: bool, size: int | N
     Between attempts it waits with exponential ``backoff``, or as long as a 429 or 503 asks
     (``Retry-After``), but never longer than ``max_retry_after`` seconds: a server asking for more fails
     the download at once, saying what it asked for."""
-    http = session or http_session()
-    resume = pinned or _read_version(part) is not None
-    best = _size_of(part) if resume else 0
-    idle = attempts = 0
-    while True:
-        attempts += 1
-        if (limit := _bound(size, max_size)[0]) is not None and _size_of(part) > limit:  # left by a fetch of
-            # other content (or longer than max_size allows): start again
-            _discard(part)
-            best = 0
-        if resume and size is not None and _size_of(part) == size and size > 0:
-            return  # whole already: verification decides
-        before = _size_of(part) if resume else 0
-        try:
-            return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume, min_rate,
-                                 rate_window, max_size, html_ok)
-        except _Retry as exc:
-            reason, asked, stalled = str(exc), exc.retry_after, exc.stalled
-        resume = True  # what the partial file holds now came from this call
-        after = _size_of(part)
-        brought = after - before if after >= before else after  # (a 200 to a resume starts again from 0)
-        idle = 0 if after > best and (not stalled or brought >= chunk) else idle + 1
-        best = max(best, after)
-        if idle > retries or attempts >= max_attempts:
-            why = (f"{retries} retries without progress" if idle > retries else f"{attempts} attempts")
-            raise DownloadError(f"{where}: download failed after {why} ({reason}); {_kept(part, after, pinned)}")
-        wait = min(30.0, backoff * 2 ** max(0, idle - 1))
-        if asked is not None:
-            seconds, header = asked
-            if seconds > max_retry_after:
-                raise DownloadError(f"{where}: the server answered {reason.split(' (Retry-After', 1)[0]} and asks "
-                                    f"to be retried in {seconds:.0f} s (Retry-After: {header!r:.80}), longer than "
-                                    f"the {max_retry_after:g} s a download waits at most (max_retry_after); gave "
-                                    f"up instead of waiting; {_kept(part, after, pinned)}")
-            wait = max(wait, seconds)
-        log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
-                    where, reason, after, wait, attempts, idle, retries)
-        _sleep(wait)
+    # a session of one's own is closed after, with any connection a redirect left in its pool
+    with contextlib.nullcontext(session) if session is not None else http_session() as http:
+        resume = pinned or _read_version(part) is not None
+        best = _size_of(part) if resume else 0
+        idle = attempts = 0
+        while True:
+            attempts += 1
+            if (limit := _bound(size, max_size)[0]) is not None and _size_of(part) > limit:  # left by a fetch of
+                # other content (or longer than max_size allows): start again
+                _discard(part)
+                best = 0
+            if resume and size is not None and _size_of(part) == size and size > 0:
+                return  # whole already: verification decides
+            before = _size_of(part) if resume else 0
+            try:
+                return _http_attempt(http, url, where, part, size, timeout, chunk, progress, resume, min_rate,
+                                     rate_window, max_size, html_ok, header_timeout)
+            except _Retry as exc:
+                reason, asked, stalled = str(exc), exc.retry_after, exc.stalled
+            resume = True  # what the partial file holds now came from this call
+            after = _size_of(part)
+            brought = after - before if after >= before else after  # (a 200 to a resume starts again from 0)
+            idle = 0 if after > best and (not stalled or brought >= chunk) else idle + 1
+            best = max(best, after)
+            if idle > retries or attempts >= max_attempts:
+                why = (f"{retries} retries without progress" if idle > retries else f"{attempts} attempts")
+                raise DownloadError(f"{where}: download failed after {why} ({reason}); {_kept(part, after, pinned)}")
+            wait = min(30.0, backoff * 2 ** max(0, idle - 1))
+            if asked is not None:
+                seconds, header = asked
+                if seconds > max_retry_after:
+                    raise DownloadError(f"{where}: the server answered {reason.split(' (Retry-After', 1)[0]} and asks "
+                                        f"to be retried in {seconds:.0f} s (Retry-After: {header!r:.80}), longer than "
+                                        f"the {max_retry_after:g} s a download waits at most (max_retry_after); gave "
+                                        f"up instead of waiting; {_kept(part, after, pinned)}")
+                wait = max(wait, seconds)
+            log.warning("%s: %s; resuming at byte %d in %.1fs (attempt %d, %d of %d retries without progress)",
+                        where, reason, after, wait, attempts, idle, retries)
+            _sleep(wait)
 
 
 def _kept(part: Path, after: int, pinned: bool) -> str:
@@ -804,7 +1014,8 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
              retries: int = 5, max_attempts: int | None = None, timeout: float = 60.0, chunk: int = 1 << 20,
              progress: bool = True, session=None, fs=None, label: str | None = None, lock: bool = True,
              backoff: float = 0.5, min_rate: float = 1024.0, rate_window: float | None = None,
-             max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False) -> Path:
+             max_retry_after: float = 300.0, max_size: int | None = None, html_ok: bool = False,
+             header_timeout: float | None = None) -> Path:
     """Fetch ``url`` (http(s), file://, a local path, or a path on the fsspec file system ``fs``) to ``dest``.
 
     Returns ``dest``. An existing ``dest`` is kept when it matches ``sha256``
@@ -823,7 +1034,15 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     bytes); an HTTP attempt that brings fewer than ``min_rate`` bytes a
     second over ``rate_window`` seconds (default: ``timeout``) is given up and
     retried too (``min_rate=0``: no floor); an attempt that stalls so counts
-    as progress only when it brought a whole ``chunk``. Between attempts the
+    as progress only when it brought a whole ``chunk``. These are wall-clock
+    bounds, kept by a watchdog that cuts the connection even while a read is
+    blocked on a server that trickles bytes: an answer's status line and
+    headers must come within ``header_timeout`` seconds (default: ``timeout``)
+    of its request (with ``session=None`` or a session of
+    :func:`http_session`; another session's adapter is not watched there), and
+    a read of the body still waiting when the floor is broken (with no floor:
+    after ``timeout`` seconds) is cut then; either is a stall, retried the
+    same way. Between attempts the
     wait doubles from ``backoff`` (at most 30 s); a 429 or 503 with
     ``Retry-After`` (seconds or an HTTP-date) is waited out, unless it asks
     for more than ``max_retry_after`` seconds: then the download fails at
@@ -844,8 +1063,10 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     a ``sha256`` pin it would fail the check, less clearly); not retried,
     nothing kept. A file of text that starts with ``<html``, served as
     ``text/plain``, and a file labelled ``text/html`` that is no HTML page are
-    taken as they are; ``html_ok=True`` accepts an HTML page too. Resumed
-    (206) transfers, local paths and fsspec files are not looked at.
+    taken as they are; ``html_ok=True`` accepts an HTML page too. A body sent
+    with Content-Encoding gzip or deflate is told by its decoded start (and
+    saved as sent). Resumed (206) transfers, local paths and fsspec files are
+    not looked at.
     """
     where = label or redact_url(str(url))
     if sha256 is not None:
@@ -863,7 +1084,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
                                 max_attempts=max_attempts or 20 * (retries + 1), timeout=timeout, chunk=chunk,
                                 progress=progress, session=session, fs=fs, backoff=backoff, min_rate=min_rate,
                                 rate_window=rate_window, max_retry_after=max_retry_after, max_size=max_size,
-                                html_ok=html_ok)
+                                html_ok=html_ok, header_timeout=header_timeout)
 
 
 def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, max_size, **kw) -> Path:
@@ -912,7 +1133,8 @@ def _discard(part: Path) -> None:
 
 
 def _fetch(url: str, part: Path, where: str, *, size, fs, pinned, retries, max_attempts, timeout, chunk,
-           progress, session, backoff, min_rate, rate_window, max_retry_after, max_size, html_ok) -> None:
+           progress, session, backoff, min_rate, rate_window, max_retry_after, max_size, html_ok,
+           header_timeout) -> None:
     if fs is not None:
         return _fetch_fsspec(fs, url, where, part, size, chunk, progress, max_size)
     scheme = urlparse(url).scheme
@@ -920,7 +1142,8 @@ def _fetch(url: str, part: Path, where: str, *, size, fs, pinned, retries, max_a
         return _fetch_http(url, part, where=where, pinned=pinned, size=size, retries=retries,
                            max_attempts=max_attempts, timeout=timeout, chunk=chunk, progress=progress,
                            backoff=backoff, session=session, min_rate=min_rate, rate_window=rate_window,
-                           max_retry_after=max_retry_after, max_size=max_size, html_ok=html_ok)
+                           max_retry_after=max_retry_after, max_size=max_size, html_ok=html_ok,
+                           header_timeout=header_timeout)
     return _fetch_local(Path(urlparse(url).path if scheme == "file" else url), where, part, size, chunk, progress,
                         max_size)
 

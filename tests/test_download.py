@@ -429,7 +429,8 @@ def test_a_retry_after_past_the_cap_fails_at_once_saying_what_the_server_asked(s
 class RawServer:
     """A loopback TCP server whose every connection gets ``respond(headers, n)`` (the request's headers, lower
     case, and its number from 0), sent as is, and then a clean close: the answers http.server cannot give (a
-    chunked body cut short, a Content-Length beside chunked encoding, a gzip-encoded body)."""
+    chunked body cut short, a Content-Length beside chunked encoding, a gzip-encoded body). ``respond`` may
+    return an iterable of pieces, each sent as it comes (see :func:`trickle`)."""
 
     def __init__(self, respond):
         import socket
@@ -459,7 +460,9 @@ class RawServer:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines if x)}
                 self.requests.append(headers)
                 try:
-                    conn.sendall(self.respond(headers, len(self.requests) - 1))
+                    wire = self.respond(headers, len(self.requests) - 1)
+                    for piece in [wire] if isinstance(wire, bytes) else wire:
+                        conn.sendall(piece)
                     conn.shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
@@ -498,6 +501,18 @@ def answer(status: str, headers: dict, wire: bytes) -> bytes:
 
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def trickle(before: bytes, slow: bytes, after: bytes = b"", every: float = 0.1):
+    """Pieces for :class:`RawServer`: ``before`` at once, then ``slow`` one byte every ``every`` seconds (never
+    long enough for a read timeout), then ``after``."""
+    import time
+
+    yield before
+    for i in range(len(slow)):
+        time.sleep(every)
+        yield slow[i:i + 1]
+    yield after
 
 
 def then_whole(first: bytes, body: bytes = BODY, **headers):
@@ -588,6 +603,124 @@ def test_a_body_the_server_ends_early_on_its_own_is_caught_only_by_a_pin(raw_ser
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
 
+# ------------------------------------------------------------------------ a server that trickles what a read waits on
+
+
+def watchdogs() -> list:
+    """The downloader's watchdog threads still alive: none once a download has returned."""
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "download-watchdog"]
+
+
+def session_of(kind: str | None, url: str):
+    """None (the downloader's own), "hub" (as pipeline.models makes one: http_session() with a bearer token for
+    the origin) or "plain" (a requests.Session of the caller's)."""
+    import requests
+
+    from pipeline.download import http_session
+    from pipeline.models import _BearerFor, _origin
+
+    if kind == "plain":
+        return requests.Session()
+    if kind == "hub":
+        session = http_session()
+        session.auth = _BearerFor("hf_t0ken", _origin(url))
+        return session
+    return None
+
+
+@pytest.mark.parametrize("kind", [None, "hub"])
+def test_response_headers_trickled_in_are_cut_at_the_header_timeout_and_retried(raw_server, tmp_path, caplog, kind):
+    """A header byte every 0.1 s never lets the 2 s read timeout pass: without a wall-clock bound a worker waits
+    as long as the server likes (here 4 s, then a whole answer; a hostile server: for ever). The watchdog cuts
+    the wait after header_timeout; the attempt is a stall, retried, and what the cut left of the headers is no
+    answer (a 200 with no length whose body ends at once would read as an empty file)."""
+    import time
+
+    def respond(req: dict, n: int):
+        if n == 0:
+            return trickle(b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 33 + b"\r\n", b"\r\n" + BODY)
+        return answer("200 OK", {"Content-Length": len(BODY)}, BODY)
+
+    srv = raw_server(respond)
+    began = time.monotonic()
+    with caplog.at_level("WARNING"):
+        out = download(srv.url + "/f.bin", tmp_path / "f.bin", timeout=2, header_timeout=0.5, backoff=0,
+                       session=session_of(kind, srv.url), progress=False)
+    assert out.read_bytes() == BODY and len(srv.requests) == 2
+    assert time.monotonic() - began < 2
+    host = srv.url.split("//", 1)[1]
+    assert f"f.bin: no response headers from {host} within 0.5 s; resuming at byte 0" in caplog.text
+    if kind == "hub":  # the session's auth still goes out with every request
+        assert [h.get("authorization") for h in srv.requests] == ["Bearer hf_t0ken"] * 2
+    assert not watchdogs()
+
+
+def test_a_server_that_always_trickles_its_headers_uses_up_the_retry_budget(raw_server, tmp_path):
+    """header_timeout defaults to the timeout; the URL is named with its credentials as ***."""
+    import time
+
+    srv = raw_server(lambda req, n: trickle(b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 33 + b"\r\n", b"\r\n"))
+    url = srv.url + "/f.bin?token=S3cretTok"
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as err:
+        download(url, tmp_path / "f.bin", timeout=0.5, retries=1, backoff=0, progress=False)
+    assert time.monotonic() - began < 3
+    host = srv.url.split("//", 1)[1]
+    assert str(err.value) == (f"{srv.url}/f.bin?token=***: download failed after 1 retries without progress (no "
+                              f"response headers from {host} within 0.5 s); nothing was kept; the next run starts "
+                              "from byte 0")
+    assert len(srv.requests) == 2 and not list(tmp_path.iterdir()) and not watchdogs()
+
+
+@pytest.mark.parametrize("kind", [None, "hub", "plain"])
+def test_a_chunk_size_line_trickled_in_is_cut_at_the_rate_floor_and_resumed(raw_server, tmp_path, caplog, kind):
+    """read1 returns only once a chunk's size line is whole: a server that sends it one '0' every 0.1 s keeps the
+    read blocked, never long enough for the 2 s timeout, and the rate floor, checked between reads, sees nothing
+    until the line ends (here after 4 s; a hostile server: never). The watchdog cuts the read when the floor is
+    broken, with any session (a caller's own too: the body's socket is the response's); the attempt is retried
+    from the bytes that came (a size line of zeros cut short would otherwise read as the last chunk)."""
+    import time
+
+    first = trickle(answer("200 OK", {"Transfer-Encoding": "chunked", "ETag": '"v1"'}, chunk(BODY[:100])),
+                    b"0" * 40, b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY) - 100, BODY[100:]))
+    srv = raw_server(then_whole(first, ETag='"v1"'))
+    began = time.monotonic()
+    with caplog.at_level("WARNING"):
+        out = download(srv.url + "/f.bin", tmp_path / "f.bin", timeout=2, min_rate=1000, rate_window=0.3,
+                       backoff=0, session=session_of(kind, srv.url), progress=False)
+    assert out.read_bytes() == BODY and srv.ranges == [None, "bytes=100-"]
+    assert time.monotonic() - began < 2
+    assert ("f.bin: the server sent only 100 bytes in 0.3 s, under the floor of 1000 bytes/s (min_rate); "
+            "resuming at byte 100") in caplog.text
+    assert not watchdogs()
+
+
+def test_without_a_rate_floor_a_read_that_brings_nothing_for_the_timeout_is_cut(raw_server, tmp_path):
+    import time
+
+    first = trickle(answer("200 OK", {"Transfer-Encoding": "chunked"}, chunk(BODY[:100])), b"0" * 40, b"\r\n")
+    srv = raw_server(lambda req, n: first if n == 0 else answer("200 OK", {"Content-Length": len(BODY)}, BODY))
+    began = time.monotonic()
+    with pytest.raises(DownloadError, match=r"f\.bin: download failed after 0 retries without progress \(the "
+                                            r"server sent no bytes of the body for 0\.5 s, the timeout\)"):
+        download(srv.url + "/f.bin", tmp_path / "f.bin", timeout=0.5, min_rate=0, retries=0, progress=False)
+    assert time.monotonic() - began < 2 and not list(tmp_path.iterdir()) and not watchdogs()
+
+
+def test_the_watchdog_spares_healthy_transfers_and_leaves_no_thread_behind(server, tmp_path):
+    """1 MiB at once, and 256 KiB paced over a dozen windows of 0.02 s (~2 MB/s against a floor of 100 KB/s),
+    each read under the watchdog, with a 0.3 s header bound: nothing is cut, nothing retried."""
+    server.serve("/paced.bin", PAYLOAD[:256 << 10], chunk=16 << 10, delay=0.008)
+    for i in range(3):
+        for name, body in (("file.bin", PAYLOAD), ("paced.bin", PAYLOAD[:256 << 10])):
+            out = download(f"{server.url}/{name}", tmp_path / f"{i}-{name}", timeout=0.3, header_timeout=0.3,
+                           min_rate=100_000, rate_window=0.02, retries=0, chunk=4096, progress=False)
+            assert out.read_bytes() == body
+    assert len(server.requests) == 6 and not watchdogs()
+
+
 # ------------------------------------------------------------------------------ an HTML page served for a file
 
 PAGE = b"<!DOCTYPE html>\n<html><head><title>Download quota exceeded</title></head><body>Try later</body></html>\n"
@@ -667,6 +800,41 @@ def test_what_is_no_html_page_for_a_file_is_taken_as_it_is(server, tmp_path):
     server.serve("/wall.txt", PAGE, headers={"Content-Type": "text/html"})
     assert download(server.url + "/wall.txt", tmp_path / "wall.txt", progress=False, html_ok=True).read_bytes() == PAGE
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
+
+
+@pytest.mark.parametrize("encoding, encode", [
+    ("gzip", lambda b: __import__("gzip").compress(b)), ("x-gzip", lambda b: __import__("gzip").compress(b)),
+    ("deflate", lambda b: __import__("zlib").compress(b)), ("Deflate", lambda b: __import__("zlib").compress(b)[2:-4]),
+], ids=["gzip", "x-gzip", "deflate-zlib", "deflate-raw"])
+def test_an_html_page_sent_encoded_is_refused_as_the_plain_one_is(raw_server, tmp_path, encoding, encode):
+    """A server may gzip its login page though the client asks for identity: the page is told by what its first
+    bytes decode to, and refused in the same words, before anything is written."""
+    wire = encode(PAGE)
+    srv = raw_server(lambda req, n: answer("200 OK", {"Content-Type": "text/html; charset=utf-8", "Content-Length":
+                                                      len(wire), "Content-Encoding": encoding}, wire))
+    with pytest.raises(InputError, match=rf"^{re.escape(srv.url)}/{HTML_REFUSED} \(download\(html_ok=True\) "
+                                         r"accepts an HTML file\)$"):
+        download(srv.url + "/corpus.txt", tmp_path / "corpus.txt", progress=False, backoff=0)
+    assert len(srv.requests) == 1 and not list(tmp_path.iterdir())
+
+
+def test_an_encoded_file_labelled_text_html_that_is_no_page_is_kept_as_sent(raw_server, tmp_path):
+    """The decoded start decides; the bytes sent are what is saved: gzipped data, a gzip whose first 1 KiB decoded
+    is spaces (10 MiB of them: no more than that is decoded), a broken stream, and a page sent in pieces."""
+    import gzip
+
+    bodies = {"data.gz": gzip.compress(BODY * 64), "spaces.gz": gzip.compress(b" " * (10 << 20) + PAGE),
+              "broken.gz": b"\x1f\x8b" + bytes(100), "slow-page.gz": gzip.compress(PAGE)}
+    for name, wire in bodies.items():
+        headers = {"Content-Type": "text/html", "Content-Encoding": "gzip", "Content-Length": len(wire)}
+        if name.startswith("slow"):
+            srv = raw_server(lambda req, n, w=wire, h=headers: [answer("200 OK", h, w[:15]), w[15:]])
+            with pytest.raises(InputError, match=HTML_REFUSED):
+                download(srv.url + "/corpus.txt", tmp_path / name, progress=False)
+            continue
+        srv = raw_server(lambda req, n, w=wire, h=headers: answer("200 OK", h, w))
+        assert download(srv.url + f"/{name}", tmp_path / name, progress=False).read_bytes() == wire, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.gz", "data.gz", "spaces.gz"]
 
 
 def test_a_resumed_transfer_local_paths_and_fsspec_files_are_not_looked_at(server, tmp_path):
