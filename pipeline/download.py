@@ -48,6 +48,7 @@ pipeline.errors.InputError: ...a.txt: expected at most 4 bytes (max_size); the s
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import logging
@@ -69,7 +70,7 @@ from .identity import file_sha256
 log = logging.getLogger(__name__)
 
 __all__ = ["DownloadError", "download", "is_url", "cached_download", "gunzip_cached", "dest_lock", "check_sha256",
-           "http_session", "redirect_guard", "redact_url", "scrubber", "MAX_REDIRECTS"]
+           "http_session", "redirect_guard", "redact_url", "scrubber", "MAX_REDIRECTS", "MIN_FREE"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -221,6 +222,27 @@ class _TooLong(Exception):
     pass
 
 
+#: the free space (bytes) a download leaves, at least, on the file system it writes to: a body that would take
+#: more is cut there and refused, nothing kept (an endless or oversized answer must not fill the disk that other
+#: stages and workers write to)
+MIN_FREE = 128 << 20
+_FREE_EVERY = 8 << 20  # the free space is looked at once every so many bytes written
+
+
+class _DiskFull(Exception):
+    """Writing on would leave less than :data:`MIN_FREE` free (``free``: the bytes free, 0 for ENOSPC)."""
+
+    def __init__(self, written: int, free: int):
+        super().__init__(written, free)
+        self.written, self.free = written, free
+
+
+def _free_bytes(fh) -> int:
+    """The bytes free to an unprivileged writer on the file system of the open file ``fh``."""
+    st = os.fstatvfs(fh.fileno())
+    return st.f_bavail * st.f_frsize
+
+
 def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | None, chunk: int, bar,
                   head: bytes = b"") -> int:
     """Copy from ``read`` into ``fh`` until the source ends; never write past ``limit`` bytes in all.
@@ -228,7 +250,10 @@ def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | N
     Reads one byte more than ``limit`` allows, so that a longer (or endless)
     source is detected and refused instead of filling the disk. ``head``: the
     first bytes of the source, already read (:func:`_sniff_html`), written first.
+    Without a limit too, it stops (:class:`_DiskFull`) before the file system
+    would have less than :data:`MIN_FREE` free.
     """
+    look = written
     while True:
         want = chunk if limit is None else min(chunk, limit - written + 1)
         block, head = (head, b"") if head else (read(want), b"")
@@ -236,6 +261,10 @@ def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | N
             return written
         if limit is not None and written + len(block) > limit:
             raise _TooLong()
+        if written >= look:
+            if (free := _free_bytes(fh)) - len(block) - _FREE_EVERY < MIN_FREE:
+                raise _DiskFull(written, free)
+            look = written + _FREE_EVERY
         fh.write(block)
         written += len(block)
         bar.update(len(block))
@@ -1106,6 +1135,16 @@ def _download_locked(url: str, dest: Path, where: str, *, sha256, size, fs, max_
         except InputError:
             _discard(part)
             raise
+        except (_DiskFull, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            _discard(part)
+            free = (f"{exc.free / 2**20:.0f} MiB free" if isinstance(exc, _DiskFull) and exc.free
+                    else "no space left")
+            at = f" at {exc.written} bytes" if isinstance(exc, _DiskFull) else ""
+            raise DownloadError(f"{where}: the download stopped{at}: the file system of {part.parent} has {free}, "
+                                f"and a download leaves at least {MIN_FREE >> 20} MiB free "
+                                "(pipeline.download.MIN_FREE); nothing was kept") from None
         if not os.path.lexists(part):  # a 416 on an empty partial file: nothing was ever written
             _open_part(part, False).close()
         got = _size_of(part)

@@ -957,3 +957,56 @@ def test_max_size_bounds_local_and_fsspec_sources_too(tmp_path):
             == b"y" * 100
     finally:
         fs.rm("/max-size/f.json")
+
+
+# ------------------------------------------------------------------------------ the disk is not filled
+
+
+def test_an_endless_body_stops_before_the_disk_is_full_and_nothing_is_kept(server, tmp_path, monkeypatch):
+    """With no size and no max_size, an endless answer wrote until the disk was full (ENOSPC, the other stages and
+    workers on that disk failing too) and left its partial file there. Now it stops while MIN_FREE is left."""
+    import pipeline.download as dl
+
+    room = 3 * dl._FREE_EVERY  # what the disk can take above MIN_FREE, simulated: free space falls as bytes land
+    server.serve("/endless.bin", b"x" * (room + 2 * dl._FREE_EVERY), length=False)  # (finite: a broken check fails)
+    monkeypatch.setattr(dl, "_free_bytes", lambda fh: dl.MIN_FREE + room - fh.tell())
+    with pytest.raises(DownloadError, match=rf"endless\.bin: the download stopped at (\d+) bytes: the file system of "
+                                            rf"{re.escape(str(tmp_path))} has \d+ MiB free, and a download leaves at "
+                                            r"least 128 MiB free \(pipeline\.download\.MIN_FREE\); nothing was kept$"
+                       ) as err:
+        download(server.url + "/endless.bin", tmp_path / "e.bin", progress=False, backoff=0)
+    stopped = int(re.search(r"stopped at (\d+)", str(err.value)).group(1))
+    assert room - 2 * dl._FREE_EVERY <= stopped <= room  # stopped in time, not at the first look
+    assert not list(tmp_path.iterdir())
+    # a file that fits is fetched as before, the free space looked at as it goes
+    assert download(server.url + "/file.bin", tmp_path / "f.bin", progress=False).read_bytes() == PAYLOAD
+
+
+def test_no_space_left_on_the_device_is_said_plainly_and_leaves_no_partial_file(server, tmp_path, monkeypatch):
+    import errno
+
+    import pipeline.download as dl
+
+    real_open = dl._open_part
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(dl, "_open_part", lambda part, append: Full(real_open(part, append)))
+    with pytest.raises(DownloadError, match=r"file\.bin: the download stopped: the file system of .* has no space "
+                                            r"left, .*; nothing was kept$"):
+        download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, backoff=0)
+    assert not list(tmp_path.iterdir())
