@@ -438,7 +438,8 @@ class _Watchdog:
         self._thread.start()
         _watching.dog = self
 
-    def arm(self, deadline: float, reason: str) -> None:
+    def arm(self, deadline: float, reason: str | Callable[[], str]) -> None:
+        """Cut at ``deadline`` (``time.monotonic()``), giving ``reason`` (a callable: worked out only then)."""
         with self._cond:
             if self.fired is not None:  # cut once: every later wait of this attempt is cut at once
                 deadline, reason = time.monotonic(), self.fired
@@ -475,7 +476,8 @@ class _Watchdog:
             while not self._closed:
                 now = time.monotonic()
                 if self._armed and now >= self._deadline:
-                    self.fired, self._armed = self._reason, False
+                    self.fired = self._reason() if callable(self._reason) else self._reason
+                    self._armed = False
                     _cut(self._sock)
                     continue
                 # disarmed between reads, it still sleeps until the last deadline, so that arming again with
@@ -530,7 +532,7 @@ def _rate_floor(read: Callable[[int], bytes], min_rate: float, window: float, wa
         if watchdog is not None:
             if floor:  # the moment the floor is broken unless this read brings more
                 span = max(window, got / min_rate)
-                watchdog.arm(start + span, under_floor(span))
+                watchdog.arm(start + span, functools.partial(under_floor, span))  # the text only if it fires
             else:
                 watchdog.arm(now + timeout, f"the server sent no bytes of the body for {timeout:g} s, the timeout")
         try:
@@ -633,6 +635,14 @@ def _watched_adapter() -> type:
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     class Watched:
+        def connect(self):
+            # the deadline of the answer before (a redirect's) does not run on while this connection is made: the
+            # connect timeout bounds that, and this request's own deadline begins once it is sent
+            dog = getattr(_watching, "dog", None)
+            if dog is not None:
+                dog.disarm()
+            return super().connect()
+
         def getresponse(self, *args, **kwargs):
             dog = getattr(_watching, "dog", None)
             if dog is not None:
@@ -820,8 +830,10 @@ def _http_attempt(http, url: str, where: str, part: Path, size: int | None, time
                            max_size, html_ok, dog)
         finally:
             dog.close()
-    except Exception:  # noqa: BLE001 - what a cut connection raises, or makes of a cut answer
-        if dog.fired is None:
+    except Exception as exc:  # noqa: BLE001 - what a cut connection raises, or makes of a cut answer
+        # a refusal stands whether or not the watchdog fired meanwhile (a redirect guard's, whose name lookup
+        # outlasted the header deadline; an HTML page told from the bytes that came): a cut cannot cause one
+        if dog.fired is None or isinstance(exc, InputError):
             raise
     if dog.fired is not None:
         raise _Retry(scrubber(url)(dog.fired), stalled=True)

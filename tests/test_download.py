@@ -657,6 +657,58 @@ def test_response_headers_trickled_in_are_cut_at_the_header_timeout_and_retried(
     assert not watchdogs()
 
 
+def test_the_header_deadline_of_a_redirect_does_not_run_on_while_the_next_hop_connects(raw_server, tmp_path,
+                                                                                       monkeypatch):
+    """Each hop's answer has header_timeout seconds from its request. Connecting to where a redirect leads (a far
+    CDN, a TLS handshake, an address that times out before the next is tried) is bounded by the connect timeout;
+    it once ran on the redirect's deadline, so that the next hop was cut as soon as its request went out ("no
+    response headers from" the first host, which had answered at once), attempt after attempt."""
+    import time
+
+    import urllib3.util.connection
+
+    target = raw_server(lambda req, n: answer("200 OK", {"Content-Length": len(BODY)}, BODY))
+    origin = raw_server(lambda req, n: answer("302 Found", {"Location": target.url + "/f.bin", "Content-Length": 0},
+                                              b""))
+    port, connect = int(target.url.rsplit(":", 1)[1]), urllib3.util.connection.create_connection
+
+    def slow(address, *args, **kwargs):
+        if address[1] == port:
+            time.sleep(0.8)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", slow)
+    out = download(origin.url + "/f.bin", tmp_path / "f.bin", timeout=3, header_timeout=0.5, retries=0,
+                   progress=False)
+    assert out.read_bytes() == BODY and len(origin.requests) == 1 and len(target.requests) == 1
+    assert not watchdogs()
+
+
+def test_a_redirect_refused_while_the_header_deadline_passed_is_still_a_refusal(raw_server, tmp_path, monkeypatch):
+    """The redirect guard looks the next host up under the hop's header deadline; when that lookup outlasted it,
+    the guard's refusal (never to be retried) was swallowed and the download failed as a stall, retried, naming
+    the origin's headers instead."""
+    import time
+
+    import pipeline.download as dl
+
+    origin = raw_server(lambda req, n: answer("302 Found", {"Location": "http://metadata.internal.example/x",
+                                                            "Content-Length": 0}, b""))
+
+    def slow_lookup(host):
+        time.sleep(0.8)
+        return ["169.254.169.254"]
+
+    monkeypatch.setattr(dl, "_resolve", slow_lookup)
+    judge = dl._internal_address  # (a name still raises ValueError there, and is looked up)
+    monkeypatch.setattr(dl, "_internal_address", lambda a: judge(a) and a.startswith("169.254."))  # loopback: public
+    with pytest.raises(InputError, match=r"redirects to the internal address metadata\.internal\.example "
+                                         r"\(resolves to 169\.254\.169\.254\)"):
+        download(origin.url + "/f.bin", tmp_path / "f.bin", timeout=3, header_timeout=0.5, retries=2, backoff=0,
+                 progress=False)
+    assert len(origin.requests) == 1 and not list(tmp_path.iterdir()) and not watchdogs()
+
+
 def test_a_server_that_always_trickles_its_headers_uses_up_the_retry_budget(raw_server, tmp_path):
     """header_timeout defaults to the timeout; the URL is named with its credentials as ***."""
     import time
