@@ -4,7 +4,8 @@ Every member is checked before anything is written: only regular files and
 folders, relative paths without ``..``; links, devices and fifos are refused
 (for tar archives, with the same check as published artifacts,
 :func:`pipeline.artifacts._check_member`). The sum of the members' declared
-sizes is bounded, and every member is written through a size-bounded copy, so
+sizes is bounded (and must fit the free disk space, less
+:data:`pipeline.download.MIN_FREE`), and every member is written through a size-bounded copy, so
 a compressed bomb stops at the bound. A compressed tar is read to its end, where
 gzip, bzip2 and xz check their CRC; an encrypted or unreadable zip member is
 refused by name, and so is a path that two members share. The archive is unpacked into a new folder that is renamed
@@ -49,6 +50,20 @@ def _copy_bounded(src, dst, limit: int, where: str, name: str) -> int:
     return n
 
 
+def _check_total(total: int, limit: int, tmp: Path, where: str) -> None:
+    """The members' declared sizes, ``total`` bytes, within ``limit`` and within the free space of ``tmp``'s file
+    system less :data:`pipeline.download.MIN_FREE` (an archive must not fill the disk other stages write to)."""
+    from .download import MIN_FREE
+
+    if total > limit:
+        raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
+    free = shutil.disk_usage(tmp).free
+    if total > free - MIN_FREE:
+        raise InputError(where, f"an archive that fits the free space of {tmp.parent} ({free} bytes free, of which "
+                         f"{MIN_FREE >> 20} MiB stay free: pipeline.download.MIN_FREE)",
+                         f"it declares {total} bytes; nothing was unpacked")
+
+
 def _both_file_and_folder(where: str, name: str) -> InputError:
     return InputError(where, "an archive whose members each have their own path",
                       f"member {name!r:.120} is both a file and a folder; nothing was unpacked")
@@ -87,8 +102,7 @@ def _unpack_zip(path: Path, tmp: Path, where: str, limit: int) -> None:
                                  f"member {info.filename!r:.120} is a link or special file; nothing was unpacked")
             total += info.file_size
         _refuse_duplicates([i.filename for i in infos if not i.is_dir()], where)
-        if total > limit:
-            raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
+        _check_total(total, limit, tmp, where)
         for info in infos:
             dest = tmp / info.filename
             try:
@@ -120,9 +134,7 @@ def _unpack_tar(path: Path, tmp: Path, where: str, limit: int) -> None:
         except ArtifactError as exc:
             raise InputError(where, "an archive of regular files and folders", str(exc).split(": ", 1)[-1]) from None
         _refuse_duplicates([m.name for m in members if not m.isdir()], where)
-        total = sum(m.size for m in members if m.isfile())
-        if total > limit:
-            raise InputError(where, f"an archive that unpacks to at most {limit} bytes", f"it declares {total}")
+        _check_total(sum(m.size for m in members if m.isfile()), limit, tmp, where)
         try:
             tar.extractall(tmp, members=members, filter="data")
         except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:

@@ -170,3 +170,31 @@ def test_two_members_with_one_path_are_refused_not_resolved_by_order(tmp_path, k
                                          r"nothing was unpacked$"):
         unpack_archive(archive, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_an_archive_larger_than_the_free_disk_space_is_refused_before_anything_is_unpacked(tmp_path, kind,
+                                                                                          monkeypatch):
+    """Within MAX_UNPACKED_BYTES (64 GiB) an archive could still fill a smaller disk to the last byte, the other
+    stages and workers on it failing too; it must leave MIN_FREE free."""
+    import collections
+
+    import pipeline.archives as archives
+    from pipeline.download import MIN_FREE
+
+    body = b"y" * 5000
+    archive = tmp_path / ("gold.zip" if kind == "zip" else "gold.tar.gz")
+    archive.write_bytes(zip_of(**{"truth/binary.txt": body}) if kind == "zip" else tar_gz(("truth/binary.txt", body)))
+    usage = collections.namedtuple("usage", "total used free")
+    for free, fits in ((MIN_FREE + 4999, False), (MIN_FREE + 5000, True)):
+        monkeypatch.setattr(archives.shutil, "disk_usage", lambda path, free=free: usage(1 << 40, 0, free))
+        out = tmp_path / f"out{free}"
+        if fits:
+            assert (unpack_archive(archive, out) / "truth" / "binary.txt").read_bytes() == body
+            continue
+        with pytest.raises(InputError, match=rf"^{archive}: expected an archive that fits the free space of "
+                                             rf"{tmp_path} \({free} bytes free, of which 128 MiB stay free: "
+                                             r"pipeline\.download\.MIN_FREE\); it declares 5000 bytes; nothing was "
+                                             r"unpacked$"):
+            unpack_archive(archive, out)
+        assert not out.exists() and not list(tmp_path.glob(".out*"))
