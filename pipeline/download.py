@@ -237,10 +237,11 @@ class _DiskFull(Exception):
         self.written, self.free = written, free
 
 
-def _free_bytes(fh) -> int:
-    """The bytes free to an unprivileged writer on the file system of the open file ``fh``."""
+def _free_bytes(fh) -> int | None:
+    """The bytes free to an unprivileged writer on the file system of the open file ``fh``; None where it does
+    not say (a file system of no blocks, as some FUSE and network ones report: no bound is kept there)."""
     st = os.fstatvfs(fh.fileno())
-    return st.f_bavail * st.f_frsize
+    return st.f_bavail * st.f_frsize if st.f_blocks else None
 
 
 def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | None, chunk: int, bar,
@@ -262,7 +263,7 @@ def _copy_bounded(read: Callable[[int], bytes], fh, written: int, limit: int | N
         if limit is not None and written + len(block) > limit:
             raise _TooLong()
         if written >= look:
-            if (free := _free_bytes(fh)) - len(block) - _FREE_EVERY < MIN_FREE:
+            if (free := _free_bytes(fh)) is not None and free - len(block) - _FREE_EVERY < MIN_FREE:
                 raise _DiskFull(written, free)
             look = written + _FREE_EVERY
         fh.write(block)

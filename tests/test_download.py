@@ -1062,3 +1062,19 @@ def test_no_space_left_on_the_device_is_said_plainly_and_leaves_no_partial_file(
                                             r"left, .*; nothing was kept$"):
         download(server.url + "/file.bin", tmp_path / "f.bin", progress=False, backoff=0)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_file_system_that_reports_no_blocks_is_not_bounded(server, tmp_path, monkeypatch):
+    """Some FUSE and network file systems report 0 blocks and 0 free: no download could have been made there."""
+    import os
+
+    import pipeline.download as dl
+
+    real = os.fstatvfs
+
+    class NoBlocks:
+        def __init__(self, st):
+            self.f_bavail, self.f_frsize, self.f_blocks = 0, st.f_frsize, 0
+
+    monkeypatch.setattr(dl.os, "fstatvfs", lambda fd: NoBlocks(real(fd)))
+    assert download(server.url + "/file.bin", tmp_path / "f.bin", progress=False).read_bytes() == PAYLOAD
