@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ import pipeline.models as models
 from pipeline.download import DownloadError
 from pipeline.errors import InputError
 from pipeline.models import COMPLETE, known_model_folder, resolve_model
+from planted import Planted as _Planted
 
 REPO = "/org/tiny/resolve/main"
 HTML = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Log in to continue</body></html>\n"
@@ -347,26 +349,50 @@ def test_only_sharded_pytorch_weights_are_refused_saying_so(hub, tmp_path):
     assert not (_cached(tmp_path) / COMPLETE).exists()
 
 
-def test_a_local_sharded_folder_resolves_and_its_identity_covers_the_index_and_every_shard(sharded_model, tmp_path):
+def _layout(request, layout):
+    """The sharded folder of ``layout`` (safetensors, or PyTorch ``.bin`` shards as older checkpoints came), its
+    index's name, its shard names, and a function that rewrites a shard with the same tensors of other values."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if layout == "safetensors":
+        def other_values(path):
+            save_file({k: v + 1 for k, v in load_file(path).items()}, str(path), metadata={"format": "pt"})
+
+        return request.getfixturevalue("sharded_model"), INDEX, _shards, other_values
+
+    def other_values(path):
+        torch.save({k: v + 1 for k, v in torch.load(path, weights_only=True).items()}, path)
+
+    return request.getfixturevalue("legacy_sharded"), models.LEGACY_INDEX, _legacy_shards, other_values
+
+
+@pytest.mark.parametrize("layout", ["safetensors", "pytorch"])
+def test_a_local_sharded_folder_resolves_and_its_identity_covers_the_index_and_every_shard(request, layout, tmp_path):
+    """For PyTorch shards (read by from_pretrained where a folder has no safetensors weights and no
+    pytorch_model.bin), the identity once left the shards out: new weights under the same names kept the stage
+    ids, and the old outputs were reused as if built from them."""
     import os
     import shutil
 
-    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM
 
     from pipeline.models import model_source_identity
 
+    source, index_name, shards, other_values = _layout(request, layout)
     folder = tmp_path / "local"
-    shutil.copytree(sharded_model, folder)
+    shutil.copytree(source, folder)
     assert resolve_model(str(folder)) == folder
+    assert AutoModelForCausalLM.from_pretrained(folder).config.vocab_size == 64
     first = model_source_identity(str(folder))
     seen = {first["files"]}
-    for name in [INDEX, *_shards(folder)]:  # a change to any of them is another source model
+    for name in [index_name, *shards(folder)]:  # a change to any of them is another source model
         path = folder / name
         keep = path.read_bytes()
-        if name == INDEX:
+        if name == index_name:
             path.write_text(json.dumps(json.loads(keep) | {"metadata": {"total_size": 1}}))
         else:  # the same tensors with other values: a shard that still checks
-            save_file({k: v + 1 for k, v in load_file(path).items()}, str(path), metadata={"format": "pt"})
+            other_values(path)
         os.utime(path, ns=(1, 1))
         now = model_source_identity(str(folder))["files"]
         assert now not in seen, name
@@ -375,24 +401,29 @@ def test_a_local_sharded_folder_resolves_and_its_identity_covers_the_index_and_e
     assert model_source_identity(str(folder)) == first
 
 
-def test_a_local_sharded_folder_with_a_shard_missing_or_short_of_a_tensor_is_named_and_left_alone(sharded_model,
+@pytest.mark.parametrize("layout", ["safetensors", "pytorch"])
+def test_a_local_sharded_folder_with_a_shard_missing_or_short_of_a_tensor_is_named_and_left_alone(request, layout,
                                                                                                tmp_path):
     import shutil
 
+    source, index_name, shards, _ = _layout(request, layout)
     folder = tmp_path / "local"
-    shutil.copytree(sharded_model, folder)
-    last = _shards(folder)[-1]
+    shutil.copytree(source, folder)
+    last = shards(folder)[-1]
     kept = (folder / last).rename(tmp_path / last)
-    with pytest.raises(InputError, match=rf"^{folder / last}: expected a shard model\.safetensors\.index\.json maps "
+    with pytest.raises(InputError, match=rf"^{folder / last}: expected a shard {re.escape(index_name)} maps "
                                          r"\d+ tensors to; no such file; the sharded weights are incomplete$"):
         resolve_model(str(folder))
     kept.rename(folder / last)
-    index = json.loads((folder / INDEX).read_text())
+    index = json.loads((folder / index_name).read_text())
     index["weight_map"]["model.extra.weight"] = last
-    (folder / INDEX).write_text(json.dumps(index))
-    with pytest.raises(InputError, match=rf"^{folder / last}: expected every tensor .*'model\.extra\.weight'"):
+    (folder / index_name).write_text(json.dumps(index))
+    with pytest.raises(InputError, match=rf"^{folder / last}: expected every tensor {re.escape(index_name)} maps to "
+                                         r"this shard; 1 of its \d+ are not in it .*'model\.extra\.weight'"):
         resolve_model(str(folder))
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in sharded_model.iterdir())  # untouched
+    index["weight_map"].pop("model.extra.weight")
+    (folder / index_name).write_text(json.dumps(index))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in source.iterdir())  # untouched
 
 
 def test_a_folder_without_shards_keeps_its_identity(hub):
@@ -695,16 +726,6 @@ def test_an_html_page_labelled_so_for_a_model_file_is_refused_by_the_downloader(
     assert (_resolve(tmp_path) / COMPLETE).is_file()
 
 
-class _Planted:
-    """Unpickling this creates ``path``: the stand-in for whatever code a shard's pickle would run."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 @pytest.fixture(scope="module")
 def legacy_sharded(tmp_path_factory):
     """A tiny Llama as older 7B checkpoints came: ``pytorch_model.bin.index.json`` and two ``.bin`` shards (what
@@ -734,57 +755,16 @@ def _legacy_shards(folder):
     return sorted(p.name for p in folder.glob("pytorch_model-*.bin"))
 
 
-def test_a_local_folder_of_pytorch_shards_loads_and_its_identity_covers_the_index_and_every_shard(legacy_sharded,
-                                                                                                  tmp_path):
-    """Such a folder loaded (from_pretrained reads the PyTorch index), but its identity left the shards out: new
-    weights under the same names kept the stage ids, and the old outputs were reused as if built from them."""
-    import os
-    import shutil
-
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from pipeline.models import model_source_identity
-
-    folder = tmp_path / "local"
-    shutil.copytree(legacy_sharded, folder)
-    assert resolve_model(str(folder)) == folder
-    assert AutoModelForCausalLM.from_pretrained(folder).config.vocab_size == 64
-    first = model_source_identity(str(folder))
-    seen = {first["files"]}
-    for name in [models.LEGACY_INDEX, *_legacy_shards(folder)]:
-        path = folder / name
-        keep = path.read_bytes()
-        if name == models.LEGACY_INDEX:
-            path.write_text(json.dumps(json.loads(keep) | {"metadata": {"total_size": 1}}))
-        else:  # the same tensors with other values: a shard that still checks
-            torch.save({k: v + 1 for k, v in torch.load(path, weights_only=True).items()}, path)
-        os.utime(path, ns=(1, 1))
-        now = model_source_identity(str(folder))["files"]
-        assert now not in seen, name
-        seen.add(now)
-        path.write_bytes(keep)
-    assert model_source_identity(str(folder)) == first
-
-
-def test_a_local_pytorch_shard_missing_short_of_a_tensor_or_running_code_is_named(legacy_sharded, tmp_path):
+def test_a_pytorch_shard_is_read_as_tensors_only_and_named_by_a_plain_file_name(legacy_sharded, tmp_path):
+    """A shard the index names, whatever its name, is checked as tensors only: its pickle is never run; a shard
+    name that leaves the folder is refused."""
     import pickle
     import shutil
 
     folder = tmp_path / "local"
     shutil.copytree(legacy_sharded, folder)
     last = _legacy_shards(folder)[-1]
-    kept = (folder / last).rename(tmp_path / last)
-    with pytest.raises(InputError, match=rf"^{folder / last}: expected a shard pytorch_model\.bin\.index\.json maps "
-                                         r"\d+ tensors to; no such file"):
-        resolve_model(str(folder))
-    kept.rename(folder / last)
     index = json.loads((folder / models.LEGACY_INDEX).read_text())
-    index["weight_map"]["model.extra.weight"] = last
-    (folder / models.LEGACY_INDEX).write_text(json.dumps(index))
-    with pytest.raises(InputError, match=rf"^{folder / last}: expected every tensor pytorch_model\.bin\.index\.json "
-                                         r"maps to this shard; 1 of its \d+ are not in it .*'model\.extra\.weight'"):
-        resolve_model(str(folder))
     # a shard named by the index whatever its name: checked as tensors only, its pickle never run
     index["weight_map"] = {k: ("weights-a.bin" if v == last else v) for k, v in index["weight_map"].items()}
     (folder / models.LEGACY_INDEX).write_text(json.dumps(index))

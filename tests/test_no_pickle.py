@@ -23,18 +23,9 @@ from pipeline.errors import InputError
 
 from dagutil import build, outcome, remote_files
 from opsutil import make_multilingual_project, make_project
+from planted import Planted as _Planted
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class _Planted:
-    """Unpickling this creates ``path``: the stand-in for whatever code an attacker's pickle would run."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def _plant(folder: Path, patterns: list[str], sentinel: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import pytest
 
 import pipeline.torchutil as tu
 from pipeline.errors import InputError
+from planted import Planted as _Planted
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,14 +94,6 @@ def test_checkpoint_round_trip_mismatch_and_planted_pickle(tmp_path, caplog):
     assert not sentinel.exists()
     # torch's own message advises loading it again with weights_only=False, which would run the planted code
     assert "refused, never run" in str(exc.value) and "weights_only" not in str(exc.value), str(exc.value)
-
-
-class _Planted:
-    def __init__(self, sentinel):
-        self.sentinel = str(sentinel)
-
-    def __reduce__(self):
-        return (Path(self.sentinel).write_text, ("planted",))
 
 
 def test_pretraining_ignores_a_checkpoint_of_other_settings(tmp_path, caplog):

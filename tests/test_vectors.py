@@ -9,16 +9,7 @@ import pytest
 
 from pipeline.errors import InputError
 from pipeline.vectors import load_vectors, make_keyed_vectors, save_vectors
-
-
-class _Planted:
-    """Unpickling this creates ``path``: the stand-in for code an attacker's pickle would run."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
+from planted import Planted as _Planted
 
 
 def _vectors(n=5, dim=4, counts=True, seed=0):
