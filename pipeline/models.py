@@ -66,8 +66,8 @@ SAFETENSORS_INDEX = "model.safetensors.index.json"
 LEGACY_INDEX = "pytorch_model.bin.index.json"
 MAX_SHARDS = 1000  # an index naming more is refused (the largest open models have a few hundred)
 # a shard's name comes from the server: a plain file name, so it is fetched into the cache folder and nowhere else
-_SHARD = {SAFETENSORS_INDEX: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.safetensors"),
-          LEGACY_INDEX: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\.bin")}
+_SHARD = {suffix: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}" + re.escape(suffix))
+          for suffix in (".safetensors", ".bin")}
 OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
             "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json", "generation_config.json")
 HUB_FILES = ("config.json",) + WEIGHTS + OPTIONAL
@@ -530,7 +530,7 @@ def shard_map(index: str | Path) -> dict[str, list[str]]:
     for tensor, shard in weight_map.items():
         if not isinstance(shard, str):
             raise InputError(index, expected, f"tensor {tensor!r:.80} maps to {shard!r:.80}, not a file name")
-        if not _SHARD[LEGACY_INDEX if legacy else SAFETENSORS_INDEX].fullmatch(shard) or ".." in shard:
+        if not _SHARD[suffix].fullmatch(shard) or ".." in shard:
             raise InputError(index, expected + f" (plain file names ending {suffix}: letters, digits, '.', "
                              "'_', '-'; no folders)", f"tensor {tensor!r:.80} maps to {shard!r:.80}; refused, "
                              "nothing was fetched for it")

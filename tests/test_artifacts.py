@@ -116,6 +116,30 @@ def test_an_archive_that_unpacks_far_beyond_its_size_is_refused(tmp_path):
     assert not (got / "bomb").exists() and not [p for p in got.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_an_archive_that_would_leave_less_than_min_free_on_the_disk_is_refused(tmp_path, monkeypatch):
+    """Within every other bound, a tarball may still not fill the disk to its last bytes: MIN_FREE stays free."""
+    import collections
+
+    import pipeline.artifacts as artifacts
+    from pipeline.download import MIN_FREE
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"z" * 5000)
+    root = tmp_path / "store"
+    publish_folder(root, folder, name="data", version="ffffffffffff")
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda path: usage(1 << 40, 0, MIN_FREE + 4999))
+    got = tmp_path / "got"
+    with pytest.raises(ArtifactError, match=r"expected an archive that unpacks to at most 4999 bytes \(the free "
+                                            r"disk space less 128 MiB, pipeline\.download\.MIN_FREE\); its members "
+                                            r"declare 5000"):
+        fetch_artifact("data", store=root, to=got, progress=False, extract=True)
+    assert not (got / "data").exists()
+    monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda path: usage(1 << 40, 0, MIN_FREE + 5000))
+    assert (fetch_artifact("data", store=root, to=got, progress=False, extract=True) / "a.txt").stat().st_size == 5000
+
+
 def test_http_download_newest_or_pinned_version_as_keyed_vectors(store, tmp_path, loopback_server):
     loopback_server.root = store["root"]
     url = loopback_server.url

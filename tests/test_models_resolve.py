@@ -180,20 +180,45 @@ SHARDED = "/org/big/resolve/main"
 INDEX = "model.safetensors.index.json"
 
 
-@pytest.fixture(scope="module")
-def sharded_model(tmp_path_factory):
-    """A tiny Llama saved the way transformers saves a 7B one: ``model.safetensors.index.json`` and 4 shards."""
+def _tiny_llama():
+    """A tiny Llama of seeded weights, untied head (the model of both sharded fixtures)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    folder = tmp_path_factory.mktemp("sharded") / "model"
     cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
                       tie_word_embeddings=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        LlamaForCausalLM(cfg).save_pretrained(folder, max_shard_size="8KB")
+        return LlamaForCausalLM(cfg)
+
+
+@pytest.fixture(scope="module")
+def sharded_model(tmp_path_factory):
+    """A tiny Llama saved the way transformers saves a 7B one: ``model.safetensors.index.json`` and 4 shards."""
+    folder = tmp_path_factory.mktemp("sharded") / "model"
+    _tiny_llama().save_pretrained(folder, max_shard_size="8KB")
     assert not (folder / "model.safetensors").exists() and len(_shards(folder)) > 1
+    return folder
+
+
+@pytest.fixture(scope="module")
+def legacy_sharded(tmp_path_factory):
+    """The same Llama as older 7B checkpoints came: ``pytorch_model.bin.index.json`` and two ``.bin`` shards (what
+    ``from_pretrained`` reads from a folder without safetensors weights and without ``pytorch_model.bin``)."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("legacy") / "model"
+    model = _tiny_llama()
+    model.config.save_pretrained(folder)
+    state = model.state_dict()
+    names = sorted(state)
+    weight_map = {}
+    for i, part in enumerate((names[:len(names) // 2], names[len(names) // 2:]), 1):
+        shard = f"pytorch_model-0000{i}-of-00002.bin"
+        torch.save({k: state[k].clone() for k in part}, folder / shard)
+        weight_map.update(dict.fromkeys(part, shard))
+    (folder / models.LEGACY_INDEX).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     return folder
 
 
@@ -209,6 +234,10 @@ def big(hub, sharded_model):
 
 def _shards(folder):
     return sorted(p.name for p in folder.glob("model-*.safetensors"))
+
+
+def _legacy_shards(folder):
+    return sorted(p.name for p in folder.glob("pytorch_model-*.bin"))
 
 
 def _resolve_big(tmp_path, cache="cache"):
@@ -724,35 +753,6 @@ def test_an_html_page_labelled_so_for_a_model_file_is_refused_by_the_downloader(
         assert not list(folder.glob(f"{name}*")) and not (folder / COMPLETE).exists()
         hub.serve(f"{REPO}/{name}", CONFIG if name == "config.json" else b"[UNK]\n", headers={})
     assert (_resolve(tmp_path) / COMPLETE).is_file()
-
-
-@pytest.fixture(scope="module")
-def legacy_sharded(tmp_path_factory):
-    """A tiny Llama as older 7B checkpoints came: ``pytorch_model.bin.index.json`` and two ``.bin`` shards (what
-    ``from_pretrained`` reads from a folder without safetensors weights and without ``pytorch_model.bin``)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("legacy") / "model"
-    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
-                      tie_word_embeddings=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        state = LlamaForCausalLM(cfg).state_dict()
-    cfg.save_pretrained(folder)
-    names = sorted(state)
-    weight_map = {}
-    for i, part in enumerate((names[:len(names) // 2], names[len(names) // 2:]), 1):
-        shard = f"pytorch_model-0000{i}-of-00002.bin"
-        torch.save({k: state[k].clone() for k in part}, folder / shard)
-        weight_map.update(dict.fromkeys(part, shard))
-    (folder / models.LEGACY_INDEX).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-    return folder
-
-
-def _legacy_shards(folder):
-    return sorted(p.name for p in folder.glob("pytorch_model-*.bin"))
 
 
 def test_a_pytorch_shard_is_read_as_tensors_only_and_named_by_a_plain_file_name(legacy_sharded, tmp_path):

@@ -154,8 +154,9 @@ def train_fasttext(token_files: Sequence[str | Path] | str | Path, out_base: str
 # on the second training in one process, and in a fresh process too where the matrix reuses memory freed
 # while the dictionary was read (an 8-word corpus at dim 6: a third of the runs had rows holding the old
 # dictionary entries). The child zero-fills every allocation (fresh mmap pages above 4 KiB, M_PERTURB for
-# reused heap memory), and training matches upstream: the rows it does not draw or train are exactly zero. The child also passes the seed on, which the
-# package's `train_unsupervised` refuses although the trainer has one. The child dies with its parent
+# reused heap memory), and training matches upstream: the rows it does not draw or train are exactly zero.
+# The child also passes the seed on, which the package's `train_unsupervised` refuses although the trainer
+# has one. The child dies with its parent
 # (PR_SET_PDEATHSIG, else a watchdog thread): a worker killed with SIGKILL leaves no trainer behind.
 _CHILD = r"""
 import ctypes, json, os, signal, sys, threading, time
