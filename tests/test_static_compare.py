@@ -244,7 +244,7 @@ class _RecordingEvaluator:
 
     def __call__(self, kv):
         self.seen.append(list(kv.index_to_key))
-        return {"extrinsic_probe_accuracy": float(len(kv.index_to_key))}
+        return {"extrinsic_probe_accuracy": len(kv.index_to_key) / 8}  # a fraction, as an accuracy is
 
 
 def test_comparison_has_one_row_per_set_on_the_same_words(tmp_path):
@@ -267,7 +267,18 @@ def test_comparison_has_one_row_per_set_on_the_same_words(tmp_path):
     metrics = write_comparison(table, tmp_path)
     assert pl.read_parquet(tmp_path / "comparison.parquet").equals(table)
     md = (tmp_path / "comparison.md").read_text().splitlines()
-    assert len(md) == 2 + 3 and md[4].startswith("| x2static.L6 | 5 |")
+    assert md[0] == "# 3 vector sets on 5 shared words"
+    full = md[md.index("## Every column") + 2:]
+    assert len(full) == 2 + 3 and full[4].startswith("| x2static.L6 | 5 |")
+    head = md[md.index("| set | analogies accuracy | analogies MRR | SimLex-999 Spearman | probe accuracy |") + 2:]
+    for name, line in zip(["a", "b", "x2static.L6"], head):  # the best value of each headline column in bold
+        cells = line.strip("|").split(" | ")
+        assert cells[0].strip() == name
+        for col, shown in zip(["analogy_google_accuracy", "analogy_google_mrr", "simlex999_spearman",
+                               "extrinsic_probe_accuracy"], cells[1:]):
+            value = table.filter(pl.col("set") == name)[col][0]
+            best = value == table[col].max()
+            assert shown.strip() == (f"**{value:.3f}**" if best else f"{value:.3f}"), (name, col, shown)
     assert (tmp_path / "comparison.png").stat().st_size > 1000
     assert metrics["simlex999_spearman-x2static_l6"] == table["simlex999_spearman"][2]
     assert metrics["analogy_google_mrr-a"] == pytest.approx(5 / 6) and metrics["vocabulary_n"] == 5

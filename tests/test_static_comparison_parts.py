@@ -144,8 +144,10 @@ def test_seed_rows_fold_into_mean_and_sample_spread():
     table = pl.DataFrame({"set": ["isolation.L6", "fasttext.s1", "fasttext.s2", "fasttext.s3"],
                           "vocabulary": [9] * 4,
                           "simlex999_spearman": [0.5, 0.2, 0.3, 0.7],
-                          "simlex999_n": [10, 10, 10, 10]})
+                          "simlex999_n": [10, 10, 10, 10], "extrinsic_versebook_n": [7, 7, 8, 9]})
     out = seed_means(table)
+    assert out["simlex999_n"].dtype == pl.Int64  # a count the seeds share stays a count
+    assert out["extrinsic_versebook_n"].to_list() == [7, 8.0]  # counts that differ: their mean
     assert out["set"].to_list() == ["isolation.L6", "fasttext"] and out["seeds"].to_list() == [1, 3]
     ft = out.row(1, named=True)
     assert ft["simlex999_spearman"] == pytest.approx(0.4)

@@ -536,26 +536,20 @@ def _specialized(folder: Path, out: Path, page_dir: Path, metrics: dict, prov: d
 
 
 def _headline_table(t) -> str:
-    """The headline scores of a comparison (``compare.headline_columns``), one row per set: the best
-    value of each column in bold (every headline score is higher-is-better), ``± sd`` where the set was
-    trained over several seeds."""
-    from pipeline.static.compare import headline_columns, headline_label, sd_name
+    """The headline scores of a comparison (``compare.headline_cells``), one row per set: the best
+    value of each column in bold, ``± sd`` where the set was trained over several seeds."""
+    from pipeline.static.compare import headline_cells, headline_label
 
-    cols = headline_columns(t.columns)
-    if not cols or "set" not in t.columns:
+    cols, cells = headline_cells(t)
+    if not cells:
         return ""
-    best = {}
-    for c in cols:
-        vals = [v for v in (_clean(x) for x in t[c]) if isinstance(v, (int, float))]
-        best[c] = max(vals) if vals else None
     rows = []
-    for r in t.iter_rows(named=True):
-        row = [esc(r["set"]), fmt(r.get("seeds"))]
-        for c in cols:
-            v, sd = _clean(r[c]), _clean(r.get(sd_name(c)))
+    for name, seeds, values in cells:
+        row = [esc(name), fmt(seeds)]
+        for v, sd, best in values:
             cell = (f"{v:.3f}" if isinstance(v, float) else fmt(v)) + (
                 f' <span class="muted">&plusmn; {sd:.3f}</span>' if isinstance(sd, float) else "")
-            row.append(f"<strong>{cell}</strong>" if v is not None and v == best[c] else cell)
+            row.append(f"<strong>{cell}</strong>" if best else cell)
         rows.append(row)
     return ('<p class="muted">The headline scores on the shared words; the best of each column in bold, '
             "&plusmn; the sample sd over training seeds.</p>"
@@ -571,12 +565,9 @@ def _static_compare(folder: Path, out: Path, page_dir: Path, metrics: dict, prov
     if not path.is_file():
         body.append(f"<p>comparison.parquet: {MISSING}</p>")
     else:
-        t = pl.read_parquet(path)
-        # counts stored as floats (a mean over seeds of a count) read as counts
-        t = t.with_columns([pl.col(c).cast(pl.Int64) for c in t.columns if t[c].dtype.is_float()
-                            and t[c].drop_nulls().len() and bool(t[c].drop_nulls().is_finite().all())
-                            and bool((t[c].drop_nulls().round(0) == t[c].drop_nulls()).all())
-                            and t[c].drop_nulls().abs().max() >= 2])
+        from pipeline.static.compare import integer_counts
+
+        t = integer_counts(pl.read_parquet(path))  # counts stored as floats (by an older stage) read as counts
         body.append(_headline_table(t))
         rows = [[fmt(_clean(v)) for v in r] for r in t.iter_rows()]
         body.append(f"<details><summary>every column ({len(t.columns)})</summary>"

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["shared_vocabulary", "restrict_vectors", "analogy_ranks", "compare_vector_sets", "write_comparison",
-           "comparison_metrics", "set_slug", "sd_name", "SCORE_COLUMNS", "headline_columns", "headline_label"]
+           "comparison_metrics", "set_slug", "sd_name", "SCORE_COLUMNS", "headline_columns", "headline_label",
+           "headline_cells", "integer_counts"]
 
 #: the headline columns drawn in the plot, when present
 SCORE_COLUMNS = ("analogy_google_accuracy", "analogy_google_mrr", "simlex999_spearman", "wordsim353_spearman")
@@ -210,15 +211,87 @@ def comparison_metrics(table: "pl.DataFrame") -> dict[str, Any]:
     return out
 
 
+def integer_counts(table: "pl.DataFrame") -> "pl.DataFrame":
+    """``table`` with its float columns that hold counts (every value a whole number, some at least 2, as a
+    mean over seeds of one count is) cast to integers; a score column (values in [0, 1], or not whole) stays.
+
+    >>> import polars as pl
+    >>> integer_counts(pl.DataFrame({"n": [3151.0, 3151.0], "acc": [1.0, 0.0], "x": [2.5, None]})).dtypes
+    [Int64, Float64, Float64]
+    """
+    import polars as pl
+
+    def counts(c: str) -> bool:
+        v = table[c].drop_nulls()
+        return (table[c].dtype.is_float() and v.len() > 0 and bool(v.is_finite().all())
+                and bool((v.round(0) == v).all()) and v.abs().max() >= 2)
+
+    return table.with_columns([pl.col(c).cast(pl.Int64) for c in table.columns if counts(c)])
+
+
+def _finite(v: Any) -> Any:
+    """A table value as shown: None for NaN and infinities, floats rounded to 5 decimals (so that a tie on
+    what is shown is a tie for the best)."""
+    if isinstance(v, float):
+        return None if v != v or v in (float("inf"), float("-inf")) else round(v, 5)
+    return v
+
+
+def headline_cells(table: "pl.DataFrame") -> tuple[list[str], list[tuple[str, Any, list[tuple[Any, Any, bool]]]]]:
+    """The headline scores of a comparison as cells: the columns (:func:`headline_columns`) and, per set,
+    ``(set, seeds, [(value, sd, best), ...])``: a value and its sd over seeds (None where there is none; NaN
+    and infinities are None), and whether it is the best of its column (every headline score is
+    higher-is-better). What ``comparison.md`` and the run report's table show.
+
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"set": ["a", "b"], "seeds": [1, 3], "simlex999_spearman": [0.2, 0.31],
+    ...                   "simlex999_spearman_sd": [None, 0.02]})
+    >>> headline_cells(t)
+    (['simlex999_spearman'], [('a', 1, [(0.2, None, False)]), ('b', 3, [(0.31, 0.02, True)])])
+    """
+    cols = headline_columns(table.columns)
+    if not cols or "set" not in table.columns:
+        return cols, []
+    best = {}
+    for c in cols:
+        values = [v for v in map(_finite, table[c]) if isinstance(v, (int, float))]
+        best[c] = max(values) if values else None
+    rows = []
+    for r in table.iter_rows(named=True):
+        cells = []
+        for c in cols:
+            v, sd = _finite(r[c]), _finite(r.get(sd_name(c)))
+            cells.append((v, sd, v is not None and v == best[c]))
+        rows.append((r["set"], r.get("seeds"), cells))
+    return cols, rows
+
+
 def _markdown(table: "pl.DataFrame") -> str:
+    """``comparison.md``: the headline scores first (best in bold, ``± sd`` over seeds), then every column,
+    counts as whole numbers."""
     def cell(v):
-        if v is None:
+        if v is None or (isinstance(v, float) and _finite(v) is None):
             return "–"
         if isinstance(v, float):
             return f"{v:.3f}"
         return str(v).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    table = integer_counts(table)
+    words = table["vocabulary"][0] if len(table) else 0
+    lines = [f"# {len(table)} vector sets on {words} shared words", ""]
+    cols, rows = headline_cells(table)
+    if rows:
+        seeded = "seeds" in table.columns
+        lines += ["The headline scores: the best of each column in bold"
+                  + (", ± the sample sd over training seeds." if seeded else "."), "",
+                  "| set | " + ("seeds | " if seeded else "") + " | ".join(headline_label(c) for c in cols) + " |",
+                  "|---|" + ("---:|" if seeded else "") + "---:|" * len(cols)]
+        for name, seeds, cells in rows:
+            shown = [cell(v) + (f" ± {sd:.3f}" if isinstance(sd, float) else "") for v, sd, _ in cells]
+            shown = [f"**{s}**" if best else s for s, (_, _, best) in zip(shown, cells)]
+            lines.append(f"| {cell(name)} | " + (f"{cell(seeds)} | " if seeded else "") + " | ".join(shown) + " |")
+        lines += ["", "## Every column", ""]
+    lines += ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.iter_rows()]
     return "\n".join(lines) + "\n"
 

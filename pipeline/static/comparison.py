@@ -116,8 +116,8 @@ def load_sets(folders: Mapping[str, str | Path]) -> dict:
 def seed_means(table: "pl.DataFrame") -> "pl.DataFrame":
     """Rows named ``<set>.s<seed>`` folded into one row ``<set>`` per set: each metric's mean over the seeds,
     ``seeds`` (how many) and :func:`.compare.sd_name` (``<metric>_sd``: sample standard deviation) for the
-    headline metrics; other rows
-    are kept as they are (``seeds`` 1), in the order of their first row."""
+    headline metrics; a whole number every seed shares (a count) stays one; other rows are kept as they are
+    (``seeds`` 1), in the order of their first row."""
     import polars as pl
 
     from .compare import SCORE_COLUMNS, sd_name
@@ -138,6 +138,8 @@ def seed_means(table: "pl.DataFrame") -> "pl.DataFrame":
             values = [v for v in part[c].to_list() if v is not None]
             if len(values) < len(idx) or not all(isinstance(v, (int, float)) for v in values):
                 row[c] = part[c][0] if len(idx) == 1 else None
+            elif all(isinstance(v, int) for v in values) and len(set(values)) == 1:
+                row[c] = values[0]  # a count every seed shares (questions answered, pairs scored) stays a count
             else:
                 row[c] = sum(values) / len(values) if len(idx) > 1 else values[0]
         for c in spread:
