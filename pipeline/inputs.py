@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import re
 import shutil
 import subprocess
@@ -40,7 +41,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["InputRecord", "KINDS", "NOT_DECLARED", "corpus_records", "debian_licence", "file_record",
-           "model_record", "package_licence", "card_licence", "url_record", "merge_records"]
+           "model_record", "package_licence", "card_licence", "card_front_matter", "url_record",
+           "merge_records"]
 
 #: The kinds of outside input a stage can read.
 KINDS = ("corpus", "dictionary", "wordnet", "apertium", "model", "vectors", "words", "url", "data")
@@ -230,6 +232,29 @@ def card_licence(folder: str | Path) -> str | None:
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     return str(value) if value else None
+
+
+#: a licence the Hub takes as ``license:`` (an identifier such as apache-2.0, mit, cc-by-4.0, llama3.1)
+_LICENCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+
+
+def card_front_matter(location: str, licence: str | None) -> list[str]:
+    """Front-matter lines of a model card for a model derived from the one at ``location``, as the Hub reads
+    them: ``license`` (lower case; a name that is no identifier as ``license: other`` with ``license_name``),
+    when ``licence`` is known, and ``base_model`` when ``location`` is a hub id (not a folder or ``pkg:``).
+
+    >>> card_front_matter("org/enc", "Apache-2.0"), card_front_matter("pkg:x/model", 'CC BY: "share"')
+    (['license: apache-2.0', 'base_model: org/enc'], ['license: other', 'license_name: "CC BY: \\\\"share\\\\""'])
+    """
+    from .models import model_kind
+
+    lines = []
+    if licence and licence != NOT_DECLARED:  # JSON strings are YAML strings: a colon or a quote stays in the value
+        lines += ([f"license: {licence.lower()}"] if _LICENCE_ID.fullmatch(licence)
+                  else ["license: other", f"license_name: {json.dumps(licence)}"])
+    if model_kind(location) == "hub":
+        lines.append(f"base_model: {location}")
+    return lines
 
 
 def package_licence(package: str) -> str | None:

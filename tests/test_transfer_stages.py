@@ -61,6 +61,7 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
                                           build_transfer)
 
     root, model, aligned = project
+    (model / "README.md").write_text("---\nlicense: MIT\n---\n# a tiny BERT\n")  # the source's own card
     settings = _settings(model)
     inputs = TransferInputs(AlignedInput(aligned, source="es", pivot="en", lowercase=True), corpora=root / "corpora",
                             downloads=tmp_path / "downloads")
@@ -75,7 +76,9 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     # the English model reads the same verses as itself; WECHSEL's initialisation is far better than random
     assert m["retrieval_mrr-english_model"] == pytest.approx(1.0)
     assert m["retrieval_mrr-wechsel"] > m["retrieval_mrr-random_init"] + 0.2, m
-    assert "test licence" in (out / "model" / "README.md").read_text()
+    card = (out / "model" / "README.md").read_text()
+    assert "test licence" in card  # the target corpus's licence
+    assert "\nlicense: mit\n" in card.split("\n---\n")[0] and "its licence (MIT) applies" in card  # the source's
     assert set(np.load(out / "neighbours.npz")) == {"neighbours", "weights", "similarities", "fallback", "copied"}
     with pytest.raises(InputError, match=r"source language is 'es'.*maps 'de' into 'en'"):
         build_transfer(settings, TransferInputs(AlignedInput(aligned, source="de", pivot="en", lowercase=True),
@@ -87,6 +90,7 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     pm = build_pretrained(settings, pre, p_out, threads=1)
     assert json.loads((p_out / "metrics.json").read_text()) == json.loads(json.dumps(pm))
     assert pm["objective"] == "mlm" and pm["steps_run"] == 2
+    assert "\nlicense: mit\n" in (p_out / "model" / "README.md").read_text().split("\n---\n")[0]
     # two steps went on from WECHSEL's initialisation: still far better than a random one
     assert pm["retrieval_mrr-pretrained"] > m["retrieval_mrr-random_init"] + 0.2, (pm, m)
     assert len(json.loads((p_out / "losses.json").read_text())) == 2 and (p_out / "loss.png").stat().st_size > 0

@@ -20,23 +20,29 @@ def _sources(s: SpecializationSpec) -> list[str]:
         ([f"BabelNet ({', '.join(c.babelnet.target_langs)})"] if c.babelnet else [])
 
 
-def model_card(s: SpecializationSpec, metrics: dict) -> str:
+def model_card(s: SpecializationSpec, metrics: dict, source_licence: str | None = None) -> str:
     """A Hugging Face model card: front matter, the method, the sources and the before/after/train metrics.
+
+    ``source_licence``: the source model's (from its card or package), named beside it; the front matter's
+    ``license`` is the spec's ``licence`` when it declares one (the constraints' resources have their own).
 
     >>> from pipeline.specialization.spec import ConstraintsSpec, WordNetSpec
     >>> card = model_card(SpecializationSpec(model="org/enc", constraints=ConstraintsSpec(wordnet=WordNetSpec()),
-    ...                                      name="toy"), {"constraint_pairs": 3, "after_simlex999_spearman": 0.5})
-    >>> "base_model: org/enc" in card, "| after_simlex999_spearman | 0.5000 |" in card
-    (True, True)
+    ...                                      name="toy"), {"constraint_pairs": 3, "after_simlex999_spearman": 0.5},
+    ...                   source_licence="apache-2.0")
+    >>> "base_model: org/enc" in card, "| after_simlex999_spearman | 0.5000 |" in card, "(licence apache-2.0)" in card
+    (True, True, True)
     """
+    from ..inputs import card_front_matter
+
+    front = "\n".join(card_front_matter(s.model, s.licence))
     c = s.constraints
     shown = {k: v for k, v in metrics.items() if k.startswith(("before_", "after_", "delta_", "train_"))
              and isinstance(v, (int, float))}
     rows = "".join(f"| {k} | {v:.4f} |\n" if isinstance(v, float) else f"| {k} | {v} |\n" for k, v in shown.items())
     return f"""---
 library_name: transformers
-base_model: {s.model}
-tags: [lexical-specialization, babelbert, contrastive]
+{front + chr(10) if front else ""}tags: [lexical-specialization, babelbert, contrastive]
 ---
 # {s.name}: lexically specialized {s.model}
 
@@ -50,7 +56,8 @@ pairs, {s.train.epochs} epochs{f", at most {s.train.max_steps} steps" if s.train
 Green, Ponzetto and Glavaš (2022), "BabelBERT: massively multilingual transformers meet a massively multilingual
 lexical resource".
 
-- Source model: `{s.model}`{f" (revision {s.model_revision})" if s.model_revision else ""}
+- Source model: `{s.model}`{f" (revision {s.model_revision})" if s.model_revision else ""}{
+    f" (licence {source_licence})" if source_licence else ""}
 - Constraints: {"; ".join(_sources(s))}; {metrics.get("constraint_pairs")} pairs; SimLex-999 words
   {"held out" if c.holdout_simlex999 else "not held out"}; dictionary test words held out for BLI
 - Licences: {s.licence or "those of the source model and of the lexical resources above"}

@@ -12,14 +12,20 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
                corpora: Path | None = None) -> str:
     """Markdown with front matter; ``info`` is the transfer summary, ``pretraining`` the pretrain stage's metrics.
 
-    ``corpora``: the corpus root, for the licences of ``spec.target.corpora``.
+    ``corpora``: the corpus root, for the licences of ``spec.target.corpora``. ``info["source_licence"]``
+    (where the transfer stage found one: the source's card, else its package's metadata) goes into the
+    front matter as the Hub reads it (``license``, or ``license: other`` with ``license_name``), beside
+    ``base_model`` for a source named by its hub id.
 
     >>> from pipeline.transfer.spec import SourceModelSpec, TargetSpec
     >>> spec = TransferSpec(SourceModelSpec("org/enc"), TargetSpec("es", url="https://example.org/es.txt"), "es")
-    >>> card = model_card(spec, {"kind": "bert"}, {"retrieval_mrr-wechsel": 0.25})
+    >>> card = model_card(spec, {"kind": "bert", "source_licence": "apache-2.0"}, {"retrieval_mrr-wechsel": 0.25})
     >>> "# enc transferred to `es` with WECHSEL" in card, "| retrieval_mrr-wechsel | 0.2500 |" in card
     (True, True)
+    >>> card.splitlines()[1:5]
+    ['language: es', 'license: apache-2.0', 'base_model: org/enc', 'tags: [wechsel, chronolingua]']
     """
+    from ..inputs import card_front_matter
     from ..models import model_name
 
     t = spec.target
@@ -44,12 +50,15 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
     else:
         method = [f"- Method: random initialisation (N(mean, std) of the source embeddings); {vocab}vocabulary "
                   f"{info.get('target_vocab')}."]
+    licence = info.get("source_licence")
     lines = [
-        "---", f"language: {t.lang}", f"tags: [{init}, chronolingua]", "---", "",
+        "---", f"language: {t.lang}", *card_front_matter(spec.source_model.model, licence), f"tags: [{init}, chronolingua]", "---", "",
         f"# {model_name(spec.source_model.model)} transferred to `{t.lang}` with "
         f"{ {'wechsel': 'WECHSEL', 'focus': 'FOCUS', 'random': 'random initialisation'}[init]}", "",
         f"- Source model: `{spec.source_model.model}` (revision `{spec.source_model.revision}`, kind "
-        f"{info.get('kind')}, objective {info.get('objective')}); its licence applies to these weights.",
+        f"{info.get('kind')}, objective {info.get('objective')}); its licence"
+        + (f" ({licence})" if licence else ", which its card here does not declare," if "source_licence" in info
+           else "") + " applies to these weights.",
         f"- Target data: {data}" + (f" (held out: {', '.join(t.holdout)})" if t.holdout else "") + ".",
         *(f"  - licence {x}" for x in licences),
         *method,
