@@ -367,6 +367,57 @@ def test_incremental_pages_of_unchanged_stages_are_kept(site, project, tmp_path)
 # --------------------------------------------------------------------------------------------- the browser
 
 
+def test_front_page_leads_each_spec_with_its_key_results(tmp_path):
+    """Each spec opens with the key results of its complete stages, read from their files (the recommended
+    method's graded Spearman and CI, the retrieval MRR of every arm, the best set per headline score), text
+    escaped; a stage whose files cannot be read says so there, the page is still written; the stages' table
+    folds away only when every stage is complete."""
+    import polars as pl
+
+    from pipeline.report import SpecEntry, StageRef, build_site
+
+    out = tmp_path / "outputs"
+    gold = make_stage(out, "change-eval", "g-aaaaaaaaaaaa", {"evaluation.json": {
+        "recommended": "procrustes/euclidean", "methods": {
+            "procrustes/euclidean": {"graded_spearman": 0.61, "graded_spearman_ci": [0.31, 0.82],
+                                     "binary_accuracy": 0.75},
+            "cade/cosine": {"graded_spearman": 0.66}}}})
+    transfer = make_stage(out, "transfer", "m-to-es-bbbbbbbbbbbb", {"metrics.json": {
+        "retrieval_mrr-wechsel": 0.25, "retrieval_mrr-random_init": 0.01, "retrieval_mrr-english_model": 0.2,
+        "retrieval_pairs": 1234}})
+    broken = make_stage(out, "pretrain", "m-to-es-cccccccccccc", {"metrics.json": ["no", "object"]})
+    static = out / "static-compare" / "en-dddddddddddd"
+    static.mkdir(parents=True)
+    pl.DataFrame({"set": ["fasttext", HOSTILE], "vocabulary": [9, 9],
+                  "simlex999_spearman": [0.4, 0.45]}).write_parquet(static / "comparison.parquet")
+    static = make_stage(out, "static-compare", "en-dddddddddddd", {"metrics.json": {"vocabulary_n": 9}})
+    specs = [SpecEntry("diachronic", "g", stages=(StageRef("change-eval", gold, final=True),)),
+             SpecEntry("transfer", "es", stages=(StageRef("transfer", transfer), StageRef("pretrain", broken),
+                                                 StageRef("pretrain", out / "pretrain" / "not-built", final=True))),
+             SpecEntry("static", "en", stages=(StageRef("static-compare", static, final=True),))]
+    build_site(specs, tmp_path / "site")
+    front = (tmp_path / "site" / "index.html").read_text()
+
+    def results(spec):
+        part = front[front.index(f'id="spec-{spec}"'):]
+        part = part[part.index('<table class="results">'):part.index("</table>")]
+        return [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", part)[1:]]
+
+    g = results("diachronic-g")
+    assert [r[1:] for r in g] == [
+        ["graded Spearman, procrustes/euclidean (recommended), 95% CI", "0.610 [0.310, 0.820]"],
+        ["binary accuracy, procrustes/euclidean", "0.750"], ["best graded Spearman", "cade/cosine 0.660"]]
+    assert f'href="stages/change-eval/{gold.name}/index.html"' in g[0][0]
+    t = results("transfer-es")
+    assert [r[1:] for r in t] == [
+        ["verse retrieval MRR, 1,234 pairs", "wechsel 0.250 · English model 0.200 · random init 0.010"],
+        ["results", "could not be read (ValueError)"]]
+    assert results("static-en")[0][1:] == ["best SimLex-999 Spearman", "&lt;script&gt; 0.450"]
+    # every stage complete: the table folds away; a stage not built keeps it open
+    assert "<details><summary>1 stage(s), 1 complete</summary>" in front
+    assert "<details open><summary>3 stage(s), 2 complete</summary>" in front
+
+
 def _browser():
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service

@@ -72,7 +72,8 @@ def test_provenance_not_an_object_or_created_not_a_date_is_missing(tmp_path):
     write_marker(folder, {"stage_id": "cade-report/x", "created": "yesterday <i>at noon</i>"})
     page, front = _build(tmp_path, "cade-report", folder)
     assert "ranked by <code>cosine_distance</code>" in page
-    row = front[front.index("toy-aaaaaaaaaaaa"):].split("</tr>", 1)[0]
+    stages = front[front.index("<details"):]  # the stages' table, below the results
+    row = stages[stages.index("toy-aaaaaaaaaaaa"):].split("</tr>", 1)[0]
     assert MISSING in row and "yesterday" not in front
 
 

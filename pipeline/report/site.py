@@ -318,6 +318,10 @@ def _rel(target: Path, start: Path) -> str:
 
 def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_dir: Path, *, profile: str,
                title: str, seconds: float) -> str:
+    """The front page: per spec, the key results of its complete stages (:mod:`.summary`) and its stages'
+    table (folded away when every stage is complete and its page rendered)."""
+    from .summary import stage_summary
+
     kinds: dict[str, list[SpecEntry]] = {}
     for s in specs:
         kinds.setdefault(s.kind, []).append(s)
@@ -341,6 +345,11 @@ def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_di
                 body.append(f'<p class="note">{esc(s.description)}</p>')
             if not s.stages:
                 continue
+            results = [[f'<a href="{href(states[ref.folder].page)}">{esc(ref.stage)}</a>', esc(label), esc(value)]
+                       for ref in s.stages if states[ref.folder].status == "complete" and states[ref.folder].page
+                       for label, value in stage_summary(ref.stage, ref.folder)]
+            if results:
+                body.append(table(["stage", "result", "value"], results, cls="results"))
             rows = []
             for ref in s.stages:
                 st = states[ref.folder]
@@ -360,7 +369,11 @@ def front_page(specs: list[SpecEntry], states: dict[Path, StageState], report_di
                                f"<code>{esc(st.error)}</code></span>")
                 rows.append([link, status, f"<code>{esc(digest)}</code>",
                              fmt_date(created) if st.status == "complete" else "", " ".join(links)])
-            body.append(table(["stage", "status", "identity", "built", "links"], rows))
+            done = sum(states[ref.folder].status == "complete" for ref in s.stages)
+            whole = done == len(s.stages) and not any(states[ref.folder].error for ref in s.stages)
+            # every stage complete: its rows fold away under the results; else they stay open, to be seen
+            body.append(f"<details{'' if whole else ' open'}><summary>{len(s.stages)} stage(s), {done} complete"
+                        "</summary>" + table(["stage", "status", "identity", "built", "links"], rows) + "</details>")
     return page(title, "".join(body), root="")
 
 
