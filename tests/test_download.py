@@ -272,7 +272,7 @@ RESOLVER = {"metadata.example.net": ["169.254.169.254"], "cdn.example.net": ["15
 def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refused, monkeypatch):
     import requests
 
-    monkeypatch.setattr("pipeline.download._resolve", lambda host: RESOLVER.get(host, []))  # no DNS here
+    monkeypatch.setattr("pipeline.download.guard._resolve", lambda host: RESOLVER.get(host, []))  # no DNS here
 
     r = requests.Response()
     r.status_code, r.url = 302, here
@@ -288,7 +288,7 @@ def test_redirect_guard_vets_each_hop_before_it_is_followed(here, location, refu
 
 
 def test_internal_hosts_in_every_spelling():
-    from pipeline.download import _internal_host
+    from pipeline.download.guard import _internal_host
 
     # the real resolver reads numeric forms without DNS: these all mean 127.0.0.1
     assert _internal_host("2130706433") == "2130706433 (resolves to 127.0.0.1)"
@@ -304,7 +304,7 @@ def test_a_hop_whose_name_rebinds_inside_is_refused_before_its_body_is_read(serv
     connection lands on an internal one. The peer address of the answer is what counts."""
     import socket
 
-    import pipeline.download as dl
+    import pipeline.download.guard as dl
 
     real_getaddrinfo, real_peer = socket.getaddrinfo, dl._peer_address
     port = server.url.rsplit(":", 1)[1]
@@ -366,7 +366,7 @@ def test_a_trickling_server_is_given_up_under_the_rate_floor_and_retried(server,
 def waits(monkeypatch) -> list:
     """The waits between attempts, recorded instead of slept."""
     seen: list = []
-    monkeypatch.setattr("pipeline.download._sleep", seen.append)
+    monkeypatch.setattr("pipeline.download.transport._sleep", seen.append)
     return seen
 
 
@@ -376,7 +376,7 @@ def busy_until_waited(route, waits: list, monkeypatch) -> None:
         waits.append(seconds)
         route.status, route.headers = 200, {}
 
-    monkeypatch.setattr("pipeline.download._sleep", sleep)
+    monkeypatch.setattr("pipeline.download.transport._sleep", sleep)
 
 
 @pytest.mark.parametrize("status, retry_after, expected", [
@@ -690,7 +690,7 @@ def test_a_redirect_refused_while_the_header_deadline_passed_is_still_a_refusal(
     the origin's headers instead."""
     import time
 
-    import pipeline.download as dl
+    import pipeline.download.guard as dl
 
     origin = raw_server(lambda req, n: answer("302 Found", {"Location": "http://metadata.internal.example/x",
                                                             "Content-Length": 0}, b""))
@@ -926,7 +926,7 @@ def test_a_resumed_transfer_local_paths_and_fsspec_files_are_not_looked_at(serve
     (b"<html:svg>", False, False), (b"<html-like>", False, False),
 ])
 def test_the_start_of_a_page_is_told_from_a_few_bytes(head, ended, verdict):
-    from pipeline.download import _html_start
+    from pipeline.download.sniff import _html_start
 
     assert _html_start(head, ended) is verdict
 
@@ -1017,7 +1017,7 @@ def test_max_size_bounds_local_and_fsspec_sources_too(tmp_path):
 def test_an_endless_body_stops_before_the_disk_is_full_and_nothing_is_kept(server, tmp_path, monkeypatch):
     """With no size and no max_size, an endless answer wrote until the disk was full (ENOSPC, the other stages and
     workers on that disk failing too) and left its partial file there. Now it stops while MIN_FREE is left."""
-    import pipeline.download as dl
+    import pipeline.download.files as dl
 
     room = 3 * dl._FREE_EVERY  # what the disk can take above MIN_FREE, simulated: free space falls as bytes land
     server.serve("/endless.bin", b"x" * (room + 2 * dl._FREE_EVERY), length=False)  # (finite: a broken check fails)
@@ -1037,7 +1037,7 @@ def test_an_endless_body_stops_before_the_disk_is_full_and_nothing_is_kept(serve
 def test_no_space_left_on_the_device_is_said_plainly_and_leaves_no_partial_file(server, tmp_path, monkeypatch):
     import errno
 
-    import pipeline.download as dl
+    import pipeline.download.transport as dl
 
     real_open = dl._open_part
 
@@ -1068,7 +1068,7 @@ def test_a_file_system_that_reports_no_blocks_is_not_bounded(server, tmp_path, m
     """Some FUSE and network file systems report 0 blocks and 0 free: no download could have been made there."""
     import os
 
-    import pipeline.download as dl
+    import pipeline.download.files as dl
 
     real = os.fstatvfs
 
