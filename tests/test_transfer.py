@@ -363,6 +363,81 @@ def test_pretraining_resumes_after_kill_with_the_same_loss_curve(models, tmp_pat
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["checkpoint-00000004", "checkpoint-00000006"]
 
 
+HEAD = ["cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"]
+
+
+def test_head_warmup_trains_only_the_new_head_then_everything_and_resumes_inside_it(models, tmp_path):
+    """``head_warmup_steps``: the first steps move the new head's weights and nothing else (the tied decoder is the
+    embedding matrix: frozen), at ``head_lr``; the steps after them move the body and embeddings too. A run stopped
+    inside the warm-up resumes to the same loss curve, and every weight is trainable again at the end."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
+
+    path = models[("bert", True)]
+    tok = AutoTokenizer.from_pretrained(path)
+    blocks = token_blocks(tok, english_lines(150), 32, "mlm")
+    settings = PretrainSettings(steps=5, batch_size=4, seq_len=32, lr=1e-3, warmup_steps=1, checkpoint_every=1,
+                                seed=3, device="cpu", log_every=0, head_warmup_steps=2, head_lr=5e-2)
+
+    def run(work, stop_at=None):
+        torch.manual_seed(0)
+        model = AutoModelForMaskedLM.from_pretrained(path)
+        seen = {0: {n: p.detach().clone() for n, p in model.named_parameters()}}
+
+        def on_step(step, loss):
+            seen[step] = {n: p.detach().clone() for n, p in model.named_parameters()}
+            if step == stop_at:
+                raise KeyboardInterrupt  # stopped here; its checkpoint is written
+        try:
+            return model, seen, continued_pretraining(model, tok, blocks, settings, work, "mlm", on_step=on_step,
+                                                      new_head=HEAD + ["cls.predictions.decoder.weight"])
+        except KeyboardInterrupt:
+            return model, seen, None
+
+    model, seen, whole = run(tmp_path / "a")
+    moved = lambda a, b: {n for n in seen[a] if not torch.equal(seen[a][n], seen[b][n])}  # noqa: E731
+    assert moved(0, 1) == moved(1, 2) == set(HEAD)  # the decoder is the embedding matrix: not trained alone
+    assert {"bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight"} <= moved(2, 3)
+    assert all(p.requires_grad for p in model.parameters())
+    # the warm-up's step size is head_lr's: Adam's first step moves every weight by about lr
+    first = max(float((seen[1][n] - seen[0][n]).abs().max()) for n in HEAD)
+    assert 0.5 * 5e-2 < first <= 5e-2 * 1.01
+    assert run(tmp_path / "b", stop_at=1)[2] is None
+    resumed = run(tmp_path / "b")[2]
+    assert resumed["resumed_from_step"] == 1 and resumed["losses"] == whole["losses"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"head_lr": 1e-2}, "head_lr is read only with pretraining.head_warmup_steps > 0"),
+    ({"head_warmup_steps": 4, "warmup_steps": 2}, "head_warmup_steps \\+ warmup_steps at most pretraining.steps"),
+    ({"head_warmup_steps": -1}, "head_warmup_steps a whole number >= 0"),
+    ({"head_warmup_steps": 1, "head_lr": float("nan")}, "head_lr > 0 and finite"),
+])
+def test_head_warmup_settings_that_cannot_work_are_refused(changes, message):
+    from pipeline.transfer.pretrain import PretrainSettings
+
+    with pytest.raises(ValueError, match=message):
+        PretrainSettings(steps=5, **changes)
+
+
+def test_head_warmup_without_a_new_head_is_refused(models, tmp_path):
+    """A source folder that had its head: the warm-up would train nothing (every weight frozen) for its steps."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from pipeline.transfer.pretrain import PretrainSettings, continued_pretraining, token_blocks
+
+    path = models[("bert", True)]
+    tok = AutoTokenizer.from_pretrained(path)
+    settings = PretrainSettings(steps=3, batch_size=2, seq_len=32, device="cpu", log_every=0, head_warmup_steps=1)
+    with pytest.raises(InputError, match="a newly initialised head for pretraining.head_warmup_steps 1"):
+        continued_pretraining(AutoModelForMaskedLM.from_pretrained(path), tok,
+                              token_blocks(tok, english_lines(20), 32, "mlm"), settings, tmp_path / "w", "mlm")
+    assert not (tmp_path / "w").exists()
+
+
 def test_masking_is_bert_style_and_seeded(models):
     import torch
 

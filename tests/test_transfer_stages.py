@@ -1,6 +1,7 @@
 """The transfer stage functions without luigi: a tiny BERT, word-mode WECHSEL, continued pretraining."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -87,6 +88,11 @@ def test_transfer_and_pretraining_stage_functions(project, tmp_path):
     pre = PretrainInputs(out, corpora=root / "corpora", downloads=tmp_path / "downloads", work_dir=tmp_path / "work")
     p_out = tmp_path / "pretrain"
     p_out.mkdir()
+    # this source had its MLM head: a head warm-up would train nothing for its steps
+    headed = dataclasses.replace(settings, pretraining=dataclasses.replace(settings.pretraining, head_warmup_steps=1))
+    with pytest.raises(InputError, match="head_warmup_steps 0 for a source model whose folder had its head"):
+        build_pretrained(headed, pre, p_out, threads=1)
+    assert not any(p_out.iterdir()) and not (tmp_path / "work").exists()
     pm = build_pretrained(settings, pre, p_out, threads=1)
     assert json.loads((p_out / "metrics.json").read_text()) == json.loads(json.dumps(pm))
     assert pm["objective"] == "mlm" and pm["steps_run"] == 2

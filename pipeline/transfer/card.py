@@ -67,8 +67,10 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
         f"copied: {info.get('special_tokens_copied')}.",
     ]
     if pretraining:
-        lines.append(f"- Continued pretraining: {pretraining.get('steps')} steps ({pretraining.get('objective')}), "
-                     f"final loss {pretraining.get('final_loss')}.")
+        head = getattr(getattr(spec, "pretraining", None), "head_warmup_steps", 0)
+        lines.append(f"- Continued pretraining: {pretraining.get('steps')} steps ({pretraining.get('objective')})"
+                     + (f", the first {head} training only the head the transfer initialised anew" if head else "")
+                     + f", final loss {pretraining.get('final_loss')}.")
     if metrics:
         lines += ["", "## Evaluation", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items())

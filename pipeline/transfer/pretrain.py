@@ -134,19 +134,34 @@ def _save_checkpoint(work_dir: Path, step: int, state: dict, fp: str, keep: int)
 
 
 def _fingerprint(settings: PretrainSettings, blocks, objective: str) -> str:
-    """What a checkpoint belongs to: the settings that shape the loss curve, the objective and the blocks."""
+    """What a checkpoint belongs to: the settings that shape the loss curve, the objective and the blocks
+    (the head warm-up only where there is one: checkpoints from before it existed still resume)."""
     fields = asdict(settings)
     for name in ("device", "checkpoint_every", "log_every", "keep_checkpoints"):
         fields.pop(name)
+    if not settings.head_warmup_steps:
+        fields.pop("head_warmup_steps")
+        fields.pop("head_lr")
     return fingerprint({**fields, "objective": objective}, memoryview(blocks.contiguous().numpy()).cast("B"))
+
+
+def _head_parameters(model, names: Iterable[str]) -> set[str]:
+    """The parameters among ``names`` (the head's weights the source lacked) that the head warm-up trains:
+    those the model holds, less any that is the input embedding matrix (a decoder tied to it)."""
+    embeddings = model.get_input_embeddings().weight
+    wanted = set(names)
+    return {n for n, p in model.named_parameters() if n in wanted and p is not embeddings}
 
 
 def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, work_dir: str | Path,
                           objective: str, on_step: Callable[[int, float], None] | None = None,
-                          progress: Callable[[float, str], None] | None = None) -> dict:
+                          progress: Callable[[float, str], None] | None = None,
+                          new_head: Iterable[str] = ()) -> dict:
     """Train ``model`` in place for ``settings.steps`` steps, resuming from the newest checkpoint in ``work_dir``.
 
-    Returns ``losses`` (one per step, resumed steps included), ``tokens_per_second``
+    ``new_head``: the names of the weights the transfer initialised anew (its source folder lacked them); the
+    first ``settings.head_warmup_steps`` steps train only those, at ``settings.head_lr``, everything else
+    frozen. Returns ``losses`` (one per step, resumed steps included), ``tokens_per_second``
     (steps run in this call), ``peak_memory_bytes`` (GPU when on one, else the process's
     peak RSS), ``device``, ``resumed_from_step``.
     """
@@ -159,12 +174,24 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
         raise ValueError(f"objective mlm or clm, not {objective!r}")
     if objective == "mlm" and tokenizer.mask_token_id is None:
         raise InputError(None, "a tokenizer with a mask token for masked-LM pretraining", "none")
+    head_only = settings.head_warmup_steps
+    head = _head_parameters(model, new_head) if head_only else set()
+    if head_only and not head:
+        raise InputError(None, f"a newly initialised head for pretraining.head_warmup_steps {head_only} (the "
+                         "weights the source folder lacked)", "the model has none: set head_warmup_steps 0")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(pick_device(settings.device, "pretraining.device"))
     model.to(device)
     opt = adamw(model, settings.lr, settings.weight_decay)
-    total, warm = max(1, settings.steps), settings.warmup_steps
+    # the head's steps first, then lr's warm-up and decay over the rest (without a head warm-up: all the steps)
+    total, warm = max(1, settings.steps - head_only), settings.warmup_steps
+    trainable = {n: p.requires_grad for n, p in model.named_parameters()}
+
+    def phase(step: int) -> None:
+        """Freeze everything but the new head during its warm-up; after it, what was trainable before."""
+        for n, p in model.named_parameters():
+            p.requires_grad_(n in head if step < head_only else trainable[n])
     fp = _fingerprint(settings, blocks, objective)
     losses: list[float] = []
     start = 0
@@ -200,8 +227,12 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     tokens = 0
     t0 = time.perf_counter()
     for step in range(start, settings.steps):
-        # warm-up, then linear decay to 0 one step after the last
-        set_lr(opt, settings.lr * linear_schedule(step, warm, warm, total))
+        if step == start or step == head_only:
+            phase(step)
+        if step < head_only:
+            set_lr(opt, settings.head_lr)
+        else:  # warm-up, then linear decay to 0 one step after the last
+            set_lr(opt, settings.lr * linear_schedule(step - head_only, warm, warm, total))
         batch = blocks[torch.from_numpy(batch_rows(step))]
         if objective == "mlm":
             gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
@@ -232,6 +263,7 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
             progress(done / settings.steps, f"step {done}/{settings.steps} loss {value:.3f}")
         if on_step is not None:
             on_step(done, value)
+    phase(settings.steps)  # every weight trainable again, as it came
     seconds = time.perf_counter() - t0
     if device.type == "cuda":
         peak = int(torch.cuda.max_memory_allocated(device))

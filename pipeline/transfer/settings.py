@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..spec import runtime_field
+from ..spec import added_field, runtime_field
 from ..torchutil import DEVICES
 
 __all__ = ["TokenizerTrainSettings", "WechselSettings", "FocusSettings", "PretrainSettings", "RetrievalSettings",
@@ -28,6 +28,8 @@ INITS = ("wechsel", "focus", "random")
 VOCABULARIES = ("replace", "extend")
 #: the shortest token sequence pretraining trains on and retrieval encodes (room for the special tokens and text)
 MIN_SEQUENCE = 8
+#: the learning rate of a new head trained alone first (``pretraining.head_lr``)
+HEAD_LR = 1e-3
 
 
 def _finite_positive(x) -> bool:
@@ -103,6 +105,13 @@ class PretrainSettings:
     runs, how often it is saved and logged do not change results (the
     pretrain stage's ids before version 2 hashed ``checkpoint_every``,
     ``device`` and ``keep_checkpoints``).
+
+    ``head_warmup_steps``: the first of the ``steps`` train only the head the
+    transfer initialised anew (a source folder without an MLM head, such as a
+    sentence-embedding BERT), at the constant ``head_lr``, with the transferred
+    body and embeddings frozen; the warm-up and decay of ``lr`` then run over
+    the steps after them. A random head trained together with the body
+    otherwise pulls the transferred embeddings towards its own noise first.
     """
 
     steps: int = 0
@@ -118,6 +127,8 @@ class PretrainSettings:
     bf16: bool = True
     log_every: int = runtime_field(10)
     keep_checkpoints: int = runtime_field(2, hashed_below_version=2)
+    head_warmup_steps: int = added_field(0, before=0)
+    head_lr: float = added_field(HEAD_LR, before=HEAD_LR)
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1 or self.seq_len < MIN_SEQUENCE or self.checkpoint_every < 1:
@@ -138,6 +149,17 @@ class PretrainSettings:
                              f"reaches lr), not {self.warmup_steps!r} warm-up steps of {self.steps!r}")
         if self.device not in DEVICES:
             raise ValueError(f"pretraining.device auto, cpu or cuda, not {self.device!r}")
+        if isinstance(self.head_warmup_steps, bool) or not isinstance(self.head_warmup_steps, int) \
+                or self.head_warmup_steps < 0:
+            raise ValueError(f"pretraining.head_warmup_steps a whole number >= 0, not {self.head_warmup_steps!r}")
+        if not _finite_positive(self.head_lr):
+            raise ValueError(f"pretraining.head_lr > 0 and finite, not {self.head_lr!r}")
+        if self.head_lr != HEAD_LR and not self.head_warmup_steps:  # unread: it would change only the identity
+            raise ValueError("pretraining.head_lr is read only with pretraining.head_warmup_steps > 0")
+        if self.head_warmup_steps and 0 < self.steps < self.head_warmup_steps + self.warmup_steps:
+            raise ValueError(f"pretraining.head_warmup_steps + warmup_steps at most pretraining.steps (the head's "
+                             f"steps come first, then the warm-up of lr), not {self.head_warmup_steps!r} + "
+                             f"{self.warmup_steps!r} of {self.steps!r}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +27,8 @@ from ..identity import write_json
 from .spec import TransferSpec
 
 __all__ = ["AlignedInput", "TransferInputs", "PretrainInputs", "aligned_space", "build_transfer", "build_pretrained"]
+
+log = logging.getLogger(__name__)
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -289,10 +292,21 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
     if positions and p.seq_len > positions:
         raise InputError(inputs.spec_file, f"pretraining.seq_len at most the model's {positions} positions",
                          f"seq_len is {p.seq_len}")
+    info = json.loads((Path(inputs.transferred) / "report.json").read_text())["summary"]
+    new_head = list(info.get("source_head_newly_initialised") or ())
+    if p.head_warmup_steps and not new_head:
+        raise InputError(inputs.spec_file, "pretraining.head_warmup_steps 0 for a source model whose folder had "
+                         "its head (the warm-up trains only a head the transfer initialised anew)",
+                         f"head_warmup_steps is {p.head_warmup_steps}; {s.source_model.model} had every weight")
+    if new_head and not p.head_warmup_steps:
+        log.warning("%s: the transfer initialised the %s head anew (%d weights its source folder lacked) and it "
+                    "trains with the body from the first step, which pulls the transferred embeddings towards its "
+                    "noise at first; pretraining.head_warmup_steps trains it alone first", s.source_model.model,
+                    objective, len(new_head))
     _report(progress, 0.0, "tokenising the target text")
     blocks = token_blocks(tok, target_lines(s.target, inputs.corpora, inputs.downloads), p.seq_len, objective)
     result = continued_pretraining(model, tok, blocks, p, inputs.work_dir, objective,
-                                   progress=lambda f, m: _report(progress, 0.05 + 0.9 * f, m))
+                                   progress=lambda f, m: _report(progress, 0.05 + 0.9 * f, m), new_head=new_head)
     losses = result.pop("losses")
     metrics = {**result, "objective": objective, "steps": p.steps, "blocks": int(len(blocks)),
                "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
@@ -307,7 +321,6 @@ def build_pretrained(settings: TransferSpec, inputs: PretrainInputs, out_dir: Pa
     out = out_dir / "model"
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    info = json.loads((Path(inputs.transferred) / "report.json").read_text())["summary"]
     (out / "README.md").write_text(model_card(s, info, {}, {**metrics}, corpora=inputs.corpora), encoding="utf-8")
     write_json(out_dir / "losses.json", losses)
     if losses:
