@@ -405,7 +405,8 @@ def test_head_warmup_trains_only_the_new_head_then_everything_and_resumes_inside
     # the warm-up's step size is head_lr's: Adam's first step moves every weight by about lr
     first = max(float((seen[1][n] - seen[0][n]).abs().max()) for n in HEAD)
     assert 0.5 * 5e-2 < first <= 5e-2 * 1.01
-    assert run(tmp_path / "b", stop_at=1)[2] is None
+    stopped, _, result = run(tmp_path / "b", stop_at=1)  # stopped inside the warm-up
+    assert result is None and all(p.requires_grad for p in stopped.parameters())
     resumed = run(tmp_path / "b")[2]
     assert resumed["resumed_from_step"] == 1 and resumed["losses"] == whole["losses"]
 

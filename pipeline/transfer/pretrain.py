@@ -226,44 +226,46 @@ def continued_pretraining(model, tokenizer, blocks, settings: PretrainSettings, 
     model.train()
     tokens = 0
     t0 = time.perf_counter()
-    for step in range(start, settings.steps):
-        if step == start or step == head_only:
-            phase(step)
-        if step < head_only:
-            set_lr(opt, settings.head_lr)
-        else:  # warm-up, then linear decay to 0 one step after the last
-            set_lr(opt, settings.lr * linear_schedule(step - head_only, warm, warm, total))
-        batch = blocks[torch.from_numpy(batch_rows(step))]
-        if objective == "mlm":
-            gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-            inputs, labels = mask_tokens(batch, tokenizer, settings.mlm_probability, gen)
-        else:
-            inputs, labels = batch, batch.clone()
-        inputs, labels = inputs.to(device), labels.to(device)
-        with autocast(device.type, settings.bf16):
-            loss = model(input_ids=inputs, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(f"pretraining loss became {value} at step {step + 1}")
-        losses.append(value)
-        tokens += int(inputs.numel())
-        done = step + 1
-        if done % settings.checkpoint_every == 0 or done == settings.steps:
-            _save_checkpoint(work_dir, done, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                "step": done, "losses": losses, "settings": asdict(settings)}, fp, settings.keep_checkpoints)
-        if settings.log_every and done % settings.log_every == 0:
-            log.info("step %d/%d loss %.4f", done, settings.steps, value)
-        if progress is not None:
-            progress(done / settings.steps, f"step {done}/{settings.steps} loss {value:.3f}")
-        if on_step is not None:
-            on_step(done, value)
-    phase(settings.steps)  # every weight trainable again, as it came
+    try:
+        for step in range(start, settings.steps):
+            if step == start or step == head_only:
+                phase(step)
+            if step < head_only:
+                set_lr(opt, settings.head_lr)
+            else:  # warm-up, then linear decay to 0 one step after the last
+                set_lr(opt, settings.lr * linear_schedule(step - head_only, warm, warm, total))
+            batch = blocks[torch.from_numpy(batch_rows(step))]
+            if objective == "mlm":
+                gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+                inputs, labels = mask_tokens(batch, tokenizer, settings.mlm_probability, gen)
+            else:
+                inputs, labels = batch, batch.clone()
+            inputs, labels = inputs.to(device), labels.to(device)
+            with autocast(device.type, settings.bf16):
+                loss = model(input_ids=inputs, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"pretraining loss became {value} at step {step + 1}")
+            losses.append(value)
+            tokens += int(inputs.numel())
+            done = step + 1
+            if done % settings.checkpoint_every == 0 or done == settings.steps:
+                _save_checkpoint(work_dir, done, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                    "step": done, "losses": losses, "settings": asdict(settings)}, fp, settings.keep_checkpoints)
+            if settings.log_every and done % settings.log_every == 0:
+                log.info("step %d/%d loss %.4f", done, settings.steps, value)
+            if progress is not None:
+                progress(done / settings.steps, f"step {done}/{settings.steps} loss {value:.3f}")
+            if on_step is not None:
+                on_step(done, value)
+    finally:  # every weight trainable again, as it came (a stopped run's model too)
+        phase(settings.steps)
     seconds = time.perf_counter() - t0
     if device.type == "cuda":
         peak = int(torch.cuda.max_memory_allocated(device))
