@@ -55,6 +55,7 @@ __all__ = [
     "RESTRICT_VOCAB",
     "metric_name",
     "metric_names",
+    "shown_value",
     "bli_method_name",
     "dataset_path",
     "WordSimilarityEvaluator",
@@ -91,6 +92,18 @@ _CHANGE = (rf"(?:graded_(?:spearman(?:_ci_lo|_ci_hi|_sd|{_PAIR})?|targets|covere
            rf"|binary_accuracy(?:_sd|{_PAIR})?)(?:-{_METHOD})?")
 #: every metric name an evaluator makes, with the optional before/after prefix of a stage that measures twice
 METRIC_NAME = re.compile(rf"(?:(?:before|after|delta)_)?{_BENCHMARK}_{_MEASURE}|{_CHANGE}|{_ANALOGY_MRR}")
+
+
+def shown_value(value: Any) -> Any:
+    """A metric value as a table shows and compares it: None for NaN and the infinities, a float rounded to 5
+    decimals (so that a tie in what is shown is a tie for the best), anything else as it is.
+
+    >>> shown_value(float("nan")), shown_value(0.1234567), shown_value(7)
+    (None, 0.12346, 7)
+    """
+    if isinstance(value, float):
+        return None if value != value or value in (float("inf"), float("-inf")) else round(value, 5)
+    return value
 
 
 def metric_name(benchmark: str, measure: str, method: str | None = None) -> str:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..evaluators import shown_value as _clean
 from .html import MISSING, cards, esc, fmt, fmt_date, flatten_metrics, href, metric_table, page, table
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,6 @@ def _frame_js(df) -> str:
 
     text = df.select(pl.all().implode()).write_json()
     return text.strip()[1:-1].replace("<", "\\u003c")  # the writer gives a list of one object
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float):
-        return None if math.isnan(v) or math.isinf(v) else round(v, 5)
-    return v
 
 
 def _header(stage: str, folder: Path, page_dir: Path, prov: dict | None) -> str:

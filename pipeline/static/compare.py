@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from pipeline.evaluators import shown_value
+
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
@@ -229,14 +231,6 @@ def integer_counts(table: "pl.DataFrame") -> "pl.DataFrame":
     return table.with_columns([pl.col(c).cast(pl.Int64) for c in table.columns if counts(c)])
 
 
-def _finite(v: Any) -> Any:
-    """A table value as shown: None for NaN and infinities, floats rounded to 5 decimals (so that a tie on
-    what is shown is a tie for the best)."""
-    if isinstance(v, float):
-        return None if v != v or v in (float("inf"), float("-inf")) else round(v, 5)
-    return v
-
-
 def headline_cells(table: "pl.DataFrame") -> tuple[list[str], list[tuple[str, Any, list[tuple[Any, Any, bool]]]]]:
     """The headline scores of a comparison as cells: the columns (:func:`headline_columns`) and, per set,
     ``(set, seeds, [(value, sd, best), ...])``: a value and its sd over seeds (None where there is none; NaN
@@ -254,13 +248,13 @@ def headline_cells(table: "pl.DataFrame") -> tuple[list[str], list[tuple[str, An
         return cols, []
     best = {}
     for c in cols:
-        values = [v for v in map(_finite, table[c]) if isinstance(v, (int, float))]
+        values = [v for v in map(shown_value, table[c]) if isinstance(v, (int, float))]
         best[c] = max(values) if values else None
     rows = []
     for r in table.iter_rows(named=True):
         cells = []
         for c in cols:
-            v, sd = _finite(r[c]), _finite(r.get(sd_name(c)))
+            v, sd = shown_value(r[c]), shown_value(r.get(sd_name(c)))
             cells.append((v, sd, v is not None and v == best[c]))
         rows.append((r["set"], r.get("seeds"), cells))
     return cols, rows
@@ -270,7 +264,7 @@ def _markdown(table: "pl.DataFrame") -> str:
     """``comparison.md``: the headline scores first (best in bold, ``± sd`` over seeds), then every column,
     counts as whole numbers."""
     def cell(v):
-        if v is None or (isinstance(v, float) and _finite(v) is None):
+        if v is None or (isinstance(v, float) and shown_value(v) is None):
             return "–"
         if isinstance(v, float):
             return f"{v:.3f}"
