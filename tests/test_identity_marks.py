@@ -37,8 +37,9 @@ OTHER = {
 BASE = {
     "diachronic": (DiachronicSpec, {"corpora": ["a", "b"], "slicing": {"by": "corpus"}}),
     "multilingual": (MultilingualSpec, {"source": {"lang": "es", "corpora": ["x"]}}),
+    # a head warm-up, so that head_lr (read only with one) can change on its own
     "transfer": (TransferSpec, {"source_model": {"model": "org/model"}, "target": {"lang": "sw", "corpora": ["x"]},
-                                "static_vectors": "sw"}),
+                                "static_vectors": "sw", "pretraining": {"steps": 10, "head_warmup_steps": 2}}),
     "specialization": (SpecializationSpec, {"model": "org/model", "needs_network": True,
                                             "constraints": {"wordnet": {}, "babelnet": {"lemmas": ["house"]}},
                                             "extract": {"corpora": ["sotu"]}}),
