@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["InputRecord", "KINDS", "NOT_DECLARED", "corpus_records", "debian_licence", "file_record",
-           "model_record", "package_licence", "card_licence", "card_front_matter", "url_record",
+           "model_record", "declared_licence", "package_licence", "card_licence", "card_front_matter", "url_record",
            "merge_records"]
 
 #: The kinds of outside input a stage can read.
@@ -232,6 +232,13 @@ def card_licence(folder: str | Path) -> str | None:
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     return str(value) if value else None
+
+
+def declared_licence(location: str, revision: str, folder: str | Path | None) -> str | None:
+    """The licence a source model declares (its card, else its package's metadata: :func:`model_record`), or
+    None where it declares none; what a derived model's card names."""
+    licence = model_record(location, revision, None, folder).licence
+    return None if licence == NOT_DECLARED else licence
 
 
 #: a licence the Hub takes as ``license:`` (an identifier such as apache-2.0, mit, cc-by-4.0, llama3.1)

@@ -63,8 +63,9 @@ def _change_eval(folder: Path) -> list[tuple[str, str]]:
             shown = (f" [{_f(ci[0])}, {_f(ci[1])}]" if isinstance(ci, list) and len(ci) == 2
                      and None not in (_f(ci[0]), _f(ci[1])) else "")
             out.append((f"graded Spearman, {rec} (recommended), 95% CI", rho + shown))
-        if _f(r.get("binary_accuracy")) is not None:
-            out.append((f"binary accuracy, {rec}", _f(r["binary_accuracy"])))
+        accuracy = _f(r.get("binary_accuracy"))
+        if accuracy is not None:
+            out.append((f"binary accuracy, {rec}", accuracy))
     graded = {k: _num(v.get("graded_spearman")) for k, v in methods.items()}
     graded = {k: v for k, v in graded.items() if v is not None}
     if graded:

@@ -339,7 +339,7 @@ def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, o
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from ..inputs import NOT_DECLARED, model_record
+    from ..inputs import declared_licence
     from ..models import resolve_model
     from ..torchutil import pick_device
     from . import train_specialization
@@ -386,9 +386,8 @@ def build_specialized(settings: SpecializationSpec, inputs: SpecializedInputs, o
                **_prefixed("after_", after), **_prefixed("delta_", metric_deltas(before, after))}
     model.to("cpu").save_pretrained(out_dir / "model")
     tok.save_pretrained(out_dir / "model")
-    licence = model_record(s.model, s.model_revision or "main", None, folder).licence
-    (out_dir / "model" / "README.md").write_text(
-        model_card(s, metrics, None if licence == NOT_DECLARED else licence), encoding="utf-8")
+    licence = declared_licence(s.model, s.model_revision or "main", folder)
+    (out_dir / "model" / "README.md").write_text(model_card(s, metrics, licence), encoding="utf-8")
     (out_dir / "losses.tsv").write_text("step\tloss\n" + "".join(
         f"{i + 1}\t{v:.6f}\n" for i, v in enumerate(result.losses)), encoding="utf-8")
     if result.losses:

@@ -24,6 +24,8 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
     (True, True)
     >>> card.splitlines()[1:5]
     ['language: es', 'license: apache-2.0', 'base_model: org/enc', 'tags: [wechsel, chronolingua]']
+    >>> "its licence, which its card here does not declare, applies" in model_card(spec, {"source_licence": None}, {})
+    True
     """
     from ..inputs import card_front_matter
     from ..models import model_name
@@ -51,14 +53,17 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
         method = [f"- Method: random initialisation (N(mean, std) of the source embeddings); {vocab}vocabulary "
                   f"{info.get('target_vocab')}."]
     licence = info.get("source_licence")
+    if licence:
+        licence_said = f" ({licence})"
+    else:  # a summary from before the transfer stage looked for the licence says nothing of it
+        licence_said = ", which its card here does not declare," if "source_licence" in info else ""
     lines = [
-        "---", f"language: {t.lang}", *card_front_matter(spec.source_model.model, licence), f"tags: [{init}, chronolingua]", "---", "",
+        "---", f"language: {t.lang}", *card_front_matter(spec.source_model.model, licence),
+        f"tags: [{init}, chronolingua]", "---", "",
         f"# {model_name(spec.source_model.model)} transferred to `{t.lang}` with "
         f"{ {'wechsel': 'WECHSEL', 'focus': 'FOCUS', 'random': 'random initialisation'}[init]}", "",
         f"- Source model: `{spec.source_model.model}` (revision `{spec.source_model.revision}`, kind "
-        f"{info.get('kind')}, objective {info.get('objective')}); its licence"
-        + (f" ({licence})" if licence else ", which its card here does not declare," if "source_licence" in info
-           else "") + " applies to these weights.",
+        f"{info.get('kind')}, objective {info.get('objective')}); its licence{licence_said} applies to these weights.",
         f"- Target data: {data}" + (f" (held out: {', '.join(t.holdout)})" if t.holdout else "") + ".",
         *(f"  - licence {x}" for x in licences),
         *method,
@@ -67,7 +72,7 @@ def model_card(spec: TransferSpec, info: dict, metrics: dict, pretraining: dict 
         f"copied: {info.get('special_tokens_copied')}.",
     ]
     if pretraining:
-        head = getattr(getattr(spec, "pretraining", None), "head_warmup_steps", 0)
+        head = spec.pretraining.head_warmup_steps
         lines.append(f"- Continued pretraining: {pretraining.get('steps')} steps ({pretraining.get('objective')})"
                      + (f", the first {head} training only the head the transfer initialised anew" if head else "")
                      + f", final loss {pretraining.get('final_loss')}.")

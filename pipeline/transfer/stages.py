@@ -152,7 +152,7 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     import numpy as np
     import torch
 
-    from ..inputs import NOT_DECLARED, model_record
+    from ..inputs import declared_licence
     from ..models import resolve_model
     from . import initialise_target, load_source_model, neighbour_sample, train_target_tokenizer
     from .model import check_target_tokenizer, check_vocabulary_size
@@ -218,8 +218,7 @@ def build_transfer(settings: TransferSpec, inputs: TransferInputs, out_dir: Path
     metrics = {**{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None},
                "tokenizer_seconds": round(tok_seconds, 2), f"{s.init}_seconds": round(time.time() - t0, 2)}
     # for the model cards (this stage's and the pretraining stage's, which reads report.json): not a metric
-    licence = model_record(s.source_model.model, s.source_model.revision, None, folder).licence
-    info["source_licence"] = None if licence == NOT_DECLARED else licence
+    info["source_licence"] = declared_licence(s.source_model.model, s.source_model.revision, folder)
     if s.evaluation.enabled:
         _report(progress, 0.75, "evaluating: verse retrieval")
         E = english[0].get_input_embeddings().weight.detach().numpy()
